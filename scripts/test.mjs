@@ -1,0 +1,28 @@
+#!/usr/bin/env node
+// `npm test`: runs tap, passes its output through, and ends with the plain
+// `N passed, N failed` line CI reads. Exits with tap's own exit code.
+import { spawn } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+
+const tapBin = fileURLToPath(new URL('../node_modules/tap/dist/esm/run.mjs', import.meta.url))
+const child = spawn(process.execPath, [tapBin, ...process.argv.slice(2)], { stdio: ['inherit', 'pipe', 'inherit'] })
+let last = null
+let buffer = ''
+child.stdout.on('data', (chunk) => {
+  process.stdout.write(chunk)
+  buffer += chunk.toString('utf8')
+  const lines = buffer.split('\n')
+  buffer = lines.pop() ?? ''
+  for (const line of lines) {
+    const m = /^# \{ total: (\d+)(.*)\}/.exec(line)
+    if (m) last = m
+  }
+})
+child.on('close', (code, signal) => {
+  if (last) {
+    const count = (k) => Number(new RegExp(`${k}: (\\d+)`).exec(last[2])?.[1] ?? 0)
+    const skipped = count('skip') + count('todo')
+    process.stdout.write(`\n${count('pass')} passed, ${count('fail')} failed${skipped ? `, ${skipped} skipped` : ''}\n`)
+  }
+  process.exit(code ?? (signal ? 1 : 0))
+})

@@ -1,0 +1,96 @@
+// `portcullis clients add | rotate-secret | disable | enable | list`, on REDIS_URL.
+// A generated secret is printed once, by the command that made it; secret hashes are never printed.
+import { Command } from 'commander'
+import {
+  addClient, checkClientId, disableClient, enableClient, GRANTS, listClients, parseGrants, parseScopes,
+  rotateClientSecret, type ClientCredentials, type ClientView
+} from '../oauth/accounts.js'
+import { action, cliConventions, isoTime, output, table, withStore } from './common.js'
+
+interface JsonOpt { json?: boolean }
+interface AddOpts extends JsonOpt { grants: string; scopes: string; public?: boolean }
+
+/** The JSON shape of a client. */
+function clientJson (c: ClientView): object {
+  return { client_id: c.id, public: c.public, grants: c.grants, scopes: c.scopes, disabled: c.disabled, created_at: c.createdAt }
+}
+
+const list = (items: string[]): string => items.length === 0 ? '(none)' : items.join(' ')
+
+function credentialsText (c: ClientCredentials): string[] {
+  if (c.client_secret === null) return [`client_id:     ${c.client_id}`, 'public client: no secret']
+  return [
+    `client_id:     ${c.client_id}`,
+    `client_secret: ${c.client_secret}`,
+    'Store the secret now: it is not shown again.'
+  ]
+}
+
+export function clientsCommand (): Command {
+  const clients = new Command('clients').description('manage OAuth clients in the store at REDIS_URL')
+
+  clients.command('add')
+    .description('add a client; a confidential client gets a generated secret, printed once')
+    .argument('<id>', 'client id: 1-64 of A-Z a-z 0-9 . _ - (case-sensitive)')
+    .requiredOption('--grants <grants>', `space-separated grants, some of: ${GRANTS.join(' ')}`)
+    .requiredOption('--scopes <scopes>', 'space-separated scopes the client may be granted ("" for none)')
+    .option('--public', 'a public client (no secret; not allowed client_credentials)')
+    .option('--json', 'print {"client_id": ..., "client_secret": ...}')
+    .action(action(async (id: string, opts: AddOpts) => {
+      // validated before touching the store
+      const input = { id: checkClientId(id), grants: parseGrants(opts.grants), scopes: parseScopes(opts.scopes), public: opts.public === true }
+      await withStore(async (store, config) => {
+        const created = await addClient(store, { ...input, cost: config.BCRYPT_COST })
+        output(opts.json, { client_id: created.client_id, client_secret: created.client_secret }, () => credentialsText(created))
+      })
+    }))
+
+  clients.command('rotate-secret')
+    .description('replace a confidential client\'s secret (the old one stops working at once); prints the new one once')
+    .argument('<id>', 'client id')
+    .option('--json', 'print {"client_id": ..., "client_secret": ...}')
+    .action(action(async (id: string, opts: JsonOpt) => {
+      await withStore(async (store, config) => {
+        const rotated = await rotateClientSecret(store, id, config.BCRYPT_COST)
+        output(opts.json, { client_id: rotated.client_id, client_secret: rotated.client_secret }, () => credentialsText(rotated))
+      })
+    }))
+
+  clients.command('disable')
+    .description('refuse the client\'s token requests and every token issued to it, at once')
+    .argument('<id>', 'client id')
+    .option('--json', 'print JSON')
+    .action(action(async (id: string, opts: JsonOpt) => {
+      await withStore(async (store) => {
+        const c = await disableClient(store, id)
+        output(opts.json, clientJson(c), () => `client ${c.id} disabled: token requests and its tokens are refused`)
+      })
+    }))
+
+  clients.command('enable')
+    .description('allow a disabled client again')
+    .argument('<id>', 'client id')
+    .option('--json', 'print JSON')
+    .action(action(async (id: string, opts: JsonOpt) => {
+      await withStore(async (store) => {
+        const c = await enableClient(store, id)
+        output(opts.json, clientJson(c), () => `client ${c.id} enabled`)
+      })
+    }))
+
+  clients.command('list')
+    .description('list clients (never their secrets)')
+    .option('--json', 'print JSON')
+    .action(action(async (opts: JsonOpt) => {
+      await withStore(async (store) => {
+        const all = await listClients(store)
+        output(opts.json, all.map(clientJson), () => all.length === 0
+          ? 'no clients'
+          : table(['CLIENT_ID', 'TYPE', 'STATUS', 'CREATED', 'GRANTS', 'SCOPES'],
+            all.map((c) => [c.id, c.public ? 'public' : 'confidential', c.disabled ? 'disabled' : 'active',
+              isoTime(c.createdAt), list(c.grants), list(c.scopes)])))
+      })
+    }))
+
+  return cliConventions(clients)
+}

@@ -1,0 +1,115 @@
+// `portcullis users add | passwd | set-scopes | disable | enable | list | revoke`, on REDIS_URL.
+// Passwords come from stdin (one line) or a hidden prompt, never from argv; hashes are never printed.
+import { Command } from 'commander'
+import {
+  addUser, disableUser, enableUser, getUser, listUsers, normalizeUserName, parseScopes, revokeUser,
+  setPassword, setUserScopes, type UserView
+} from '../oauth/accounts.js'
+import { action, cliConventions, isoTime, output, readSecret, table, withStore } from './common.js'
+
+interface JsonOpt { json?: boolean }
+interface ScopesOpt extends JsonOpt { scopes: string }
+
+/** The JSON shape of a user. */
+function userJson (u: UserView): object {
+  return { name: u.name, scopes: u.scopes, disabled: u.disabled, created_at: u.createdAt }
+}
+
+const scopeText = (scopes: string[]): string => scopes.length === 0 ? '(none)' : scopes.join(' ')
+
+function describe (u: UserView, what: string): string {
+  return `user ${u.name} ${what} (scopes: ${scopeText(u.scopes)}${u.disabled ? ', disabled' : ''})`
+}
+
+export function usersCommand (): Command {
+  const users = new Command('users').description('manage users (password grant) in the store at REDIS_URL')
+
+  users.command('add')
+    .description('add a user; the password is read from stdin (one line) or prompted without echo')
+    .argument('<name>', 'username: 1-64 of A-Z a-z 0-9 . _ @ - (case-insensitive, stored lowercase)')
+    .requiredOption('--scopes <scopes>', 'space-separated scopes the user may be granted ("" for none)')
+    .option('--json', 'print JSON')
+    .action(action(async (name: string, opts: ScopesOpt) => {
+      const key = normalizeUserName(name)
+      const scopes = parseScopes(opts.scopes)
+      await withStore(async (store, config) => {
+        const password = await readSecret({ confirm: true })
+        const user = await addUser(store, { name: key, password, scopes, cost: config.BCRYPT_COST })
+        output(opts.json, userJson(user), () => describe(user, 'added'))
+      })
+    }))
+
+  users.command('passwd')
+    .description('set a user\'s password, read from stdin (one line) or prompted without echo')
+    .argument('<name>', 'username')
+    .option('--json', 'print JSON')
+    .action(action(async (name: string, opts: JsonOpt) => {
+      await withStore(async (store, config) => {
+        await getUser(store, name) // unknown user: fail before asking for a password
+        const user = await setPassword(store, name, await readSecret({ confirm: true }), config.BCRYPT_COST)
+        output(opts.json, userJson(user), () => `password of user ${user.name} changed`)
+      })
+    }))
+
+  users.command('set-scopes')
+    .description('replace the scopes a user may be granted')
+    .argument('<name>', 'username')
+    .requiredOption('--scopes <scopes>', 'space-separated scopes ("" for none)')
+    .option('--json', 'print JSON')
+    .action(action(async (name: string, opts: ScopesOpt) => {
+      const scopes = parseScopes(opts.scopes)
+      await withStore(async (store) => {
+        const user = await setUserScopes(store, name, scopes)
+        output(opts.json, userJson(user), () => describe(user, 'updated'))
+      })
+    }))
+
+  users.command('disable')
+    .description('refuse the user\'s logins and every token they hold, at once')
+    .argument('<name>', 'username')
+    .option('--json', 'print JSON')
+    .action(action(async (name: string, opts: JsonOpt) => {
+      await withStore(async (store) => {
+        const user = await disableUser(store, name)
+        output(opts.json, userJson(user), () => `user ${user.name} disabled: logins and existing tokens are refused`)
+      })
+    }))
+
+  users.command('enable')
+    .description('allow the user to log in again (tokens from before the disable stay refused)')
+    .argument('<name>', 'username')
+    .option('--json', 'print JSON')
+    .action(action(async (name: string, opts: JsonOpt) => {
+      await withStore(async (store) => {
+        const user = await enableUser(store, name)
+        output(opts.json, userJson(user), () => `user ${user.name} enabled`)
+      })
+    }))
+
+  users.command('list')
+    .description('list users (never their password hashes)')
+    .option('--json', 'print JSON')
+    .action(action(async (opts: JsonOpt) => {
+      await withStore(async (store) => {
+        const all = await listUsers(store)
+        output(opts.json, all.map(userJson), () => all.length === 0
+          ? 'no users'
+          : table(['NAME', 'STATUS', 'CREATED', 'SCOPES'],
+            all.map((u) => [u.name, u.disabled ? 'disabled' : 'active', isoTime(u.createdAt), scopeText(u.scopes)])))
+      })
+    }))
+
+  users.command('revoke')
+    .description('end every session of the user: every token issued until now is refused')
+    .argument('<name>', 'username')
+    .option('--json', 'print JSON')
+    .action(action(async (name: string, opts: JsonOpt) => {
+      await withStore(async (store) => {
+        const r = await revokeUser(store, name)
+        output(opts.json, { name: r.name, revoked_before: r.revokedBefore },
+          () => `user ${r.name}: every token issued before ${isoTime(r.revokedBefore)} is refused`)
+      })
+    }))
+
+  return cliConventions(users)
+}

@@ -1,0 +1,80 @@
+// Configuration from the environment, validated with TypeBox at start, then frozen.
+// A bad value stops the process with one clear line (see cli/serve.ts). Durations are whole seconds.
+// Every variable here has a row in README "Configuration"; test/unit/env.test.ts keeps them in sync.
+import { Type, type Static } from 'typebox'
+import { Value } from 'typebox/value'
+
+const Seconds = (def: number, min = 0, description = '') =>
+  Type.Integer({ minimum: min, default: def, description })
+
+export const EnvSchema = Type.Object({
+  PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 8080, description: 'TCP port to listen on' }),
+  HOST: Type.String({ minLength: 1, default: '127.0.0.1', description: 'Address to bind' }),
+  NODE_ENV: Type.String({ default: 'development', description: '`production` makes REDIS_URL mandatory' }),
+  REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://', description: 'Redis URL; unset: in-memory store (dev only)' })),
+  REDIS_TIMEOUT: Seconds(1, 1, 'Redis connect and command timeout (s); past it the store is unavailable'),
+  ROUTES_FILE: Type.String({ minLength: 1, default: './routes.yaml', description: 'Route map path' }),
+  LOG_LEVEL: Type.Union([
+    Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'),
+    Type.Literal('info'), Type.Literal('debug'), Type.Literal('trace'), Type.Literal('silent')
+  ], { default: 'info', description: 'pino log level' }),
+  SHUTDOWN_TIMEOUT: Seconds(10, 1, 'Seconds in-flight requests get to finish after SIGTERM'),
+  TRUST_PROXY: Type.String({ default: '', description: 'Comma-separated CIDRs of proxies whose X-Forwarded-For is trusted; empty: none' }),
+
+  // token service
+  ISSUER: Type.Optional(Type.String({ minLength: 1, description: '`iss` of issued tokens; default http://HOST:PORT' })),
+  AUDIENCE: Type.String({ minLength: 1, default: 'portcullis', description: '`aud` of issued tokens, required at the edge' }),
+  ACCESS_TOKEN_TTL: Seconds(900, 1, 'Access-token lifetime (s)'),
+  REFRESH_TOKEN_TTL: Seconds(2_592_000, 1, 'Refresh-token lifetime (s), 30 days'),
+  CLOCK_SKEW: Seconds(30, 0, 'Leeway for exp/nbf/iat checks (s)'),
+  SIGNING_ALG: Type.Union([Type.Literal('ES256'), Type.Literal('EdDSA'), Type.Literal('RS256')], {
+    default: 'ES256', description: 'Algorithm of newly created signing keys'
+  }),
+  BCRYPT_COST: Type.Integer({ minimum: 4, maximum: 15, default: 10, description: 'bcrypt cost for passwords and client secrets' }),
+  LOGIN_MAX_FAILURES: Type.Integer({ minimum: 1, default: 10, description: 'Failed password attempts per username per LOGIN_FAILURE_WINDOW' }),
+  LOGIN_FAILURE_WINDOW: Seconds(900, 1, 'Window for LOGIN_MAX_FAILURES (s)'),
+  TOKEN_RATE_LIMIT: Type.Integer({ minimum: 1, default: 60, description: 'Token-endpoint requests per client IP per minute' })
+}, { additionalProperties: true })
+
+export type Env = Static<typeof EnvSchema>
+
+export interface Config extends Env {
+  /** Resolved issuer. */
+  issuer: string
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError'
+}
+
+/** Validates the environment; throws ConfigError with one line naming every bad variable. */
+export function loadConfig (env: NodeJS.ProcessEnv): Readonly<Config> {
+  // only our variables; an empty string means unset; integers must be written as whole numbers
+  const input: Record<string, unknown> = {}
+  const problems: string[] = []
+  for (const [k, schema] of Object.entries(EnvSchema.properties)) {
+    const v = env[k]
+    if (v === undefined || v === '') continue
+    if ((schema as { type?: string }).type === 'integer') {
+      if (/^-?[0-9]+$/.test(v)) input[k] = Number(v)
+      else problems.push(`${k}=${JSON.stringify(v)} must be a whole number`)
+    } else {
+      input[k] = v
+    }
+  }
+  const withDefaults = Value.Default(EnvSchema, input) as Record<string, unknown>
+  for (const e of Value.Errors(EnvSchema, withDefaults)) {
+    const name = e.instancePath.slice(1)
+    if (name === '' || problems.some((p) => p.startsWith(`${name}=`))) continue
+    problems.push(`${name}=${JSON.stringify(env[name] ?? '')} ${e.message}`)
+  }
+  if (problems.length > 0) {
+    throw new ConfigError(`invalid configuration: ${[...new Set(problems)].join('; ')}`)
+  }
+  const parsed = withDefaults as Env
+  if (parsed.NODE_ENV === 'production' && parsed.REDIS_URL === undefined) {
+    throw new ConfigError('invalid configuration: REDIS_URL is required when NODE_ENV=production')
+  }
+  const issuer = parsed.ISSUER ?? `http://${parsed.HOST.includes(':') ? `[${parsed.HOST}]` : parsed.HOST}:${parsed.PORT}`
+  return Object.freeze({ ...parsed, issuer })
+}

@@ -1,0 +1,128 @@
+// The shape of routes.yaml as TypeBox schemas (unknown keys refused everywhere), plus the grammar of
+// the values a schema cannot express: route paths and upstream URLs. Cross-entry rules (references,
+// overlaps, reserved paths) live in route-map-loader.ts; matching semantics in route-table.ts.
+// `errorMessage` on a schema replaces the generic message for any failure at that node.
+import { Type, type Static } from 'typebox'
+import { HTTP_METHODS } from './route-types.js'
+
+/** RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ) */
+export const SCOPE_TOKEN_PATTERN = '^[\\x21\\x23-\\x5B\\x5D-\\x7E]+$'
+export const UPSTREAM_NAME_PATTERN = /^[A-Za-z][A-Za-z0-9_.-]*$/
+export const DEFAULT_UPSTREAM_TIMEOUT = '30s'
+
+const Duration = Type.String({ errorMessage: 'must be a duration like 250ms, 5s, 1m, 2h or 1d' })
+const Auth = Type.Enum(['required', 'optional', 'none'], { errorMessage: 'must be one of required, optional, none' })
+
+export const RateLimitSchema = Type.Object({
+  limit: Type.Integer({ minimum: 1, errorMessage: 'must be a whole number of requests, at least 1' }),
+  window: Duration,
+  by: Type.Enum(['subject', 'client', 'ip'], { errorMessage: 'must be one of subject, client, ip' })
+}, { additionalProperties: false })
+
+/**
+ * `rate_limit` is a RateLimitSchema mapping, or `off`/`false`. Left open here and checked by the loader
+ * against RateLimitSchema: a union would make the error report vague (and TypeBox's anyOf reporting
+ * drops sibling errors).
+ */
+const RateLimitField = Type.Unknown()
+
+export const UpstreamSchema = Type.Object({
+  url: Type.String({ errorMessage: 'must be an http: or https: URL' }),
+  timeout: Type.Optional(Duration)
+}, { additionalProperties: false })
+
+export const RouteSchema = Type.Object({
+  path: Type.String({ errorMessage: 'must be a path like /orders/:id or /orders/*' }),
+  methods: Type.Optional(Type.Array(
+    Type.Enum([...HTTP_METHODS], { errorMessage: `must be one of ${HTTP_METHODS.join(', ')} (uppercase)` }),
+    { minItems: 1, errorMessage: 'must be a non-empty list of methods (omit it for all methods)' })),
+  upstream: Type.String({ errorMessage: 'must be the name of an upstream' }),
+  auth: Type.Optional(Auth),
+  scopes: Type.Optional(Type.Array(
+    Type.String({ pattern: SCOPE_TOKEN_PATTERN, errorMessage: 'must be a scope token (RFC 6749 §3.3: printable ASCII, no space, " or \\)' }),
+    { errorMessage: 'must be a list of scopes' })),
+  rate_limit: Type.Optional(RateLimitField),
+  forward_token: Type.Optional(Type.Boolean({ errorMessage: 'must be true or false' }))
+}, { additionalProperties: false })
+
+export const DefaultsSchema = Type.Object({
+  auth: Type.Optional(Auth),
+  rate_limit: Type.Optional(RateLimitField)
+}, { additionalProperties: false })
+
+export const RouteMapSchema = Type.Object({
+  version: Type.Literal(1, { errorMessage: 'must be 1' }),
+  upstreams: Type.Record(Type.String(), UpstreamSchema, { errorMessage: 'must be a mapping of upstream names to { url, timeout }' }),
+  defaults: Type.Optional(DefaultsSchema),
+  routes: Type.Array(RouteSchema, { errorMessage: 'must be a list of routes' })
+}, { additionalProperties: false, errorMessage: 'must be a mapping with version, upstreams and routes' })
+
+export type RawRouteMap = Static<typeof RouteMapSchema>
+export type RawRoute = Static<typeof RouteSchema>
+
+// --- route paths
+
+export type PathSegment =
+  | { readonly kind: 'static', readonly value: string }
+  | { readonly kind: 'param', readonly name: string }
+
+/** A parsed route path: segments after the leading `/`, and whether a last `/*` follows them. */
+export interface RoutePattern {
+  readonly segments: readonly PathSegment[]
+  readonly wildcard: boolean
+}
+
+// RFC 3986 pchar without pct-encoded and without '*' (reserved for the wildcard)
+const STATIC_SEGMENT = /^[A-Za-z0-9\-._~!$&'()+,;=:@]+$/
+const PARAM_SEGMENT = /^:([A-Za-z_][A-Za-z0-9_]*)$/
+
+/**
+ * Parses a route path, or returns what is wrong with it (a sentence fragment).
+ * Grammar: `/` or `/seg(/seg)*` with seg one of: a static pchar run, `:name` (a whole segment),
+ * `*` (only as the whole last segment). No empty, `.` or `..` segments; no trailing slash but the root.
+ */
+export function parseRoutePath (path: string): RoutePattern | string {
+  if (!path.startsWith('/')) return 'must start with "/"'
+  if (path === '/') return { segments: [], wildcard: false }
+  if (path.endsWith('/')) return 'must not end with "/" (write /prefix/* to match below a prefix)'
+  const parts = path.slice(1).split('/')
+  const segments: PathSegment[] = []
+  const names = new Set<string>()
+  let wildcard = false
+  for (const [i, part] of parts.entries()) {
+    if (part === '') return 'must not contain empty segments ("//")'
+    if (part === '.' || part === '..') return 'must not contain "." or ".." segments'
+    if (part.includes('*')) {
+      if (part !== '*' || i !== parts.length - 1) return 'may use "*" only as the whole last segment'
+      wildcard = true
+    } else if (part.startsWith(':')) {
+      const name = PARAM_SEGMENT.exec(part)?.[1]
+      if (name === undefined) return `has a bad parameter "${part}" (use :name, name of letters, digits and _)`
+      if (names.has(name)) return `uses the parameter :${name} twice`
+      names.add(name)
+      segments.push({ kind: 'param', name })
+    } else if (STATIC_SEGMENT.test(part)) {
+      segments.push({ kind: 'static', value: part })
+    } else {
+      return `has a segment "${part}" with characters other than letters, digits and - . _ ~ ! $ & ' ( ) + , ; = : @`
+    }
+  }
+  return { segments, wildcard }
+}
+
+// --- upstream URLs
+
+/** Origin and base path of an upstream URL, or what is wrong with it. */
+export function parseUpstreamUrl (text: string): { origin: string, basePath: string } | string {
+  let url: URL
+  try {
+    url = new URL(text)
+  } catch {
+    return 'is not a valid URL'
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return `must use http: or https:, not ${url.protocol}`
+  if (url.username !== '' || url.password !== '') return 'must not carry credentials'
+  if (text.includes('?')) return 'must not have a query'
+  if (text.includes('#')) return 'must not have a fragment'
+  return { origin: url.origin, basePath: url.pathname.replace(/\/+$/, '') }
+}

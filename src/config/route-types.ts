@@ -1,0 +1,77 @@
+// The compiled form of routes.yaml that the pipeline stages read. Built once per load
+// (src/config/route-table.ts), frozen, and swapped atomically on reload; stages never search
+// the YAML per request.
+
+export const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const
+export type HttpMethod = typeof HTTP_METHODS[number]
+
+export type AuthMode = 'required' | 'optional' | 'none'
+export type RateLimitKey = 'subject' | 'client' | 'ip'
+
+export interface CompiledUpstream {
+  readonly name: string
+  /** Origin, e.g. http://127.0.0.1:9001 */
+  readonly origin: string
+  /** Path prefix from the upstream URL ('' when none), prepended to the forwarded path. */
+  readonly basePath: string
+  readonly timeoutMs: number
+}
+
+export interface RateLimitPolicy {
+  readonly limit: number
+  readonly windowMs: number
+  readonly by: RateLimitKey
+}
+
+export interface CompiledRoute {
+  /** Stable id for logs and rate-limit keys: `<METHODS> <path>`, e.g. `GET,HEAD /orders/*`. */
+  readonly id: string
+  readonly path: string
+  readonly methods: readonly HttpMethod[]
+  readonly upstream: CompiledUpstream
+  readonly auth: AuthMode
+  /** All required, exact match. Empty: any valid token. */
+  readonly scopes: readonly string[]
+  /** null: not rate-limited. */
+  readonly rateLimit: RateLimitPolicy | null
+  /** Whether the client's Authorization header goes upstream (default true). */
+  readonly forwardToken: boolean
+}
+
+export type RouteLookup =
+  | { kind: 'match'; route: CompiledRoute; params: Readonly<Record<string, string | undefined>> }
+  | { kind: 'method_not_allowed'; allow: readonly HttpMethod[] }
+  | { kind: 'not_found' }
+
+export interface RouteTable {
+  readonly routes: readonly CompiledRoute[]
+  readonly upstreams: ReadonlyMap<string, CompiledUpstream>
+  /** The file it came from (for messages). */
+  readonly file: string
+  /** `path` is the canonical request path (no query), already normalised by the match stage. */
+  lookup(method: string, path: string): RouteLookup
+}
+
+/** One problem in a route map, positioned for `FILE:LINE:COLUMN message`. */
+export interface RouteMapIssue {
+  file: string
+  line: number // 1-based
+  column: number // 1-based
+  message: string
+}
+
+export class RouteMapError extends Error {
+  override readonly name = 'RouteMapError'
+  readonly issues: readonly RouteMapIssue[]
+  constructor (issues: RouteMapIssue[]) {
+    super(issues.map(formatIssue).join('\n'))
+    this.issues = issues
+  }
+}
+
+export function formatIssue (i: RouteMapIssue): string {
+  return `${i.file}:${i.line}:${i.column} ${i.message}`
+}
+
+/** Paths the gateway serves itself; a route may not shadow them. */
+export const RESERVED_PREFIXES = ['/oauth', '/.well-known', '/healthz', '/readyz'] as const

@@ -1,0 +1,135 @@
+// Owns the live RouteTable and swaps it atomically on reload: on a change of the file (watched through
+// its directory, so in-place writes and editors' rename-over-the-file both count) and on SIGHUP (wired
+// by server.ts). A bad, unreadable or deleted file never replaces a good table: the old map stays live
+// and every problem is logged with its position.
+import { basename, dirname, resolve } from 'node:path'
+import { watch, type FSWatcher } from 'chokidar'
+import { loadRouteTable } from './route-map-loader.js'
+import { RouteMapError, formatIssue, type RouteTable } from './route-types.js'
+
+type LogFn = (obj: object, msg?: string) => void
+/** The part of a pino logger the watcher uses. */
+export interface WatcherLogger { info: LogFn, warn: LogFn, error: LogFn }
+
+/** Called after each swap, with the new and the replaced table and what triggered the reload. */
+export type SwapListener = (next: RouteTable, previous: RouteTable, trigger: string) => void
+
+export interface RouteWatcherOptions {
+  /** Quiet time after the last file event before reloading (editors write in bursts). Default 75 ms. */
+  debounceMs?: number
+}
+
+export class RouteWatcher {
+  readonly file: string
+  readonly #log: WatcherLogger
+  readonly #debounceMs: number
+  readonly #listeners = new Set<SwapListener>()
+  #table: RouteTable
+  #chain: Promise<unknown> = Promise.resolve()
+  #watcher: FSWatcher | null = null
+  #ready: Promise<void> = Promise.resolve()
+  #timer: NodeJS.Timeout | null = null
+
+  constructor (file: string, initialTable: RouteTable, logger: WatcherLogger, opts: RouteWatcherOptions = {}) {
+    this.file = file
+    this.#table = initialTable
+    this.#log = logger
+    this.#debounceMs = opts.debounceMs ?? 75
+  }
+
+  /** The live table (hot path: one field read). */
+  current (): RouteTable {
+    return this.#table
+  }
+
+  /** Observes swaps (metrics, logs); returns the function that stops observing. */
+  onSwap (listener: SwapListener): () => void {
+    this.#listeners.add(listener)
+    return () => { this.#listeners.delete(listener) }
+  }
+
+  /**
+   * Loads and checks the file; swaps the table only when it is valid. Reloads run one at a time, in
+   * call order, so the last one reads the newest file. Never rejects; resolves to whether it swapped.
+   */
+  reload (trigger: string): Promise<boolean> {
+    const run = this.#chain.then(() => this.#reloadNow(trigger))
+    this.#chain = run
+    return run
+  }
+
+  /** Starts watching the file; resolves once the watcher is ready. Errors are logged, never thrown. */
+  start (): Promise<void> {
+    if (this.#watcher !== null) return this.#ready
+    const full = resolve(this.file)
+    const dir = dirname(full)
+    const name = basename(full)
+    const watcher = watch(dir, {
+      ignoreInitial: true,
+      depth: 0,
+      ignored: (path: string) => path !== dir && basename(path) !== name
+    })
+    watcher.on('all', (_event, path) => {
+      if (basename(path) === name) this.#schedule()
+    })
+    watcher.on('error', (err) => {
+      this.#log.error({ reason: 'routes_watch_failed', file: this.file, err }, 'cannot watch the route map file; SIGHUP still reloads it')
+    })
+    this.#watcher = watcher
+    // an error before 'ready' must not leave start() pending forever
+    this.#ready = new Promise((resolve) => {
+      watcher.once('ready', () => { resolve() })
+      watcher.once('error', () => { resolve() })
+    })
+    return this.#ready
+  }
+
+  /** Stops watching and waits for a reload in progress. */
+  async stop (): Promise<void> {
+    if (this.#timer !== null) clearTimeout(this.#timer)
+    this.#timer = null
+    const watcher = this.#watcher
+    this.#watcher = null
+    if (watcher !== null) await watcher.close()
+    await this.#chain
+  }
+
+  #schedule (): void {
+    if (this.#timer !== null) clearTimeout(this.#timer)
+    this.#timer = setTimeout(() => {
+      this.#timer = null
+      if (this.#watcher !== null) void this.reload('file changed')
+    }, this.#debounceMs)
+    this.#timer.unref()
+  }
+
+  async #reloadNow (trigger: string): Promise<boolean> {
+    let next: RouteTable
+    try {
+      next = await loadRouteTable(this.file)
+    } catch (err) {
+      if (err instanceof RouteMapError) {
+        for (const issue of err.issues) {
+          this.#log.error({ reason: 'routes_invalid', file: issue.file, line: issue.line, column: issue.column }, formatIssue(issue))
+        }
+        this.#log.warn({ reason: 'routes_reload_rejected', trigger, file: this.file, problems: err.issues.length },
+          'route map reload rejected: the current map stays live')
+      } else {
+        this.#log.error({ reason: 'routes_reload_failed', trigger, file: this.file, err }, 'route map reload failed: the current map stays live')
+      }
+      return false
+    }
+    const previous = this.#table
+    this.#table = next
+    this.#log.info({ reason: 'routes_reloaded', trigger, file: this.file, routes: next.routes.length, upstreams: next.upstreams.size },
+      'route map reloaded')
+    for (const listener of this.#listeners) {
+      try {
+        listener(next, previous, trigger)
+      } catch (err) {
+        this.#log.error({ reason: 'routes_swap_listener_failed', err }, 'a route-swap listener threw')
+      }
+    }
+    return true
+  }
+}

@@ -1,0 +1,52 @@
+// The one place errors become responses. Library errors are mapped to our codes here;
+// a raw library error never reaches a client. Anything 5xx is a generic `server_error`.
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { GatewayError } from './gateway-error.js'
+import type { ErrorCode } from './codes.js'
+import { refusalLog } from '../pipeline/decision-log.js'
+
+/** Fastify's own client errors, by code, mapped to ours. */
+const FASTIFY_CLIENT_ERRORS: Record<string, ErrorCode> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: 'payload_too_large',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported_media_type',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'bad_request',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'bad_request',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'bad_request',
+  FST_ERR_BAD_URL: 'bad_path',
+  FST_ERR_VALIDATION: 'bad_request'
+}
+
+/** Converts anything thrown into a GatewayError. */
+export function toGatewayError (err: unknown): GatewayError {
+  if (err instanceof GatewayError) return err
+  const fe = err as Partial<FastifyError> | undefined
+  const mapped = fe?.code !== undefined ? FASTIFY_CLIENT_ERRORS[fe.code] : undefined
+  if (mapped !== undefined) return new GatewayError(mapped, { cause: err, detail: fe?.message })
+  if (fe?.validation !== undefined) return new GatewayError('bad_request', { cause: err, detail: fe.message })
+  const status = fe?.statusCode
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    if (status === 413) return new GatewayError('payload_too_large', { cause: err })
+    if (status === 415) return new GatewayError('unsupported_media_type', { cause: err })
+    return new GatewayError('bad_request', { cause: err, detail: fe?.message })
+  }
+  return new GatewayError('server_error', { cause: err, detail: fe?.message })
+}
+
+export function sendError (reply: FastifyReply, err: GatewayError): FastifyReply {
+  for (const [k, v] of Object.entries(err.headers)) reply.header(k, v)
+  return reply.code(err.status).type('application/json; charset=utf-8').send(err.body())
+}
+
+export function registerErrorHandler (app: FastifyInstance): void {
+  app.setErrorHandler((error: unknown, request: FastifyRequest, reply: FastifyReply) => {
+    const ge = toGatewayError(error)
+    // one line per refusal, one shape for every stage (src/pipeline/decision-log.ts)
+    if (ge.status >= 500) {
+      request.log.error({ err: error, ...refusalLog(request, ge) }, 'request failed')
+    } else {
+      request.log.info(refusalLog(request, ge), 'request refused')
+    }
+    return sendError(reply, ge)
+  })
+  app.setNotFoundHandler((_request, reply) => sendError(reply, new GatewayError('route_not_found')))
+}

@@ -1,0 +1,27 @@
+// /healthz: the process is up. /readyz: the store answers and a route map is loaded; 503
+// otherwise, so load balancers stop sending traffic (also while shutting down).
+import type { FastifyInstance } from 'fastify'
+import type { Store } from './store/types.js'
+import type { RouteSource } from './pipeline/match.js'
+import { GatewayError } from './errors/gateway-error.js'
+
+export interface HealthOptions {
+  store: Store
+  routes: RouteSource
+  isClosing: () => boolean
+}
+
+export async function healthPlugin (app: FastifyInstance, opts: HealthOptions): Promise<void> {
+  app.get('/healthz', async () => ({ status: 'ok' }))
+  app.get('/readyz', async (_request, reply) => {
+    if (opts.isClosing()) throw new GatewayError('shutting_down', { headers: { 'retry-after': '1' } })
+    try {
+      await opts.store.ping()
+    } catch (err) {
+      throw new GatewayError('not_ready', { description: 'The store is unreachable', headers: { 'retry-after': '1' }, cause: err })
+    }
+    const table = opts.routes.current()
+    reply.header('cache-control', 'no-store')
+    return { status: 'ready', store: opts.store.kind, routes: table.routes.length }
+  })
+}

@@ -1,0 +1,61 @@
+// RFC 6749 §6 with rotation and reuse detection (RFC 9700 §4.14.2): every refresh consumes the token
+// atomically and returns a new one of the same family; presenting a consumed token again revokes the
+// whole family (its refresh tokens and, through `sid`, its access tokens) and answers invalid_grant.
+import { GatewayError } from '../../errors/gateway-error.js'
+import type { RefreshTokenRecord } from '../../store/types.js'
+import { nowSeconds, type OAuthDeps } from '../deps.js'
+import { hashRefreshToken, issueRefreshToken, looksLikeRefreshToken, sessionRevocationExpiry } from '../refresh-tokens.js'
+import { grantScope, intersect, requestedScope } from '../scope.js'
+import type { GrantHandler } from './types.js'
+
+const invalidGrant = (detail: string): GatewayError => new GatewayError('invalid_grant', { detail })
+
+export const refreshTokenGrant: GrantHandler = async ({ deps, form, auth, request }) => {
+  const token = form.get('refresh_token')
+  // RFC 6749 §6: refresh_token is REQUIRED
+  if (token === undefined) throw new GatewayError('invalid_request', { description: 'refresh_token is required' })
+  // An access token, or anything else not shaped like ours, is not looked up (catalogue T43).
+  if (!looksLikeRefreshToken(token)) throw invalidGrant('not a refresh token')
+  const hash = hashRefreshToken(token)
+
+  // Read before consuming: a token presented by the wrong client, or with a wider scope, is refused
+  // without burning it, so a stolen token cannot be used to revoke its owner's session.
+  const record = await deps.store.getRefreshToken(hash)
+  if (record === null) throw invalidGrant('unknown or expired refresh token')
+  // RFC 6749 §6 / §10.4: the refresh token is bound to the client it was issued to (catalogue T41)
+  if (record.clientId !== auth.client.id) throw invalidGrant('refresh token of another client')
+  const requested = requestedScope(form.get('scope'))
+  // RFC 6749 §6: the requested scope MUST NOT include any scope not originally granted (T40)
+  const narrowed = grantScope(requested, record.scope)
+
+  const consumed = await deps.store.consumeRefreshToken(hash)
+  if (consumed.status === 'unknown') throw invalidGrant('refresh token expired')
+  if (consumed.status === 'reused') {
+    // RFC 9700 §4.14.2: a replayed refresh token revokes the active one, i.e. the whole family
+    await deps.store.revokeSession(consumed.record.sid, revokeUntil(deps, consumed.record))
+    request.log.warn({ reason: 'refresh_token_reused', sid: consumed.record.sid, sub: consumed.record.sub, client_id: auth.client.id }, 'refresh token replayed: session revoked')
+    throw invalidGrant('refresh token reused; session revoked')
+  }
+
+  await assertSessionAlive(deps, record)
+  const user = await deps.store.getUser(record.sub)
+  if (user === null || user.disabled) throw invalidGrant('user gone or disabled')
+
+  // The access token follows today's entitlements; the family keeps its original scope (T39).
+  const scope = intersect(narrowed, intersect(user.scopes, auth.client.scopes))
+  const refreshToken = await issueRefreshToken(deps.store, { ...record, issuedAt: nowSeconds(deps) })
+  return { sub: record.sub, scope, sid: record.sid, refreshToken }
+}
+
+/** Session revoked, user revoked (cut-off after this token was issued), user or client disabled: invalid_grant. */
+async function assertSessionAlive (deps: OAuthDeps, record: RefreshTokenRecord): Promise<void> {
+  if (record.expiresAt <= nowSeconds(deps)) throw invalidGrant('refresh token expired')
+  const state = await deps.store.checkRevocation({ jti: `rt:${record.sid}`, sid: record.sid, sub: record.sub, clientId: record.clientId })
+  if (state.sessionRevoked) throw invalidGrant('session revoked')
+  if (state.userRevokedBefore !== null && record.issuedAt < state.userRevokedBefore) throw invalidGrant('user sessions revoked')
+  if (state.userDisabled || state.clientDisabled) throw invalidGrant('user or client disabled')
+}
+
+function revokeUntil (deps: OAuthDeps, record: RefreshTokenRecord): number {
+  return sessionRevocationExpiry(record, nowSeconds(deps), deps.config.ACCESS_TOKEN_TTL, deps.config.CLOCK_SKEW)
+}

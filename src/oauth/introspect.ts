@@ -1,0 +1,58 @@
+// POST /oauth/introspect (RFC 7662). Only confidential clients may ask (§2.1: MUST require
+// authorization, against token scanning; a public client_id proves nothing), and a client learns only
+// about its own tokens: revoked, expired, unknown and foreign tokens all answer exactly
+// {"active":false} (§2.2). Refresh tokens are reported inactive: the store cannot tell a rotated
+// (consumed) refresh token from a live one without consuming it, and "active" must never be a guess.
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { GatewayError } from '../errors/gateway-error.js'
+import type { RevocationState } from '../store/types.js'
+import { authenticateClient } from './client-auth.js'
+import type { OAuthDeps } from './deps.js'
+import { formOf } from './form.js'
+import { AccessTokenError, verifyAccessToken, type AccessTokenClaims } from './jwt.js'
+
+const INACTIVE = Object.freeze({ active: false as const })
+
+export function introspectEndpoint (deps: OAuthDeps) {
+  return async function introspect (request: FastifyRequest, reply: FastifyReply): Promise<object> {
+    const form = formOf(request)
+    const { client } = await authenticateClient(request, form, deps.store, { allowPublic: false })
+    const token = form.get('token')
+    // RFC 7662 §2.1: token is REQUIRED
+    if (token === undefined) throw new GatewayError('invalid_request', { description: 'token is required' })
+    reply.type('application/json; charset=utf-8')
+
+    let claims: AccessTokenClaims
+    try {
+      claims = await verifyAccessToken(deps.keys, token, {
+        issuer: deps.config.issuer, audience: deps.config.AUDIENCE, clockSkew: deps.config.CLOCK_SKEW, now: deps.now
+      })
+    } catch (err) {
+      if (err instanceof AccessTokenError) return INACTIVE
+      throw err
+    }
+    if (claims.client_id !== client.id) return INACTIVE
+    const state = await deps.store.checkRevocation({ jti: claims.jti, sid: claims.sid, sub: claims.sub, clientId: claims.client_id })
+    if (revoked(state, claims)) return INACTIVE
+    // RFC 7662 §2.2 members
+    return {
+      active: true,
+      scope: claims.scope ?? '',
+      client_id: claims.client_id,
+      token_type: 'Bearer',
+      exp: claims.exp,
+      iat: claims.iat,
+      sub: claims.sub,
+      aud: claims.aud,
+      iss: claims.iss,
+      jti: claims.jti,
+      ...(claims.sid !== undefined && { sid: claims.sid })
+    }
+  }
+}
+
+/** The same rules as the edge's check-revocation stage. */
+export function revoked (state: RevocationState, claims: AccessTokenClaims): boolean {
+  return state.tokenRevoked || state.sessionRevoked || state.userDisabled || state.clientDisabled ||
+    (state.userRevokedBefore !== null && claims.iat < state.userRevokedBefore)
+}

@@ -1,0 +1,269 @@
+// The signing key set, shared by every instance through the store (issue 3 point 4).
+// The first instance creates the set race-free (addKey onlyIfEmpty); `keys rotate` adds a key that
+// signs at once while the older ones stay published until every token they signed has expired.
+// Private key material never leaves this module except as a KeyObject handed to the signer.
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto'
+import type { KeyRecord, SigningAlg, Store } from '../store/types.js'
+
+export interface KeyLogger {
+  info: (obj: object, msg?: string) => void
+  warn: (obj: object, msg?: string) => void
+  error: (obj: object, msg?: string) => void
+}
+
+/** A public JWK as served in JWKS (RFC 7517 §4): never a private member. */
+export interface PublicJwk {
+  kty: string
+  kid: string
+  alg: SigningAlg
+  use: 'sig'
+  crv?: string
+  x?: string
+  y?: string
+  n?: string
+  e?: string
+}
+
+export interface VerificationKey {
+  kid: string
+  alg: SigningAlg
+  publicKey: KeyObject
+}
+
+export interface SigningKey {
+  kid: string
+  alg: SigningAlg
+  privateKey: KeyObject
+}
+
+/** How often every instance re-reads the key set (and so picks up a rotation). */
+export const KEY_REFRESH_INTERVAL_MS = 30_000
+/** At most one store read per this interval when a token names a kid we do not know (no refetch storm). */
+export const UNKNOWN_KID_REFETCH_MS = 5_000
+
+interface Entry {
+  record: KeyRecord
+  publicKey: KeyObject
+  jwk: PublicJwk
+  privateKey: KeyObject | null // imported lazily, only for the key that signs
+}
+
+export class KeyRing {
+  readonly #store: Store
+  readonly #logger: KeyLogger
+  readonly #now: () => number
+  #entries = new Map<string, Entry>()
+  #signing: Entry | null = null
+  #timer: NodeJS.Timeout | null = null
+  #lastUnknownKidFetch = -Infinity
+  #inflight: Promise<void> | null = null
+
+  private constructor (store: Store, logger: KeyLogger, now: () => number) {
+    this.#store = store
+    this.#logger = logger
+    this.#now = now
+  }
+
+  /** Reads the shared key set; creates the first key when the set is empty. Starts the periodic refresh. */
+  static async load (store: Store, opts: { alg: SigningAlg, logger: KeyLogger, now?: () => number, refreshIntervalMs?: number }): Promise<KeyRing> {
+    const now = opts.now ?? Date.now
+    const ring = new KeyRing(store, opts.logger, now)
+    let records = await store.listKeys()
+    if (records.length === 0) {
+      const added = await store.addKey(generateKeyRecord(opts.alg, now), { onlyIfEmpty: true })
+      // Lost the race to another instance: its key is the one everybody uses.
+      records = await store.listKeys()
+      if (added) opts.logger.info({ alg: opts.alg, kid: newest(records)?.kid }, 'created the first signing key')
+    }
+    if (store.kind === 'memory') {
+      opts.logger.warn({ kid: newest(records)?.kid }, 'DEV MODE: ephemeral signing key in the memory store; every token dies with this process and no other instance can verify it')
+    }
+    ring.#install(records)
+    const interval = opts.refreshIntervalMs ?? KEY_REFRESH_INTERVAL_MS
+    if (interval > 0) {
+      ring.#timer = setInterval(() => { ring.refresh().catch(() => { /* logged in refresh */ }) }, interval)
+      ring.#timer.unref()
+    }
+    return ring
+  }
+
+  /** The newest non-retired key. */
+  signingKey (): SigningKey {
+    const entry = this.#signing
+    if (entry === null) throw new Error('the key ring holds no signing key')
+    entry.privateKey ??= createPrivateKey(entry.record.privateKeyPem)
+    return { kid: entry.record.kid, alg: entry.record.alg, privateKey: entry.privateKey }
+  }
+
+  /** A published key by kid; null when unknown or past its retireAt. */
+  verificationKey (kid: string): VerificationKey | null {
+    const entry = this.#entries.get(kid)
+    if (entry === undefined || !this.#published(entry)) return null
+    return { kid, alg: entry.record.alg, publicKey: entry.publicKey }
+  }
+
+  /** The algorithms of the ring's keys: the verifier's allowlist. */
+  algorithms (): Set<SigningAlg> {
+    return new Set([...this.#entries.values()].filter((e) => this.#published(e)).map((e) => e.record.alg))
+  }
+
+  /** Published public keys, newest first (RFC 7517 JWK Set members). */
+  jwks (): PublicJwk[] {
+    return [...this.#entries.values()].filter((e) => this.#published(e)).reverse().map((e) => ({ ...e.jwk }))
+  }
+
+  /** Re-reads the store; on failure keeps the current set (and logs). Concurrent calls share one read. */
+  async refresh (): Promise<void> {
+    this.#inflight ??= (async () => {
+      try {
+        this.#install(await this.#store.listKeys())
+      } catch (err) {
+        this.#logger.warn({ err, reason: 'key_refresh_failed' }, 'could not re-read the signing keys; keeping the current set')
+        throw err
+      } finally {
+        this.#inflight = null
+      }
+    })()
+    return await this.#inflight
+  }
+
+  /**
+   * Called when a token names a kid we do not know: another instance may have rotated.
+   * Re-reads at most once per UNKNOWN_KID_REFETCH_MS; resolves whether the kid is now known. Never rejects.
+   */
+  async refreshForKid (kid: string): Promise<boolean> {
+    const t = this.#now()
+    if (t - this.#lastUnknownKidFetch >= UNKNOWN_KID_REFETCH_MS) {
+      this.#lastUnknownKidFetch = t
+      try { await this.refresh() } catch { return false }
+    } else if (this.#inflight !== null) {
+      try { await this.#inflight } catch { return false }
+    }
+    return this.verificationKey(kid) !== null
+  }
+
+  close (): void {
+    if (this.#timer !== null) clearInterval(this.#timer)
+    this.#timer = null
+  }
+
+  #published (entry: Entry): boolean {
+    const retireAt = entry.record.retireAt
+    return retireAt === null || retireAt * 1000 > this.#now()
+  }
+
+  /** Swaps in a new set, reusing imported KeyObjects of unchanged kids. */
+  #install (records: KeyRecord[]): void {
+    const next = new Map<string, Entry>()
+    for (const record of [...records].sort(byCreatedThenKid)) {
+      const old = this.#entries.get(record.kid)
+      if (old !== undefined && old.record.publicKeyPem === record.publicKeyPem && old.record.alg === record.alg) {
+        next.set(record.kid, { ...old, record })
+        continue
+      }
+      try {
+        const publicKey = createPublicKey(record.publicKeyPem)
+        next.set(record.kid, { record, publicKey, jwk: toPublicJwk(publicKey, record.kid, record.alg), privateKey: null })
+      } catch (err) {
+        // A corrupt record must not take the others down; it is simply not used.
+        this.#logger.error({ err, kid: record.kid, reason: 'key_unusable' }, 'skipping an unusable signing key record')
+      }
+    }
+    const current = [...next.values()].filter((e) => e.record.retireAt === null)
+    const signing = current.at(-1) ?? [...next.values()].at(-1) ?? null
+    if (signing === null) throw new Error('the store holds no usable signing key')
+    this.#entries = next
+    this.#signing = signing
+  }
+}
+
+/** A fresh key pair as a store record. kid = RFC 7638 JWK thumbprint of the public key. */
+export function generateKeyRecord (alg: SigningAlg, now: () => number = Date.now): KeyRecord {
+  const { privateKey, publicKey } = generatePair(alg)
+  return {
+    kid: thumbprint(publicKey),
+    alg,
+    privateKeyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+    createdAt: Math.floor(now() / 1000),
+    retireAt: null
+  }
+}
+
+function generatePair (alg: SigningAlg): { privateKey: KeyObject, publicKey: KeyObject } {
+  switch (alg) {
+    case 'ES256': return generateKeyPairSync('ec', { namedCurve: 'P-256' })
+    case 'EdDSA': return generateKeyPairSync('ed25519')
+    case 'RS256': return generateKeyPairSync('rsa', { modulusLength: 2048 })
+  }
+}
+
+/** RFC 7638 §3: SHA-256 over the required members in lexicographic order, base64url. */
+export function thumbprint (publicKey: KeyObject): string {
+  const jwk = publicKey.export({ format: 'jwk' })
+  const required = jwk.kty === 'EC'
+    ? { crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y }
+    : jwk.kty === 'OKP'
+      ? { crv: jwk.crv, kty: jwk.kty, x: jwk.x }
+      : { e: jwk.e, kty: jwk.kty, n: jwk.n }
+  return createHash('sha256').update(JSON.stringify(required)).digest('base64url')
+}
+
+/** Only public members are copied, by name: a private `d`, `p`, `q`... can never slip through. */
+function toPublicJwk (publicKey: KeyObject, kid: string, alg: SigningAlg): PublicJwk {
+  const jwk = publicKey.export({ format: 'jwk' })
+  const out: PublicJwk = { kty: String(jwk.kty), kid, alg, use: 'sig' }
+  if (jwk.crv !== undefined) out.crv = jwk.crv
+  if (jwk.x !== undefined) out.x = jwk.x
+  if (jwk.y !== undefined) out.y = jwk.y
+  if (jwk.n !== undefined) out.n = jwk.n
+  if (jwk.e !== undefined) out.e = jwk.e
+  return out
+}
+
+function byCreatedThenKid (a: KeyRecord, b: KeyRecord): number {
+  return a.createdAt - b.createdAt || (a.kid < b.kid ? -1 : a.kid > b.kid ? 1 : 0)
+}
+
+function newest (records: KeyRecord[]): KeyRecord | undefined {
+  return [...records].sort(byCreatedThenKid).at(-1)
+}
+
+export interface KeyInfo {
+  kid: string
+  alg: SigningAlg
+  createdAt: number
+  retireAt: number | null
+  current: boolean
+}
+
+/** For `portcullis keys list`: no key material at all. */
+export async function listKeyInfo (store: Store): Promise<KeyInfo[]> {
+  const records = [...await store.listKeys()].sort(byCreatedThenKid)
+  const current = records.filter((r) => r.retireAt === null).at(-1)?.kid
+  return records.map((r) => ({ kid: r.kid, alg: r.alg, createdAt: r.createdAt, retireAt: r.retireAt, current: r.kid === current }))
+}
+
+/**
+ * For `portcullis keys rotate`: adds a key that signs at once (every instance picks it up within
+ * KEY_REFRESH_INTERVAL_MS), retires the previous ones and prunes keys past their retireAt.
+ * A retired key stays published for maxTokenLifetime (ACCESS_TOKEN_TTL + CLOCK_SKEW) plus one refresh
+ * interval, because a lagging instance may still sign with it until its next refresh.
+ */
+export async function rotateKey (store: Store, alg: SigningAlg, opts: { maxTokenLifetime: number, now?: () => number }): Promise<KeyRecord> {
+  const now = opts.now ?? Date.now
+  const nowS = Math.floor(now() / 1000)
+  const before = await store.listKeys()
+  let record = generateKeyRecord(alg, now)
+  // Same-second rotations must still order the new key last (byCreatedThenKid).
+  const latest = newest(before)
+  if (latest !== undefined && latest.createdAt >= record.createdAt) record = { ...record, createdAt: latest.createdAt + 1 }
+  if (!await store.addKey(record)) throw new Error(`key ${record.kid} already exists`)
+  const retireAt = nowS + opts.maxTokenLifetime + Math.ceil(KEY_REFRESH_INTERVAL_MS / 1000)
+  for (const old of before) {
+    if (old.retireAt !== null && old.retireAt <= nowS) await store.removeKey(old.kid)
+    else if (old.retireAt === null) await store.updateKey({ ...old, retireAt })
+  }
+  return record
+}
+

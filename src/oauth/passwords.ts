@@ -1,0 +1,102 @@
+// Password and client-secret hashing with bcrypt (bcryptjs).
+//
+// bcrypt only reads the first 72 bytes of its input. We never let that truncate silently:
+// hashSecret refuses a longer secret, and verifySecret answers false for one (issue 3 §1).
+//
+// Unknown users and clients must cost the same as known ones (issue 3 §2: "an unknown user and a
+// wrong password get the same response in about the same time"), so verifySecret(plain, null)
+// compares against a dummy hash of the same cost as real hashes. The dummy's cost is simply the last
+// cost this process saw, from whichever came last of:
+//   - setDummyCost(cost)   — call it at start with BCRYPT_COST (it also pre-computes the dummy);
+//   - hashSecret(_, cost)  — the cost new hashes get;
+//   - verifySecret(_, hash) with a real hash — that hash's own cost.
+// Before any of these it is DEFAULT_DUMMY_COST (BCRYPT_COST's default). Dummies are cached per cost.
+import { randomBytes } from 'node:crypto'
+import bcrypt from 'bcryptjs'
+
+/** bcrypt ignores every input byte past the 72nd. */
+export const MAX_SECRET_BYTES = 72
+
+/** The secret is longer than MAX_SECRET_BYTES in UTF-8; it is refused rather than truncated. */
+export class SecretTooLongError extends Error {
+  override readonly name = 'SecretTooLongError'
+  constructor () {
+    super(`password or secret is longer than ${MAX_SECRET_BYTES} bytes (UTF-8)`)
+  }
+}
+
+/** The secret is the empty string. */
+export class EmptySecretError extends Error {
+  override readonly name = 'EmptySecretError'
+  constructor () {
+    super('password or secret is empty')
+  }
+}
+
+const DEFAULT_DUMMY_COST = 10
+const MIN_COST = 4
+const MAX_COST = 31
+
+let dummyCost = DEFAULT_DUMMY_COST
+const dummies = new Map<number, Promise<string>>()
+
+/** UTF-8 length as bcryptjs counts it (a lone surrogate counts 3, like Buffer's U+FFFD). */
+export function secretBytes (plain: string): number {
+  return Buffer.byteLength(plain, 'utf8')
+}
+
+function checkCost (cost: number): void {
+  if (!Number.isInteger(cost) || cost < MIN_COST || cost > MAX_COST) {
+    throw new TypeError(`bcrypt cost must be an integer in ${MIN_COST}..${MAX_COST}, got ${cost}`)
+  }
+}
+
+function dummyHash (cost: number): Promise<string> {
+  let dummy = dummies.get(cost)
+  if (dummy === undefined) {
+    // a random secret nobody knows: the compare against it can never succeed by accident
+    dummy = bcrypt.hash(randomBytes(24).toString('base64url'), cost)
+    dummies.set(cost, dummy)
+  }
+  return dummy
+}
+
+/** Sets the cost of the dummy hash used for unknown users and clients, and pre-computes it. */
+export function setDummyCost (cost: number): Promise<void> {
+  checkCost(cost)
+  dummyCost = cost
+  return dummyHash(cost).then(() => undefined)
+}
+
+/** bcrypt hash (bcryptjs); refuses an empty secret (EmptySecretError) and one over 72 UTF-8 bytes (SecretTooLongError), never truncates. */
+export async function hashSecret (plain: string, cost: number): Promise<string> {
+  checkCost(cost)
+  if (plain.length === 0) throw new EmptySecretError()
+  if (secretBytes(plain) > MAX_SECRET_BYTES) throw new SecretTooLongError()
+  dummyCost = cost
+  return await bcrypt.hash(plain, cost)
+}
+
+function costOf (hash: string): number | null {
+  try {
+    const cost = bcrypt.getRounds(hash)
+    return Number.isInteger(cost) && cost >= MIN_COST && cost <= MAX_COST ? cost : null
+  } catch {
+    return null
+  }
+}
+
+/**
+ * Constant-effort check. With hash null (unknown user or client), a malformed hash, an empty input or
+ * one over 72 bytes, it still runs one bcrypt compare against the dummy hash, then returns false.
+ */
+export async function verifySecret (plain: string, hash: string | null): Promise<boolean> {
+  const cost = hash === null ? null : costOf(hash)
+  if (cost !== null) dummyCost = cost
+  const usable = plain.length > 0 && secretBytes(plain) <= MAX_SECRET_BYTES
+  if (hash === null || cost === null || !usable) {
+    await bcrypt.compare(usable ? plain : 'x', await dummyHash(dummyCost))
+    return false
+  }
+  return await bcrypt.compare(plain, hash)
+}

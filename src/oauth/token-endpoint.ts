@@ -1,0 +1,75 @@
+// POST /oauth/token (RFC 6749 §3.2): validate the request, authenticate the client, run the grant,
+// sign the access token, answer per §5.1. Errors are GatewayErrors answered per §5.2 by the shared
+// handler; plugin.ts adds Cache-Control: no-store and Pragma: no-cache to every response.
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { GatewayError } from '../errors/gateway-error.js'
+import { authenticateClient } from './client-auth.js'
+import { nowSeconds, type OAuthDeps } from './deps.js'
+import { formOf } from './form.js'
+import { clientCredentialsGrant } from './grants/client-credentials.js'
+import { passwordGrant } from './grants/password.js'
+import { refreshTokenGrant } from './grants/refresh-token.js'
+import type { GrantHandler, GrantOutcome } from './grants/types.js'
+import { newJti, signAccessToken, type AccessTokenClaims } from './jwt.js'
+
+/** Grant types by their exact (case-sensitive) RFC 6749 names. */
+export const GRANT_HANDLERS: ReadonlyMap<string, GrantHandler> = new Map([
+  ['password', passwordGrant],
+  ['client_credentials', clientCredentialsGrant],
+  ['refresh_token', refreshTokenGrant]
+])
+
+export interface TokenResponse {
+  access_token: string
+  token_type: 'Bearer'
+  expires_in: number
+  scope: string
+  refresh_token?: string
+}
+
+export function tokenEndpoint (deps: OAuthDeps) {
+  return async function token (request: FastifyRequest, reply: FastifyReply): Promise<TokenResponse> {
+    const form = formOf(request)
+    const grantType = form.get('grant_type')
+    // RFC 6749 §5.2 invalid_request: missing parameter
+    if (grantType === undefined) throw new GatewayError('invalid_request', { description: 'grant_type is required' })
+    const grant = GRANT_HANDLERS.get(grantType)
+    // RFC 6749 §5.2 unsupported_grant_type
+    if (grant === undefined) throw new GatewayError('unsupported_grant_type')
+
+    const auth = await authenticateClient(request, form, deps.store, { allowPublic: true })
+    // RFC 6749 §5.2 unauthorized_client: not authorized to use this grant type
+    if (!auth.client.grants.includes(grantType)) throw new GatewayError('unauthorized_client')
+
+    const outcome = await grant({ deps, form, auth, request })
+    const body = respond(deps, auth.client.id, outcome)
+    request.log.info({ reason: 'token_issued', grant_type: grantType, sub: outcome.sub, client_id: auth.client.id, sid: outcome.sid }, 'token issued')
+    reply.type('application/json; charset=utf-8')
+    return body
+  }
+}
+
+/** RFC 6749 §5.1 success body, with an RFC 9068 access token. */
+function respond (deps: OAuthDeps, clientId: string, outcome: GrantOutcome): TokenResponse {
+  const { config } = deps
+  const iat = nowSeconds(deps)
+  const claims: AccessTokenClaims = {
+    iss: config.issuer,
+    sub: outcome.sub,
+    aud: config.AUDIENCE,
+    exp: iat + config.ACCESS_TOKEN_TTL,
+    iat,
+    jti: newJti(),
+    client_id: clientId,
+    scope: outcome.scope.join(' '),
+    ...(outcome.sid !== undefined && { sid: outcome.sid })
+  }
+  const body: TokenResponse = {
+    access_token: signAccessToken(deps.keys, claims),
+    token_type: 'Bearer',
+    expires_in: config.ACCESS_TOKEN_TTL,
+    scope: claims.scope ?? ''
+  }
+  if (outcome.refreshToken !== undefined) body.refresh_token = outcome.refreshToken
+  return body
+}

@@ -1,0 +1,168 @@
+// Stage 2, authenticate (RFC 6750, RFC 9068 §4, RFC 8725): the bearer token from the
+// Authorization header only, verified by verifyAccessToken (kid from our own key ring, algorithm
+// allowlist, typ at+jwt, required claims, time with CLOCK_SKEW), then turned into the Identity
+// the later stages and the identity headers use.
+//
+// Decisions (README "Authentication at the edge"):
+// - `auth: none`: no token checks at all, no identity; the Authorization header still goes
+//   upstream unless the route says `forward_token: false`.
+// - `auth: optional`: no bearer token → anonymous. A token that is present is checked exactly
+//   like on `auth: required`, and a bad one is refused (401), never downgraded to anonymous: a
+//   client holding an expired token must learn it, and an upstream must never see a request
+//   whose Authorization header the gateway rejected but let through.
+// - Another scheme (`Basic ...`) is no bearer credential: the same as no header.
+// - `access_token` in the query is never a credential (RFC 6750 §2.3 SHOULD NOT; RFC 9700 §4.3);
+//   the body is never read. A header token plus a query token is a 400 (RFC 6750 §2).
+import { ERRORS } from '../errors/codes.js'
+import { GatewayError } from '../errors/gateway-error.js'
+import { AccessTokenError, verifyAccessToken, type AccessTokenClaims, type VerifyOptions } from '../oauth/jwt.js'
+import type { KeyRing } from '../oauth/keys.js'
+import { bearerChallenges, countAuthorization, parseAuthorization, queryHasAccessToken, REPEATED, TWO_METHODS, type BearerProblem, type Challenges } from './bearer.js'
+import type { Identity, PipelineContext, Stage } from './context.js'
+
+export const DEFAULT_REALM = 'portcullis'
+
+export interface AuthenticateOptions {
+  keys: KeyRing
+  issuer: string
+  audience: string
+  /** Seconds. */
+  clockSkew: number
+  realm?: string
+  /** Epoch milliseconds (tests). */
+  now?: () => number
+}
+
+/** The subject namespace of client_credentials tokens (src/oauth/grants/client-credentials.ts). */
+const CLIENT_SUBJECT_PREFIX = 'client:'
+
+export function authenticateStage (opts: AuthenticateOptions): Stage {
+  const challenges = bearerChallenges(opts.realm ?? DEFAULT_REALM)
+  const keys = opts.keys
+  const verifyOptions: VerifyOptions = Object.freeze({
+    issuer: opts.issuer,
+    audience: opts.audience,
+    clockSkew: opts.clockSkew,
+    ...(opts.now !== undefined && { now: opts.now })
+  })
+
+  async function verify (ctx: PipelineContext, token: string): Promise<void> {
+    let claims: AccessTokenClaims
+    try {
+      claims = await verifyAccessToken(keys, token, verifyOptions)
+    } catch (err) {
+      // RFC 6750 §3.1: invalid_token (expired, malformed, bad signature, wrong iss/aud/typ ...)
+      throw invalidToken(challenges, err instanceof AccessTokenError ? err : new AccessTokenError('malformed'))
+    }
+    const identity = toIdentity(claims)
+    // J50: a claim that could not be written as a header value is a bad token, never a header
+    if (identity === null) throw invalidToken(challenges, new AccessTokenError('bad_claim', 'claim not header-safe'))
+    ctx.identity = identity
+  }
+
+  return function authenticate (ctx: PipelineContext): Promise<void> | undefined {
+    const route = ctx.route!
+    if (route.auth === 'none') return undefined
+    const request = ctx.request
+    const header = request.headers.authorization
+    let token: string | null = null
+    if (header !== undefined) {
+      // RFC 6750 §3.1: invalid_request for a repeated parameter (Node drops the 2nd field)
+      if (countAuthorization(request.raw.rawHeaders) > 1) throw invalidRequest(challenges, REPEATED)
+      const parsed = parseAuthorization(header)
+      // RFC 6750 §2.1, §3.1: malformed credentials are invalid_request
+      if (parsed !== null && typeof parsed === 'object') throw invalidRequest(challenges, parsed)
+      token = parsed
+    }
+    // RFC 6750 §2: a client MUST NOT use more than one method to transmit the token
+    if (token !== null && ctx.query !== '' && queryHasAccessToken(ctx.query)) throw invalidRequest(challenges, TWO_METHODS)
+    if (token === null) {
+      if (route.auth === 'optional') return undefined
+      // RFC 6750 §3.1: no authentication information, so no error code in the challenge
+      throw new GatewayError('token_missing', { headers: { 'www-authenticate': challenges.bare } })
+    }
+    return verify(ctx, token)
+  }
+}
+
+function invalidRequest (challenges: Challenges, p: BearerProblem): GatewayError {
+  return new GatewayError('token_malformed_request', {
+    description: p.problem,
+    detail: p.problem,
+    headers: { 'www-authenticate': challenges.invalidRequest(p.problem) }
+  })
+}
+
+function invalidToken (challenges: Challenges, err: AccessTokenError): GatewayError {
+  const description = ERRORS[err.code].description
+  return new GatewayError(err.code, {
+    detail: err.reason, // a stable id (bad_signature, wrong_typ ...): never the token
+    headers: { 'www-authenticate': challenges.invalidToken(description) }
+  })
+}
+
+/**
+ * Identity from verified claims, or null when a claim is unfit for a header: sub, client_id,
+ * jti and sid must be visible ASCII (%x21-7E), scope RFC 6749 §3.3 scope-tokens separated by
+ * single spaces. Refusing here (not escaping) means no CR, LF, NUL or non-ASCII byte can ever
+ * reach an upstream header (Envoy CVE-2023-27493).
+ */
+export function toIdentity (c: AccessTokenClaims): Identity | null {
+  if (!isVisibleAscii(c.sub) || !isVisibleAscii(c.client_id) || !isVisibleAscii(c.jti)) return null
+  if (c.sid !== undefined && !isVisibleAscii(c.sid)) return null
+  const scopes = scopeList(c.scope)
+  if (scopes === null) return null
+  let subjectType: Identity['subjectType'] = 'user'
+  if (c.sub.startsWith(CLIENT_SUBJECT_PREFIX)) {
+    // RFC 9700 §4.15.1: a client subject must name the client itself; usernames cannot hold ':'
+    if (c.sub.length !== CLIENT_SUBJECT_PREFIX.length + c.client_id.length || !c.sub.endsWith(c.client_id)) return null
+    subjectType = 'client'
+  }
+  return {
+    subject: c.sub,
+    subjectType,
+    clientId: c.client_id,
+    scopes,
+    tokenId: c.jti,
+    sessionId: c.sid,
+    issuedAt: c.iat,
+    expiresAt: c.exp
+  }
+}
+
+function isVisibleAscii (s: string): boolean {
+  if (s.length === 0) return false
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i)
+    if (c < 0x21 || c > 0x7e) return false
+  }
+  return true
+}
+
+const EMPTY: readonly string[] = Object.freeze([])
+/** Scope strings repeat (one per grant shape): split once, share the frozen array. */
+const scopeCache = new Map<string, readonly string[]>()
+const SCOPE_CACHE_MAX = 1024
+
+/** RFC 6749 §3.3: scope = scope-token *( SP scope-token ); scope-token = 1*( %x21 / %x23-5B / %x5D-7E ). */
+export function scopeList (scope: string | undefined): readonly string[] | null {
+  if (scope === undefined || scope === '') return EMPTY
+  const hit = scopeCache.get(scope)
+  if (hit !== undefined) return hit
+  let prevSpace = true
+  for (let i = 0; i < scope.length; i++) {
+    const c = scope.charCodeAt(i)
+    if (c === 0x20) {
+      if (prevSpace) return null // leading or double space
+      prevSpace = true
+      continue
+    }
+    if (c < 0x21 || c > 0x7e || c === 0x22 || c === 0x5c) return null
+    prevSpace = false
+  }
+  if (prevSpace) return null // trailing space
+  const list = Object.freeze(scope.split(' '))
+  if (scopeCache.size >= SCOPE_CACHE_MAX) scopeCache.clear()
+  scopeCache.set(scope, list)
+  return list
+}

@@ -1,0 +1,80 @@
+// Stage 6, forward: stream the request to the route's upstream with @fastify/reply-from.
+// The upstream receives exactly the canonical path the decision was made on, the gateway's
+// identity headers (client copies stripped) and regenerated forwarding headers.
+import type { FastifyReply } from 'fastify'
+import type { IncomingHttpHeaders } from 'node:http'
+import { GatewayError } from '../errors/gateway-error.js'
+import { sendError } from '../errors/handler.js'
+import type { FinalStage, PipelineContext } from './context.js'
+import { setIdentityHeaders, stripReservedHeaders } from './identity-headers.js'
+import { RATE_LIMIT_HEADERS } from './rate-limit.js'
+
+/** RFC 9110 §7.6.1 hop-by-hop fields, plus h2c upgrade fields (security-catalogue P31). */
+const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding',
+  'upgrade', 'proxy-authorization', 'proxy-authenticate', 'http2-settings']
+
+export interface ForwardOptions {
+  /** Whether the request arrived over TLS at this process (x-forwarded-proto). */
+  https?: boolean
+}
+
+export function upstreamHeaders (ctx: PipelineContext, incoming: IncomingHttpHeaders, opts: ForwardOptions): IncomingHttpHeaders {
+  const req = ctx.request
+  // reply-from already removed `Connection` and every header it names (so a client cannot
+  // strip what we add); drop the remaining hop-by-hop fields ourselves.
+  const headers: IncomingHttpHeaders = { ...incoming }
+  for (const h of HOP_BY_HOP) delete headers[h]
+  // client-sent forwarding headers are read before stripping only when the peer is trusted
+  const trustedPeer = req.ip !== req.socket.remoteAddress
+  const priorXff = trustedPeer ? req.headers['x-forwarded-for'] : undefined
+  const priorProto = trustedPeer ? req.headers['x-forwarded-proto'] : undefined
+  stripReservedHeaders(headers)
+  setIdentityHeaders(headers as Record<string, unknown>, ctx.identity)
+  if (ctx.route !== null && !ctx.route.forwardToken) delete headers.authorization
+  const peer = req.socket.remoteAddress ?? ''
+  headers['x-forwarded-for'] = typeof priorXff === 'string' && priorXff !== '' ? `${priorXff}, ${peer}` : peer
+  headers['x-forwarded-proto'] = typeof priorProto === 'string' ? priorProto : (opts.https === true ? 'https' : 'http')
+  headers['x-forwarded-host'] = req.headers.host ?? ''
+  headers['x-request-id'] = req.id
+  return headers
+}
+
+/** RFC 9110 §7.6.1 applies to responses too: the upstream's connection fields stay on its hop (H14). */
+export function stripResponseHopByHop (headers: IncomingHttpHeaders): IncomingHttpHeaders {
+  const connection = headers.connection
+  if (typeof connection === 'string') {
+    for (const name of connection.split(',')) delete headers[name.trim().toLowerCase()]
+  }
+  for (const h of HOP_BY_HOP) delete headers[h]
+  return headers
+}
+
+/** On a limited route the gateway's RateLimit-* headers are the truth, not the upstream's own. */
+function stripResponseHopByHopAndLimits (headers: IncomingHttpHeaders): IncomingHttpHeaders {
+  for (const name of RATE_LIMIT_HEADER_NAMES) delete headers[name]
+  return stripResponseHopByHop(headers)
+}
+const RATE_LIMIT_HEADER_NAMES = Object.values(RATE_LIMIT_HEADERS)
+
+export function forwardStage (opts: ForwardOptions = {}): FinalStage {
+  return function forward (ctx: PipelineContext): FastifyReply {
+    const route = ctx.route!
+    const up = route.upstream
+    const reply = ctx.reply
+    // the query string is appended by reply-from from the raw request URL, untouched
+    return reply.from(up.origin + up.basePath + ctx.path, {
+      timeout: up.timeoutMs,
+      rewriteRequestHeaders: (_req, headers) => upstreamHeaders(ctx, headers, opts),
+      rewriteHeaders: route.rateLimit === null ? stripResponseHopByHop : stripResponseHopByHopAndLimits,
+      onError: (r, { error }) => {
+        const { code, statusCode } = error as { code?: string; statusCode?: number }
+        const timedOut = statusCode === 504 || (code?.includes('TIMEOUT') ?? false)
+        const ge = new GatewayError(timedOut ? 'upstream_timeout' : 'upstream_unreachable', {
+          cause: error, detail: `${up.name}: ${code ?? 'error'}`
+        })
+        r.request.log.warn({ reason: ge.code, upstream: up.name, route: route.id, cause: code }, 'upstream failed')
+        sendError(r as FastifyReply, ge)
+      }
+    }) as FastifyReply
+  }
+}

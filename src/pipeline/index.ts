@@ -1,0 +1,80 @@
+// The request pipeline, in the one place its order is written down:
+//
+//   match → authenticate → check-revocation → authorize → rate-limit → forward
+//
+// Each stage is a module named for its job (same shape: `(ctx) => void | Promise<void>`,
+// throwing a GatewayError to refuse). The order is security: it is registered explicitly here.
+import replyFrom from '@fastify/reply-from'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { Agent } from 'undici'
+import type { Config } from '../config/env.js'
+import type { KeyRing } from '../oauth/keys.js'
+import type { Store } from '../store/types.js'
+import type { FinalStage, PipelineContext, Stage } from './context.js'
+import { authenticateStage, DEFAULT_REALM } from './authenticate.js'
+import { authorizeStage } from './authorize.js'
+import { checkRevocationStage } from './check-revocation.js'
+import { forwardStage, type ForwardOptions } from './forward.js'
+import { matchStage, type RouteSource } from './match.js'
+import { rateLimitStage } from './rate-limit.js'
+
+export interface PipelineOptions {
+  routes: RouteSource
+  config: Readonly<Config>
+  store: Store
+  keys: KeyRing
+  forward?: ForwardOptions
+}
+
+export interface Pipeline {
+  /** Every check, in order; each throws a GatewayError to refuse. */
+  stages: Stage[]
+  /** stageNames[i] names stages[i] in the decision log. */
+  stageNames: string[]
+  forward: FinalStage
+}
+
+export function buildPipeline (opts: PipelineOptions): Pipeline {
+  const realm = DEFAULT_REALM
+  const { config, keys, store } = opts
+  const ordered: Array<[string, Stage]> = [
+    ['match', matchStage(opts.routes)],
+    ['authenticate', authenticateStage({ keys, realm, issuer: config.issuer, audience: config.AUDIENCE, clockSkew: config.CLOCK_SKEW })],
+    ['check-revocation', checkRevocationStage({ store, realm })],
+    ['authorize', authorizeStage({ realm })],
+    ['rate-limit', rateLimitStage({ store })]
+  ]
+  return {
+    stages: ordered.map(([, stage]) => stage),
+    stageNames: ordered.map(([name]) => name),
+    forward: forwardStage(opts.forward)
+  }
+}
+
+/** Registers the catch-all gateway route. Register after the gateway's own endpoints. */
+export async function gatewayPlugin (app: FastifyInstance, opts: PipelineOptions): Promise<void> {
+  const { stages, stageNames, forward } = buildPipeline(opts)
+  const count = stages.length
+  const dispatcher = new Agent({ connections: 128, pipelining: 1, connect: { rejectUnauthorized: true } })
+  app.addHook('onClose', async () => { await dispatcher.close() })
+  await app.register(replyFrom, { undici: dispatcher as never, disableRequestLogging: true })
+
+  // Bodies are streamed to the upstream, never buffered or parsed here.
+  app.removeAllContentTypeParsers()
+  app.addContentTypeParser('*', (_req, payload, done) => { done(null, payload) })
+
+  async function handle (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+    const ctx: PipelineContext = { request, reply, path: '', query: '', route: null, params: {}, identity: null, stage: '' }
+    request.pipeline = ctx
+    for (let i = 0; i < count; i++) {
+      ctx.stage = stageNames[i]!
+      const r = stages[i]!(ctx)
+      if (r !== undefined) await r
+    }
+    ctx.stage = 'forward'
+    return forward(ctx)
+  }
+
+  app.all('/*', { exposeHeadRoute: false }, handle)
+  app.all('/', { exposeHeadRoute: false }, handle)
+}

@@ -1,0 +1,95 @@
+// Stage 5, rate-limit: a fixed window per route and caller, counted in the Store (Redis in
+// production) so every instance shares it. The policy is the matched route's, compiled from
+// routes.yaml (`route.rateLimit`; null: not limited). Runs after authorize, so only requests the
+// gateway would forward are counted.
+//
+// Keys: `rl:<route id>:<dimension>:<value>`, one namespace per dimension:
+//   by subject: `sub:<subject>`   by client: `client:<client_id>`   by ip: `ip:<address>`
+// An anonymous request on an `auth: optional` route limited by subject or client is counted by IP,
+// in the `ip:` namespace, so it can never use up an authenticated caller's budget. The address is
+// request.ip: the socket address unless Fastify's trustProxy lists the peer (catalogue H09, T30), so
+// X-Forwarded-For never picks the key. It is normalised as @fastify/rate-limit does (IPv4-mapped
+// IPv6 to IPv4; IPv6 to its /64, which one client usually holds whole).
+//
+// Headers and semantics are @fastify/rate-limit's with `enableDraftSpec` (draft-ietf-httpapi-
+// ratelimit-headers): RateLimit-Limit, RateLimit-Remaining (never below 0), RateLimit-Reset (seconds
+// until the window resets) on every response that reaches this stage; past the limit a 429 with
+// Retry-After (RFC 6585 §4). The plugin itself is not in the path: its hooks are bound to Fastify
+// routes at registration, while our routes live in a reloadable table behind one catch-all route.
+// Its programmatic `createRateLimit` can take a per-request policy, but then contributes only the
+// three lines of arithmetic below, at the cost of ~0.5 µs per request (measured), a custom store that
+// must be a class handed to the plugin at registration, and a registration-order dependency.
+import { normalizeIP } from '@fastify/rate-limit'
+import type { CompiledRoute, RateLimitPolicy } from '../config/route-types.js'
+import { GatewayError } from '../errors/gateway-error.js'
+import type { Store } from '../store/types.js'
+import type { PipelineContext, Stage } from './context.js'
+import { RateLimitCounters, type RateLimitCountersOptions, type RateLimitLogger } from './rate-limit-store.js'
+
+/** @fastify/rate-limit's draft-spec header names. */
+export const RATE_LIMIT_HEADERS = Object.freeze({
+  limit: 'ratelimit-limit',
+  remaining: 'ratelimit-remaining',
+  reset: 'ratelimit-reset'
+})
+
+export interface RateLimitStageOptions extends RateLimitCountersOptions {
+  store: Store
+  /** Where "degraded to per-instance" is reported; default: the logger of the request that saw it. */
+  logger?: RateLimitLogger
+}
+
+/** The per-route part of the key, built once per compiled route (JSON-quoted: ids may hold `:`). */
+const routePrefixes = new WeakMap<CompiledRoute, string>()
+
+function routePrefix (route: CompiledRoute): string {
+  let prefix = routePrefixes.get(route)
+  if (prefix === undefined) {
+    prefix = `rl:${JSON.stringify(route.id)}:`
+    routePrefixes.set(route, prefix)
+  }
+  return prefix
+}
+
+/** The counter key for this request under `policy` (see the key table above). */
+export function rateLimitKey (ctx: PipelineContext, policy: RateLimitPolicy): string {
+  const prefix = routePrefix(ctx.route!)
+  const identity = ctx.identity
+  if (identity !== null) {
+    if (policy.by === 'subject') return `${prefix}sub:${identity.subject}`
+    if (policy.by === 'client') return `${prefix}client:${identity.clientId}`
+  }
+  return `${prefix}ip:${normalizeIP(ctx.request.ip)}`
+}
+
+export function rateLimitStage (opts: RateLimitStageOptions): Stage {
+  const counters = new RateLimitCounters(opts.store, opts)
+
+  async function limit (ctx: PipelineContext, policy: RateLimitPolicy): Promise<void> {
+    const { count, ttlMs, shared } = await counters.increment(rateLimitKey(ctx, policy), policy.windowMs, ctx.request.log)
+    const remaining = policy.limit - count
+    const reset = String(Math.max(1, Math.ceil(ttlMs / 1000)))
+    if (remaining < 0) {
+      // RFC 6585 §4: 429 Too Many Requests; Retry-After in seconds (RFC 9110 §10.2.3)
+      throw new GatewayError('rate_limited', {
+        detail: `over ${policy.limit} per ${policy.windowMs} ms by ${policy.by}${shared ? '' : ' (per-instance fallback)'}`,
+        headers: {
+          [RATE_LIMIT_HEADERS.limit]: String(policy.limit),
+          [RATE_LIMIT_HEADERS.remaining]: '0',
+          [RATE_LIMIT_HEADERS.reset]: reset,
+          'retry-after': reset
+        }
+      })
+    }
+    const reply = ctx.reply
+    reply.header(RATE_LIMIT_HEADERS.limit, String(policy.limit))
+    reply.header(RATE_LIMIT_HEADERS.remaining, String(remaining))
+    reply.header(RATE_LIMIT_HEADERS.reset, reset)
+  }
+
+  return function rateLimit (ctx: PipelineContext): Promise<void> | undefined {
+    const policy = ctx.route!.rateLimit
+    if (policy === null) return undefined // not limited: nothing to await on the hot path
+    return limit(ctx, policy)
+  }
+}

@@ -1,0 +1,75 @@
+// Starts the gateway from a validated config: store, route map (watched), app, listener,
+// SIGHUP reload and graceful shutdown. Used by `portcullis serve` and `portcullis dev`.
+import closeWithGrace from 'close-with-grace'
+import type { FastifyInstance } from 'fastify'
+import { pino, type Logger } from 'pino'
+import { buildApp } from './app.js'
+import type { Config } from './config/env.js'
+import { loadRouteTable } from './config/route-map-loader.js'
+import { RouteWatcher } from './config/route-watcher.js'
+import { loggerOptions } from './logging.js'
+import { KeyRing } from './oauth/keys.js'
+import { createStore } from './store/index.js'
+import type { Store } from './store/types.js'
+
+export interface RunningGateway {
+  app: FastifyInstance
+  store: Store
+  watcher: RouteWatcher
+  logger: Logger
+  url: string
+  /** Graceful stop: stop accepting, finish in-flight requests, close the store. */
+  close(): Promise<void>
+}
+
+export interface StartOptions {
+  logger?: Logger
+  /** Runs last when the gateway closes (dev extras such as the demo upstream). */
+  onClose?: () => void | Promise<void>
+}
+
+export async function startGateway (config: Readonly<Config>, opts: StartOptions = {}): Promise<RunningGateway> {
+  const logger = opts.logger ?? pino(loggerOptions(config.LOG_LEVEL))
+  if (config.REDIS_URL === undefined) {
+    logger.warn('REDIS_URL is not set: using the IN-MEMORY store. Users, clients, revocations and rate-limit ' +
+      'counters live in this process only and are lost at exit. Never run it like this in production.')
+  }
+  const table = await loadRouteTable(config.ROUTES_FILE)
+  const store = createStore({ redisUrl: config.REDIS_URL, timeoutMs: config.REDIS_TIMEOUT * 1000, logger })
+  const keys = await KeyRing.load(store, { alg: config.SIGNING_ALG, logger })
+  const watcher = new RouteWatcher(config.ROUTES_FILE, table, logger)
+  const app = await buildApp({ config, store, routes: watcher, keys, logger })
+  app.addHook('onClose', async () => { keys.close() })
+  await app.listen({ port: config.PORT, host: config.HOST })
+  watcher.start()
+  const addr = app.server.address()
+  const url = typeof addr === 'object' && addr !== null
+    ? `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`
+    : String(addr)
+  logger.info({ url, routes: table.routes.length, store: store.kind }, 'portcullis listening')
+
+  let closed: Promise<void> | undefined
+  return {
+    app, store, watcher, logger, url,
+    close: () => {
+      closed ??= (async () => {
+        await watcher.stop()
+        await app.close()
+        await store.close()
+        await opts.onClose?.()
+      })()
+      return closed
+    }
+  }
+}
+
+/** Wires process signals: SIGHUP reloads the route map; SIGTERM/SIGINT drain and exit 0. */
+export function handleSignals (gw: RunningGateway, config: Readonly<Config>): void {
+  process.on('SIGHUP', () => { void gw.watcher.reload('SIGHUP') })
+  closeWithGrace({ delay: config.SHUTDOWN_TIMEOUT * 1000, skip: ['SIGHUP'], logger: gw.logger }, async ({ signal, err }) => {
+    if (err !== undefined) gw.logger.fatal({ err }, 'fatal error, shutting down')
+    else gw.logger.info({ signal }, 'shutting down: draining in-flight requests')
+    await gw.close()
+    gw.logger.info('stopped')
+  })
+}

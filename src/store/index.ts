@@ -1,0 +1,30 @@
+// Picks the store: Redis when a URL is configured (production, shared by every
+// instance), otherwise the in-process memory store (dev mode, single instance).
+
+import { MemoryStore } from './memory/index.js'
+import { RedisStore, type StoreLogger } from './redis/index.js'
+import type { Store } from './types.js'
+
+export * from './types.js'
+export { MemoryStore, type MemoryStoreOptions } from './memory/index.js'
+export { RedisStore, type RedisStoreOptions, type StoreLogger } from './redis/index.js'
+
+export interface CreateStoreOptions {
+  /** redis:// or rediss:// URL; absent means the memory store. */
+  redisUrl?: string | undefined
+  /** Redis connect and command timeout in ms: the bound on every store call. */
+  timeoutMs: number
+  logger?: StoreLogger | undefined
+  /** Redis key prefix; default `portcullis:`. */
+  prefix?: string | undefined
+}
+
+export function createStore (opts: CreateStoreOptions): Store {
+  if (opts.redisUrl === undefined || opts.redisUrl === '') return new MemoryStore()
+  return new RedisStore({
+    url: opts.redisUrl,
+    timeoutMs: opts.timeoutMs,
+    ...(opts.logger !== undefined && { logger: opts.logger }),
+    ...(opts.prefix !== undefined && { prefix: opts.prefix })
+  })
+}

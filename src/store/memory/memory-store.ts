@@ -1,0 +1,244 @@
+// In-process Store for dev mode and tests. Same contract as the Redis store
+// (test/store/contract.ts): TTLs really expire, counters are fixed windows, and every
+// read-modify-write is atomic by construction (no await between read and write).
+//
+// Expiry is checked lazily on every read against the injected clock; a sweep on write
+// (at most once per SWEEP_EVERY_MS) drops expired entries so memory stays bounded
+// without a timer.
+
+import {
+  StoreUnavailableError,
+  type ClientRecord,
+  type ConsumeResult,
+  type CounterResult,
+  type KeyRecord,
+  type RefreshTokenRecord,
+  type RevocationQuery,
+  type RevocationState,
+  type Store,
+  type UserRecord
+} from '../types.js'
+
+export interface MemoryStoreOptions {
+  /** Clock in epoch milliseconds; defaults to Date.now. Tests inject a fixed clock. */
+  now?: () => number
+}
+
+interface Expiring { expiresAtMs: number }
+interface RefreshEntry extends Expiring { record: RefreshTokenRecord; used: boolean }
+interface CounterEntry extends Expiring { count: number }
+
+const SWEEP_EVERY_MS = 10_000
+
+export class MemoryStore implements Store {
+  readonly kind = 'memory' as const
+  readonly #now: () => number
+  readonly #users = new Map<string, UserRecord>()
+  readonly #clients = new Map<string, ClientRecord>()
+  readonly #refresh = new Map<string, RefreshEntry>()
+  readonly #revokedJti = new Map<string, Expiring>()
+  readonly #revokedSid = new Map<string, Expiring>()
+  /** No TTL: a cut-off has no natural end (same choice as the Redis store). */
+  readonly #userRevokedBefore = new Map<string, number>()
+  readonly #counters = new Map<string, CounterEntry>()
+  readonly #keys = new Map<string, KeyRecord>()
+  #lastSweep = 0
+  #closed = false
+
+  constructor (opts: MemoryStoreOptions = {}) {
+    this.#now = opts.now ?? Date.now
+  }
+
+  async ping (): Promise<void> { this.#open() }
+
+  async close (): Promise<void> { this.#closed = true }
+
+  // users
+
+  async getUser (name: string): Promise<UserRecord | null> {
+    this.#open()
+    return copy(this.#users.get(name) ?? null)
+  }
+
+  async putUser (user: UserRecord, opts: { ifAbsent?: boolean } = {}): Promise<boolean> {
+    this.#open()
+    if (opts.ifAbsent === true && this.#users.has(user.name)) return false
+    this.#users.set(user.name, copy(user)) // the disabled flag is the record's own field
+    return true
+  }
+
+  async listUsers (): Promise<UserRecord[]> {
+    this.#open()
+    return [...this.#users.values()].map(copy).sort((a, b) => compare(a.name, b.name))
+  }
+
+  // clients
+
+  async getClient (id: string): Promise<ClientRecord | null> {
+    this.#open()
+    return copy(this.#clients.get(id) ?? null)
+  }
+
+  async putClient (client: ClientRecord, opts: { ifAbsent?: boolean } = {}): Promise<boolean> {
+    this.#open()
+    if (opts.ifAbsent === true && this.#clients.has(client.id)) return false
+    this.#clients.set(client.id, copy(client))
+    return true
+  }
+
+  async listClients (): Promise<ClientRecord[]> {
+    this.#open()
+    return [...this.#clients.values()].map(copy).sort((a, b) => compare(a.id, b.id))
+  }
+
+  // refresh tokens
+
+  async putRefreshToken (tokenHash: string, record: RefreshTokenRecord): Promise<void> {
+    this.#open()
+    this.#sweep()
+    const expiresAtMs = record.expiresAt * 1000
+    if (expiresAtMs <= this.#now()) return // already expired: nothing to guard
+    this.#refresh.set(tokenHash, { record: copy(record), used: false, expiresAtMs })
+  }
+
+  async consumeRefreshToken (tokenHash: string): Promise<ConsumeResult> {
+    this.#open()
+    const entry = this.#live(this.#refresh, tokenHash)
+    if (entry === undefined) return { status: 'unknown' }
+    // Atomic: read and mark happen in the same synchronous step.
+    const wasUsed = entry.used
+    entry.used = true // kept until expiresAt so a replay stays detectable (RFC 9700 §4.14.2)
+    return { status: wasUsed ? 'reused' : 'active', record: copy(entry.record) }
+  }
+
+  async getRefreshToken (tokenHash: string): Promise<RefreshTokenRecord | null> {
+    this.#open()
+    return copy(this.#live(this.#refresh, tokenHash)?.record ?? null)
+  }
+
+  // revocation
+
+  async revokeToken (jti: string, expiresAt: number): Promise<void> {
+    this.#open()
+    this.#sweep()
+    setUntil(this.#revokedJti, jti, expiresAt * 1000, this.#now())
+  }
+
+  async revokeSession (sid: string, expiresAt: number): Promise<void> {
+    this.#open()
+    this.#sweep()
+    setUntil(this.#revokedSid, sid, expiresAt * 1000, this.#now())
+  }
+
+  async revokeUserBefore (sub: string, before: number): Promise<void> {
+    this.#open()
+    // Only ever moves forward: a later call can widen the cut-off, never lift it.
+    this.#userRevokedBefore.set(sub, Math.max(before, this.#userRevokedBefore.get(sub) ?? before))
+  }
+
+  async checkRevocation (q: RevocationQuery): Promise<RevocationState> {
+    this.#open()
+    return {
+      tokenRevoked: this.#live(this.#revokedJti, q.jti) !== undefined,
+      sessionRevoked: q.sid !== undefined && this.#live(this.#revokedSid, q.sid) !== undefined,
+      userRevokedBefore: this.#userRevokedBefore.get(q.sub) ?? null,
+      userDisabled: this.#users.get(q.sub)?.disabled ?? false,
+      clientDisabled: this.#clients.get(q.clientId)?.disabled ?? false
+    }
+  }
+
+  // counters
+
+  async incrementCounter (key: string, windowMs: number): Promise<CounterResult> {
+    this.#open()
+    this.#sweep()
+    const now = this.#now()
+    let entry = this.#live(this.#counters, key)
+    if (entry === undefined) {
+      // The first hit starts a fixed window.
+      entry = { count: 0, expiresAtMs: now + windowMs }
+      this.#counters.set(key, entry)
+    }
+    entry.count += 1
+    return { count: entry.count, ttlMs: entry.expiresAtMs - now }
+  }
+
+  async resetCounter (key: string): Promise<void> {
+    this.#open()
+    this.#counters.delete(key)
+  }
+
+  // signing keys
+
+  async listKeys (): Promise<KeyRecord[]> {
+    this.#open()
+    return [...this.#keys.values()].map(copy).sort(byCreatedThenKid)
+  }
+
+  /** Never overwrites an existing kid (use updateKey); resolves false then. */
+  async addKey (key: KeyRecord, opts: { onlyIfEmpty?: boolean } = {}): Promise<boolean> {
+    this.#open()
+    if (opts.onlyIfEmpty === true && this.#keys.size > 0) return false
+    if (this.#keys.has(key.kid)) return false
+    this.#keys.set(key.kid, copy(key))
+    return true
+  }
+
+  /** Replaces the record of an existing kid; a removed kid is not brought back. */
+  async updateKey (key: KeyRecord): Promise<void> {
+    this.#open()
+    if (this.#keys.has(key.kid)) this.#keys.set(key.kid, copy(key))
+  }
+
+  async removeKey (kid: string): Promise<void> {
+    this.#open()
+    this.#keys.delete(kid)
+  }
+
+  // internals
+
+  #open (): void {
+    if (this.#closed) throw new StoreUnavailableError('memory store is closed')
+  }
+
+  /** Returns the entry if present and not expired; drops it if expired. */
+  #live<T extends Expiring> (map: Map<string, T>, key: string): T | undefined {
+    const entry = map.get(key)
+    if (entry === undefined) return undefined
+    if (entry.expiresAtMs <= this.#now()) {
+      map.delete(key)
+      return undefined
+    }
+    return entry
+  }
+
+  #sweep (): void {
+    const now = this.#now()
+    if (now - this.#lastSweep < SWEEP_EVERY_MS) return
+    this.#lastSweep = now
+    for (const map of [this.#refresh, this.#revokedJti, this.#revokedSid, this.#counters] as Array<Map<string, Expiring>>) {
+      for (const [k, v] of map) if (v.expiresAtMs <= now) map.delete(k)
+    }
+  }
+}
+
+function setUntil (map: Map<string, Expiring>, key: string, expiresAtMs: number, now: number): void {
+  // Never shorten an existing entry; an already-expired target needs no entry.
+  const current = map.get(key)
+  if (expiresAtMs <= now) return
+  if (current !== undefined && current.expiresAtMs >= expiresAtMs) return
+  map.set(key, { expiresAtMs })
+}
+
+/** Records are copied in and out so callers never share mutable state with the store. */
+function copy<T> (value: T): T {
+  return structuredClone(value)
+}
+
+function compare (a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0
+}
+
+export function byCreatedThenKid (a: KeyRecord, b: KeyRecord): number {
+  return a.createdAt - b.createdAt || compare(a.kid, b.kid)
+}

@@ -1,0 +1,78 @@
+// The ioredis connection and the one wrapper every Redis call goes through.
+//
+// Failure policy (security catalogue §0.8, F01-F05): a dead or frozen Redis fails fast and
+// never hangs a request. No offline queue (commands while disconnected reject at once), no
+// re-sending of sent commands (a replayed consume would report a false reuse), a command
+// timeout, and a reconnect loop that never gives up so the store heals by itself. Every
+// failure reaches the caller as StoreUnavailableError with the ioredis error as `cause`.
+
+import { Redis } from 'ioredis'
+import { StoreUnavailableError } from '../types.js'
+import { scripts, type ScriptCommands } from './scripts.js'
+
+export interface StoreLogger {
+  info(obj: object, msg: string): void
+  warn(obj: object, msg: string): void
+  error(obj: object, msg: string): void
+}
+
+export type StoreRedis = Redis & ScriptCommands
+
+const ERROR_LOG_EVERY_MS = 5000
+/** Our own bound above commandTimeout, for paths ioredis does not time (e.g. NOSCRIPT then EVAL). */
+const GUARD_GRACE_MS = 100
+
+export function connectRedis (url: string, timeoutMs: number, log: StoreLogger): StoreRedis {
+  const redis = new Redis(url, {
+    enableOfflineQueue: false, // disconnected: reject now, never queue (§0.8)
+    maxRetriesPerRequest: 0, // a command cut off by a disconnect fails at once
+    autoResendUnfulfilledCommands: false, // never replay a consume or an INCR after reconnect
+    commandTimeout: timeoutMs,
+    connectTimeout: timeoutMs,
+    retryStrategy: (times) => Math.min(times * 100, 1000), // reconnect forever, capped backoff
+    lazyConnect: false
+  })
+  for (const [name, def] of Object.entries(scripts)) redis.defineCommand(name, def) // EVALSHA
+  watchConnection(redis, log)
+  return redis as StoreRedis
+}
+
+/**
+ * Without an 'error' listener ioredis reports every failed reconnect as unhandled. Logged at
+ * warn, at most one line per ERROR_LOG_EVERY_MS; the first 'ready' after errors is logged at info.
+ */
+function watchConnection (redis: Redis, log: StoreLogger): void {
+  let lastLog = 0
+  let suppressed = 0
+  let down = false
+  redis.on('error', (err: Error) => {
+    down = true
+    const now = Date.now()
+    if (now - lastLog < ERROR_LOG_EVERY_MS) { suppressed++; return }
+    log.warn({ store: 'redis', err: err.message, suppressed }, 'redis unavailable')
+    lastLog = now
+    suppressed = 0
+  })
+  redis.on('ready', () => {
+    if (down) log.info({ store: 'redis' }, 'redis connection restored')
+    down = false
+  })
+}
+
+/** Runs one Redis call: bounded in time, every failure turned into StoreUnavailableError. */
+export async function bounded<T> (what: string, timeoutMs: number, op: () => Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const guard = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => {
+      reject(new StoreUnavailableError(`redis ${what}: no answer within ${timeoutMs} ms`))
+    }, timeoutMs + GUARD_GRACE_MS)
+  })
+  try {
+    return await Promise.race([op(), guard])
+  } catch (err) {
+    if (err instanceof StoreUnavailableError) throw err
+    throw new StoreUnavailableError(`redis ${what} failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err })
+  } finally {
+    clearTimeout(timer)
+  }
+}

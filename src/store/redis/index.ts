@@ -1,0 +1,1 @@
+export { RedisStore, type RedisStoreOptions, type StoreLogger } from './redis-store.js'

@@ -1,0 +1,47 @@
+// Key layout of the Redis store. Every key starts with the configured prefix
+// (default `portcullis:`) so several deployments or test suites can share one server.
+//
+//   <p>user:<name>             string  JSON UserRecord                      no TTL
+//   <p>user-disabled:<name>    string  "1" while the user is disabled       no TTL (deleted when enabled)
+//   <p>users                   set     every user name (listUsers index)    no TTL
+//   <p>client:<id>             string  JSON ClientRecord                    no TTL
+//   <p>client-disabled:<id>    string  "1" while the client is disabled     no TTL (deleted when enabled)
+//   <p>clients                 set     every client id (listClients index)  no TTL
+//   <p>rt:<tokenHash>          hash    r = JSON RefreshTokenRecord, u = "0"|"1" (used)   until expiresAt
+//   <p>revoked:jti:<jti>       string  "1"                                  until the token's expiresAt
+//   <p>revoked:sid:<sid>       string  "1"                                  until expiresAt given
+//   <p>revoked-before:<sub>    string  epoch seconds cut-off                no TTL (see redis-store.ts)
+//   <p>counter:<key>           string  integer count                        the counter's window
+//   <p>keys                    hash    kid -> JSON KeyRecord                no TTL
+
+export interface KeyLayout {
+  user(name: string): string
+  userDisabled(name: string): string
+  users: string
+  client(id: string): string
+  clientDisabled(id: string): string
+  clients: string
+  refresh(tokenHash: string): string
+  revokedJti(jti: string): string
+  revokedSid(sid: string): string
+  revokedBefore(sub: string): string
+  counter(key: string): string
+  keys: string
+}
+
+export function keyLayout (p: string): KeyLayout {
+  return {
+    user: (name) => `${p}user:${name}`,
+    userDisabled: (name) => `${p}user-disabled:${name}`,
+    users: `${p}users`,
+    client: (id) => `${p}client:${id}`,
+    clientDisabled: (id) => `${p}client-disabled:${id}`,
+    clients: `${p}clients`,
+    refresh: (tokenHash) => `${p}rt:${tokenHash}`,
+    revokedJti: (jti) => `${p}revoked:jti:${jti}`,
+    revokedSid: (sid) => `${p}revoked:sid:${sid}`,
+    revokedBefore: (sub) => `${p}revoked-before:${sub}`,
+    counter: (key) => `${p}counter:${key}`,
+    keys: `${p}keys`
+  }
+}

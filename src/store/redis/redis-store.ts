@@ -1,0 +1,252 @@
+// The production Store: Redis through ioredis, shared by every gateway instance.
+// Connection policy (fail fast, heal by itself) lives in client.ts; key layout in keys.ts;
+// every read-modify-write is one Lua script in scripts.ts.
+//
+// The user revoked-before cut-off is kept without TTL: a cut-off has no natural end, the
+// store does not know the longest token lifetime, and one small key per revoked user is
+// cheap. The disabled flags of users and clients live in their own keys (written by the
+// same script as the record) so checkRevocation is a single MGET.
+//
+// listUsers/listClients read a set index maintained by the putRecord script (not SCAN):
+// no keyspace walk, and the interface never deletes users or clients.
+
+import type {
+  ClientRecord,
+  ConsumeResult,
+  CounterResult,
+  KeyRecord,
+  RefreshTokenRecord,
+  RevocationQuery,
+  RevocationState,
+  Store,
+  UserRecord
+} from '../types.js'
+import { keyLayout, type KeyLayout } from './keys.js'
+import { bounded, connectRedis, type StoreLogger, type StoreRedis } from './client.js'
+
+export type { StoreLogger } from './client.js'
+
+export interface RedisStoreOptions {
+  url: string
+  /** Per-command bound in ms (connect and command timeout). Default 1000. */
+  timeoutMs?: number
+  /** Prepended to every key. Default `portcullis:`. */
+  prefix?: string
+  logger?: StoreLogger
+}
+
+const noop = (): void => {}
+const silent: StoreLogger = { info: noop, warn: noop, error: noop }
+
+export class RedisStore implements Store {
+  readonly kind = 'redis' as const
+  readonly #redis: StoreRedis
+  readonly #k: KeyLayout
+  readonly #timeoutMs: number
+
+  constructor (opts: RedisStoreOptions) {
+    this.#timeoutMs = opts.timeoutMs ?? 1000
+    this.#k = keyLayout(opts.prefix ?? 'portcullis:')
+    this.#redis = connectRedis(opts.url, this.#timeoutMs, opts.logger ?? silent)
+  }
+
+  /** Resolves true once Redis answers PING, false if it does not within `timeoutMs` (startup/readiness). */
+  async ready (timeoutMs = this.#timeoutMs): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs
+    while (Date.now() < deadline) {
+      if (this.#redis.status === 'ready') {
+        try { await this.ping(); return true } catch { /* try again */ }
+      }
+      await this.#readyOrTimeout(Math.min(250, deadline - Date.now()))
+    }
+    return false
+  }
+
+  async ping (): Promise<void> {
+    await this.#run('ping', () => this.#redis.ping())
+  }
+
+  async close (): Promise<void> {
+    const redis = this.#redis
+    if (redis.status === 'end') return
+    let timer: NodeJS.Timeout | undefined
+    if (redis.status === 'ready') {
+      // QUIT lets Redis finish what it has; a frozen Redis gets timeoutMs, then the socket is cut.
+      await Promise.race([
+        redis.quit().catch(noop),
+        new Promise((resolve) => { timer = setTimeout(resolve, this.#timeoutMs) })
+      ])
+      clearTimeout(timer)
+    }
+    redis.disconnect() // also stops the reconnect loop
+  }
+
+  // users
+
+  async getUser (name: string): Promise<UserRecord | null> {
+    return parse<UserRecord>(await this.#run('getUser', () => this.#redis.get(this.#k.user(name))))
+  }
+
+  async putUser (user: UserRecord, opts: { ifAbsent?: boolean } = {}): Promise<boolean> {
+    const k = this.#k
+    const written = await this.#run('putUser', () => this.#redis.putRecord(
+      k.user(user.name), k.userDisabled(user.name), k.users,
+      JSON.stringify(user), flag(user.disabled), flag(opts.ifAbsent), user.name))
+    return written === 1
+  }
+
+  async listUsers (): Promise<UserRecord[]> {
+    const users = await this.#list<UserRecord>('listUsers', this.#k.users, this.#k.user)
+    return users.sort((a, b) => compare(a.name, b.name))
+  }
+
+  // clients
+
+  async getClient (id: string): Promise<ClientRecord | null> {
+    return parse<ClientRecord>(await this.#run('getClient', () => this.#redis.get(this.#k.client(id))))
+  }
+
+  async putClient (client: ClientRecord, opts: { ifAbsent?: boolean } = {}): Promise<boolean> {
+    const k = this.#k
+    const written = await this.#run('putClient', () => this.#redis.putRecord(
+      k.client(client.id), k.clientDisabled(client.id), k.clients,
+      JSON.stringify(client), flag(client.disabled), flag(opts.ifAbsent), client.id))
+    return written === 1
+  }
+
+  async listClients (): Promise<ClientRecord[]> {
+    const clients = await this.#list<ClientRecord>('listClients', this.#k.clients, this.#k.client)
+    return clients.sort((a, b) => compare(a.id, b.id))
+  }
+
+  // refresh tokens
+
+  async putRefreshToken (tokenHash: string, record: RefreshTokenRecord): Promise<void> {
+    const ttlMs = msUntil(record.expiresAt)
+    if (ttlMs <= 0) return // already expired: nothing to guard
+    await this.#run('putRefreshToken', () => this.#redis.putRefresh(this.#k.refresh(tokenHash), JSON.stringify(record), ttlMs))
+  }
+
+  async consumeRefreshToken (tokenHash: string): Promise<ConsumeResult> {
+    const state = await this.#run('consumeRefreshToken', () => this.#redis.consumeRefresh(this.#k.refresh(tokenHash)))
+    if (state === null) return { status: 'unknown' }
+    const record = JSON.parse(state[1]) as RefreshTokenRecord
+    // RFC 9700 §4.14.2: a second use of a refresh token is a replay.
+    return { status: state[0] === '1' ? 'reused' : 'active', record }
+  }
+
+  async getRefreshToken (tokenHash: string): Promise<RefreshTokenRecord | null> {
+    return parse<RefreshTokenRecord>(await this.#run('getRefreshToken', () => this.#redis.hget(this.#k.refresh(tokenHash), 'r')))
+  }
+
+  // revocation
+
+  async revokeToken (jti: string, expiresAt: number): Promise<void> {
+    await this.#revokeUntil('revokeToken', this.#k.revokedJti(jti), expiresAt)
+  }
+
+  async revokeSession (sid: string, expiresAt: number): Promise<void> {
+    await this.#revokeUntil('revokeSession', this.#k.revokedSid(sid), expiresAt)
+  }
+
+  async revokeUserBefore (sub: string, before: number): Promise<void> {
+    await this.#run('revokeUserBefore', () => this.#redis.revokeBefore(this.#k.revokedBefore(sub), before))
+  }
+
+  async checkRevocation (q: RevocationQuery): Promise<RevocationState> {
+    const k = this.#k
+    const keys = [k.revokedJti(q.jti), k.revokedBefore(q.sub), k.userDisabled(q.sub), k.clientDisabled(q.clientId)]
+    if (q.sid !== undefined) keys.push(k.revokedSid(q.sid))
+    // One round trip for everything the check-revocation stage needs.
+    const [jti, before, userDisabled, clientDisabled, sid] = await this.#run('checkRevocation', () => this.#redis.mget(keys))
+    return {
+      tokenRevoked: jti != null,
+      sessionRevoked: sid != null,
+      userRevokedBefore: before == null ? null : Number(before),
+      userDisabled: userDisabled != null,
+      clientDisabled: clientDisabled != null
+    }
+  }
+
+  // counters
+
+  async incrementCounter (key: string, windowMs: number): Promise<CounterResult> {
+    const [count, ttlMs] = await this.#run('incrementCounter', () => this.#redis.incrementCounter(this.#k.counter(key), windowMs))
+    return { count, ttlMs }
+  }
+
+  async resetCounter (key: string): Promise<void> {
+    await this.#run('resetCounter', () => this.#redis.del(this.#k.counter(key)))
+  }
+
+  // signing keys
+
+  async listKeys (): Promise<KeyRecord[]> {
+    const all = await this.#run('listKeys', () => this.#redis.hvals(this.#k.keys))
+    return all.map((json) => JSON.parse(json) as KeyRecord).sort(byCreatedThenKid)
+  }
+
+  /** Never overwrites an existing kid (use updateKey); resolves false then. */
+  async addKey (key: KeyRecord, opts: { onlyIfEmpty?: boolean } = {}): Promise<boolean> {
+    const added = await this.#run('addKey', () => this.#redis.addKey(this.#k.keys, key.kid, JSON.stringify(key), flag(opts.onlyIfEmpty)))
+    return added === 1
+  }
+
+  /** Replaces the record of an existing kid; a removed kid is not brought back. */
+  async updateKey (key: KeyRecord): Promise<void> {
+    await this.#run('updateKey', () => this.#redis.updateKey(this.#k.keys, key.kid, JSON.stringify(key)))
+  }
+
+  async removeKey (kid: string): Promise<void> {
+    await this.#run('removeKey', () => this.#redis.hdel(this.#k.keys, kid))
+  }
+
+  // internals
+
+  /** Waits for the next 'ready' event, at most `ms`. */
+  async #readyOrTimeout (ms: number): Promise<void> {
+    if (ms <= 0) return
+    await new Promise<void>((resolve) => {
+      const done = (): void => { clearTimeout(timer); this.#redis.off('ready', done); resolve() }
+      const timer = setTimeout(done, ms)
+      this.#redis.once('ready', done)
+    })
+  }
+
+  async #revokeUntil (what: string, key: string, expiresAt: number): Promise<void> {
+    const ttlMs = msUntil(expiresAt)
+    if (ttlMs <= 0) return // the token is expired anyway
+    await this.#run(what, () => this.#redis.revokeUntil(key, ttlMs))
+  }
+
+  async #list<T> (what: string, index: string, keyOf: (id: string) => string): Promise<T[]> {
+    const ids = await this.#run(what, () => this.#redis.smembers(index))
+    if (ids.length === 0) return []
+    const values = await this.#run(what, () => this.#redis.mget(ids.map(keyOf)))
+    return values.flatMap((json) => (json == null ? [] : [JSON.parse(json) as T]))
+  }
+
+  async #run<T> (what: string, op: () => Promise<T>): Promise<T> {
+    return await bounded(what, this.#timeoutMs, op)
+  }
+}
+
+function msUntil (epochSeconds: number): number {
+  return Math.ceil(epochSeconds * 1000 - Date.now())
+}
+
+function flag (value: boolean | undefined): string {
+  return value === true ? '1' : '0'
+}
+
+function parse<T> (json: string | null): T | null {
+  return json == null ? null : JSON.parse(json) as T
+}
+
+function compare (a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0
+}
+
+function byCreatedThenKid (a: KeyRecord, b: KeyRecord): number {
+  return a.createdAt - b.createdAt || compare(a.kid, b.kid)
+}

@@ -1,0 +1,125 @@
+// Every read-modify-write of the Redis store is one Lua script: Redis runs a script
+// atomically, so no other client's command can slip between its read and its write.
+// Registered with defineCommand, so ioredis sends EVALSHA (and falls back to EVAL once
+// after a restart flushed the script cache).
+
+export interface ScriptDefinition { numberOfKeys: number; lua: string }
+
+/** KEYS[1] record, KEYS[2] disabled flag, KEYS[3] list index; ARGV[1] JSON, ARGV[2] disabled "1"|"0", ARGV[3] ifAbsent "1"|"0", ARGV[4] id. */
+export const putRecord: ScriptDefinition = {
+  numberOfKeys: 3,
+  lua: `
+if ARGV[3] == '1' and redis.call('EXISTS', KEYS[1]) == 1 then -- ifAbsent: SET NX semantics
+  return 0                                                     -- the record exists: write nothing
+end
+redis.call('SET', KEYS[1], ARGV[1])                            -- the record itself, no TTL
+if ARGV[2] == '1' then
+  redis.call('SET', KEYS[2], '1')                              -- disabled: flag read by checkRevocation's MGET
+else
+  redis.call('DEL', KEYS[2])                                   -- enabled: no flag
+end
+redis.call('SADD', KEYS[3], ARGV[4])                           -- the listUsers/listClients index
+return 1
+`
+}
+
+/** KEYS[1] refresh-token hash; ARGV[1] JSON record, ARGV[2] milliseconds until expiresAt. */
+export const putRefresh: ScriptDefinition = {
+  numberOfKeys: 1,
+  lua: `
+redis.call('DEL', KEYS[1])                                     -- start from a clean hash
+redis.call('HSET', KEYS[1], 'r', ARGV[1], 'u', '0')            -- the record, not used yet
+redis.call('PEXPIRE', KEYS[1], ARGV[2])                        -- lives exactly until the token expires
+return 1
+`
+}
+
+/** KEYS[1] refresh-token hash. Returns nil (unknown) or {used "0"|"1", JSON record}. */
+export const consumeRefresh: ScriptDefinition = {
+  numberOfKeys: 1,
+  lua: `
+local state = redis.call('HMGET', KEYS[1], 'u', 'r')          -- previous used flag and the record
+if not state[2] then                                           -- no record: unknown or expired
+  return nil
+end
+redis.call('HSET', KEYS[1], 'u', '1')                          -- mark used; HSET keeps the TTL (until expiresAt)
+return state                                                   -- the state before this consume
+`
+}
+
+/** KEYS[1] marker; ARGV[1] milliseconds it must live. Never shortens an existing marker. */
+export const revokeUntil: ScriptDefinition = {
+  numberOfKeys: 1,
+  lua: `
+local left = redis.call('PTTL', KEYS[1])                       -- -2 absent, -1 no TTL, else ms left
+if left == -1 or left >= tonumber(ARGV[1]) then                -- already revoked at least as long
+  return 0
+end
+redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])                 -- revoked until the guarded token expires
+return 1
+`
+}
+
+/** KEYS[1] cut-off; ARGV[1] epoch seconds. The cut-off only ever moves forward. */
+export const revokeBefore: ScriptDefinition = {
+  numberOfKeys: 1,
+  lua: `
+local current = redis.call('GET', KEYS[1])                     -- false when never set
+if current and tonumber(current) >= tonumber(ARGV[1]) then     -- an equal or later cut-off is in place
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[1])                            -- no TTL: see redis-store.ts
+return 1
+`
+}
+
+/** KEYS[1] counter; ARGV[1] window in ms. Returns {count, ms until the window resets}. */
+export const incrementCounter: ScriptDefinition = {
+  numberOfKeys: 1,
+  lua: `
+local count = redis.call('INCR', KEYS[1])                      -- count after this hit; creates the key at 1
+local ttl = redis.call('PTTL', KEYS[1])                        -- -1 when the key has no expiry yet
+if count == 1 or ttl == -1 then                                -- first hit (or a key left without TTL)
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])                      -- starts the fixed window
+  ttl = tonumber(ARGV[1])
+end
+return {count, ttl}
+`
+}
+
+/** KEYS[1] keys hash; ARGV[1] kid, ARGV[2] JSON, ARGV[3] onlyIfEmpty "1"|"0". Returns 1 when added. */
+export const addKey: ScriptDefinition = {
+  numberOfKeys: 1,
+  lua: `
+if ARGV[3] == '1' and redis.call('HLEN', KEYS[1]) > 0 then    -- onlyIfEmpty: another instance won the race
+  return 0
+end
+return redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2])         -- 1 added; 0 the kid exists (never overwritten)
+`
+}
+
+/** KEYS[1] keys hash; ARGV[1] kid, ARGV[2] JSON. Replaces only an existing kid. */
+export const updateKey: ScriptDefinition = {
+  numberOfKeys: 1,
+  lua: `
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then          -- removed meanwhile: do not bring it back
+  return 0
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])                  -- replace the record (e.g. retireAt set)
+return 1
+`
+}
+
+export const scripts = { putRecord, putRefresh, consumeRefresh, revokeUntil, revokeBefore, incrementCounter, addKey, updateKey }
+
+/** The scripts as ioredis adds them to the client (one method per definition above). */
+export interface ScriptCommands {
+  putRecord(k1: string, k2: string, k3: string, json: string, disabled: string, ifAbsent: string, id: string): Promise<number>
+  putRefresh(key: string, json: string, ttlMs: number): Promise<number>
+  consumeRefresh(key: string): Promise<[string, string] | null>
+  revokeUntil(key: string, ttlMs: number): Promise<number>
+  revokeBefore(key: string, before: number): Promise<number>
+  incrementCounter(key: string, windowMs: number): Promise<[number, number]>
+  addKey(key: string, kid: string, json: string, onlyIfEmpty: string): Promise<number>
+  updateKey(key: string, kid: string, json: string): Promise<number>
+}

@@ -1,0 +1,142 @@
+// The one interface for everything the gateway keeps. Two implementations:
+// `memory/` (dev mode, tests) and `redis/` (production, shared by every instance).
+// Both pass the same contract suite: test/store/contract.ts.
+//
+// Rules every implementation follows:
+// - every method either resolves or rejects with a StoreUnavailableError within
+//   the store's command timeout (a dead or hung Redis never hangs a request);
+// - TTLs equal the remaining lifetime of what they guard, so nothing outlives its purpose;
+// - read-modify-write operations are atomic (one Lua script in Redis).
+
+export type SigningAlg = 'EdDSA' | 'ES256' | 'RS256'
+
+export interface UserRecord {
+  name: string
+  /** bcrypt hash; never printed, never logged. */
+  passwordHash: string
+  scopes: string[]
+  disabled: boolean
+  createdAt: number // epoch seconds
+}
+
+export interface ClientRecord {
+  id: string
+  /** bcrypt hash of the secret; null for a public client. */
+  secretHash: string | null
+  grants: string[]
+  scopes: string[]
+  disabled: boolean
+  createdAt: number // epoch seconds
+}
+
+export interface RefreshTokenRecord {
+  /** Session (refresh-token family) id: the `sid` claim of access tokens issued from it. */
+  sid: string
+  sub: string
+  clientId: string
+  /** Scope granted to the family; a refresh may narrow the access token, never widen. */
+  scope: string[]
+  /** Epoch seconds: when this refresh token was issued (used against the user's revoked-before cut-off). */
+  issuedAt: number
+  /** Epoch seconds. */
+  expiresAt: number
+}
+
+export type ConsumeResult =
+  | { status: 'active'; record: RefreshTokenRecord } // first use: now marked used
+  | { status: 'reused'; record: RefreshTokenRecord } // was already used: replay (RFC 9700 §4.14.2)
+  | { status: 'unknown' }
+
+export interface KeyRecord {
+  kid: string
+  alg: SigningAlg
+  /** PKCS#8 PEM; never served, never logged. */
+  privateKeyPem: string
+  /** SPKI PEM. */
+  publicKeyPem: string
+  createdAt: number // epoch seconds
+  /** Epoch seconds after which the key is no longer published (set on rotation); null while current. */
+  retireAt: number | null
+}
+
+/** What the check-revocation stage needs, read in one round trip. */
+export interface RevocationQuery {
+  jti: string
+  sid?: string | undefined
+  sub: string
+  clientId: string
+}
+
+export interface RevocationState {
+  tokenRevoked: boolean
+  sessionRevoked: boolean
+  /** Epoch seconds: tokens with iat before this are refused (users revoke). null when never set. */
+  userRevokedBefore: number | null
+  userDisabled: boolean
+  clientDisabled: boolean
+}
+
+export interface CounterResult {
+  /** The count after this increment. */
+  count: number
+  /** Milliseconds until the window resets. */
+  ttlMs: number
+}
+
+export interface Store {
+  readonly kind: 'memory' | 'redis'
+  /** Rejects when the store cannot answer (readiness). */
+  ping(): Promise<void>
+  close(): Promise<void>
+
+  // users
+  getUser(name: string): Promise<UserRecord | null>
+  /** Creates or replaces. With ifAbsent, resolves false (and writes nothing) when the user exists. */
+  putUser(user: UserRecord, opts?: { ifAbsent?: boolean }): Promise<boolean>
+  listUsers(): Promise<UserRecord[]>
+
+  // clients
+  getClient(id: string): Promise<ClientRecord | null>
+  putClient(client: ClientRecord, opts?: { ifAbsent?: boolean }): Promise<boolean>
+  listClients(): Promise<ClientRecord[]>
+
+  // refresh tokens, keyed by a hash of the token (the token itself is never stored)
+  putRefreshToken(tokenHash: string, record: RefreshTokenRecord): Promise<void>
+  /** Atomically marks the token used and says whether it had been used before. */
+  consumeRefreshToken(tokenHash: string): Promise<ConsumeResult>
+  /** Reads without consuming (introspection, revocation). */
+  getRefreshToken(tokenHash: string): Promise<RefreshTokenRecord | null>
+
+  // revocation
+  /** Refuse the access token `jti` until `expiresAt` (epoch seconds). */
+  revokeToken(jti: string, expiresAt: number): Promise<void>
+  /** Refuse every token of session `sid` (refresh and access) until `expiresAt`. */
+  revokeSession(sid: string, expiresAt: number): Promise<void>
+  /** Refuse every token of user `sub` issued before `before` (epoch seconds). */
+  revokeUserBefore(sub: string, before: number): Promise<void>
+  // The disabled flags of users and clients are written by putUser/putClient (from the record's
+  // `disabled`) and read by checkRevocation; implementations keep record and flag in step.
+  /** One round trip. */
+  checkRevocation(q: RevocationQuery): Promise<RevocationState>
+
+  // counters (rate limits, login abuse)
+  /** Atomically increments `key` in a fixed window of `windowMs`; the first hit starts the window. */
+  incrementCounter(key: string, windowMs: number): Promise<CounterResult>
+  resetCounter(key: string): Promise<void>
+
+  // signing keys
+  listKeys(): Promise<KeyRecord[]>
+  /** With onlyIfEmpty, adds the key only when the set is empty (race-free first-instance creation); resolves whether it was added. */
+  addKey(key: KeyRecord, opts?: { onlyIfEmpty?: boolean }): Promise<boolean>
+  /** Replaces an existing key record (to set retireAt). */
+  updateKey(key: KeyRecord): Promise<void>
+  removeKey(kid: string): Promise<void>
+}
+
+/** Thrown (rejected) by every store method when the backing service cannot answer in time. */
+export class StoreUnavailableError extends Error {
+  override readonly name = 'StoreUnavailableError'
+  constructor (message: string, options?: { cause?: unknown }) {
+    super(message, options)
+  }
+}

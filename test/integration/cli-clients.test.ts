@@ -1,0 +1,103 @@
+// `portcullis clients …` as a real process against a real redis-server (issue 3 §1): a confidential
+// client's secret is printed once by the command that made it, never a hash; bad input is one line.
+import t from 'tap'
+import { verifySecret } from '../../src/oauth/passwords.js'
+import { createStore, RedisStore } from '../../src/store/index.js'
+import { startRedis } from '../helpers/redis-server.js'
+import { json, runCli, transcript, type CliResult } from '../fixtures/run-cli.js'
+
+const redis = await startRedis()
+const store = createStore({ redisUrl: redis.url, timeoutMs: 2000 })
+if (store instanceof RedisStore) await store.ready(2000)
+t.teardown(async () => { await store.close(); await redis.stop() })
+
+const env = { REDIS_URL: redis.url }
+const clients = async (args: string[]): Promise<CliResult> => await runCli(['clients', ...args], { env })
+const secretHashOf = async (id: string): Promise<string | null> => (await store.getClient(id))?.secretHash ?? null
+const SECRET = /^[A-Za-z0-9_-]{43}$/ // 32 random bytes, base64url
+const secrets: string[] = []
+
+t.test('add --json prints exactly {"client_id", "client_secret"}; the secret verifies against the stored hash', async (t) => {
+  const r = await clients(['add', 'web', '--grants', 'password refresh_token client_credentials', '--scopes', 'read write', '--json'])
+  t.equal(r.code, 0, r.stderr)
+  t.equal(r.stderr, '')
+  const out = json(r) as { client_id: string; client_secret: string }
+  t.same(Object.keys(out), ['client_id', 'client_secret'])
+  t.equal(out.client_id, 'web')
+  t.match(out.client_secret, SECRET)
+  secrets.push(out.client_secret)
+  t.equal(await verifySecret(out.client_secret, await secretHashOf('web')), true)
+  t.match(await store.getClient('web'), { grants: ['password', 'refresh_token', 'client_credentials'], scopes: ['read', 'write'], disabled: false })
+})
+
+t.test('add --public: no secret (null in JSON), nothing hashed', async (t) => {
+  const r = await clients(['add', 'spa', '--grants', 'password refresh_token', '--scopes', 'read', '--public', '--json'])
+  t.equal(r.code, 0, r.stderr)
+  t.same(json(r), { client_id: 'spa', client_secret: null })
+  t.equal(await secretHashOf('spa'), null)
+})
+
+t.test('rotate-secret (text): a new secret, shown once; the old one stops working', async (t) => {
+  const r = await clients(['rotate-secret', 'web'])
+  t.equal(r.code, 0, r.stderr)
+  const m = /^client_id: +web\nclient_secret: +(\S+)\nStore the secret now: it is not shown again\.\n$/.exec(r.stdout)
+  t.ok(m, `text output: ${r.stdout}`)
+  const secret = m?.[1] ?? ''
+  t.match(secret, SECRET)
+  secrets.push(secret)
+  const hash = await secretHashOf('web')
+  t.equal(await verifySecret(secret, hash), true)
+  t.equal(await verifySecret(secrets[0] ?? '', hash), false, 'the first secret no longer works')
+})
+
+t.test('disable refuses the client at once; enable allows it again', async (t) => {
+  const off = await clients(['disable', 'web', '--json'])
+  t.equal(off.code, 0, off.stderr)
+  t.same(Object.keys(json(off) as object).sort(), ['client_id', 'created_at', 'disabled', 'grants', 'public', 'scopes'])
+  t.match(json(off), { client_id: 'web', public: false, disabled: true })
+  t.equal((await store.checkRevocation({ jti: 'j', sub: 'u', clientId: 'web' })).clientDisabled, true)
+  const on = await clients(['enable', 'web'])
+  t.same(on, { code: 0, stdout: 'client web enabled\n', stderr: '' })
+  t.equal((await store.checkRevocation({ jti: 'j', sub: 'u', clientId: 'web' })).clientDisabled, false)
+})
+
+t.test('list: JSON and text, never a secret or a hash', async (t) => {
+  const [asJson, asText] = await Promise.all([clients(['list', '--json']), clients(['list'])])
+  t.equal(asJson.code, 0, asJson.stderr)
+  t.match(json(asJson), [
+    { client_id: 'spa', public: true, grants: ['password', 'refresh_token'], scopes: ['read'], disabled: false, created_at: Number },
+    { client_id: 'web', public: false, grants: ['password', 'refresh_token', 'client_credentials'], scopes: ['read', 'write'], disabled: false, created_at: Number }
+  ])
+  t.equal((json(asJson) as unknown[]).length, 2)
+  t.equal(asText.code, 0, asText.stderr)
+  t.match(asText.stdout, /^CLIENT_ID +TYPE +STATUS +CREATED +GRANTS +SCOPES\nspa +public +active .+\nweb +confidential +active .+ read write\n$/)
+  for (const s of secrets) t.notOk(asJson.stdout.includes(s) || asText.stdout.includes(s), 'no secret in the listing')
+})
+
+t.test('bad input: one line on stderr, nothing on stdout, nothing changed', async (t) => {
+  const before = await store.getClient('web')
+  const cases: Array<{ what: string; args: string[]; code: number; stderr: RegExp }> = [
+    { what: 'RFC 6749 §4.4: a public client cannot use client_credentials', args: ['add', 'cli', '--grants', 'client_credentials', '--scopes', 'x', '--public'], code: 2, stderr: /^portcullis: a public client cannot have the client_credentials grant/ },
+    { what: 'an unsupported grant', args: ['add', 'cli', '--grants', 'password implicit', '--scopes', 'x'], code: 2, stderr: /^portcullis: unsupported grant "implicit"/ },
+    { what: 'a duplicate id keeps the first client and its secret', args: ['add', 'web', '--grants', 'password', '--scopes', 'x', '--json'], code: 1, stderr: /^portcullis: client "web" already exists$/ },
+    { what: 'a public client has no secret to rotate', args: ['rotate-secret', 'spa'], code: 2, stderr: /^portcullis: client "spa" is public: it has no secret$/ },
+    { what: 'rotate-secret of an unknown client', args: ['rotate-secret', 'nobody', '--json'], code: 1, stderr: /^portcullis: no client "nobody"$/ },
+  ]
+  const results = await Promise.all(cases.map(async (c) => await clients(c.args)))
+  cases.forEach((c, i) => {
+    const r = results[i] as CliResult
+    t.equal(r.code, c.code, `${c.what}: exit ${c.code}`)
+    t.equal(r.stdout, '', `${c.what}: nothing on stdout`)
+    t.match(r.stderr, /^[^\n]+\n$/, `${c.what}: exactly one line on stderr`)
+    t.match(r.stderr.trimEnd(), c.stderr, c.what)
+  })
+  t.equal(await store.getClient('cli'), null, 'no client was created')
+  t.same(await store.getClient('web'), before, 'web is unchanged')
+})
+
+t.test('no output of any run contains a bcrypt hash; each secret was printed exactly once', async (t) => {
+  const all = transcript.join('\n')
+  t.notMatch(all, /\$2[aby]\$\d\d\$/)
+  t.equal(secrets.length, 2)
+  for (const s of secrets) t.equal(all.split(s).length - 1, 1, 'printed once')
+})

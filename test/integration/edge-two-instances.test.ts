@@ -1,0 +1,77 @@
+// Two gateway instances sharing one Redis (issue 4 "Done when"): one key set (the second instance's
+// KeyRing loads the first's key), and a revocation made through one instance's store — by jti, by
+// session, by user cut-off — is enforced by the other on its next request.
+import t from 'tap'
+import { userCutoff } from '../../src/oauth/accounts.js'
+import { RedisStore } from '../../src/store/index.js'
+import { startEchoUpstream } from '../helpers/echo-upstream.js'
+import { startTestGateway } from '../helpers/gateway.js'
+import { startRedis } from '../helpers/redis-server.js'
+import { mint, userClaims } from '../helpers/tokens.js'
+
+const redis = await startRedis()
+t.teardown(() => redis.stop())
+const echo = await startEchoUpstream()
+t.teardown(() => echo.close())
+
+const ROUTES = `
+version: 1
+upstreams:
+  echo: { url: ${echo.url}, timeout: 2s }
+routes:
+  - path: /orders/*
+    methods: [GET]
+    upstream: echo
+    scopes: [orders:read]
+`
+const storeA = new RedisStore({ url: redis.url, timeoutMs: 1000, prefix: 'two:' })
+const storeB = new RedisStore({ url: redis.url, timeoutMs: 1000, prefix: 'two:' })
+t.teardown(() => storeA.close())
+t.teardown(() => storeB.close())
+// (no top-level assertion here: tap would end the root test before the subtests are added)
+if (!await storeA.ready(5000) || !await storeB.ready(5000)) throw new Error('redis-server did not become ready')
+const a = await startTestGateway(t, { routes: ROUTES, store: storeA })
+const b = await startTestGateway(t, { routes: ROUTES, store: storeB })
+
+const REVOKED = 'Bearer realm="portcullis", error="invalid_token", error_description="The access token was revoked"'
+
+async function status (gw: { url: string }, token: string): Promise<{ status: number; challenge: string | null }> {
+  const res = await fetch(`${gw.url}/orders/1`, { headers: { authorization: `Bearer ${token}` } })
+  await res.arrayBuffer()
+  return { status: res.status, challenge: res.headers.get('www-authenticate') }
+}
+
+t.test('both instances share one signing key set through Redis', async (t) => {
+  t.equal(a.keys.signingKey().kid, b.keys.signingKey().kid, 'B loaded the key A created')
+  t.not(a.keys, b.keys, 'two separate rings')
+  t.equal((await status(b, mint(a.keys, userClaims(a.config, { scope: 'orders:read' })))).status, 200, 'minted by A, accepted by B')
+  t.equal((await status(a, mint(b.keys, userClaims(b.config, { scope: 'orders:read' })))).status, 200, 'minted by B, accepted by A')
+})
+
+t.test('RFC 7009 §2.2: a jti revoked through A is refused by B on its next request', async (t) => {
+  const c = userClaims(a.config, { scope: 'orders:read' })
+  const tok = mint(a.keys, c)
+  t.equal((await status(b, tok)).status, 200)
+  await storeA.revokeToken(c.jti, c.exp)
+  t.same(await status(b, tok), { status: 401, challenge: REVOKED })
+  t.same(await status(a, tok), { status: 401, challenge: REVOKED })
+})
+
+t.test('a session revoked through B is refused by A', async (t) => {
+  const sid = 'shared-session'
+  const tok = mint(a.keys, userClaims(a.config, { scope: 'orders:read', sid }))
+  t.equal((await status(a, tok)).status, 200)
+  await storeB.revokeSession(sid, Math.floor(Date.now() / 1000) + 900)
+  t.same(await status(a, tok), { status: 401, challenge: REVOKED })
+})
+
+t.test('a user cut-off written through A (userCutoff rule) is enforced by B', async (t) => {
+  const issued = Math.floor(Date.now() / 1000)
+  const tok = mint(a.keys, userClaims(a.config, { scope: 'orders:read', sub: 'grace', iat: issued }))
+  t.equal((await status(b, tok)).status, 200)
+  const cutoff = userCutoff(Date.now())
+  await storeA.revokeUserBefore('grace', cutoff)
+  t.same(await status(b, tok), { status: 401, challenge: REVOKED }, 'iat < cutoff')
+  const later = mint(b.keys, userClaims(b.config, { scope: 'orders:read', sub: 'grace', iat: cutoff }))
+  t.equal((await status(b, later)).status, 200, 'a token issued from the cut-off second on passes')
+})

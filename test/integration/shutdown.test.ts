@@ -1,0 +1,37 @@
+// SIGTERM drains: a request in flight finishes, new connections are refused, exit code 0.
+import t from 'tap'
+import { startEchoUpstream } from '../helpers/echo-upstream.js'
+import { writeRoutes } from '../helpers/gateway.js'
+import { spawnGateway } from '../helpers/spawn-gateway.js'
+
+t.test('SIGTERM with a request in flight: it completes, then the process exits 0', async (t) => {
+  const echo = await startEchoUpstream()
+  t.teardown(() => echo.close())
+  const routes = writeRoutes(`
+version: 1
+upstreams:
+  echo: { url: ${echo.url}, timeout: 5s }
+routes:
+  - path: /slow/*
+    upstream: echo
+    auth: none
+`)
+  const gw = await spawnGateway(['serve'], { ROUTES_FILE: routes, LOG_LEVEL: 'info', SHUTDOWN_TIMEOUT: '10' })
+  t.teardown(() => { if (gw.child.exitCode === null) gw.child.kill('SIGKILL') })
+
+  const inFlight = fetch(`${gw.url}/slow/1200/x`).then(async (r) => ({ status: r.status, body: await r.json() as { url: string } }))
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  t.equal(echo.seen.length, 1, 'the request reached the upstream before the signal')
+  gw.child.kill('SIGTERM')
+  await new Promise((resolve) => setTimeout(resolve, 200))
+
+  const late = await fetch(`${gw.url}/slow/1/x`).then((r) => r.status, (err: Error) => err.name)
+  t.not(late, 200, 'a new request after SIGTERM is not served')
+
+  const done = await inFlight
+  t.equal(done.status, 200, 'the in-flight request completed')
+  t.equal(done.body.url, '/slow/1200/x')
+  const exit = await gw.exited
+  t.same(exit, { code: 0, signal: null }, 'exit 0', { output: gw.output() })
+  t.match(gw.output(), /shutting down/)
+})

@@ -1,0 +1,51 @@
+import t from 'tap'
+import { readFileSync } from 'node:fs'
+import { ConfigError, EnvSchema, loadConfig } from '../../src/config/env.js'
+
+t.test('defaults apply when nothing is set', async (t) => {
+  const c = loadConfig({})
+  t.equal(c.PORT, 8080)
+  t.equal(c.HOST, '127.0.0.1')
+  t.equal(c.ROUTES_FILE, './routes.yaml')
+  t.equal(c.REDIS_URL, undefined)
+  t.equal(c.ACCESS_TOKEN_TTL, 900)
+  t.equal(c.issuer, 'http://127.0.0.1:8080')
+  t.ok(Object.isFrozen(c), 'config is frozen')
+})
+
+t.test('numbers are converted from strings; empty means unset', async (t) => {
+  const c = loadConfig({ PORT: '9090', CLOCK_SKEW: '0', ACCESS_TOKEN_TTL: '60', REDIS_URL: '' })
+  t.equal(c.PORT, 9090)
+  t.equal(c.CLOCK_SKEW, 0)
+  t.equal(c.ACCESS_TOKEN_TTL, 60)
+  t.equal(c.REDIS_URL, undefined)
+})
+
+const bad: Array<[Record<string, string>, RegExp, string]> = [
+  [{ PORT: 'eighty' }, /PORT="eighty"/, 'non-numeric port'],
+  [{ PORT: '70000' }, /PORT="70000"/, 'port out of range'],
+  [{ ACCESS_TOKEN_TTL: '1.5' }, /ACCESS_TOKEN_TTL/, 'durations are whole seconds'],
+  [{ ACCESS_TOKEN_TTL: '15m' }, /ACCESS_TOKEN_TTL/, 'durations in env carry no units'],
+  [{ LOG_LEVEL: 'loud' }, /LOG_LEVEL="loud"/, 'unknown log level'],
+  [{ REDIS_URL: 'localhost:6379' }, /REDIS_URL/, 'REDIS_URL must be a redis:// URL'],
+  [{ SIGNING_ALG: 'HS256' }, /SIGNING_ALG/, 'symmetric signing is not offered'],
+  [{ NODE_ENV: 'production' }, /REDIS_URL is required when NODE_ENV=production/, 'production needs Redis']
+]
+
+t.test('a bad value is one clear line naming the variable', async (t) => {
+  for (const [env, re, why] of bad) {
+    t.throws(() => loadConfig(env), ConfigError, why)
+    try { loadConfig(env) } catch (err) {
+      const msg = (err as Error).message
+      t.match(msg, re, why)
+      t.notOk(msg.includes('\n'), `${why}: one line`)
+    }
+  }
+})
+
+t.test('every variable is documented in the README configuration table', async (t) => {
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8')
+  for (const name of Object.keys(EnvSchema.properties)) {
+    t.match(readme, new RegExp('\\| `' + name + '` \\|'), `${name} has a README row`)
+  }
+})

@@ -1,0 +1,94 @@
+// bcrypt's 72-byte limit is refused, never truncated (catalogue T27, T28), and an unknown user or
+// client costs one bcrypt compare like a known one (issue 3 §2: same response in about the same time).
+import t from 'tap'
+import {
+  EmptySecretError, hashSecret, MAX_SECRET_BYTES, SecretTooLongError, setDummyCost, verifySecret
+} from '../../src/oauth/passwords.js'
+
+const COST = 4
+
+t.test('a secret round-trips through hashSecret and verifySecret', async (t) => {
+  const hash = await hashSecret('correct horse', COST)
+  t.match(hash, /^\$2[aby]\$04\$/, 'a bcrypt hash of the requested cost')
+  t.equal(await verifySecret('correct horse', hash), true)
+  t.equal(await verifySecret('correct hors', hash), false)
+  t.equal(await verifySecret('Correct horse', hash), false)
+})
+
+t.test('T27: 72 bytes are accepted, a 73rd byte is refused rather than truncated', async (t) => {
+  const max = 'a'.repeat(MAX_SECRET_BYTES)
+  const hash = await hashSecret(max, COST)
+  t.equal(await verifySecret(max, hash), true)
+  await t.rejects(hashSecret(`${max}X`, COST), SecretTooLongError, '72×a + X is refused at set')
+  // bcrypt alone would accept this: it only reads the first 72 bytes
+  t.equal(await verifySecret(`${max}X`, hash), false, 'an over-long input never matches its 72-byte prefix')
+})
+
+t.test('T28: the limit counts UTF-8 bytes, not characters', async (t) => {
+  const cases: Array<[string, string, boolean]> = [
+    ['70 ASCII + é (2 bytes) = 72 bytes', `${'a'.repeat(70)}é`, true],
+    ['71 ASCII + é (2 bytes) = 73 bytes, only 72 characters', `${'a'.repeat(71)}é`, false],
+    ['69 ASCII + € (3 bytes) = 72 bytes', `${'a'.repeat(69)}€`, true],
+    ['70 ASCII + € (3 bytes) = 73 bytes', `${'a'.repeat(70)}€`, false],
+    ['68 ASCII + 😀 (4 bytes) = 72 bytes', `${'a'.repeat(68)}😀`, true],
+    ['69 ASCII + 😀 (4 bytes) = 73 bytes', `${'a'.repeat(69)}😀`, false],
+    ['24 × € = 72 bytes', '€'.repeat(24), true],
+    ['25 × € = 75 bytes in 25 characters', '€'.repeat(25), false]
+  ]
+  for (const [what, secret, accepted] of cases) {
+    if (accepted) {
+      t.equal(await verifySecret(secret, await hashSecret(secret, COST)), true, what)
+    } else {
+      await t.rejects(hashSecret(secret, COST), SecretTooLongError, what)
+    }
+  }
+})
+
+t.test('empty secrets and bad costs are refused', async (t) => {
+  await t.rejects(hashSecret('', COST), EmptySecretError)
+  await t.rejects(hashSecret('x', 3), TypeError, 'cost below 4')
+  await t.rejects(hashSecret('x', 4.5), TypeError, 'fractional cost')
+  const hash = await hashSecret('x', COST)
+  t.equal(await verifySecret('', hash), false)
+})
+
+t.test('unknown user, malformed hash: false, never a throw', async (t) => {
+  t.equal(await verifySecret('anything', null), false)
+  t.equal(await verifySecret('anything', 'not-a-bcrypt-hash'), false)
+  t.equal(await verifySecret('', null), false)
+})
+
+async function median (runs: number, fn: () => Promise<unknown>): Promise<number> {
+  const times: number[] = []
+  for (let i = 0; i < runs; i++) {
+    const start = process.hrtime.bigint()
+    await fn()
+    times.push(Number(process.hrtime.bigint() - start) / 1e6)
+  }
+  return times.sort((a, b) => a - b)[Math.floor(runs / 2)] ?? 0
+}
+
+t.test('issue 3 §2: an unknown user or an over-long input costs a bcrypt compare of the same cost', async (t) => {
+  // Not a speed target: only that the dummy path does comparable work (within a generous factor).
+  const cost = 9
+  await setDummyCost(cost) // also pre-computes the dummy hash
+  const hash = await hashSecret('the real one', cost)
+  const real = await median(5, async () => await verifySecret('a wrong one', hash))
+  const unknown = await median(5, async () => await verifySecret('a wrong one', null))
+  const tooLong = await median(5, async () => await verifySecret('x'.repeat(100), hash))
+  t.ok(unknown >= 0.5 * real, `unknown user ${unknown.toFixed(1)} ms vs real compare ${real.toFixed(1)} ms`)
+  t.ok(tooLong >= 0.5 * real, `over-long input ${tooLong.toFixed(1)} ms vs real compare ${real.toFixed(1)} ms`)
+  // the dummy follows the cost of real hashes: at cost 4 it is far cheaper (32× less work)
+  await setDummyCost(4)
+  const cheap = await median(5, async () => await verifySecret('a wrong one', null))
+  t.ok(cheap < unknown, `dummy at cost 4 (${cheap.toFixed(1)} ms) is cheaper than at cost ${cost} (${unknown.toFixed(1)} ms)`)
+})
+
+t.test('the dummy cost follows the most recent hashSecret when setDummyCost was not called after it', async (t) => {
+  await setDummyCost(4)
+  const cheap = await median(3, async () => await verifySecret('w', null))
+  await hashSecret('x', 9)
+  await verifySecret('w', null) // creates the cost-9 dummy (cached from the test above, or now)
+  const dear = await median(3, async () => await verifySecret('w', null))
+  t.ok(dear > cheap * 2, `after hashSecret at cost 9 the dummy costs ${dear.toFixed(1)} ms (cost 4: ${cheap.toFixed(1)} ms)`)
+})

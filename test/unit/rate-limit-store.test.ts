@@ -1,0 +1,169 @@
+// The rate-limit counters: shared fixed windows in the Store, and the bounded per-instance
+// fallback used while the store is unavailable (issue 4 point 4; security catalogue §6.1, F02, F08).
+import t from 'tap'
+import { LocalWindows, RateLimitCounters } from '../../src/pipeline/rate-limit-store.js'
+import { MemoryStore } from '../../src/store/memory/index.js'
+import { StoreUnavailableError, type CounterResult, type Store } from '../../src/store/types.js'
+
+/** A fixed clock the test moves by hand. */
+function clock (start = 1_000_000): { now: () => number, advance: (ms: number) => void } {
+  let now = start
+  return { now: () => now, advance: (ms) => { now += ms } }
+}
+
+/** A store whose counters can be switched off (StoreUnavailableError) or held (a frozen Redis). */
+function switchableStore (now: () => number): {
+  store: Store, calls: () => number, down: (yes: boolean) => void, hold: () => () => void
+} {
+  const inner = new MemoryStore({ now })
+  let isDown = false
+  let calls = 0
+  let held: Promise<void> | null = null
+  const store = Object.create(inner) as Store
+  store.incrementCounter = async (key: string, windowMs: number): Promise<CounterResult> => {
+    calls++
+    if (held !== null) await held
+    if (isDown) throw new StoreUnavailableError('redis incrementCounter failed: connection closed')
+    return await inner.incrementCounter(key, windowMs)
+  }
+  return {
+    store,
+    calls: () => calls,
+    down: (yes) => { isDown = yes },
+    hold: () => {
+      let release!: () => void
+      held = new Promise((resolve) => { release = resolve })
+      return () => { held = null; release() }
+    }
+  }
+}
+
+function recordingLogger (): { warn: string[], info: string[], logger: { warn(o: object, m: string): void, info(o: object, m: string): void } } {
+  const warn: string[] = []
+  const info: string[] = []
+  return { warn, info, logger: { warn: (_o, m) => { warn.push(m) }, info: (_o, m) => { info.push(m) } } }
+}
+
+t.test('LocalWindows', async (t) => {
+  t.test('counts hits in a fixed window started by the first hit, then starts afresh', async (t) => {
+    const w = new LocalWindows(10)
+    t.same(w.increment('k', 1000, 0), { count: 1, ttlMs: 1000 })
+    t.same(w.increment('k', 1000, 400), { count: 2, ttlMs: 600 }, 'the window does not slide')
+    t.same(w.increment('k', 1000, 999), { count: 3, ttlMs: 1 })
+    t.same(w.increment('k', 1000, 1000), { count: 1, ttlMs: 1000 }, 'at the reset instant a new window starts')
+    t.same(w.increment('other', 1000, 1000), { count: 1, ttlMs: 1000 }, 'keys are independent')
+  })
+
+  t.test('never holds more than maxKeys; the oldest window is evicted first', async (t) => {
+    const w = new LocalWindows(3)
+    w.increment('a', 10_000, 0)
+    w.increment('b', 10_000, 1)
+    w.increment('c', 10_000, 2)
+    w.increment('a', 10_000, 3) // same window: a stays the oldest
+    w.increment('d', 10_000, 4) // evicts a
+    t.equal(w.size, 3)
+    t.equal(w.increment('b', 10_000, 5).count, 2, 'b survived')
+    t.equal(w.increment('a', 10_000, 6).count, 1, 'a was evicted and starts afresh (evicting c)')
+    t.equal(w.increment('d', 10_000, 7).count, 2, 'd survived')
+    for (let i = 0; i < 1000; i++) w.increment(`flood-${i}`, 10_000, 8)
+    t.equal(w.size, 3, 'a flood of distinct keys does not grow the map')
+  })
+
+  t.test('a key whose window expired moves to the back (it is now the newest window)', async (t) => {
+    const w = new LocalWindows(2)
+    w.increment('a', 100, 0)
+    w.increment('b', 1000, 50)
+    w.increment('a', 100, 200) // a's window expired: new window, now newer than b's
+    w.increment('c', 1000, 300) // evicts b, the oldest window
+    t.equal(w.increment('a', 100, 250).count, 2, 'a kept its new window')
+    t.equal(w.increment('b', 1000, 310).count, 1, 'b was the one evicted')
+  })
+
+  t.test('clear drops every window', async (t) => {
+    const w = new LocalWindows(5)
+    w.increment('a', 1000, 0)
+    w.clear()
+    t.equal(w.size, 0)
+  })
+
+  t.test('a bound that is not a positive integer is a TypeError', async (t) => {
+    for (const bad of [0, -1, 1.5, Number.NaN]) t.throws(() => new LocalWindows(bad), TypeError, String(bad))
+  })
+})
+
+t.test('RateLimitCounters', async (t) => {
+  t.test('store up: counts come from the shared store', async (t) => {
+    const c = clock()
+    const s = switchableStore(c.now)
+    const counters = new RateLimitCounters(s.store, { now: c.now })
+    t.same(await counters.increment('k', 1000), { count: 1, ttlMs: 1000, shared: true })
+    c.advance(250)
+    t.same(await counters.increment('k', 1000), { count: 2, ttlMs: 750, shared: true })
+    t.same(await s.store.incrementCounter('k', 1000), { count: 3, ttlMs: 750 }, 'the hits are in the store')
+    t.equal(counters.degraded, false)
+  })
+
+  t.test('store down: counts locally with the same windows, logs once, never throws', async (t) => {
+    const c = clock()
+    const s = switchableStore(c.now)
+    const log = recordingLogger()
+    const counters = new RateLimitCounters(s.store, { now: c.now, logger: log.logger, retryMs: 1000, logEveryMs: 60_000 })
+    s.down(true)
+    t.same(await counters.increment('k', 5000), { count: 1, ttlMs: 5000, shared: false })
+    t.same(await counters.increment('k', 5000), { count: 2, ttlMs: 5000, shared: false })
+    t.equal(counters.degraded, true)
+    t.equal(log.warn.length, 1)
+    t.match(log.warn[0], /degraded to per-instance/)
+    t.equal(s.calls(), 1, 'within retryMs the store is not asked again (a frozen Redis would cost a timeout each)')
+    c.advance(1000)
+    t.same(await counters.increment('k', 5000), { count: 3, ttlMs: 4000, shared: false }, 'the probe failed: still local')
+    t.equal(s.calls(), 2, 'one probe after retryMs')
+    t.equal(log.warn.length, 1, 'no second warning within logEveryMs')
+    c.advance(60_000)
+    await counters.increment('k', 5000)
+    t.equal(log.warn.length, 2, 'the warning is repeated once per logEveryMs while degraded')
+  })
+
+  t.test('store back: the next probe returns to shared counters and drops the local windows', async (t) => {
+    const c = clock()
+    const s = switchableStore(c.now)
+    const log = recordingLogger()
+    const counters = new RateLimitCounters(s.store, { now: c.now, logger: log.logger, retryMs: 500 })
+    s.down(true)
+    await counters.increment('k', 60_000)
+    await counters.increment('k', 60_000)
+    s.down(false)
+    t.equal((await counters.increment('k', 60_000)).shared, false, 'before retryMs the store is not tried')
+    c.advance(500)
+    t.same(await counters.increment('k', 60_000), { count: 1, ttlMs: 60_000, shared: true }, 'the store counts again (its own count)')
+    t.equal(counters.degraded, false)
+    t.same(log.info, ['rate limiting restored to shared counters'])
+    s.down(true)
+    c.advance(1)
+    t.same(await counters.increment('k', 60_000), { count: 1, ttlMs: 60_000, shared: false },
+      'a later outage starts from fresh local windows (the old ones were dropped)')
+  })
+
+  t.test('while one probe is in flight, other hits are counted locally without waiting for it', async (t) => {
+    const c = clock()
+    const s = switchableStore(c.now)
+    const counters = new RateLimitCounters(s.store, { now: c.now, retryMs: 100 })
+    s.down(true)
+    await counters.increment('k', 10_000)
+    c.advance(100)
+    const release = s.hold()
+    const probe = counters.increment('k', 10_000)
+    const during = await counters.increment('k', 10_000)
+    t.same(during, { count: 2, ttlMs: 9900, shared: false })
+    t.equal(s.calls(), 2, 'only the probe reached the store')
+    s.down(false)
+    release()
+    t.equal((await probe).shared, true, 'the probe answered: shared again')
+  })
+
+  t.test('an error that is not StoreUnavailableError is a bug and propagates', async (t) => {
+    const store = Object.create(new MemoryStore()) as Store
+    store.incrementCounter = async () => { throw new TypeError('boom') }
+    await t.rejects(new RateLimitCounters(store).increment('k', 1000), TypeError)
+  })
+})

@@ -1,0 +1,99 @@
+// The rate-limit stage on hand-built pipeline contexts: key derivation per `by` dimension, the
+// RateLimit-* headers, and the 429 (RFC 6585 §4). End to end: test/integration/rate-limit.test.ts.
+import t from 'tap'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { CompiledRoute, RateLimitPolicy } from '../../src/config/route-types.js'
+import { GatewayError } from '../../src/errors/gateway-error.js'
+import type { Identity, PipelineContext } from '../../src/pipeline/context.js'
+import { rateLimitKey, rateLimitStage } from '../../src/pipeline/rate-limit.js'
+import { MemoryStore } from '../../src/store/memory/index.js'
+
+function route (id: string, rateLimit: RateLimitPolicy | null): CompiledRoute {
+  return Object.freeze({
+    id, path: '/x/*', methods: ['GET'], auth: 'optional', scopes: [], rateLimit, forwardToken: true,
+    upstream: { name: 'up', origin: 'http://127.0.0.1:1', basePath: '', timeoutMs: 1000 }
+  }) as CompiledRoute
+}
+
+const alice: Identity = {
+  subject: 'alice', subjectType: 'user', clientId: 'mobile', scopes: [], tokenId: 'j1', sessionId: 's1', issuedAt: 0, expiresAt: 0
+}
+
+function context (opts: { route: CompiledRoute, identity?: Identity | null, ip?: string, xff?: string }):
+PipelineContext & { sent: Record<string, string> } {
+  const sent: Record<string, string> = {}
+  const request = { ip: opts.ip ?? '203.0.113.7', log: { info () {}, warn () {} }, headers: opts.xff === undefined ? {} : { 'x-forwarded-for': opts.xff } }
+  const reply = { header (k: string, v: string) { sent[k] = v; return this } }
+  return {
+    request: request as unknown as FastifyRequest,
+    reply: reply as unknown as FastifyReply,
+    path: '/x/1', query: '', route: opts.route, params: {}, identity: opts.identity ?? null, stage: 'rate-limit', sent
+  }
+}
+
+t.test('the key is route id + the `by` dimension, one namespace per dimension', async (t) => {
+  const by = (b: RateLimitPolicy['by']): RateLimitPolicy => ({ limit: 1, windowMs: 1000, by: b })
+  const r = route('GET /x/*', null)
+  const cases: Array<[string, PipelineContext, RateLimitPolicy, string]> = [
+    ['by subject: the verified subject', context({ route: r, identity: alice }), by('subject'), 'rl:"GET /x/*":sub:alice'],
+    ['by client: the verified client id', context({ route: r, identity: alice }), by('client'), 'rl:"GET /x/*":client:mobile'],
+    ['by ip: the address, even with an identity', context({ route: r, identity: alice }), by('ip'), 'rl:"GET /x/*":ip:203.0.113.7'],
+    ['anonymous on a subject route: the IP namespace, never a subject\'s budget', context({ route: r }), by('subject'), 'rl:"GET /x/*":ip:203.0.113.7'],
+    ['anonymous on a client route: the IP namespace', context({ route: r }), by('client'), 'rl:"GET /x/*":ip:203.0.113.7'],
+    ['H09/T30: X-Forwarded-For never picks the key (request.ip does)', context({ route: r, xff: '10.9.9.9' }), by('ip'), 'rl:"GET /x/*":ip:203.0.113.7'],
+    ['an IPv4-mapped IPv6 address counts as the IPv4 address', context({ route: r, ip: '::ffff:203.0.113.7' }), by('ip'), 'rl:"GET /x/*":ip:203.0.113.7'],
+    ['IPv6: one budget per /64 (as @fastify/rate-limit)', context({ route: r, ip: '2001:db8:1:2:aaaa::1' }), by('ip'), 'rl:"GET /x/*":ip:2001:db8:1:2::'],
+    ['the route id is quoted, so ids holding `:` cannot collide', context({ route: route('GET /a/:id', null) }), by('ip'), 'rl:"GET /a/:id":ip:203.0.113.7']
+  ]
+  for (const [what, ctx, policy, key] of cases) t.equal(rateLimitKey(ctx, policy), key, what)
+  t.not(rateLimitKey(context({ route: route('GET /a', null) }), by('ip')), rateLimitKey(context({ route: route('GET /b', null) }), by('ip')),
+    'each route has its own budget')
+})
+
+t.test('a route without a policy is not counted and gets no headers', async (t) => {
+  const store = new MemoryStore()
+  const stage = rateLimitStage({ store })
+  const ctx = context({ route: route('GET /x/*', null) })
+  t.equal(stage(ctx), undefined, 'nothing to await')
+  t.same(ctx.sent, {})
+})
+
+t.test('draft RateLimit headers count down; past the limit a 429 with Retry-After (RFC 6585 §4)', async (t) => {
+  let now = 1_000_000
+  const store = new MemoryStore({ now: () => now })
+  const stage = rateLimitStage({ store, now: () => now })
+  const r = route('GET /x/*', { limit: 2, windowMs: 10_000, by: 'subject' })
+  const seen: Array<Record<string, string>> = []
+  for (let i = 0; i < 2; i++) {
+    const ctx = context({ route: r, identity: alice })
+    await stage(ctx)
+    seen.push(ctx.sent)
+    now += 2500
+  }
+  t.same(seen, [
+    { 'ratelimit-limit': '2', 'ratelimit-remaining': '1', 'ratelimit-reset': '10' },
+    { 'ratelimit-limit': '2', 'ratelimit-remaining': '0', 'ratelimit-reset': '8' }
+  ], 'Reset is whole seconds until the window resets, rounded up')
+  const over = context({ route: r, identity: alice })
+  const err = await stage(over)?.then(() => null, (e: unknown) => e)
+  t.ok(err instanceof GatewayError, 'refused with a GatewayError')
+  const ge = err as GatewayError
+  t.equal(ge.status, 429)
+  t.same(ge.body(), { error: 'rate_limited', error_description: 'Too many requests' })
+  t.same(ge.headers, { 'ratelimit-limit': '2', 'ratelimit-remaining': '0', 'ratelimit-reset': '5', 'retry-after': '5' })
+  t.same(over.sent, {}, 'the refusal carries its headers on the error (the error handler sends them)')
+  const anonymous = context({ route: r })
+  await stage(anonymous)
+  t.equal(anonymous.sent['ratelimit-remaining'], '1', 'an anonymous caller has its own (IP) budget')
+})
+
+t.test('Retry-After is at least 1 second, even in the last millisecond of a window', async (t) => {
+  let now = 0
+  const store = new MemoryStore({ now: () => now })
+  const stage = rateLimitStage({ store })
+  const r = route('GET /x/*', { limit: 1, windowMs: 1000, by: 'ip' })
+  await stage(context({ route: r }))
+  now = 999
+  const err = await stage(context({ route: r }))?.then(() => null, (e: unknown) => e) as GatewayError
+  t.equal(err.headers['retry-after'], '1')
+})

@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { Logger } from 'pino'
 import type { Config } from './config/env.js'
+import { GatewayError } from './errors/gateway-error.js'
 import { registerErrorHandler, sendError, toGatewayError } from './errors/handler.js'
 import { healthPlugin } from './health.js'
 import { gatewayPlugin } from './pipeline/index.js'
@@ -69,11 +70,22 @@ export async function buildApp (opts: AppOptions): Promise<FastifyInstance> {
       method: request.method,
       path: request.pipeline?.path ?? request.url.split('?', 1)[0],
       route: request.pipeline?.route?.id ?? request.routeOptions.url ?? null,
+      subject: request.pipeline?.identity?.subject ?? null,
+      client: request.pipeline?.identity?.clientId ?? null,
       status: reply.statusCode,
       ms: Math.round(reply.elapsedTime * 100) / 100
     }, 'request')
   })
   app.addHook('preClose', async () => { closing = true })
+  // RFC 9112 §3.2: a request with more than one Host field MUST get 400 (catalogue P19)
+  app.addHook('onRequest', async (request) => {
+    const raw = request.raw.rawHeaders
+    let hosts = 0
+    for (let i = 0; i < raw.length; i += 2) {
+      if (raw[i]!.length === 4 && raw[i]!.toLowerCase() === 'host') hosts++
+    }
+    if (hosts > 1) throw new GatewayError('bad_request', { description: 'More than one Host header', detail: 'duplicate Host' })
+  })
 
   await app.register(healthPlugin, { store, routes, isClosing: () => closing })
   await app.register(oauthPlugin, { config, store, keys })

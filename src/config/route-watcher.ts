@@ -15,7 +15,10 @@ export interface WatcherLogger { info: LogFn, warn: LogFn, error: LogFn }
 export type SwapListener = (next: RouteTable, previous: RouteTable, trigger: string) => void
 
 export interface RouteWatcherOptions {
-  /** Quiet time after the last file event before reloading (editors write in bursts). Default 75 ms. */
+  /**
+   * Quiet time after a file event before reloading (editors write in bursts). Default 75 ms, at least
+   * 60: chokidar drops a change within 50 ms of the previous one, so the reload must read after that.
+   */
   debounceMs?: number
 }
 
@@ -34,7 +37,7 @@ export class RouteWatcher {
     this.file = file
     this.#table = initialTable
     this.#log = logger
-    this.#debounceMs = opts.debounceMs ?? 75
+    this.#debounceMs = Math.max(opts.debounceMs ?? 75, 60)
   }
 
   /** The live table (hot path: one field read). */
@@ -53,7 +56,7 @@ export class RouteWatcher {
    * call order, so the last one reads the newest file. Never rejects; resolves to whether it swapped.
    */
   reload (trigger: string): Promise<boolean> {
-    const run = this.#chain.then(() => this.#reloadNow(trigger))
+    const run = this.#chain.then(() => this.#reloadNow(trigger)).catch(() => false) // e.g. a logger that throws
     this.#chain = run
     return run
   }

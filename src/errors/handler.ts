@@ -41,8 +41,12 @@ export function registerErrorHandler (app: FastifyInstance): void {
   app.setErrorHandler((error: unknown, request: FastifyRequest, reply: FastifyReply) => {
     const ge = toGatewayError(error)
     // one line per refusal, one shape for every stage (src/pipeline/decision-log.ts)
-    if (ge.status >= 500) {
+    if (ge.code === 'server_error') {
       request.log.error({ err: error, ...refusalLog(request, ge) }, 'request failed')
+    } else if (ge.status >= 500) {
+      // a dependency condition (store down, shutting down): one line, no stack trace per request
+      const cause = (ge.cause as Error | undefined)?.message
+      request.log.warn({ ...refusalLog(request, ge), cause }, 'request failed')
     } else {
       request.log.info(refusalLog(request, ge), 'request refused')
     }

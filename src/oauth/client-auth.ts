@@ -95,7 +95,10 @@ export async function authenticateClient (
   const client = validId(presented.id) ? await store.getClient(presented.id) : null
   if (presented.secret === null) {
     if (client === null || client.secretHash !== null || client.disabled || !opts.allowPublic) {
-      throw invalidClient(false, client === null ? 'unknown client' : client.secretHash !== null ? 'confidential client sent no secret' : 'public client refused here')
+      const detail = client === null
+        ? 'unknown client'
+        : client.secretHash !== null ? 'confidential client sent no secret' : client.disabled ? 'client disabled' : 'public client refused here'
+      throw invalidClient(false, detail)
     }
     return { client, method: 'none' }
   }

@@ -14,10 +14,6 @@ export class FormParams {
   get (name: string): string | undefined {
     return this.#values.get(name)
   }
-
-  has (name: string): boolean {
-    return this.#values.has(name)
-  }
 }
 
 /** Small: the largest legitimate request (a refresh with a long scope) is a few hundred bytes. */

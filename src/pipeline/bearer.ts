@@ -57,10 +57,20 @@ export function parseAuthorization (value: string): BearerCredentials {
 export function countAuthorization (rawHeaders: readonly string[]): number {
   let count = 0
   for (let i = 0; i < rawHeaders.length; i += 2) {
-    const name = rawHeaders[i]!
-    if (name.length === 13 && name.toLowerCase() === 'authorization') count++
+    if (isAuthorization(rawHeaders[i]!)) count++
   }
   return count
+}
+
+const AUTHORIZATION = 'authorization'
+
+/** Case-insensitive name comparison without allocating a lower-cased copy. */
+function isAuthorization (name: string): boolean {
+  if (name.length !== AUTHORIZATION.length) return false
+  for (let k = 0; k < AUTHORIZATION.length; k++) {
+    if ((name.charCodeAt(k) | 0x20) !== AUTHORIZATION.charCodeAt(k)) return false
+  }
+  return true
 }
 
 const ACCESS_TOKEN = 'access_token'

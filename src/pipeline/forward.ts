@@ -39,6 +39,18 @@ export function upstreamHeaders (ctx: PipelineContext, incoming: IncomingHttpHea
   return headers
 }
 
+/** The raw query minus every `access_token` parameter (however its name is percent-encoded). */
+export function withoutAccessToken (query: string): string {
+  return query.split('&').filter((part) => {
+    const name = part.split('=', 1)[0]!
+    try {
+      return decodeURIComponent(name.replaceAll('+', ' ')) !== 'access_token'
+    } catch {
+      return true
+    }
+  }).join('&')
+}
+
 /** RFC 9110 §7.6.1 applies to responses too: the upstream's connection fields stay on its hop (H14). */
 export function stripResponseHopByHop (headers: IncomingHttpHeaders): IncomingHttpHeaders {
   const connection = headers.connection
@@ -61,9 +73,12 @@ export function forwardStage (opts: ForwardOptions = {}): FinalStage {
     const route = ctx.route!
     const up = route.upstream
     const reply = ctx.reply
-    // the query string is appended by reply-from from the raw request URL, untouched
+    // the query string is appended by reply-from from the raw request URL, untouched, except that
+    // an access_token parameter never travels further (RFC 6750 §5.3, RFC 9700 §4.3; catalogue J61)
+    const query = ctx.query.includes('access_token') ? withoutAccessToken(ctx.query) : undefined
     return reply.from(up.origin + up.basePath + ctx.path, {
       timeout: up.timeoutMs,
+      ...(query === undefined ? {} : { queryString: () => query }),
       rewriteRequestHeaders: (_req, headers) => upstreamHeaders(ctx, headers, opts),
       rewriteHeaders: route.rateLimit === null ? stripResponseHopByHop : stripResponseHopByHopAndLimits,
       onError: (r, { error }) => {

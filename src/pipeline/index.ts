@@ -34,7 +34,8 @@ export interface Pipeline {
   forward: FinalStage
 }
 
-export function buildPipeline (opts: PipelineOptions): Pipeline {
+/** `rateLimit` is the stage built by rateLimitStage(app, ...), which registers @fastify/rate-limit. */
+export function buildPipeline (opts: PipelineOptions, rateLimit: Stage): Pipeline {
   const realm = DEFAULT_REALM
   const { config, keys, store } = opts
   const ordered: Array<[string, Stage]> = [
@@ -42,7 +43,7 @@ export function buildPipeline (opts: PipelineOptions): Pipeline {
     ['authenticate', authenticateStage({ keys, realm, issuer: config.issuer, audience: config.AUDIENCE, clockSkew: config.CLOCK_SKEW })],
     ['check-revocation', checkRevocationStage({ store, realm })],
     ['authorize', authorizeStage({ realm })],
-    ['rate-limit', rateLimitStage({ store })]
+    ['rate-limit', rateLimit]
   ]
   return {
     stages: ordered.map(([, stage]) => stage),
@@ -53,7 +54,7 @@ export function buildPipeline (opts: PipelineOptions): Pipeline {
 
 /** Registers the catch-all gateway route. Register after the gateway's own endpoints. */
 export async function gatewayPlugin (app: FastifyInstance, opts: PipelineOptions): Promise<void> {
-  const { stages, stageNames, forward } = buildPipeline(opts)
+  const { stages, stageNames, forward } = buildPipeline(opts, await rateLimitStage(app, { store: opts.store }))
   const count = stages.length
   const dispatcher = new Agent({ connections: 128, pipelining: 1, connect: { rejectUnauthorized: true } })
   app.addHook('onClose', async () => { await dispatcher.close() })

@@ -11,15 +11,17 @@
 // X-Forwarded-For never picks the key. It is normalised as @fastify/rate-limit does (IPv4-mapped
 // IPv6 to IPv4; IPv6 to its /64, which one client usually holds whole).
 //
-// Headers and semantics are @fastify/rate-limit's with `enableDraftSpec` (draft-ietf-httpapi-
-// ratelimit-headers): RateLimit-Limit, RateLimit-Remaining (never below 0), RateLimit-Reset (seconds
-// until the window resets) on every response that reaches this stage; past the limit a 429 with
-// Retry-After (RFC 6585 §4). The plugin itself is not in the path: its hooks are bound to Fastify
-// routes at registration, while our routes live in a reloadable table behind one catch-all route.
-// Its programmatic `createRateLimit` can take a per-request policy, but then contributes only the
-// three lines of arithmetic below, at the cost of ~0.5 µs per request (measured), a custom store that
-// must be a class handed to the plugin at registration, and a registration-order dependency.
-import { normalizeIP } from '@fastify/rate-limit'
+// @fastify/rate-limit does the limiting: it is registered in the gateway's scope with `global: false`
+// (its onRoute hooks cannot hold a hot-reloaded route table behind one catch-all route) and asked per
+// request through its programmatic `createRateLimit`, with the matched route's policy as `max` /
+// `timeWindow` and our key. Its counting store is our RateLimitCounters (the shared Store, with the
+// bounded per-instance fallback), plugged in through the plugin's custom-store contract. Headers are
+// the plugin's draft-spec ones (`enableDraftSpec`, draft-ietf-httpapi-ratelimit-headers):
+// RateLimit-Limit, RateLimit-Remaining (never below 0), RateLimit-Reset (seconds until the window
+// resets) on every response that reaches this stage; past the limit a 429 with Retry-After
+// (RFC 6585 §4).
+import rateLimitPlugin, { normalizeIP } from '@fastify/rate-limit'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { CompiledRoute, RateLimitPolicy } from '../config/route-types.js'
 import { GatewayError } from '../errors/gateway-error.js'
 import type { Store } from '../store/types.js'
@@ -62,17 +64,39 @@ export function rateLimitKey (ctx: PipelineContext, policy: RateLimitPolicy): st
   return `${prefix}ip:${normalizeIP(ctx.request.ip)}`
 }
 
-export function rateLimitStage (opts: RateLimitStageOptions): Stage {
+/** The matched route's policy; the stage only asks the limiter when there is one. */
+const policyOf = (req: FastifyRequest): RateLimitPolicy => req.pipeline!.route!.rateLimit!
+
+/**
+ * Registers @fastify/rate-limit in `app`'s scope with our counters as its store, and returns the
+ * stage that asks it, per request, under the matched route's policy.
+ */
+export async function rateLimitStage (app: FastifyInstance, opts: RateLimitStageOptions): Promise<Stage> {
   const counters = new RateLimitCounters(opts.store, opts)
+  const log = opts.logger ?? app.log
+  // @fastify/rate-limit's custom store contract, over the shared counters
+  class CountersStore {
+    incr (key: string, done: (err: Error | null, res?: { current: number; ttl: number }) => void, timeWindow: number): void {
+      counters.increment(key, timeWindow, log).then((r) => done(null, { current: r.count, ttl: r.ttlMs }), done)
+    }
+
+    child (): CountersStore { return this }
+  }
+  await app.register(rateLimitPlugin, { global: false, store: CountersStore })
+  const check = app.createRateLimit({
+    keyGenerator: (req) => rateLimitKey(req.pipeline!, policyOf(req)),
+    max: (req) => policyOf(req).limit,
+    timeWindow: (req) => policyOf(req).windowMs
+  })
 
   async function limit (ctx: PipelineContext, policy: RateLimitPolicy): Promise<void> {
-    const { count, ttlMs, shared } = await counters.increment(rateLimitKey(ctx, policy), policy.windowMs, ctx.request.log)
-    const remaining = policy.limit - count
-    const reset = String(Math.max(1, Math.ceil(ttlMs / 1000)))
-    if (remaining < 0) {
+    const r = await check(ctx.request)
+    if (r.isAllowed) return // never: no allow list is configured
+    const reset = String(Math.max(1, r.ttlInSeconds))
+    if (r.isExceeded) {
       // RFC 6585 §4: 429 Too Many Requests; Retry-After in seconds (RFC 9110 §10.2.3)
       throw new GatewayError('rate_limited', {
-        detail: `over ${policy.limit} per ${policy.windowMs} ms by ${policy.by}${shared ? '' : ' (per-instance fallback)'}`,
+        detail: `over ${policy.limit} per ${policy.windowMs} ms by ${policy.by}`,
         headers: {
           [RATE_LIMIT_HEADERS.limit]: String(policy.limit),
           [RATE_LIMIT_HEADERS.remaining]: '0',
@@ -83,7 +107,7 @@ export function rateLimitStage (opts: RateLimitStageOptions): Stage {
     }
     const reply = ctx.reply
     reply.header(RATE_LIMIT_HEADERS.limit, String(policy.limit))
-    reply.header(RATE_LIMIT_HEADERS.remaining, String(remaining))
+    reply.header(RATE_LIMIT_HEADERS.remaining, String(r.remaining))
     reply.header(RATE_LIMIT_HEADERS.reset, reset)
   }
 

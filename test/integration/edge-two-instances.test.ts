@@ -7,6 +7,7 @@ import { RedisStore } from '../../src/store/index.js'
 import { startEchoUpstream } from '../helpers/echo-upstream.js'
 import { startTestGateway } from '../helpers/gateway.js'
 import { startRedis } from '../helpers/redis-server.js'
+import { basic, seedClient, seedUser } from '../helpers/oauth.js'
 import { mint, userClaims } from '../helpers/tokens.js'
 
 const redis = await startRedis()
@@ -74,4 +75,37 @@ t.test('a user cut-off written through A (userCutoff rule) is enforced by B', as
   t.same(await status(b, tok), { status: 401, challenge: REVOKED }, 'iat < cutoff')
   const later = mint(b.keys, userClaims(b.config, { scope: 'orders:read', sub: 'grace', iat: cutoff }))
   t.equal((await status(b, later)).status, 200, 'a token issued from the cut-off second on passes')
+})
+
+async function postForm (gw: { url: string }, path: string, params: Record<string, string>, headers: Record<string, string> = {}): Promise<{ status: number; body: Record<string, string> }> {
+  const res = await fetch(gw.url + path, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, body: new URLSearchParams(params).toString() })
+  const text = await res.text()
+  return { status: res.status, body: text === '' ? {} : JSON.parse(text) as Record<string, string> }
+}
+
+t.test('real tokens from A\'s /oauth/token: login, call B, logout at A (RFC 7009), refused by B', async (t) => {
+  await seedUser(storeA, 'heidi', 'correct horse battery', ['orders:read'])
+  await seedClient(storeA, 'mobile-app', { grants: ['password', 'refresh_token'], scopes: ['orders:read'] })
+  const login = await postForm(a, '/oauth/token', { grant_type: 'password', username: 'heidi', password: 'correct horse battery', client_id: 'mobile-app', scope: 'orders:read' })
+  t.equal(login.status, 200)
+  const access = login.body.access_token!
+  t.equal((await status(b, access)).status, 200, 'the access token from A works on B')
+  t.equal(echo.seen.at(-1)!.headers['x-auth-subject'], 'heidi')
+  const refreshed = await postForm(b, '/oauth/token', { grant_type: 'refresh_token', refresh_token: login.body.refresh_token!, client_id: 'mobile-app' })
+  t.equal(refreshed.status, 200, 'refreshed at B')
+  const access2 = refreshed.body.access_token!
+  t.equal((await status(a, access2)).status, 200)
+  const logout = await postForm(a, '/oauth/revoke', { token: refreshed.body.refresh_token!, client_id: 'mobile-app' })
+  t.equal(logout.status, 200)
+  t.same(await status(b, access2), { status: 401, challenge: REVOKED }, 'the session\'s access token is refused on B')
+  t.same(await status(b, access), { status: 401, challenge: REVOKED }, 'and the first one of the family too')
+})
+
+t.test('a real client_credentials token from B is typed client on A', async (t) => {
+  await seedClient(storeB, 'reporting', { secret: 's3cret-s3cret', grants: ['client_credentials'], scopes: ['orders:read'] })
+  const issued = await postForm(b, '/oauth/token', { grant_type: 'client_credentials', scope: 'orders:read' }, { authorization: basic('reporting', 's3cret-s3cret') })
+  t.equal(issued.status, 200)
+  t.equal((await status(a, issued.body.access_token!)).status, 200)
+  t.equal(echo.seen.at(-1)!.headers['x-auth-subject'], 'client:reporting')
+  t.equal(echo.seen.at(-1)!.headers['x-auth-subject-type'], 'client')
 })

@@ -67,6 +67,21 @@ t.test('method, path, query, body and end-to-end headers pass through', async (t
   t.equal(res.headers.get('x-upstream'), 'echo', 'upstream response headers come back')
 })
 
+t.test('RFC 6750 §5.3 / catalogue J61: an access_token query parameter never reaches the upstream', async (t) => {
+  await fetch(`${gw.url}/public/q?a=1&access_token=secret1&b=2&%61ccess_token=secret2`)
+  t.equal(lastSeen().url, '/public/q?a=1&b=2')
+  await fetch(`${gw.url}/public/q?access_token=only`)
+  t.equal(lastSeen().url, '/public/q')
+})
+
+t.test('two Host header lines are refused (RFC 9112 §3.2, catalogue P19)', async (t) => {
+  const before = echo.seen.length
+  const res = await rawRequest(gw.port, 'GET /public/x HTTP/1.1\r\nHost: a\r\nHost: b\r\nConnection: close\r\n\r\n')
+  t.equal(res.status, 400)
+  t.same(JSON.parse(res.body), { error: 'invalid_request', error_description: 'More than one Host header' })
+  t.equal(echo.seen.length, before)
+})
+
 t.test('an upstream URL with a base path prefixes the forwarded path', async (t) => {
   await fetch(`${gw.url}/api/things?q=1`)
   t.equal(lastSeen().url, '/v1/api/things?q=1')

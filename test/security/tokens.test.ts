@@ -97,6 +97,12 @@ const ROWS: Row[] = [
   { id: 'J11a', proves: 'a truncated signature is refused', token: (gw) => valid(gw).slice(0, -10) },
   { id: 'J11b', proves: 'a signature with one character flipped is refused', token: (gw) => { const [h, p, s] = parts(valid(gw)); return `${h}.${p}.${flipMiddle(s)}` } },
   { id: 'J11c', proves: 'base64 (+/=) instead of base64url is refused', token: (gw) => { const [h, p, s] = parts(valid(gw)); return `${h}.${p}.${Buffer.from(s, 'base64url').toString('base64')}` } },
+  { id: 'J11d', proves: 'a non-canonical signature encoding (spare low bits set) is refused: no token malleability', only: 'ES256', token: (gw) => {
+    const tok = valid(gw)
+    const A = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+    const last = A.indexOf(tok.at(-1)!) // 64-byte signature: 86 chars, the last one carries 4 spare bits
+    return tok.slice(0, -1) + A[(last & ~15) | ((last + 1) & 15)]!
+  } },
   { id: 'J12a', proves: 'a payload with a widened scope under the old signature is refused', token: (gw) => { const [h, , s] = parts(valid(gw)); return `${h}.${b64json(claims(gw, { scope: 'read admin' }))}.${s}` } },
   { id: 'J12b', proves: 'a payload with another sub under the old signature is refused', token: (gw) => { const [h, , s] = parts(valid(gw)); return `${h}.${b64json(claims(gw, { sub: 'admin' }))}.${s}` } },
   { id: 'J13a', only: 'ES256', proves: 'an all-zero ES256 signature is refused (CVE-2022-21449)', token: (gw) => { const [h, p] = parts(valid(gw)); return `${h}.${p}.${b64(Buffer.alloc(64))}` } },

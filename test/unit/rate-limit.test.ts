@@ -1,7 +1,7 @@
 // The rate-limit stage on hand-built pipeline contexts: key derivation per `by` dimension, the
 // RateLimit-* headers, and the 429 (RFC 6585 §4). End to end: test/integration/rate-limit.test.ts.
 import t from 'tap'
-import type { FastifyReply, FastifyRequest } from 'fastify'
+import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
 import type { CompiledRoute, RateLimitPolicy } from '../../src/config/route-types.js'
 import { GatewayError } from '../../src/errors/gateway-error.js'
 import type { Identity, PipelineContext } from '../../src/pipeline/context.js'
@@ -22,13 +22,21 @@ const alice: Identity = {
 function context (opts: { route: CompiledRoute, identity?: Identity | null, ip?: string, xff?: string }):
 PipelineContext & { sent: Record<string, string> } {
   const sent: Record<string, string> = {}
-  const request = { ip: opts.ip ?? '203.0.113.7', log: { info () {}, warn () {} }, headers: opts.xff === undefined ? {} : { 'x-forwarded-for': opts.xff } }
+  const request = {
+    ip: opts.ip ?? '203.0.113.7',
+    log: { info () {}, warn () {} },
+    headers: opts.xff === undefined ? {} : { 'x-forwarded-for': opts.xff },
+    routeOptions: { config: {} },
+    pipeline: null as unknown
+  }
   const reply = { header (k: string, v: string) { sent[k] = v; return this } }
-  return {
+  const ctx = {
     request: request as unknown as FastifyRequest,
     reply: reply as unknown as FastifyReply,
     path: '/x/1', query: '', route: opts.route, params: {}, identity: opts.identity ?? null, stage: 'rate-limit', sent
   }
+  request.pipeline = ctx // as the gateway route sets it
+  return ctx
 }
 
 t.test('the key is route id + the `by` dimension, one namespace per dimension', async (t) => {
@@ -52,7 +60,7 @@ t.test('the key is route id + the `by` dimension, one namespace per dimension', 
 
 t.test('a route without a policy is not counted and gets no headers', async (t) => {
   const store = new MemoryStore()
-  const stage = rateLimitStage({ store })
+  const stage = await rateLimitStage(Fastify(), { store })
   const ctx = context({ route: route('GET /x/*', null) })
   t.equal(stage(ctx), undefined, 'nothing to await')
   t.same(ctx.sent, {})
@@ -61,7 +69,7 @@ t.test('a route without a policy is not counted and gets no headers', async (t) 
 t.test('draft RateLimit headers count down; past the limit a 429 with Retry-After (RFC 6585 §4)', async (t) => {
   let now = 1_000_000
   const store = new MemoryStore({ now: () => now })
-  const stage = rateLimitStage({ store, now: () => now })
+  const stage = await rateLimitStage(Fastify(), { store, now: () => now })
   const r = route('GET /x/*', { limit: 2, windowMs: 10_000, by: 'subject' })
   const seen: Array<Record<string, string>> = []
   for (let i = 0; i < 2; i++) {
@@ -90,7 +98,7 @@ t.test('draft RateLimit headers count down; past the limit a 429 with Retry-Afte
 t.test('Retry-After is at least 1 second, even in the last millisecond of a window', async (t) => {
   let now = 0
   const store = new MemoryStore({ now: () => now })
-  const stage = rateLimitStage({ store })
+  const stage = await rateLimitStage(Fastify(), { store })
   const r = route('GET /x/*', { limit: 1, windowMs: 1000, by: 'ip' })
   await stage(context({ route: r }))
   now = 999

@@ -1,0 +1,142 @@
+// Hot reload: a valid edit (in place or by rename) swaps the table atomically; an invalid, deleted or
+// unreadable file keeps the running table and logs every problem with its position.
+import { mkdtempSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t, { type Test } from 'tap'
+import { compileRouteMap } from '../../src/config/route-map-loader.js'
+import { RouteWatcher } from '../../src/config/route-watcher.js'
+import type { RouteTable } from '../../src/config/route-types.js'
+
+/** A map whose only route is GET /v<n>/*. */
+const version = (n: number): string =>
+  `version: 1\nupstreams:\n  u: { url: http://127.0.0.1:9001 }\nroutes:\n  - { path: /v${n}/*, methods: [GET], upstream: u }\n`
+
+interface Logged { level: string, obj: Record<string, unknown>, msg: string | undefined }
+
+function setup (t: Test, opts: { start?: boolean } = {}) {
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-watch-'))
+  const file = join(dir, 'routes.yaml')
+  writeFileSync(file, version(1))
+  const logged: Logged[] = []
+  const log = (level: string) => (obj: object, msg?: string) => { logged.push({ level, obj: obj as Record<string, unknown>, msg }) }
+  const watcher = new RouteWatcher(file, compileRouteMap(version(1), file), { info: log('info'), warn: log('warn'), error: log('error') })
+  const swaps: Array<{ next: RouteTable, previous: RouteTable, trigger: string }> = []
+  watcher.onSwap((next, previous, trigger) => { swaps.push({ next, previous, trigger }) })
+  t.teardown(async () => {
+    await watcher.stop()
+    rmSync(dir, { recursive: true, force: true })
+  })
+  return { dir, file, watcher, logged, swaps, ready: opts.start === false ? Promise.resolve() : watcher.start() }
+}
+
+/** Polls until `check` holds (a deadline, not a fixed sleep). */
+async function until (check: () => boolean, what: string, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+}
+
+const serves = (w: RouteWatcher, n: number): boolean => w.current().lookup('GET', `/v${n}/x`).kind === 'match'
+
+t.test('an in-place write swaps the table', async (t) => {
+  const { file, watcher, swaps, ready } = setup(t)
+  await ready
+  const before = watcher.current()
+  writeFileSync(file, version(2))
+  await until(() => serves(watcher, 2), 'the new route')
+  t.equal(watcher.current().lookup('GET', '/v1/x').kind, 'not_found', 'the old route is gone')
+  t.equal(swaps.length, 1)
+  t.equal(swaps[0]!.previous, before)
+  t.equal(swaps[0]!.next, watcher.current())
+  t.equal(swaps[0]!.trigger, 'file changed')
+})
+
+t.test('an atomic rename over the file (as editors save) swaps the table', async (t) => {
+  const { dir, file, watcher, ready } = setup(t)
+  await ready
+  const tmp = join(dir, '.routes.yaml.tmp')
+  writeFileSync(tmp, version(3))
+  renameSync(tmp, file)
+  await until(() => serves(watcher, 3), 'the renamed-in route')
+  t.equal(watcher.current().lookup('GET', '/v1/x').kind, 'not_found')
+})
+
+t.test('an invalid edit keeps the old table and logs each problem with its position', async (t) => {
+  const { file, watcher, logged, swaps, ready } = setup(t)
+  await ready
+  const before = watcher.current()
+  writeFileSync(file, version(1).replace('methods: [GET]', 'methods: [GIT]') + '  - { path: /oauth, upstream: u }\n')
+  await until(() => logged.some((l) => l.level === 'warn'), 'the rejection')
+  t.equal(watcher.current(), before, 'the same table object stays live')
+  t.ok(serves(watcher, 1), 'and still answers with the old routes')
+  t.equal(swaps.length, 0)
+  const errors = logged.filter((l) => l.level === 'error')
+  t.same(errors.map((l) => l.msg), [
+    `${file}:5:30 routes[0].methods[0]: must be one of GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS (uppercase), got "GIT"`,
+    `${file}:6:13 routes[1].path: "/oauth" would shadow the gateway's own /oauth endpoints (reserved: /oauth, /.well-known, /healthz, /readyz)`
+  ])
+  t.match(errors[0]!.obj, { reason: 'routes_invalid', file, line: 5, column: 30 })
+  t.match(logged.find((l) => l.level === 'warn')!.obj, { reason: 'routes_reload_rejected', problems: 2, trigger: 'file changed' })
+})
+
+t.test('a deleted file keeps the old table; a new file is picked up', async (t) => {
+  const { file, watcher, logged, ready } = setup(t)
+  await ready
+  const before = watcher.current()
+  unlinkSync(file)
+  await until(() => logged.some((l) => l.msg?.includes('cannot read the route map: no such file') === true), 'the deletion to be logged')
+  t.equal(watcher.current(), before)
+  t.ok(serves(watcher, 1))
+  writeFileSync(file, version(4))
+  await until(() => serves(watcher, 4), 'the re-created file')
+})
+
+t.test('20 consecutive valid edits are each observed', async (t) => {
+  const { file, watcher, swaps, ready } = setup(t)
+  await ready
+  for (let n = 10; n < 30; n++) {
+    writeFileSync(file, version(n))
+    await until(() => serves(watcher, n), `version ${n}`)
+  }
+  const observed = swaps.map((s) => s.next.routes[0]!.path)
+  t.same(observed.filter((p, i) => p !== observed[i - 1]), Array.from({ length: 20 }, (_, i) => `/v${i + 10}/*`))
+})
+
+t.test('reload() (SIGHUP) without watching; listeners and their failures', async (t) => {
+  const { file, watcher, logged, swaps } = setup(t, { start: false })
+  const failing = watcher.onSwap(() => { throw new Error('listener bug') })
+  writeFileSync(file, version(5))
+  t.equal(await watcher.reload('SIGHUP'), true)
+  t.ok(serves(watcher, 5))
+  t.equal(swaps.at(-1)!.trigger, 'SIGHUP')
+  t.ok(logged.some((l) => l.obj.reason === 'routes_swap_listener_failed'), 'a throwing listener is logged, not fatal')
+  t.match(logged.find((l) => l.obj.reason === 'routes_reloaded')!.obj, { trigger: 'SIGHUP', routes: 1, upstreams: 1 })
+  failing()
+  writeFileSync(file, 'version: [')
+  t.equal(await watcher.reload('SIGHUP'), false)
+  t.ok(serves(watcher, 5))
+  t.equal(logged.filter((l) => l.obj.reason === 'routes_swap_listener_failed').length, 1, 'an unsubscribed listener is not called')
+})
+
+t.test('concurrent reloads run in order; the last reads the newest file', async (t) => {
+  const { file, watcher, swaps } = setup(t, { start: false })
+  writeFileSync(file, version(6))
+  const first = watcher.reload('a')
+  writeFileSync(file, version(7))
+  const second = watcher.reload('b')
+  t.same(await Promise.all([first, second]), [true, true])
+  t.ok(serves(watcher, 7))
+  t.same(swaps.map((s) => s.trigger), ['a', 'b'])
+})
+
+t.test('stop() stops watching', async (t) => {
+  const { file, watcher, ready } = setup(t)
+  await ready
+  await watcher.stop()
+  writeFileSync(file, version(8))
+  await new Promise((resolve) => setTimeout(resolve, 300)) // proving an absence needs a wait
+  t.ok(serves(watcher, 1))
+})

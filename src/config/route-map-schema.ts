@@ -2,7 +2,7 @@
 // the values a schema cannot express: route paths and upstream URLs. Cross-entry rules (references,
 // overlaps, reserved paths) live in route-map-loader.ts; matching semantics in route-table.ts.
 // `errorMessage` on a schema replaces the generic message for any failure at that node.
-import { Type, type Static } from 'typebox'
+import { Type } from 'typebox'
 import { HTTP_METHODS } from './route-types.js'
 
 /** RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ) */
@@ -56,9 +56,6 @@ export const RouteMapSchema = Type.Object({
   defaults: Type.Optional(DefaultsSchema),
   routes: Type.Array(RouteSchema, { errorMessage: 'must be a list of routes' })
 }, { additionalProperties: false, errorMessage: 'must be a mapping with version, upstreams and routes' })
-
-export type RawRouteMap = Static<typeof RouteMapSchema>
-export type RawRoute = Static<typeof RouteSchema>
 
 // --- route paths
 

@@ -3,7 +3,7 @@
 import { randomUUID } from 'node:crypto'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { Logger } from 'pino'
-import type { Config } from './config/env.js'
+import { parseTrustProxy, type Config } from './config/env.js'
 import { GatewayError } from './errors/gateway-error.js'
 import { registerErrorHandler, sendError, toGatewayError } from './errors/handler.js'
 import { healthPlugin } from './health.js'
@@ -25,11 +25,6 @@ export interface AppOptions {
 
 /** A client's x-request-id is kept when well-formed, otherwise a fresh one is generated. */
 const REQUEST_ID = /^[A-Za-z0-9._:@+=/-]{1,128}$/
-
-export function parseTrustProxy (value: string): string[] | false {
-  const list = value.split(',').map((s) => s.trim()).filter((s) => s !== '')
-  return list.length === 0 ? false : list
-}
 
 export async function buildApp (opts: AppOptions): Promise<FastifyInstance> {
   const { config, store, routes, keys } = opts

@@ -78,3 +78,9 @@ export function loadConfig (env: NodeJS.ProcessEnv): Readonly<Config> {
   const issuer = parsed.ISSUER ?? `http://${parsed.HOST.includes(':') ? `[${parsed.HOST}]` : parsed.HOST}:${parsed.PORT}`
   return Object.freeze({ ...parsed, issuer })
 }
+
+/** TRUST_PROXY as Fastify's `trustProxy` takes it: the list, or false when empty. */
+export function parseTrustProxy (value: string): string[] | false {
+  const list = value.split(',').map((s) => s.trim()).filter((s) => s !== '')
+  return list.length === 0 ? false : list
+}

@@ -9,8 +9,16 @@ import type { KeyRing, PublicJwk } from './keys.js'
 
 export const JWKS_CACHE_CONTROL = 'public, max-age=300'
 
+/** The set is re-read from the store at most this often, so a `keys rotate` is published at once. */
+const JWKS_REFRESH_MS = 1000
+
 export function jwksEndpoint (keys: KeyRing) {
+  let refreshedAt = -Infinity
   return async function jwks (_request: FastifyRequest, reply: FastifyReply): Promise<{ keys: PublicJwk[] }> {
+    if (Date.now() - refreshedAt >= JWKS_REFRESH_MS) {
+      refreshedAt = Date.now()
+      await keys.refresh() // never rejects: on a store failure the ring keeps (and serves) its set
+    }
     reply.header('Cache-Control', JWKS_CACHE_CONTROL)
     // RFC 7517 §8.5.1: application/jwk-set+json
     reply.type('application/jwk-set+json; charset=utf-8')

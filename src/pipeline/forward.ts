@@ -2,6 +2,7 @@
 // The upstream receives exactly the canonical path the decision was made on, the gateway's
 // identity headers (client copies stripped) and regenerated forwarding headers.
 import type { FastifyReply } from 'fastify'
+import { compile } from '@fastify/proxy-addr'
 import type { IncomingHttpHeaders } from 'node:http'
 import { GatewayError } from '../errors/gateway-error.js'
 import { sendError } from '../errors/handler.js'
@@ -16,22 +17,33 @@ const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'te', 'trail
 export interface ForwardOptions {
   /** Whether the request arrived over TLS at this process (x-forwarded-proto). */
   https?: boolean
+  /** TRUST_PROXY: peers whose X-Forwarded-For / -Proto are kept (appended to); empty: none. */
+  trustedProxies?: readonly string[]
 }
 
-export function upstreamHeaders (ctx: PipelineContext, incoming: IncomingHttpHeaders, opts: ForwardOptions): IncomingHttpHeaders {
+/** Whether the socket peer is one of the TRUST_PROXY proxies (the same list Fastify's trustProxy uses). */
+export type PeerTrust = (peer: string) => boolean
+
+export function peerTrust (proxies: readonly string[] = []): PeerTrust {
+  if (proxies.length === 0) return () => false
+  const trusted = compile([...proxies])
+  return (peer) => trusted(peer, 0)
+}
+
+export function upstreamHeaders (ctx: PipelineContext, incoming: IncomingHttpHeaders, opts: ForwardOptions, isTrusted: PeerTrust): IncomingHttpHeaders {
   const req = ctx.request
   // reply-from already removed `Connection` and every header it names (so a client cannot
   // strip what we add); drop the remaining hop-by-hop fields ourselves.
   const headers: IncomingHttpHeaders = { ...incoming }
   for (const h of HOP_BY_HOP) delete headers[h]
   // client-sent forwarding headers are read before stripping only when the peer is trusted
-  const trustedPeer = req.ip !== req.socket.remoteAddress
+  const peer = req.socket.remoteAddress ?? ''
+  const trustedPeer = isTrusted(peer)
   const priorXff = trustedPeer ? req.headers['x-forwarded-for'] : undefined
   const priorProto = trustedPeer ? req.headers['x-forwarded-proto'] : undefined
   stripReservedHeaders(headers)
   setIdentityHeaders(headers as Record<string, unknown>, ctx.identity)
   if (ctx.route !== null && !ctx.route.forwardToken) delete headers.authorization
-  const peer = req.socket.remoteAddress ?? ''
   headers['x-forwarded-for'] = typeof priorXff === 'string' && priorXff !== '' ? `${priorXff}, ${peer}` : peer
   headers['x-forwarded-proto'] = typeof priorProto === 'string' ? priorProto : (opts.https === true ? 'https' : 'http')
   headers['x-forwarded-host'] = req.headers.host ?? ''
@@ -69,6 +81,7 @@ function stripResponseHopByHopAndLimits (headers: IncomingHttpHeaders): Incoming
 const RATE_LIMIT_HEADER_NAMES = Object.values(RATE_LIMIT_HEADERS)
 
 export function forwardStage (opts: ForwardOptions = {}): FinalStage {
+  const isTrusted = peerTrust(opts.trustedProxies)
   return function forward (ctx: PipelineContext): FastifyReply {
     const route = ctx.route!
     const up = route.upstream
@@ -79,7 +92,7 @@ export function forwardStage (opts: ForwardOptions = {}): FinalStage {
     return reply.from(up.origin + up.basePath + ctx.path, {
       timeout: up.timeoutMs,
       ...(query === undefined ? {} : { queryString: () => query }),
-      rewriteRequestHeaders: (_req, headers) => upstreamHeaders(ctx, headers, opts),
+      rewriteRequestHeaders: (_req, headers) => upstreamHeaders(ctx, headers, opts, isTrusted),
       rewriteHeaders: route.rateLimit === null ? stripResponseHopByHop : stripResponseHopByHopAndLimits,
       onError: (r, { error }) => {
         const { code, statusCode } = error as { code?: string; statusCode?: number }

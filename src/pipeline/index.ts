@@ -7,7 +7,7 @@
 import replyFrom from '@fastify/reply-from'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { Agent } from 'undici'
-import type { Config } from '../config/env.js'
+import { parseTrustProxy, type Config } from '../config/env.js'
 import type { KeyRing } from '../oauth/keys.js'
 import type { Store } from '../store/types.js'
 import type { FinalStage, PipelineContext, Stage } from './context.js'
@@ -48,7 +48,7 @@ export function buildPipeline (opts: PipelineOptions, rateLimit: Stage): Pipelin
   return {
     stages: ordered.map(([, stage]) => stage),
     stageNames: ordered.map(([name]) => name),
-    forward: forwardStage(opts.forward)
+    forward: forwardStage({ ...opts.forward, trustedProxies: parseTrustProxy(config.TRUST_PROXY) || [] })
   }
 }
 

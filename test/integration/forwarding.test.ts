@@ -245,3 +245,37 @@ t.test('healthz and readyz', async (t) => {
   t.equal(body.store, 'memory')
   t.equal(body.routes, 7)
 })
+
+t.test('TRUST_PROXY: a listed proxy in front keeps the client chain (appended), others are overwritten (H08/H09)', async (t) => {
+  const behind = await startTestGateway(t, {
+    routes: `
+version: 1
+upstreams:
+  echo: { url: ${echo.url} }
+routes:
+  - path: /public/*
+    upstream: echo
+    auth: none
+`,
+    env: { TRUST_PROXY: '127.0.0.1' }
+  })
+  await fetch(`${behind.url}/public/xff`, { headers: { 'x-forwarded-for': '198.51.100.7', 'x-forwarded-proto': 'https' } })
+  t.equal(lastSeen().headers['x-forwarded-for'], '198.51.100.7, 127.0.0.1', 'the trusted peer is appended to the chain')
+  t.equal(lastSeen().headers['x-forwarded-proto'], 'https', 'the trusted proxy terminated TLS')
+
+  const untrusted = await startTestGateway(t, {
+    routes: `
+version: 1
+upstreams:
+  echo: { url: ${echo.url} }
+routes:
+  - path: /public/*
+    upstream: echo
+    auth: none
+`,
+    env: { TRUST_PROXY: '10.0.0.0/8' }
+  })
+  await fetch(`${untrusted.url}/public/xff`, { headers: { 'x-forwarded-for': '198.51.100.7', 'x-forwarded-proto': 'https' } })
+  t.equal(lastSeen().headers['x-forwarded-for'], '127.0.0.1', 'a peer outside the list cannot set the chain')
+  t.equal(lastSeen().headers['x-forwarded-proto'], 'http')
+})

@@ -57,3 +57,15 @@ t.test('keys rotate: tokens signed by the old key still verify; JWKS lists both 
   t.equal((await introspect(before.access_token)).active, true, 'old-key token still verifies')
   t.equal((await introspect(after.access_token)).active, true, 'new-key token verifies')
 })
+
+t.test('keys rotate: the new key is published in the JWKS at once, before any instance signs with it', async (t) => {
+  const store = new MemoryStore()
+  const { app, keys, config } = await buildOAuthApp(t, { store })
+  const oldKid = keys.signingKey().kid
+  const first = (await app.inject({ method: 'GET', url: '/.well-known/jwks.json' })).json()
+  t.same(first.keys.map((k: { kid: string }) => k.kid), [oldKid])
+  const added = await rotateKey(store, 'ES256', { maxTokenLifetime: config.ACCESS_TOKEN_TTL + config.CLOCK_SKEW })
+  await new Promise((resolve) => setTimeout(resolve, 1100)) // past the endpoint's 1 s re-read guard
+  const jwks = (await app.inject({ method: 'GET', url: '/.well-known/jwks.json' })).json()
+  t.same(jwks.keys.map((k: { kid: string }) => k.kid), [added.kid, oldKid], 'published without waiting for the ring timer')
+})

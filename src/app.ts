@@ -1,7 +1,9 @@
 // Builds the Fastify app: explicit, ordered registration. The gateway's own endpoints first
 // (health, OAuth), then the catch-all pipeline that forwards everything the route map matches.
 import { randomUUID } from 'node:crypto'
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import { STATUS_CODES, type ServerOptions } from 'node:http'
+import type { Socket } from 'node:net'
+import Fastify, { LogController, type ConnectionError, type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { Logger } from 'pino'
 import { parseTrustProxy, type Config } from './config/env.js'
 import { GatewayError } from './errors/gateway-error.js'
@@ -23,6 +25,35 @@ export interface AppOptions {
   logger: Logger | false
 }
 
+/** Idle keep-alive sockets: longer than the 60 s idle timeout of common load balancers, so one in front never reuses a socket being closed. */
+const KEEP_ALIVE_TIMEOUT_MS = 72_000
+
+/** Answers of clientErrorHandler, by Node error code: status, `error`, `error_description`. */
+const CLIENT_ERRORS: Record<string, readonly [number, string, string]> = {
+  HPE_HEADER_OVERFLOW: [431, 'request_header_fields_too_large', 'Request header fields too large'], // catalogue J35
+  ERR_HTTP_REQUEST_TIMEOUT: [408, 'request_timeout', 'The request was not received in time'] // catalogue F16
+}
+const BAD_FRAMING = [400, 'invalid_request', 'Malformed request'] as const
+
+/**
+ * Node refuses some requests before Fastify sees them: a head over MAX_HEADER_SIZE (431), headers or a
+ * whole request not received within HEADERS_TIMEOUT / REQUEST_TIMEOUT (408), bad framing (400). They get
+ * the same JSON body shape as every other refusal, then the connection is closed.
+ */
+function clientErrorHandler (this: FastifyInstance, err: ConnectionError, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return
+  const [status, error, description] = CLIENT_ERRORS[err.code] ?? BAD_FRAMING
+  this.log.debug({ reason: error, code: err.code }, 'client error')
+  // like Node's own handler: never a second status line on a socket whose response has begun
+  const inFlight = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage
+  if (socket.writable && inFlight?.headersSent !== true) {
+    const body = JSON.stringify({ error, error_description: description })
+    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]!}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
+  }
+  socket.destroy()
+}
+
 /** A client's x-request-id is kept when well-formed, otherwise a fresh one is generated. */
 const REQUEST_ID = /^[A-Za-z0-9._:@+=/-]{1,128}$/
 
@@ -30,7 +61,18 @@ export async function buildApp (opts: AppOptions): Promise<FastifyInstance> {
   const { config, store, routes, keys } = opts
   let closing = false
 
-  const options: FastifyServerOptions = {
+  // input limits (README "Limits"); Node checks the timeouts every connectionsCheckingInterval
+  const http: ServerOptions = {
+    maxHeaderSize: config.MAX_HEADER_SIZE, // catalogue J35: 431
+    headersTimeout: config.HEADERS_TIMEOUT * 1000, // F16: slowloris
+    requestTimeout: config.REQUEST_TIMEOUT * 1000,
+    connectionsCheckingInterval: Math.min(Math.max(config.HEADERS_TIMEOUT * 250, 250), 5000)
+  }
+  const options: FastifyServerOptions & { http: ServerOptions } = {
+    http,
+    requestTimeout: config.REQUEST_TIMEOUT * 1000, // Fastify sets it on the server again: same value
+    keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+    clientErrorHandler,
     // our own access-log line (onResponse below) replaces Fastify's two per request
     logController: new LogController({ disableRequestLogging: true }),
     requestIdHeader: false,
@@ -49,6 +91,9 @@ export async function buildApp (opts: AppOptions): Promise<FastifyInstance> {
   const app: FastifyInstance = opts.logger === false
     ? Fastify({ ...options, logger: false })
     : Fastify({ ...options, loggerInstance: opts.logger as unknown as FastifyBaseLogger })
+
+  // more connections than this are closed as soon as they are accepted
+  app.server.maxConnections = config.MAX_CONNECTIONS
 
   app.decorateRequest('pipeline', null)
   registerErrorHandler(app)
@@ -82,7 +127,7 @@ export async function buildApp (opts: AppOptions): Promise<FastifyInstance> {
     if (hosts > 1) throw new GatewayError('bad_request', { description: 'More than one Host header', detail: 'duplicate Host' })
   })
 
-  await app.register(healthPlugin, { store, routes, isClosing: () => closing })
+  await app.register(healthPlugin, { store, routes, keys, isClosing: () => closing })
   await app.register(oauthPlugin, { config, store, keys })
   await app.register(gatewayPlugin, { routes, config, store, keys })
   return app

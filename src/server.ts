@@ -36,7 +36,11 @@ export async function startGateway (config: Readonly<Config>, opts: StartOptions
   }
   const table = await loadRouteTable(config.ROUTES_FILE)
   const store = createStore({ redisUrl: config.REDIS_URL, timeoutMs: config.REDIS_TIMEOUT * 1000, logger })
-  const keys = await KeyRing.load(store, { alg: config.SIGNING_ALG, logger })
+  // F01: the key set comes from the store, which may not answer yet. The gateway listens anyway
+  // (/healthz 200, /readyz 503, token checks 503) and the ring loads itself once the store answers.
+  // One attempt is awaited first, so the memory store and a healthy Redis are ready before listen.
+  const { ring: keys, settled } = KeyRing.loadLazy(store, { alg: config.SIGNING_ALG, logger })
+  await settled
   const watcher = new RouteWatcher(config.ROUTES_FILE, table, logger)
   const app = await buildApp({ config, store, routes: watcher, keys, logger })
   app.addHook('onClose', async () => { keys.close() })
@@ -46,7 +50,7 @@ export async function startGateway (config: Readonly<Config>, opts: StartOptions
   const url = typeof addr === 'object' && addr !== null
     ? `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`
     : String(addr)
-  logger.info({ url, routes: table.routes.length, store: store.kind }, 'portcullis listening')
+  logger.info({ url, routes: table.routes.length, store: store.kind, ready: keys.ready }, 'portcullis listening')
 
   let closed: Promise<void> | undefined
   return {

@@ -33,7 +33,23 @@ export const EnvSchema = Type.Object({
   BCRYPT_COST: Type.Integer({ minimum: 4, maximum: 15, default: 10, description: 'bcrypt cost for passwords and client secrets' }),
   LOGIN_MAX_FAILURES: Type.Integer({ minimum: 1, default: 10, description: 'Failed password attempts per username per LOGIN_FAILURE_WINDOW' }),
   LOGIN_FAILURE_WINDOW: Seconds(900, 1, 'Window for LOGIN_MAX_FAILURES (s)'),
-  TOKEN_RATE_LIMIT: Type.Integer({ minimum: 1, default: 60, description: 'Token-endpoint requests per client IP per minute' })
+  TOKEN_RATE_LIMIT: Type.Integer({ minimum: 1, default: 60, description: 'Token-endpoint requests per client IP per minute' }),
+
+  // input limits (README "Limits"): every one bounds what a single client can make the gateway hold
+  MAX_HEADER_SIZE: Type.Integer({ minimum: 1024, default: 16_384, description: 'Largest request head (request line and headers) in bytes; past it: 431' }),
+  MAX_BODY_SIZE: Type.Integer({ minimum: 0, default: 10_485_760, description: 'Body limit of proxied routes in bytes unless a route sets body_limit; past it: 413' }),
+  MAX_TOKEN_LENGTH: Type.Integer({ minimum: 512, maximum: 8192, default: 4096, description: 'Longest bearer token in bytes; a longer one is invalid_token without being parsed' }),
+  REQUEST_TIMEOUT: Seconds(30, 1, 'Time a client gets to send a whole request, headers and body (s); past it: 408, connection closed'),
+  HEADERS_TIMEOUT: Seconds(10, 1, 'Time a client gets to send the request headers (s), at most REQUEST_TIMEOUT; past it: 408, connection closed'),
+  MAX_CONNECTIONS: Type.Integer({ minimum: 1, default: 10_000, description: 'Open client connections per instance; more are closed at once' }),
+
+  // performance (README "At the edge": caches and revocation modes)
+  TOKEN_CACHE_SIZE: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 10_000, description: 'Verified access tokens remembered per instance (about 1 KB each); 0 disables the cache' }),
+  REVOCATION_MODE: Type.Union([Type.Literal('strict'), Type.Literal('replicated')], {
+    default: 'strict', description: '`strict`: one store read per request; `replicated`: a local view fed by Redis pub/sub, strict while the feed is down'
+  }),
+  REVOCATION_VIEW_MAX: Type.Integer({ minimum: 1000, default: 200_000, description: 'Replicated mode: most revocation entries held locally (about 100 bytes each); beyond it the instance checks per request (strict)' }),
+  BCRYPT_THREADS: Type.Integer({ minimum: 1, maximum: 16, default: 1, description: 'Worker threads hashing and checking passwords and client secrets off the event loop' })
 }, { additionalProperties: true })
 
 export type Env = Static<typeof EnvSchema>
@@ -74,6 +90,10 @@ export function loadConfig (env: NodeJS.ProcessEnv): Readonly<Config> {
   const parsed = withDefaults as Env
   if (parsed.NODE_ENV === 'production' && parsed.REDIS_URL === undefined) {
     throw new ConfigError('invalid configuration: REDIS_URL is required when NODE_ENV=production')
+  }
+  if (parsed.HEADERS_TIMEOUT > parsed.REQUEST_TIMEOUT) {
+    // Node refuses headersTimeout > requestTimeout; the whole request includes its headers anyway
+    throw new ConfigError(`invalid configuration: HEADERS_TIMEOUT=${parsed.HEADERS_TIMEOUT} must not exceed REQUEST_TIMEOUT=${parsed.REQUEST_TIMEOUT}`)
   }
   const issuer = parsed.ISSUER ?? `http://${parsed.HOST.includes(':') ? `[${parsed.HOST}]` : parsed.HOST}:${parsed.PORT}`
   return Object.freeze({ ...parsed, issuer })

@@ -2,22 +2,26 @@
 // reported (not only the first) as FILE:LINE:COLUMN at the offending key or value, or at the nearest
 // enclosing node when a key is missing: YAML syntax, schema (route-map-schema.ts), durations, upstream
 // URLs and names, unknown upstreams, scopes without auth, overlapping routes, reserved paths.
+import { X509Certificate } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
+import { dirname, resolve } from 'node:path'
 import type { TSchema } from 'typebox'
 import { Compile } from 'typebox/compile'
 import { Settings } from 'typebox/system'
 import { Value } from 'typebox/value'
-import { LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument, type Document } from 'yaml'
+import { FAILSAFE_SCHEMA, Type as YamlType, load as loadYaml, type State as YamlState } from 'js-yaml'
+import { Document, LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument } from 'yaml'
 import { DURATION_PATTERN, parseDuration } from './duration.js'
 import {
   DEFAULT_UPSTREAM_TIMEOUT, RateLimitSchema, RouteMapSchema, UPSTREAM_NAME_PATTERN,
-  parseRoutePath, parseUpstreamUrl, type RoutePattern
+  parseRoutePath, parseSize, parseUpstreamUrl, type RoutePattern
 } from './route-map-schema.js'
 import { CompiledRouteTable, OverlapIndex, methodMask, methodsOf, patternsOverlap, shapeOf } from './route-table.js'
 import {
   HTTP_METHODS, RESERVED_PREFIXES, RouteMapError,
   type AuthMode, type CompiledRoute, type CompiledUpstream, type HttpMethod, type RateLimitPolicy, type RouteMapIssue,
-  type RouteTable
+  type RouteTable, type UpstreamTls
 } from './route-types.js'
 
 /** A value already reported as invalid: checks that depend on it are skipped, not repeated. */
@@ -43,8 +47,20 @@ export async function loadRouteTable (file: string): Promise<RouteTable> {
   return compileRouteMap(text, file)
 }
 
-/** Checks and compiles route-map text (pure and synchronous); `file` only labels the issues. */
+/**
+ * Checks and compiles route-map text (synchronous); `file` labels the issues and anchors relative
+ * `ca:` paths, the only files read here.
+ */
 export function compileRouteMap (text: string, file: string): RouteTable {
+  // fast path (issue 6): js-yaml without positions; any issue at all redoes everything below
+  const fast = parseFast(text)
+  if (fast !== undefined) {
+    try {
+      return compileData(new FastReporter(file), fast, file)
+    } catch (err) {
+      if (err !== NEEDS_POSITIONS) throw err
+    }
+  }
   const lines = new LineCounter()
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true })
   const r = new SourceReporter(file, doc, lines)
@@ -58,10 +74,15 @@ export function compileRouteMap (text: string, file: string): RouteTable {
     r.atOffset(0, `YAML: ${(err as Error).message}`)
     throw new RouteMapError(r.sorted())
   }
+  return compileData(r, data, file)
+}
+
+/** Schema, semantics and compilation of parsed route-map data; every issue goes to `r`. */
+function compileData (r: SourceReporter, data: unknown, file: string): RouteTable {
   if (data == null) r.at([], 'the route map is empty (expected version, upstreams and routes)')
   else r.schema(RouteMapSchema, data, [])
   const map = isRecord(data) ? data : {}
-  const upstreams = compileUpstreams(r, map.upstreams)
+  const upstreams = compileUpstreams(r, map.upstreams, file)
   const defaults: Defaults = {
     auth: checkAuth(map.defaults, 'required'),
     rateLimit: checkRateLimit(r, isRecord(map.defaults) ? map.defaults.rate_limit : undefined, ['defaults', 'rate_limit']) ?? null
@@ -72,9 +93,10 @@ export function compileRouteMap (text: string, file: string): RouteTable {
   return new CompiledRouteTable(routes, patterns, good, file)
 }
 
-function compileUpstreams (r: SourceReporter, value: unknown): Map<string, Checked<CompiledUpstream>> {
+function compileUpstreams (r: SourceReporter, value: unknown, file: string): Map<string, Checked<CompiledUpstream>> {
   const out = new Map<string, Checked<CompiledUpstream>>()
   if (!isRecord(value)) return out
+  const tlsOfOrigin = new Map<string, { name: string, tls: UpstreamTls | undefined }>()
   for (const [name, def] of Object.entries(value)) {
     const at: Key[] = ['upstreams', name]
     let ok = true
@@ -94,11 +116,84 @@ function compileUpstreams (r: SourceReporter, value: unknown): Map<string, Check
     }
     const timeout = def.timeout ?? DEFAULT_UPSTREAM_TIMEOUT
     const timeoutMs = typeof timeout === 'string' ? checkDuration(r, timeout, [...at, 'timeout']) : BAD
-    out.set(name, ok && url !== BAD && timeoutMs !== BAD
-      ? Object.freeze({ name, origin: url.origin, basePath: url.basePath, timeoutMs })
+    const tls = url === BAD ? BAD : checkTls(r, def, url.origin, at, file)
+    if (url !== BAD && tls !== BAD) {
+      // one connection pool per origin (src/pipeline/upstream-agents.ts), so one TLS setting per origin
+      const first = tlsOfOrigin.get(url.origin)
+      if (first === undefined) tlsOfOrigin.set(url.origin, { name, tls })
+      else if (!sameTls(first.tls, tls)) {
+        r.at(at, `${label(at)}: shares the origin ${url.origin} with upstreams.${first.name} but not its ca and tls_verify settings`, 'key')
+        ok = false
+      }
+    }
+    out.set(name, ok && url !== BAD && timeoutMs !== BAD && tls !== BAD
+      ? Object.freeze({ name, origin: url.origin, basePath: url.basePath, timeoutMs, ...(tls !== undefined && { tls }) })
       : BAD)
   }
   return out
+}
+
+/**
+ * `ca` and `tls_verify` of an upstream (catalogue §0.10, H15): undefined for the default, certificates
+ * verified against the system CAs. `ca` is read now, relative to the route map; a bad one is an issue.
+ */
+function checkTls (r: SourceReporter, def: Record<string, unknown>, origin: string, at: Key[], file: string): Checked<UpstreamTls | undefined> {
+  const { ca, tls_verify: verify } = def
+  if (ca === undefined && verify === undefined) return undefined
+  if ((ca !== undefined && typeof ca !== 'string') || (verify !== undefined && typeof verify !== 'boolean')) return BAD // schema
+  if (!origin.startsWith('https:')) {
+    const key = ca !== undefined ? 'ca' : 'tls_verify'
+    r.at([...at, key], `${label([...at, key])}: applies to https: upstreams only`, 'key')
+    return BAD
+  }
+  if (ca !== undefined && verify === false) {
+    r.at([...at, 'tls_verify'], `${label([...at, 'tls_verify'])}: false would ignore ca; keep one of them`, 'key')
+    return BAD
+  }
+  if (ca === undefined) return verify === false ? Object.freeze({ ca: undefined, caFile: undefined, verify: false }) : undefined
+  const caFile = resolve(dirname(file), ca)
+  const pem = readCaBundle(caFile)
+  if (pem.problem !== undefined) {
+    r.at([...at, 'ca'], `${label([...at, 'ca'])}: ${JSON.stringify(ca)} ${pem.problem}`)
+    return BAD
+  }
+  return Object.freeze({ ca: pem.text, caFile, verify: true })
+}
+
+/** The certificates of a PEM bundle, each one parsed to be sure, or what is wrong with the file. */
+function readCaBundle (path: string): { text: string, problem?: undefined } | { problem: string } {
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'it is a directory' : String(code)
+    return { problem: `cannot be read: ${why} (${path})` }
+  }
+  const certs = text.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? []
+  if (certs.length === 0) return { problem: `holds no PEM certificate (${path})` }
+  for (const pem of certs) {
+    try {
+      void new X509Certificate(pem)
+    } catch {
+      return { problem: `holds a certificate that cannot be parsed (${path})` }
+    }
+  }
+  return { text: certs.join('\n') + '\n' }
+}
+
+function sameTls (a: UpstreamTls | undefined, b: UpstreamTls | undefined): boolean {
+  return a === b || (a !== undefined && b !== undefined && a.verify === b.verify && a.ca === b.ca)
+}
+
+/** `body_limit` of a route: undefined when not set (MAX_BODY_SIZE applies). */
+function checkSize (r: SourceReporter, value: unknown, at: Key[]): Checked<number | undefined> {
+  if (value === undefined) return undefined
+  if (typeof value !== 'string') return BAD // reported by the schema
+  const bytes = parseSize(value)
+  if (typeof bytes === 'number') return bytes
+  r.at(at, `${label(at)}: ${bytes}, got ${JSON.stringify(value)}`)
+  return BAD
 }
 
 function checkDuration (r: SourceReporter, text: string, at: Key[]): Checked<number> {
@@ -166,6 +261,7 @@ function compileRoutes (r: SourceReporter, value: unknown, upstreams: Map<string
       }
     }
     const forwardToken = raw.forward_token ?? true
+    const bodyLimit = checkSize(r, raw.body_limit, [...at, 'body_limit'])
     // a route shadowing a reserved path is reported once, not again as overlapping its neighbours
     if (pattern !== BAD && checkReserved(r, pattern, raw.path as string, [...at, 'path'])) {
       if (methods !== BAD) {
@@ -185,7 +281,7 @@ function compileRoutes (r: SourceReporter, value: unknown, upstreams: Map<string
       }
     }
     if (r.issues.length > before || pattern === BAD || methods === BAD || upstream === BAD || auth === BAD ||
-      scopes === BAD || rateLimit === BAD || typeof forwardToken !== 'boolean') continue
+      scopes === BAD || rateLimit === BAD || typeof forwardToken !== 'boolean' || bodyLimit === BAD) continue
     routes.push(Object.freeze({
       id: `${methods.join(',')} ${raw.path as string}`,
       path: raw.path as string,
@@ -194,7 +290,8 @@ function compileRoutes (r: SourceReporter, value: unknown, upstreams: Map<string
       auth,
       scopes: Object.freeze(scopes),
       rateLimit,
-      forwardToken
+      forwardToken,
+      bodyLimit
     }))
     patterns.push(pattern)
   }
@@ -394,4 +491,66 @@ function schemaAt (schema: TSchema, schemaPath: string): Record<string, unknown>
     cur = isRecord(cur) || Array.isArray(cur) ? (cur as Record<string, unknown>)[key] : undefined
   }
   return isRecord(cur) ? cur : undefined
+}
+
+// --- the fast path: js-yaml, no positions (issue 6: a 10,000-route map in well under 300 ms)
+//
+// `yaml` (YAML 1.2, core schema) stays the reference: the fast path is taken only for text where
+// js-yaml provably reads the same data, and it only ever *accepts* a map. Any issue at all (a
+// reporter call) throws NEEDS_POSITIONS and the exact path re-parses with `yaml` for positions,
+// so every error message stays exactly what it was. The fast path gives up (undefined) on:
+// - directives (`%YAML 1.1` would turn `yes`/`on` into booleans), anchors and aliases (alias
+//   limits), explicit `?` keys and flow collections used as keys (stringified differently);
+// - plain scalars `yaml` reads as numbers other than plain decimal integers (octal, hex, floats,
+//   .inf, .nan, leading zeros or signs);
+// - anything js-yaml refuses (duplicate keys, unknown tags, several documents, syntax).
+// Plain scalars are otherwise resolved exactly as YAML 1.2 core does: ~/null/Null/NULL/empty,
+// true/True/TRUE/false/False/FALSE, decimal integers; everything else, `off` included, a string.
+
+const NEEDS_POSITIONS = Symbol('needs positions')
+
+const FAST_BAIL_TEXT = [
+  /^%/m, // a directive
+  /(?:^|[\s,[{])\?(?:\s|$)/m, // an explicit key indicator
+  /^[ \t]*(?:-[ \t]+)*[[{].*[\]}][ \t]*:(?:\s|$)/m, // a flow collection as a block key
+  /[[{,]\s*[[{]/ // a flow collection inside a flow collection (possibly a key)
+]
+
+const same = (tag: string, test: RegExp, construct: (s: string) => unknown): YamlType =>
+  new YamlType(tag, { kind: 'scalar', resolve: (s: string) => test.test(s), construct })
+const bail = (): never => { throw NEEDS_POSITIONS }
+const FAST_SCHEMA = FAILSAFE_SCHEMA.extend({
+  implicit: [
+    same('tag:yaml.org,2002:null', /^(?:~|[Nn]ull|NULL)?$/, () => null),
+    same('tag:yaml.org,2002:bool', /^(?:[Tt]rue|TRUE|[Ff]alse|FALSE)$/, (s) => s === 'true' || s === 'True' || s === 'TRUE'),
+    same('tag:yaml.org,2002:int', /^(?:0|[1-9][0-9]{0,14})$/, Number),
+    // every other plain scalar YAML 1.2 core reads as a number (yaml's own int and float tests)
+    same('tag:portcullis,2026:bail', /^(?:0o[0-7]+|[-+]?[0-9]+|0x[0-9a-fA-F]+|[-+]?\.(?:inf|Inf|INF)|\.nan|\.NaN|\.NAN|[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?)$/, bail)
+  ]
+})
+
+/** Route-map data when js-yaml reads exactly what `yaml` would; undefined: use the exact path. */
+export function parseFast (text: string): unknown {
+  if (FAST_BAIL_TEXT.some((re) => re.test(text))) return undefined
+  let anchored = false
+  try {
+    const data = loadYaml(text, {
+      schema: FAST_SCHEMA,
+      json: false, // duplicate keys throw
+      listener (event: 'open' | 'close', state: YamlState) {
+        if (event === 'close' && (state as YamlState & { anchor: string | null }).anchor != null) anchored = true
+      }
+    })
+    return anchored || data == null ? undefined : data
+  } catch {
+    return undefined
+  }
+}
+
+/** A reporter for the fast path: the first issue of any kind sends the map to the exact path. */
+class FastReporter extends SourceReporter {
+  constructor (file: string) { super(file, new Document(), new LineCounter()) }
+  override at (): void { throw NEEDS_POSITIONS }
+  override atOffset (): void { throw NEEDS_POSITIONS }
+  override lineOf (): number { throw NEEDS_POSITIONS }
 }

@@ -28,7 +28,9 @@ const RateLimitField = Type.Unknown()
 
 export const UpstreamSchema = Type.Object({
   url: Type.String({ errorMessage: 'must be an http: or https: URL' }),
-  timeout: Type.Optional(Duration)
+  timeout: Type.Optional(Duration),
+  ca: Type.Optional(Type.String({ minLength: 1, errorMessage: 'must be the path of a PEM CA bundle (relative to the route map)' })),
+  tls_verify: Type.Optional(Type.Boolean({ errorMessage: 'must be true or false' }))
 }, { additionalProperties: false })
 
 export const RouteSchema = Type.Object({
@@ -42,7 +44,8 @@ export const RouteSchema = Type.Object({
     Type.String({ pattern: SCOPE_TOKEN_PATTERN, errorMessage: 'must be a scope token (RFC 6749 §3.3: printable ASCII, no space, " or \\)' }),
     { errorMessage: 'must be a list of scopes' })),
   rate_limit: Type.Optional(RateLimitField),
-  forward_token: Type.Optional(Type.Boolean({ errorMessage: 'must be true or false' }))
+  forward_token: Type.Optional(Type.Boolean({ errorMessage: 'must be true or false' })),
+  body_limit: Type.Optional(Type.String({ errorMessage: 'must be a size like 512kb, 1mb or 1gb' }))
 }, { additionalProperties: false })
 
 export const DefaultsSchema = Type.Object({
@@ -122,4 +125,17 @@ export function parseUpstreamUrl (text: string): { origin: string, basePath: str
   if (text.includes('?')) return 'must not have a query'
   if (text.includes('#')) return 'must not have a fragment'
   return { origin: url.origin, basePath: url.pathname.replace(/\/+$/, '') }
+}
+
+// --- sizes
+
+const SIZE_UNITS: Record<string, number> = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 }
+const SIZE = /^([0-9]+)(b|kb|mb|gb)$/
+
+/** Bytes for a size like `512kb` or `1mb` (binary multiples: 1kb = 1024 bytes), or what is wrong with it. */
+export function parseSize (text: string): number | string {
+  const m = SIZE.exec(text)
+  if (m === null) return 'must be a size like 512kb, 1mb or 1gb'
+  const bytes = Number(m[1]) * SIZE_UNITS[m[2]!]!
+  return Number.isSafeInteger(bytes) ? bytes : 'is too large'
 }

@@ -15,6 +15,18 @@ export interface CompiledUpstream {
   /** Path prefix from the upstream URL ('' when none), prepended to the forwarded path. */
   readonly basePath: string
   readonly timeoutMs: number
+  /** Only on https: upstreams with `ca` or `tls_verify: false`; absent: verified against the system CAs. */
+  readonly tls?: UpstreamTls
+}
+
+/** Per-upstream TLS (catalogue §0.10, H15); upstreams sharing an origin share it (one pool per origin). */
+export interface UpstreamTls {
+  /** PEM bundle from `ca:` that replaces the system CAs for this upstream. */
+  readonly ca: string | undefined
+  /** The `ca:` file as resolved, for logs. */
+  readonly caFile: string | undefined
+  /** false only with an explicit `tls_verify: false`. */
+  readonly verify: boolean
 }
 
 export interface RateLimitPolicy {
@@ -36,6 +48,8 @@ export interface CompiledRoute {
   readonly rateLimit: RateLimitPolicy | null
   /** Whether the client's Authorization header goes upstream (default true). */
   readonly forwardToken: boolean
+  /** Largest request body in bytes (`body_limit`); undefined: MAX_BODY_SIZE. */
+  readonly bodyLimit?: number | undefined
 }
 
 export type RouteLookup =

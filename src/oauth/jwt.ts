@@ -62,6 +62,8 @@ const MAX_TOKEN_LENGTH = 8192
 const B64URL = /^[A-Za-z0-9_-]+$/
 const KNOWN_ALGS: ReadonlySet<string> = new Set<SigningAlg>(['ES256', 'EdDSA', 'RS256'])
 const TYPES: ReadonlySet<string> = new Set(['at+jwt', 'application/at+jwt'])
+/** Header parameters that only a JWE (RFC 7516 §4.1, RFC 7518 §4.6–§4.8) carries. */
+const JWE_ONLY = ['enc', 'zip', 'p2s', 'p2c', 'epk', 'apu', 'apv', 'iv', 'tag'] as const
 
 /** A jti with 128 bits of randomness, base64url. */
 export function newJti (): string {
@@ -105,6 +107,8 @@ async function verifyOrThrow (ring: KeyRing, token: unknown, opts: VerifyOptions
   // RFC 9068 §4: MUST check typ; media types are case-insensitive (RFC 7515 §4.1.9).
   if (typeof header.typ !== 'string' || !TYPES.has(header.typ.toLowerCase())) throw new AccessTokenError('wrong_typ')
   if (header.crit !== undefined) throw new AccessTokenError('crit_unsupported')
+  // RFC 7516 §9 / RFC 8725 §3.3: JWE-only parameters on a JWS mean a confused or hostile token (catalogue J37)
+  for (const name of JWE_ONLY) if (name in header) throw new AccessTokenError('malformed', `JWE parameter ${name} on a JWS`)
   if (typeof header.kid !== 'string' || header.kid === '') throw new AccessTokenError('unknown_kid')
 
   let key = ring.verificationKey(header.kid)

@@ -3,7 +3,7 @@
 // signs at once while the older ones stay published until every token they signed has expired.
 // Private key material never leaves this module except as a KeyObject handed to the signer.
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto'
-import type { KeyRecord, SigningAlg, Store } from '../store/types.js'
+import { StoreUnavailableError, type KeyRecord, type SigningAlg, type Store } from '../store/types.js'
 
 export interface KeyLogger {
   info: (obj: object, msg?: string) => void
@@ -40,6 +40,16 @@ export interface SigningKey {
 export const KEY_REFRESH_INTERVAL_MS = 30_000
 /** At most one store read per this interval when a token names a kid we do not know (no refetch storm). */
 export const UNKNOWN_KID_REFETCH_MS = 5_000
+/** loadLazy: the first retry after a failed load, doubling up to LOAD_RETRY_MAX_MS (catalogue F01, F05). */
+export const LOAD_RETRY_MIN_MS = 100
+export const LOAD_RETRY_MAX_MS = 1_000
+
+export interface LoadOptions {
+  alg: SigningAlg
+  logger: KeyLogger
+  now?: () => number
+  refreshIntervalMs?: number
+}
 
 interface Entry {
   record: KeyRecord
@@ -57,6 +67,10 @@ export class KeyRing {
   #timer: NodeJS.Timeout | null = null
   #lastUnknownKidFetch = -Infinity
   #inflight: Promise<void> | null = null
+  /** Set by loadLazy: while no set is loaded, a refresh is a full load (which may create the first key). */
+  #alg: SigningAlg | null = null
+  #failures = 0
+  #closed = false
 
   private constructor (store: Store, logger: KeyLogger, now: () => number) {
     this.#store = store
@@ -65,32 +79,86 @@ export class KeyRing {
   }
 
   /** Reads the shared key set; creates the first key when the set is empty. Starts the periodic refresh. */
-  static async load (store: Store, opts: { alg: SigningAlg, logger: KeyLogger, now?: () => number, refreshIntervalMs?: number }): Promise<KeyRing> {
-    const now = opts.now ?? Date.now
-    const ring = new KeyRing(store, opts.logger, now)
+  static async load (store: Store, opts: LoadOptions): Promise<KeyRing> {
+    const ring = new KeyRing(store, opts.logger, opts.now ?? Date.now)
+    await ring.#loadOnce(opts.alg)
+    ring.#startRefresh(opts.refreshIntervalMs)
+    return ring
+  }
+
+  /**
+   * An empty ring that loads itself in the background, retrying (100 ms doubling to 1 s) until the
+   * store answers, so a gateway can listen while Redis is still absent (catalogue F01). Until then
+   * `ready` is false, `signingKey()` throws StoreUnavailableError and `ensureReady()` rejects with it:
+   * callers answer 503, never 401 (without keys no token can be judged) and never 500.
+   * `settled` resolves after the first attempt, whatever its outcome.
+   */
+  static loadLazy (store: Store, opts: LoadOptions): { ring: KeyRing, settled: Promise<boolean> } {
+    const ring = new KeyRing(store, opts.logger, opts.now ?? Date.now)
+    ring.#alg = opts.alg
+    const settled = ring.#retryLoad(opts.refreshIntervalMs, LOAD_RETRY_MIN_MS)
+    return { ring, settled }
+  }
+
+  /** Whether a key set has been loaded (always true for a ring from `load`). */
+  get ready (): boolean {
+    return this.#signing !== null
+  }
+
+  /** Resolves at once when ready; otherwise tries one load now (shared by concurrent callers). */
+  async ensureReady (): Promise<void> {
+    if (this.#signing !== null) return
+    await this.refresh()
+  }
+
+  async #retryLoad (refreshIntervalMs: number | undefined, delayMs: number): Promise<boolean> {
+    if (this.#closed) return false
+    try {
+      if (this.#signing === null) await this.refresh() // an ensureReady() call may have loaded it already
+      this.#startRefresh(refreshIntervalMs)
+      return true
+    } catch (err) {
+      if (this.#failures++ === 0) {
+        this.#logger.warn({ cause: (err as Error).message, reason: 'keys_not_loaded' }, 'cannot load the signing keys: not ready, retrying in the background')
+      }
+      if (!this.#closed) {
+        this.#timer = setTimeout(() => {
+          void this.#retryLoad(refreshIntervalMs, Math.min(delayMs * 2, LOAD_RETRY_MAX_MS))
+        }, delayMs)
+        this.#timer.unref()
+      }
+      return false
+    }
+  }
+
+  async #loadOnce (alg: SigningAlg): Promise<void> {
+    const store = this.#store
     let records = await store.listKeys()
     if (records.length === 0) {
-      const added = await store.addKey(generateKeyRecord(opts.alg, now), { onlyIfEmpty: true })
+      const added = await store.addKey(generateKeyRecord(alg, this.#now), { onlyIfEmpty: true })
       // Lost the race to another instance: its key is the one everybody uses.
       records = await store.listKeys()
-      if (added) opts.logger.info({ alg: opts.alg, kid: newest(records)?.kid }, 'created the first signing key')
+      if (added) this.#logger.info({ alg, kid: newest(records)?.kid }, 'created the first signing key')
     }
     if (store.kind === 'memory') {
-      opts.logger.warn({ kid: newest(records)?.kid }, 'DEV MODE: ephemeral signing key in the memory store; every token dies with this process and no other instance can verify it')
+      this.#logger.warn({ kid: newest(records)?.kid }, 'DEV MODE: ephemeral signing key in the memory store; every token dies with this process and no other instance can verify it')
     }
-    ring.#install(records)
-    const interval = opts.refreshIntervalMs ?? KEY_REFRESH_INTERVAL_MS
-    if (interval > 0) {
-      ring.#timer = setInterval(() => { ring.refresh().catch(() => { /* logged in refresh */ }) }, interval)
-      ring.#timer.unref()
+    this.#install(records)
+  }
+
+  #startRefresh (refreshIntervalMs: number | undefined): void {
+    const interval = refreshIntervalMs ?? KEY_REFRESH_INTERVAL_MS
+    if (interval > 0 && !this.#closed) {
+      this.#timer = setInterval(() => { this.refresh().catch(() => { /* logged in refresh */ }) }, interval)
+      this.#timer.unref()
     }
-    return ring
   }
 
   /** The newest non-retired key. */
   signingKey (): SigningKey {
     const entry = this.#signing
-    if (entry === null) throw new Error('the key ring holds no signing key')
+    // not loaded yet (loadLazy while the store is unreachable): a store condition, answered 503
+    if (entry === null) throw new StoreUnavailableError('the signing keys are not loaded yet')
     entry.privateKey ??= createPrivateKey(entry.record.privateKeyPem)
     return { kid: entry.record.kid, alg: entry.record.alg, privateKey: entry.privateKey }
   }
@@ -116,9 +184,15 @@ export class KeyRing {
   async refresh (): Promise<void> {
     this.#inflight ??= (async () => {
       try {
-        this.#install(await this.#store.listKeys())
+        if (this.#signing === null && this.#alg !== null) {
+          await this.#loadOnce(this.#alg)
+          if (this.#failures > 0) this.#logger.info({ failedAttempts: this.#failures }, 'signing keys loaded: the store answers again')
+        } else {
+          this.#install(await this.#store.listKeys())
+        }
       } catch (err) {
-        this.#logger.warn({ err, reason: 'key_refresh_failed' }, 'could not re-read the signing keys; keeping the current set')
+        // not loaded yet: the loadLazy loop logs once, not on every retry
+        if (this.#signing !== null) this.#logger.warn({ err, reason: 'key_refresh_failed' }, 'could not re-read the signing keys; keeping the current set')
         throw err
       } finally {
         this.#inflight = null
@@ -143,7 +217,8 @@ export class KeyRing {
   }
 
   close (): void {
-    if (this.#timer !== null) clearInterval(this.#timer)
+    this.#closed = true
+    if (this.#timer !== null) clearTimeout(this.#timer) // also clears an interval
     this.#timer = null
   }
 

@@ -11,8 +11,18 @@
 //   - hashSecret(_, cost)  — the cost new hashes get;
 //   - verifySecret(_, hash) with a real hash — that hash's own cost.
 // Before any of these it is DEFAULT_DUMMY_COST (BCRYPT_COST's default). Dummies are cached per cost.
+//
+// In the gateway the hashing runs in a piscina pool of worker threads (bcrypt-worker.ts;
+// configurePasswordPool with BCRYPT_THREADS, default 1), never on the event loop: a bcrypt of cost 10
+// is ~70 ms of CPU that would otherwise stall every proxied request. The pool starts on first use;
+// idle workers are unref'd, so nothing keeps a process alive (closePasswordPool() stops them at once).
+// Without configurePasswordPool (the short-lived CLI) bcryptjs runs in-thread: no event loop serves
+// anyone there, and a worker would only add its start-up time.
 import { randomBytes } from 'node:crypto'
+import { fileURLToPath } from 'node:url'
 import bcrypt from 'bcryptjs'
+import { Piscina } from 'piscina'
+import type { BcryptTask } from './bcrypt-worker.js'
 
 /** bcrypt ignores every input byte past the 72nd. */
 export const MAX_SECRET_BYTES = 72
@@ -40,6 +50,45 @@ const MAX_COST = 31
 let dummyCost = DEFAULT_DUMMY_COST
 const dummies = new Map<number, Promise<string>>()
 
+const WORKER = new URL('./bcrypt-worker.ts', import.meta.url)
+let poolThreads = 0 // 0: in-thread until configured
+let pool: Piscina | null = null
+
+/** Moves bcrypt to `threads` worker threads (BCRYPT_THREADS); takes effect for a pool not started yet. */
+export function configurePasswordPool (opts: { threads: number }): void {
+  if (!Number.isInteger(opts.threads) || opts.threads < 1) throw new TypeError(`bcrypt threads must be a positive integer, got ${opts.threads}`)
+  poolThreads = opts.threads
+}
+
+/** Stops the worker threads (the next hash starts a new pool). */
+export async function closePasswordPool (): Promise<void> {
+  const p = pool
+  pool = null
+  await p?.destroy()
+}
+
+/** What the pool has done (tests, diagnostics): worker threads running and tasks completed. */
+export function passwordPoolStats (): { threads: number, completed: number } {
+  return { threads: pool?.threads.length ?? 0, completed: pool?.completed ?? 0 }
+}
+
+function workers (): Piscina {
+  // the sources are TypeScript run through tsx: a worker thread needs the loader too
+  const execArgv = process.execArgv.includes('tsx') ? process.execArgv : [...process.execArgv, '--import', 'tsx']
+  pool ??= new Piscina({ filename: fileURLToPath(WORKER), minThreads: poolThreads, maxThreads: poolThreads, idleTimeout: Number.POSITIVE_INFINITY, execArgv })
+  return pool
+}
+
+function bcryptHash (plain: string, cost: number): Promise<string> {
+  if (poolThreads === 0) return bcrypt.hash(plain, cost)
+  return workers().run({ op: 'hash', plain, cost } satisfies BcryptTask) as Promise<string>
+}
+
+function bcryptCompare (plain: string, hash: string): Promise<boolean> {
+  if (poolThreads === 0) return bcrypt.compare(plain, hash)
+  return workers().run({ op: 'compare', plain, hash } satisfies BcryptTask) as Promise<boolean>
+}
+
 /** UTF-8 length as bcryptjs counts it (a lone surrogate counts 3, like Buffer's U+FFFD). */
 export function secretBytes (plain: string): number {
   return Buffer.byteLength(plain, 'utf8')
@@ -55,7 +104,8 @@ function dummyHash (cost: number): Promise<string> {
   let dummy = dummies.get(cost)
   if (dummy === undefined) {
     // a random secret nobody knows: the compare against it can never succeed by accident
-    dummy = bcrypt.hash(randomBytes(24).toString('base64url'), cost)
+    dummy = bcryptHash(randomBytes(24).toString('base64url'), cost)
+    dummy.catch(() => { dummies.delete(cost) }) // a failed pool start is retried, not cached
     dummies.set(cost, dummy)
   }
   return dummy
@@ -74,7 +124,7 @@ export async function hashSecret (plain: string, cost: number): Promise<string> 
   if (plain.length === 0) throw new EmptySecretError()
   if (secretBytes(plain) > MAX_SECRET_BYTES) throw new SecretTooLongError()
   dummyCost = cost
-  return await bcrypt.hash(plain, cost)
+  return await bcryptHash(plain, cost)
 }
 
 function costOf (hash: string): number | null {
@@ -95,8 +145,8 @@ export async function verifySecret (plain: string, hash: string | null): Promise
   if (cost !== null) dummyCost = cost
   const usable = plain.length > 0 && secretBytes(plain) <= MAX_SECRET_BYTES
   if (hash === null || cost === null || !usable) {
-    await bcrypt.compare(usable ? plain : 'x', await dummyHash(dummyCost))
+    await bcryptCompare(usable ? plain : 'x', await dummyHash(dummyCost))
     return false
   }
-  return await bcrypt.compare(plain, hash)
+  return await bcryptCompare(plain, hash)
 }

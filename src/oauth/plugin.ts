@@ -16,7 +16,7 @@ import { introspectEndpoint } from './introspect.js'
 import { jwksEndpoint } from './jwks.js'
 import type { KeyRing } from './keys.js'
 import { LoginThrottle } from './login-throttle.js'
-import { setDummyCost } from './passwords.js'
+import { configurePasswordPool, setDummyCost } from './passwords.js'
 import { revokeEndpoint } from './revoke.js'
 import { tokenEndpoint } from './token-endpoint.js'
 
@@ -41,6 +41,7 @@ export async function oauthPlugin (app: FastifyInstance, opts: OAuthPluginOption
   }
   registerFormParser(app)
   // Pre-computes the dummy hash unknown users and clients are compared against (passwords.ts).
+  configurePasswordPool({ threads: opts.config.BCRYPT_THREADS ?? 1 })
   await setDummyCost(opts.config.BCRYPT_COST)
 
   async function beforeBody (request: FastifyRequest, reply: FastifyReply): Promise<void> {
@@ -48,6 +49,9 @@ export async function oauthPlugin (app: FastifyInstance, opts: OAuthPluginOption
     reply.header('Cache-Control', 'no-store').header('Pragma', 'no-cache')
     refuseQueryCredentials(request)
     await storeGuard(async () => { await deps.throttle.checkIp(request.ip) })
+    // F01: no key set loaded yet → 503 before any grant work (a refresh must not rotate a token
+    // it then cannot sign for), and revoke/introspect cannot misjudge a token as unknown
+    await storeGuard(async () => { await opts.keys.ensureReady() })
   }
 
   for (const [url, handler] of [

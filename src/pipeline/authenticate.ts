@@ -18,7 +18,9 @@ import { GatewayError } from '../errors/gateway-error.js'
 import { AccessTokenError, verifyAccessToken, type AccessTokenClaims, type VerifyOptions } from '../oauth/jwt.js'
 import type { KeyRing } from '../oauth/keys.js'
 import { bearerChallenges, countAuthorization, parseAuthorization, queryHasAccessToken, REPEATED, TWO_METHODS, type BearerProblem, type Challenges } from './bearer.js'
+import { DEFAULT_RETRY_AFTER } from './check-revocation.js'
 import type { Identity, PipelineContext, Stage } from './context.js'
+import { kidOf, type TokenCache } from './token-cache.js'
 
 export const DEFAULT_REALM = 'portcullis'
 
@@ -31,6 +33,10 @@ export interface AuthenticateOptions {
   realm?: string
   /** Epoch milliseconds (tests). */
   now?: () => number
+  /** MAX_TOKEN_LENGTH: a longer token is invalid_token without being parsed (catalogue J35/J36). */
+  maxTokenLength?: number
+  /** Verified tokens seen before skip only the signature/claims check (TOKEN_CACHE_SIZE; null: off). */
+  tokenCache?: TokenCache | null
 }
 
 /** The subject namespace of client_credentials tokens (src/oauth/grants/client-credentials.ts). */
@@ -39,6 +45,8 @@ const CLIENT_SUBJECT_PREFIX = 'client:'
 export function authenticateStage (opts: AuthenticateOptions): Stage {
   const challenges = bearerChallenges(opts.realm ?? DEFAULT_REALM)
   const keys = opts.keys
+  const maxTokenLength = opts.maxTokenLength ?? Number.POSITIVE_INFINITY
+  const cache = opts.tokenCache ?? null
   const verifyOptions: VerifyOptions = Object.freeze({
     issuer: opts.issuer,
     audience: opts.audience,
@@ -47,6 +55,15 @@ export function authenticateStage (opts: AuthenticateOptions): Stage {
   })
 
   async function verify (ctx: PipelineContext, token: string): Promise<void> {
+    // F01: key set not loaded yet (store unreachable since start): no token can be judged, so
+    // 503 + Retry-After, never a 401 (the token may be fine) and never a pass
+    if (!keys.ready) {
+      try {
+        await keys.ensureReady()
+      } catch (err) {
+        throw new GatewayError('store_unavailable', { cause: err, detail: 'signing keys not loaded', headers: { 'retry-after': String(DEFAULT_RETRY_AFTER) } })
+      }
+    }
     let claims: AccessTokenClaims
     try {
       claims = await verifyAccessToken(keys, token, verifyOptions)
@@ -57,6 +74,7 @@ export function authenticateStage (opts: AuthenticateOptions): Stage {
     const identity = toIdentity(claims)
     // J50: a claim that could not be written as a header value is a bad token, never a header
     if (identity === null) throw invalidToken(challenges, new AccessTokenError('bad_claim', 'claim not header-safe'))
+    if (cache !== null) rememberVerified(cache, keys, token, identity)
     ctx.identity = identity
   }
 
@@ -81,8 +99,22 @@ export function authenticateStage (opts: AuthenticateOptions): Stage {
       // RFC 6750 §3.1: no authentication information, so no error code in the challenge
       throw new GatewayError('token_missing', { headers: { 'www-authenticate': challenges.bare } })
     }
+    // J36: an oversized token costs nothing: refused by its length before any parsing (RFC 6750 §3.1 invalid_token)
+    if (token.length > maxTokenLength) throw invalidToken(challenges, new AccessTokenError('malformed', 'token too long'))
+    // verified before, still within exp + skew, its key still published: skip only the signature check
+    const cached = cache?.get(token, keys)
+    if (cached !== undefined) {
+      ctx.identity = cached
+      return undefined
+    }
     return verify(ctx, token)
   }
+}
+
+function rememberVerified (cache: TokenCache, keys: KeyRing, token: string, identity: Identity): void {
+  const kid = kidOf(token)
+  const key = kid === undefined ? null : keys.verificationKey(kid)
+  if (key !== null) cache.set(token, identity, key.kid, key.publicKey)
 }
 
 function invalidRequest (challenges: Challenges, p: BearerProblem): GatewayError {

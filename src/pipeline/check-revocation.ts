@@ -4,11 +4,16 @@
 // the user is disabled or revoked everything issued before a cut-off (`iat < revokedBefore`,
 // see userCutoff in src/oauth/accounts.ts). Anonymous requests have nothing to check.
 //
+// REVOCATION_MODE=replicated: with a live replica (src/revocation/replica.ts) the same state is read
+// from the instance's local view, kept current by the store's revocation feed, without a round trip;
+// whenever the replica is not live (starting, feed lost, re-syncing) the stage reads the store.
+//
 // Fail closed: if the store cannot answer (its own timeout, REDIS_TIMEOUT, bounds the wait),
 // the request is refused with 503 + Retry-After and never forwarded (catalogue J67, F02).
 import { ERRORS } from '../errors/codes.js'
 import { GatewayError } from '../errors/gateway-error.js'
-import type { RevocationState, Store } from '../store/types.js'
+import type { RevocationReplica } from '../revocation/replica.js'
+import type { RevocationQuery, RevocationState, Store } from '../store/types.js'
 import { bearerChallenges } from './bearer.js'
 import type { Identity, PipelineContext, Stage } from './context.js'
 
@@ -17,6 +22,8 @@ export interface CheckRevocationOptions {
   realm: string
   /** Seconds a client should wait after a 503 (Retry-After). */
   retryAfter?: number
+  /** REVOCATION_MODE=replicated: the local view, used while live. */
+  replica?: RevocationReplica | null
 }
 
 export const DEFAULT_RETRY_AFTER = 2
@@ -39,27 +46,32 @@ export function checkRevocationStage (opts: CheckRevocationOptions): Stage {
   const retryAfter = String(opts.retryAfter ?? DEFAULT_RETRY_AFTER)
   const challenge = bearerChallenges(opts.realm).invalidToken(ERRORS.revoked.description)
 
-  async function check (identity: Identity): Promise<void> {
-    let state: RevocationState
-    try {
-      state = await store.checkRevocation({
-        jti: identity.tokenId,
-        sid: identity.sessionId,
-        sub: identity.subject,
-        clientId: identity.clientId
-      })
-    } catch (err) {
-      // fail closed: an unanswerable revocation check is never a pass
-      throw new GatewayError('store_unavailable', { cause: err, detail: 'revocation check failed', headers: { 'retry-after': retryAfter } })
-    }
+  const replica = opts.replica ?? null
+
+  function decide (state: RevocationState, identity: Identity): void {
     const reason = revocationReason(state, identity)
     // RFC 6750 §3.1: a revoked token is an invalid_token
     if (reason !== null) throw new GatewayError('revoked', { detail: reason, headers: { 'www-authenticate': challenge } })
   }
 
+  async function check (identity: Identity, query: RevocationQuery): Promise<void> {
+    let state: RevocationState
+    try {
+      state = await store.checkRevocation(query)
+    } catch (err) {
+      // fail closed: an unanswerable revocation check is never a pass
+      throw new GatewayError('store_unavailable', { cause: err, detail: 'revocation check failed', headers: { 'retry-after': retryAfter } })
+    }
+    decide(state, identity)
+  }
+
   return function checkRevocation (ctx: PipelineContext): Promise<void> | undefined {
     const identity = ctx.identity
     if (identity === null) return undefined
-    return check(identity)
+    const query: RevocationQuery = { jti: identity.tokenId, sid: identity.sessionId, sub: identity.subject, clientId: identity.clientId }
+    const local = replica?.state(query) ?? null
+    if (local === null) return check(identity, query)
+    decide(local, identity)
+    return undefined
   }
 }

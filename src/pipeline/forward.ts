@@ -4,6 +4,7 @@
 import type { FastifyReply } from 'fastify'
 import { compile } from '@fastify/proxy-addr'
 import type { IncomingHttpHeaders } from 'node:http'
+import { Transform, type Readable, type TransformCallback } from 'node:stream'
 import { GatewayError } from '../errors/gateway-error.js'
 import { sendError } from '../errors/handler.js'
 import type { FinalStage, PipelineContext } from './context.js'
@@ -19,6 +20,64 @@ export interface ForwardOptions {
   https?: boolean
   /** TRUST_PROXY: peers whose X-Forwarded-For / -Proto are kept (appended to); empty: none. */
   trustedProxies?: readonly string[]
+  /** MAX_BODY_SIZE: the body limit of routes without `body_limit`, in bytes. Default 10 MiB. */
+  maxBodySize?: number
+}
+
+const DEFAULT_MAX_BODY_SIZE = 10 * 1024 * 1024
+
+/**
+ * Counts a body of unannounced length (chunked) on its way upstream and fails once it passes the
+ * limit, so the upstream never receives the whole oversized body (catalogue F17). A body with a
+ * Content-Length needs no counting: it was checked before forwarding, and Node delivers exactly that.
+ */
+class BodyLimit extends Transform {
+  exceeded = false
+  #left: number
+  constructor (limit: number) {
+    super()
+    this.#left = limit
+  }
+
+  override _transform (chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.#left -= chunk.length
+    if (this.#left >= 0) {
+      callback(null, chunk)
+      return
+    }
+    this.exceeded = true
+    callback(new Error('request body over the route limit'))
+  }
+}
+
+/** 413, and the connection is closed: the rest of the body is not worth reading. */
+function tooLarge (limit: number, detail: string): GatewayError {
+  return new GatewayError('payload_too_large', { headers: { connection: 'close' }, detail: `${detail} (limit ${limit} bytes)` })
+}
+
+/** Checks the body against the route's limit; returns the counter a chunked body goes through. */
+function limitBody (ctx: PipelineContext, limit: number): BodyLimit | null {
+  const request = ctx.request
+  const declared = request.headers['content-length']
+  if (declared !== undefined) {
+    // Node has checked it is one decimal number
+    if (Number(declared) > limit) throw tooLarge(limit, `content-length ${declared}`)
+    return null
+  }
+  const body = request.body as Readable | undefined
+  if (typeof body?.pipe !== 'function') return null
+  const counter = new BodyLimit(limit)
+  // over the limit: stop reading, but keep the socket for the 413
+  counter.once('error', () => {
+    body.unpipe(counter)
+    body.pause()
+  })
+  // pipe() does not pass an abort on: a client gone mid-body must abort the upstream request too (F15)
+  body.once('close', () => {
+    if (!body.readableEnded) counter.destroy(new Error('request body aborted by the client'))
+  })
+  request.body = body.pipe(counter)
+  return counter
 }
 
 /** Whether the socket peer is one of the TRUST_PROXY proxies (the same list Fastify's trustProxy uses). */
@@ -36,6 +95,9 @@ export function upstreamHeaders (ctx: PipelineContext, incoming: IncomingHttpHea
   // strip what we add); drop the remaining hop-by-hop fields ourselves.
   const headers: IncomingHttpHeaders = { ...incoming }
   for (const h of HOP_BY_HOP) delete headers[h]
+  // RFC 9110 §10.1.1 Expect is for this hop: Node already answered any 100-continue to the client,
+  // and undici refuses a request carrying `expect` (NotSupportedError → every such request was a 502)
+  delete headers.expect
   // client-sent forwarding headers are read before stripping only when the peer is trusted
   const peer = req.socket.remoteAddress ?? ''
   const trustedPeer = isTrusted(peer)
@@ -82,10 +144,14 @@ const RATE_LIMIT_HEADER_NAMES = Object.values(RATE_LIMIT_HEADERS)
 
 export function forwardStage (opts: ForwardOptions = {}): FinalStage {
   const isTrusted = peerTrust(opts.trustedProxies)
+  const maxBodySize = opts.maxBodySize ?? DEFAULT_MAX_BODY_SIZE
   return function forward (ctx: PipelineContext): FastifyReply {
     const route = ctx.route!
     const up = route.upstream
     const reply = ctx.reply
+    const bodyLimit = route.bodyLimit ?? maxBodySize
+    // before the upstream is contacted: an announced oversized body is refused here (catalogue F17)
+    const counter = limitBody(ctx, bodyLimit)
     // the query string is appended by reply-from from the raw request URL, untouched, except that
     // an access_token parameter never travels further (RFC 6750 §5.3, RFC 9700 §4.3; catalogue J61)
     const query = ctx.query.includes('access_token') ? withoutAccessToken(ctx.query) : undefined
@@ -95,12 +161,21 @@ export function forwardStage (opts: ForwardOptions = {}): FinalStage {
       rewriteRequestHeaders: (_req, headers) => upstreamHeaders(ctx, headers, opts, isTrusted),
       rewriteHeaders: route.rateLimit === null ? stripResponseHopByHop : stripResponseHopByHopAndLimits,
       onError: (r, { error }) => {
-        const { code, statusCode } = error as { code?: string; statusCode?: number }
+        if (counter?.exceeded === true) {
+          // the upstream got part of the body and a reset, never all of it
+          const ge = tooLarge(bodyLimit, 'chunked body')
+          r.request.log.info({ reason: ge.code, route: route.id, upstream: up.name, limit: bodyLimit }, 'request refused')
+          sendError(r as FastifyReply, ge)
+          return
+        }
+        const { code, statusCode, cause } = error as { code?: string; statusCode?: number; cause?: { code?: unknown } }
         const timedOut = statusCode === 504 || (code?.includes('TIMEOUT') ?? false)
+        // reply-from wraps the transport error; its code (ECONNREFUSED, a TLS verification failure ...) says why
+        const why = typeof cause?.code === 'string' ? cause.code : code
         const ge = new GatewayError(timedOut ? 'upstream_timeout' : 'upstream_unreachable', {
-          cause: error, detail: `${up.name}: ${code ?? 'error'}`
+          cause: error, detail: `${up.name}: ${why ?? 'error'}`
         })
-        r.request.log.warn({ reason: ge.code, upstream: up.name, route: route.id, cause: code }, 'upstream failed')
+        r.request.log.warn({ reason: ge.code, upstream: up.name, route: route.id, cause: why }, 'upstream failed')
         sendError(r as FastifyReply, ge)
       }
     }) as FastifyReply

@@ -6,7 +6,6 @@
 // throwing a GatewayError to refuse). The order is security: it is registered explicitly here.
 import replyFrom from '@fastify/reply-from'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { Agent } from 'undici'
 import { parseTrustProxy, type Config } from '../config/env.js'
 import type { KeyRing } from '../oauth/keys.js'
 import type { Store } from '../store/types.js'
@@ -17,6 +16,9 @@ import { checkRevocationStage } from './check-revocation.js'
 import { forwardStage, type ForwardOptions } from './forward.js'
 import { matchStage, type RouteSource } from './match.js'
 import { rateLimitStage } from './rate-limit.js'
+import { tokenCacheFor } from './token-cache.js'
+import { revocationReplicaFor, type RevocationReplica } from '../revocation/replica.js'
+import { UpstreamAgents } from './upstream-agents.js'
 
 export interface PipelineOptions {
   routes: RouteSource
@@ -24,6 +26,8 @@ export interface PipelineOptions {
   store: Store
   keys: KeyRing
   forward?: ForwardOptions
+  /** REVOCATION_MODE=replicated: the local revocation view (null or absent: strict). */
+  revocations?: RevocationReplica | null
 }
 
 export interface Pipeline {
@@ -40,25 +44,31 @@ export function buildPipeline (opts: PipelineOptions, rateLimit: Stage): Pipelin
   const { config, keys, store } = opts
   const ordered: Array<[string, Stage]> = [
     ['match', matchStage(opts.routes)],
-    ['authenticate', authenticateStage({ keys, realm, issuer: config.issuer, audience: config.AUDIENCE, clockSkew: config.CLOCK_SKEW })],
-    ['check-revocation', checkRevocationStage({ store, realm })],
+    ['authenticate', authenticateStage({
+      keys, realm, issuer: config.issuer, audience: config.AUDIENCE, clockSkew: config.CLOCK_SKEW, maxTokenLength: config.MAX_TOKEN_LENGTH,
+      tokenCache: tokenCacheFor(config)
+    })],
+    ['check-revocation', checkRevocationStage({ store, realm, replica: opts.revocations ?? null })],
     ['authorize', authorizeStage({ realm })],
     ['rate-limit', rateLimit]
   ]
   return {
     stages: ordered.map(([, stage]) => stage),
     stageNames: ordered.map(([name]) => name),
-    forward: forwardStage({ ...opts.forward, trustedProxies: parseTrustProxy(config.TRUST_PROXY) || [] })
+    forward: forwardStage({ ...opts.forward, trustedProxies: parseTrustProxy(config.TRUST_PROXY) || [], maxBodySize: config.MAX_BODY_SIZE })
   }
 }
 
 /** Registers the catch-all gateway route. Register after the gateway's own endpoints. */
 export async function gatewayPlugin (app: FastifyInstance, opts: PipelineOptions): Promise<void> {
-  const { stages, stageNames, forward } = buildPipeline(opts, await rateLimitStage(app, { store: opts.store }))
+  const revocations = revocationReplicaFor(opts.config, opts.store, app.log)
+  if (revocations !== null) app.addHook('onClose', async () => { await revocations.close() })
+  const { stages, stageNames, forward } = buildPipeline({ ...opts, revocations }, await rateLimitStage(app, { store: opts.store }))
   const count = stages.length
-  const dispatcher = new Agent({ connections: 128, pipelining: 1, connect: { rejectUnauthorized: true } })
-  app.addHook('onClose', async () => { await dispatcher.close() })
-  await app.register(replyFrom, { undici: dispatcher as never, disableRequestLogging: true })
+  // TLS verified for every https: upstream unless it says tls_verify: false (catalogue §0.10, H15)
+  const agents = new UpstreamAgents({ routes: opts.routes, log: app.log, agent: { connections: 128, pipelining: 1 } })
+  app.addHook('onClose', async () => { await agents.close() })
+  await app.register(replyFrom, { undici: agents.dispatcher as never, disableRequestLogging: true })
 
   // Bodies are streamed to the upstream, never buffered or parsed here.
   app.removeAllContentTypeParsers()

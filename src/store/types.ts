@@ -76,6 +76,28 @@ export interface RevocationState {
   clientDisabled: boolean
 }
 
+/**
+ * One change of the revocation state, as every write publishes it (REVOCATION_MODE=replicated,
+ * src/revocation/): instances keep a local view and skip the per-request read.
+ */
+export type RevocationEvent =
+  | { kind: 'token' | 'session'; id: string; /** epoch ms */ untilMs: number }
+  | { kind: 'user-cutoff'; id: string; /** epoch seconds, as revokeUserBefore */ before: number }
+  | { kind: 'user-disabled' | 'client-disabled'; id: string; disabled: boolean }
+
+/** What a revocation feed tells its subscriber. */
+export interface RevocationFeedHandlers {
+  event(e: RevocationEvent): void
+  /** Subscribed (again): every change from now on is delivered; load a snapshot now. */
+  up(): void
+  /** Changes may be missed from now until the next up(). */
+  down(): void
+}
+
+export interface RevocationFeed {
+  close(): Promise<void>
+}
+
 export interface CounterResult {
   /** The count after this increment. */
   count: number
@@ -118,6 +140,14 @@ export interface Store {
   // `disabled`) and read by checkRevocation; implementations keep record and flag in step.
   /** One round trip. */
   checkRevocation(q: RevocationQuery): Promise<RevocationState>
+  /**
+   * Replication: every revokeToken/revokeSession/revokeUserBefore that changes something and every
+   * putUser/putClient is published as a RevocationEvent. Calls up() once subscribed (and after each
+   * re-subscription), down() when the feed may have lost events (disconnected, no heartbeat answer).
+   */
+  subscribeRevocations(handlers: RevocationFeedHandlers): RevocationFeed
+  /** The whole current revocation state as events (a new view starts from it; SCAN in Redis). */
+  revocationSnapshot(): Promise<RevocationEvent[]>
 
   // counters (rate limits, login abuse)
   /** Atomically increments `key` in a fixed window of `windowMs`; the first hit starts the window. */

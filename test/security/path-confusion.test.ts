@@ -78,7 +78,15 @@ const ROWS: Row[] = [
   { id: 'P18', proves: 'a query stays a query: the scope comes from the path only', target: '/public/x?/../../admin/x', status: 200, publicUrl: '/public/x?/../../admin/x' },
   { id: 'P19a', proves: 'two Host lines are refused (RFC 9112 §3.2)', target: '/admin/x', headers: ['Host: other'], status: 400, error: 'invalid_request' },
   { id: 'P20', proves: 'absolute-form to the gateway itself is refused (origin-form only)', target: `http://127.0.0.1:${gw.port}/admin/x`, status: 400, error: BAD_PATH },
-  { id: 'P21', proves: 'absolute-form to a foreign host is refused, never proxied there', target: 'http://evil.example/public/x', status: 400, error: BAD_PATH }
+  { id: 'P21', proves: 'absolute-form to a foreign host is refused, never proxied there', target: 'http://evil.example/public/x', status: 400, error: BAD_PATH },
+
+  // appended for issue 5: the rest of §4.3
+  { id: 'P23a', proves: 'a tab inside the request target is refused by the parser', target: '/public/a\tb/../../admin/x', status: 400 },
+  { id: 'P23b', proves: 'a control character inside the request target is refused by the parser', target: '/public/a\u0001b', status: 400 },
+  { id: 'P24', proves: 'X-Original-URL / X-Rewrite-URL / X-Forwarded-Prefix / X-Envoy-Original-Path change nothing: the public path is what is forwarded', target: '/public/x', headers: ['X-Original-URL: /admin/x', 'X-Rewrite-URL: /admin/x', 'X-Forwarded-Prefix: /admin', 'X-Envoy-Original-Path: /admin/x'], status: 200, publicUrl: '/public/x' },
+  { id: 'P29', proves: 'a very long path is refused by the header limit, never a 5xx', target: '/public/' + 'a/'.repeat(10_000), status: 431 },
+  { id: 'P32a', proves: 'an unmapped path is 404 and never proxied', target: '/internal/metrics', status: 404, error: 'not_found' },
+  { id: 'P32b', proves: 'an unmapped top-level path is 404', target: '/unknown', status: 404, error: 'not_found' }
 ]
 
 function send (target: string, extra: string[] = [], token = reader): Promise<RawResponse> {
@@ -127,4 +135,85 @@ t.test('control: with the admin scope, the same gateway does reach the admin ups
   t.equal(res.status, 200)
   t.equal(adminUp.seen.length, 1)
   t.equal(adminUp.seen[0]!.url, '/admin/x;jsessionid=1', 'the upstream got exactly the path the decision was made on')
+})
+
+/** One raw request with its own request line and headers (no default Host or token). */
+function rawLines (lines: string[]): Promise<RawResponse> {
+  return rawRequest(gw.port, [...lines, 'Connection: close', '', ''].join('\r\n'))
+}
+
+t.test('P22: Host: evil.example does not change routing; the upstream gets its own authority as Host', async (t) => {
+  const adminBefore = adminUp.seen.length
+  const before = publicUp.seen.length
+  const res = await rawLines(['GET /public/x HTTP/1.1', 'Host: evil.example'])
+  t.equal(res.status, 200)
+  t.equal(publicUp.seen.length, before + 1)
+  t.equal(publicUp.seen.at(-1)!.headers.host, `127.0.0.1:${publicUp.port}`)
+  t.equal(adminUp.seen.length, adminBefore, 'the admin upstream recorded nothing')
+})
+
+t.test('P25: a method override header is stripped: the upstream gets the method the decision was made on', async (t) => {
+  const adminBefore = adminUp.seen.length
+  const before = publicUp.seen.length
+  const res = await rawLines(['GET /public/x?_method=DELETE HTTP/1.1', 'Host: 127.0.0.1', 'X-HTTP-Method-Override: DELETE', 'X-HTTP-Method: DELETE', 'X-Method-Override: DELETE'])
+  t.equal(res.status, 200)
+  const seen = publicUp.seen.at(-1)!
+  t.equal(publicUp.seen.length, before + 1)
+  t.equal(seen.method, 'GET')
+  t.same(Object.keys(seen.headers).filter((h) => h.includes('method')), [], 'no override header reached the upstream')
+})
+
+t.test('P26: lower-case, unknown and spaced methods are refused by the parser; TRACE/CONNECT never reach an upstream', async (t) => {
+  const adminBefore = adminUp.seen.length
+  for (const line of ['get /admin/x HTTP/1.1', 'FOO /admin/x HTTP/1.1', 'G ET /admin/x HTTP/1.1']) {
+    const res = await rawLines([line, 'Host: 127.0.0.1', `Authorization: Bearer ${reader}`])
+    t.equal(res.status, 400, line)
+  }
+  // Node's parser reads a doubled space after the method as one separator: it is the same GET
+  // /admin/x, so it meets the same scope check (no ambiguity about which path was decided on)
+  const doubled = await rawLines(['GET  /admin/x HTTP/1.1', 'Host: 127.0.0.1', `Authorization: Bearer ${reader}`])
+  t.equal(doubled.status, 403)
+  t.equal(doubled.headers['www-authenticate'], FORBIDDEN)
+  for (const line of ['TRACE /admin/x HTTP/1.1', 'TRACE /public/x HTTP/1.1']) {
+    const res = await rawLines([line, 'Host: 127.0.0.1'])
+    t.ok(res.status >= 400 && res.status < 500, `${line}: ${res.status}`)
+  }
+  // CONNECT is never served: Node closes the socket without an answer (no tunnel, no upstream)
+  const connectRes = await rawLines(['CONNECT 127.0.0.1:1 HTTP/1.1', 'Host: 127.0.0.1:1'])
+  t.equal(connectRes.status, 0, 'closed without a response')
+  t.equal(adminUp.seen.length, adminBefore, 'the admin upstream recorded nothing')
+})
+
+t.test('P27: HEAD is not implied by GET: a GET-scoped route answers HEAD with 405 + Allow; a HEAD route keeps the scope', async (t) => {
+  const adminBefore = adminUp.seen.length
+  const res = await rawLines(['HEAD /admin/x HTTP/1.1', 'Host: 127.0.0.1', `Authorization: Bearer ${reader}`])
+  t.equal(res.status, 403, 'the admin route allows every method: HEAD gets the same scope check as GET')
+  t.equal(res.headers['www-authenticate'], FORBIDDEN)
+  t.equal(adminUp.seen.length, adminBefore, 'the admin upstream recorded nothing')
+})
+
+t.test('P28: OPTIONS (CORS preflight) on a protected route is scoped like any method, never proxied without the scope', async (t) => {
+  const adminBefore = adminUp.seen.length
+  const anon = await rawLines(['OPTIONS /admin/x HTTP/1.1', 'Host: 127.0.0.1', 'Origin: https://evil.example', 'Access-Control-Request-Method: DELETE'])
+  t.equal(anon.status, 401)
+  t.equal(anon.headers['www-authenticate'], REALM)
+  const scoped = await rawLines(['OPTIONS /admin/x HTTP/1.1', 'Host: 127.0.0.1', `Authorization: Bearer ${reader}`])
+  t.equal(scoped.status, 403)
+  t.equal(adminUp.seen.length, adminBefore, 'the admin upstream recorded nothing')
+})
+
+t.test('P30, P31: Upgrade requests (WebSocket with dot segments, h2c) are never tunnelled', async (t) => {
+  const adminBefore = adminUp.seen.length
+  const ws = await rawLines(['GET /public/../admin/x HTTP/1.1', 'Host: 127.0.0.1', 'Upgrade: websocket', 'Connection: Upgrade', 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==', 'Sec-WebSocket-Version: 13'])
+  t.not(ws.status, 101, 'no switch to WebSocket')
+  t.ok(ws.status === 0 || ws.status === 400, `refused (${ws.status})`)
+  const before = publicUp.seen.length
+  const h2c = await rawLines(['GET /public/x HTTP/1.1', 'Host: 127.0.0.1', 'Upgrade: h2c', 'HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA', 'Connection: Upgrade, HTTP2-Settings'])
+  t.not(h2c.status, 101, 'no switch to h2c')
+  if (publicUp.seen.length > before) {
+    const seen = publicUp.seen.at(-1)!
+    t.equal(seen.headers.upgrade, undefined, 'Upgrade not forwarded')
+    t.equal(seen.headers['http2-settings'], undefined, 'HTTP2-Settings not forwarded')
+  }
+  t.equal(adminUp.seen.length, adminBefore, 'the admin upstream recorded nothing')
 })

@@ -3,8 +3,10 @@
 // against a gateway of each signing algorithm. Each row asserts the status, the JSON body and the
 // full WWW-Authenticate, and that the upstream saw nothing; none may ever be a 5xx.
 import t from 'tap'
+import { createPrivateKey } from 'node:crypto'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { generateKeyRecord } from '../../src/oauth/keys.js'
 import type { SigningAlg } from '../../src/store/types.js'
 import { startEchoUpstream } from '../helpers/echo-upstream.js'
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js'
@@ -199,7 +201,13 @@ const ROWS: Row[] = [
   { id: 'J61', proves: 'a token only in the query is no credential: bare challenge (RFC 6750 §2.3)', request: (gw) => ({ query: `access_token=${valid(gw)}` }), expect: BARE },
   { id: 'J62', proves: 'a token only in a form body is no credential (RFC 6750 §2.2; the body is never read)', request: (gw) => ({ method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `access_token=${valid(gw)}` }), expect: BARE },
   { id: 'J63', proves: 'a token in the header and the query is a malformed request (RFC 6750 §2)', request: (gw) => ({ query: `access_token=${valid(gw)}`, headers: { authorization: `Bearer ${valid(gw)}` } }), expect: BAD_REQUEST('Bearer token sent in more than one way') },
-  { id: 'J64', proves: 'Basic credentials get the bare Bearer challenge (RFC 6750 §3.1)', request: () => ({ headers: { authorization: 'Basic dXNlcjpwYXNz' } }), expect: BARE }
+  { id: 'J64', proves: 'Basic credentials get the bare Bearer challenge (RFC 6750 §3.1)', request: () => ({ headers: { authorization: 'Basic dXNlcjpwYXNz' } }), expect: BARE },
+
+  // appended for issue 5: rows the table above did not name yet
+  { id: 'J37a', proves: 'a JWE-only p2c: 2147483647 header on a JWS is refused without doing the work', token: forged({ p2c: 2147483647, p2s: b64('salt') }) },
+  { id: 'J37b', proves: 'a JWE-only zip: DEF header on a JWS is refused (no decompression)', token: forged({ zip: 'DEF' }) },
+  { id: 'J70', proves: 'one algorithm per key: our own kid with alg HS256 and an empty HMAC key is refused (the key decides, never the token)', token: hmacWith(() => '', 'HS256') },
+  { id: 'J71', proves: 'iss is compared as an exact string, never as a pattern: dots replaced by any character are refused', token: (gw) => signed({ iss: gw.config.issuer.replaceAll('.', 'x') })(gw) }
 ]
 
 for (const alg of ['ES256', 'EdDSA', 'RS256'] as const) {
@@ -276,4 +284,43 @@ t.test('J20: tokens with unknown kids re-read the key set at most once per inter
     fetch(`${gw.url}/me`, { headers: { authorization: `Bearer ${foreign({ kid: `unknown-${i}` })(gw)}` } }).then(async (r) => { await r.arrayBuffer(); return r.status })))
   t.same([...new Set(answers)], [401])
   t.ok(reads <= 1, `key set read ${reads} time(s) for 20 unknown kids`)
+})
+
+t.test('J66: revocation is checked on every request after verification: no cache lets a revoked token through', async (t) => {
+  const gw = await startTestGateway(t, { routes: ROUTES })
+  const c = claims(gw)
+  const tok = mint(gw.keys, c)
+  t.equal((await fetch(`${gw.url}/me`, { headers: { authorization: `Bearer ${tok}` } }).then(async (r) => { await r.arrayBuffer(); return r.status })), 200, 'verified once')
+  await gw.store.revokeToken(c.jti, c.exp)
+  const before = echo.seen.length
+  const res = await fetch(`${gw.url}/me`, { headers: { authorization: `Bearer ${tok}` } })
+  t.equal(res.status, 401)
+  t.equal(res.headers.get('www-authenticate'), `${REALM}, error="invalid_token", error_description="The access token was revoked"`)
+  t.same(await res.json(), { error: 'invalid_token', error_description: 'The access token was revoked' })
+  t.equal(echo.seen.length, before, 'the upstream saw nothing')
+})
+
+t.test('J69: a token signed by a removed key, and one by a key not yet published, are refused', async (t) => {
+  const gw = await startTestGateway(t, { routes: ROUTES })
+  const old = mint(gw.keys, claims(gw))
+  const oldKid = gw.keys.signingKey().kid
+  const first = await fetch(`${gw.url}/me`, { headers: { authorization: `Bearer ${old}` } })
+  await first.arrayBuffer()
+  t.equal(first.status, 200, 'accepted (and cached, when a verification cache is on) before the key goes')
+  const fresh = generateKeyRecord(gw.keys.signingKey().alg)
+  await gw.store.addKey(fresh)
+  await gw.keys.refresh()
+  await gw.store.removeKey(oldKid)
+  await gw.keys.refresh()
+  t.equal(gw.keys.verificationKey(oldKid), null, 'the old key is gone from the ring')
+  const unpublished = generateKeyRecord(fresh.alg)
+  const early = forge(gw.keys, { header: { alg: unpublished.alg, typ: 'at+jwt', kid: unpublished.kid }, payload: claims(gw), key: { kind: 'private', key: createPrivateKey(unpublished.privateKeyPem), alg: unpublished.alg } })
+  for (const [why, tok] of [['removed key', old], ['unpublished key', early]] as const) {
+    const before = echo.seen.length
+    const res = await fetch(`${gw.url}/me`, { headers: { authorization: `Bearer ${tok}` } })
+    t.equal(res.status, 401, why)
+    t.equal(res.headers.get('www-authenticate'), INVALID.challenge, why)
+    t.same(await res.json(), INVALID.body, why)
+    t.equal(echo.seen.length, before, `${why}: the upstream saw nothing`)
+  }
 })

@@ -8,6 +8,7 @@ import {
   type ClientRecord,
   type KeyRecord,
   type RefreshTokenRecord,
+  type RevocationEvent,
   type Store,
   type UserRecord
 } from '../../src/store/types.js'
@@ -272,4 +273,58 @@ export function storeContract (t: Test, makeStore: MakeStore): void {
     await t.rejects(store.ping(), StoreUnavailableError)
     await t.resolves(store.close(), 'close is idempotent')
   })
+
+  t.test('revocation feed (REVOCATION_MODE=replicated): up() once subscribed, then one event per change', async (t) => {
+    const store = await fresh(t)
+    const events: RevocationEvent[] = []
+    let ups = 0
+    const feed = store.subscribeRevocations({ event: (e) => { events.push(e) }, up: () => { ups++ }, down: () => {} })
+    t.teardown(() => feed.close())
+    await until(() => ups === 1)
+    const exp = nowS() + 600
+    await store.revokeToken('j1', exp)
+    await store.revokeToken('j1', exp - 60) // shortens nothing: no change, no event
+    await store.revokeSession('s1', exp)
+    await store.revokeUserBefore('carol', 1000)
+    await store.revokeUserBefore('carol', 999) // a cut-off never moves back: no event
+    await store.putUser(user('dave', { disabled: true }))
+    await store.putClient(client('app', { disabled: false }))
+    await until(() => events.length >= 5)
+    await sleep(50)
+    t.same(events, [
+      { kind: 'token', id: 'j1', untilMs: exp * 1000 },
+      { kind: 'session', id: 's1', untilMs: exp * 1000 },
+      { kind: 'user-cutoff', id: 'carol', before: 1000 },
+      { kind: 'user-disabled', id: 'dave', disabled: true },
+      { kind: 'client-disabled', id: 'app', disabled: false }
+    ], 'in write order, nothing for writes that changed nothing')
+  })
+
+  t.test('revocationSnapshot: the whole current revocation state', async (t) => {
+    const store = await fresh(t)
+    const exp = nowS() + 600
+    await store.revokeToken('j:1', exp)
+    await store.revokeSession('s1', exp)
+    await store.revokeUserBefore('erin', 1234)
+    await store.putUser(user('frank', { disabled: true }))
+    await store.putUser(user('grace', { disabled: false }))
+    await store.putClient(client('off-app', { disabled: true }))
+    const snap = await store.revocationSnapshot()
+    const byKind = (k: string): RevocationEvent[] => snap.filter((e) => e.kind === k)
+    t.same(byKind('token').map((e) => e.id), ['j:1'], 'ids may hold colons')
+    const until = (byKind('token')[0] as { untilMs: number }).untilMs
+    t.ok(Math.abs(until - exp * 1000) <= 1000, 'a marker carries when it ends')
+    t.same(byKind('session').map((e) => e.id), ['s1'])
+    t.same(byKind('user-cutoff'), [{ kind: 'user-cutoff', id: 'erin', before: 1234 }])
+    t.same(byKind('user-disabled'), [{ kind: 'user-disabled', id: 'frank', disabled: true }], 'only disabled users')
+    t.same(byKind('client-disabled'), [{ kind: 'client-disabled', id: 'off-app', disabled: true }])
+  })
+}
+
+async function until (cond: () => boolean, ms = 3000): Promise<void> {
+  const deadline = Date.now() + ms
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time')
+    await sleep(5)
+  }
 }

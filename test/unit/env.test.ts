@@ -49,3 +49,28 @@ t.test('every variable is documented in the README configuration table', async (
     t.match(readme, new RegExp('\\| `' + name + '` \\|'), `${name} has a README row`)
   }
 })
+
+t.test('input limits: defaults (README "Limits")', async (t) => {
+  const c = loadConfig({})
+  t.equal(c.MAX_HEADER_SIZE, 16_384, 'Node default, 16 KiB')
+  t.equal(c.MAX_BODY_SIZE, 10 * 1024 * 1024, '10 MiB')
+  t.equal(c.MAX_TOKEN_LENGTH, 4096)
+  t.equal(c.REQUEST_TIMEOUT, 30)
+  t.equal(c.HEADERS_TIMEOUT, 10)
+  t.equal(c.MAX_CONNECTIONS, 10_000)
+})
+
+t.test('input limits: bad values are refused, not defaulted', async (t) => {
+  const cases: Array<[Record<string, string>, RegExp, string]> = [
+    [{ MAX_HEADER_SIZE: '16kb' }, /MAX_HEADER_SIZE="16kb" must be a whole number/, 'sizes in env are plain bytes'],
+    [{ MAX_HEADER_SIZE: '100' }, /MAX_HEADER_SIZE="100"/, 'a head too small for any token'],
+    [{ MAX_TOKEN_LENGTH: '100000' }, /MAX_TOKEN_LENGTH="100000"/, 'above the 8192 cap of the verifier'],
+    [{ MAX_BODY_SIZE: '-1' }, /MAX_BODY_SIZE="-1"/, 'negative size'],
+    [{ REQUEST_TIMEOUT: '0' }, /REQUEST_TIMEOUT="0"/, 'no unbounded requests'],
+    [{ HEADERS_TIMEOUT: '0' }, /HEADERS_TIMEOUT="0"/, 'no unbounded headers'],
+    [{ MAX_CONNECTIONS: '0' }, /MAX_CONNECTIONS="0"/, 'at least one connection'],
+    [{ HEADERS_TIMEOUT: '20', REQUEST_TIMEOUT: '10' }, /HEADERS_TIMEOUT=20 must not exceed REQUEST_TIMEOUT=10/, 'headers are part of the request']
+  ]
+  for (const [env, re, why] of cases) t.throws(() => loadConfig(env), re, why)
+  t.equal(loadConfig({ HEADERS_TIMEOUT: '5', REQUEST_TIMEOUT: '5' }).HEADERS_TIMEOUT, 5, 'equal is fine')
+})

@@ -1,5 +1,6 @@
 // routes.yaml loading: every error kind is reported at FILE:LINE:COLUMN with its message, all of them
 // at once; valid maps compile into frozen routes with defaults applied.
+import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -49,9 +50,9 @@ const cases: Array<{ proves: string, yaml: string, expect: string[] }> = [
   {
     proves: 'an unknown route key is refused at the key',
     yaml: HEAD + '  - path: /a\n    upstream: u\n    timeout: 5s\n',
-    expect: ['7:5 routes[0].timeout: unknown key (expected one of path, methods, upstream, auth, scopes, rate_limit, forward_token)']
+    expect: ['7:5 routes[0].timeout: unknown key (expected one of path, methods, upstream, auth, scopes, rate_limit, forward_token, body_limit)']
   },
-  { proves: 'an unknown upstream key inside a flow map is refused at the key', yaml: 'version: 1\nupstreams:\n  u: { url: http://h, retries: 3 }\nroutes: []\n', expect: ['3:23 upstreams.u.retries: unknown key (expected one of url, timeout)'] },
+  { proves: 'an unknown upstream key inside a flow map is refused at the key', yaml: 'version: 1\nupstreams:\n  u: { url: http://h, retries: 3 }\nroutes: []\n', expect: ['3:23 upstreams.u.retries: unknown key (expected one of url, timeout, ca, tls_verify)'] },
   {
     proves: 'a route missing path and upstream is reported at the route',
     yaml: HEAD + '  - methods: [GET]\n',
@@ -234,7 +235,7 @@ t.test('more than TypeBox\'s default 8 schema errors are all reported', async (t
   const routes = Array.from({ length: 12 }, (_, i) => `  - { path: /r${i}, upstream: u, bogus: ${i} }\n`).join('')
   const found = issues(HEAD + routes)
   t.equal(found.length, 12)
-  t.equal(found[11], '16:32 routes[11].bogus: unknown key (expected one of path, methods, upstream, auth, scopes, rate_limit, forward_token)')
+  t.equal(found[11], '16:32 routes[11].bogus: unknown key (expected one of path, methods, upstream, auth, scopes, rate_limit, forward_token, body_limit)')
 })
 
 t.test('RouteMapError lists issues as FILE:LINE:COLUMN message lines', async (t) => {
@@ -336,5 +337,84 @@ t.test('loadRouteTable', async (t) => {
     const table = await loadRouteTable(new URL('valid.yaml', FIXTURES).pathname)
     t.equal(table.routes.length, 5)
     t.match(table.file, /valid\.yaml$/)
+  })
+})
+
+// --- input limits and upstream TLS (issue 5: body_limit, ca, tls_verify)
+
+t.test('body_limit: a size with units, binary multiples; absent means MAX_BODY_SIZE', async (t) => {
+  const table = compile(HEAD +
+    '  - { path: /a, upstream: u, body_limit: 512kb }\n' +
+    '  - { path: /b, upstream: u, body_limit: 1mb }\n' +
+    '  - { path: /c, upstream: u, body_limit: 0b }\n' +
+    '  - { path: /d, upstream: u }\n')
+  t.same(table.routes.map((r) => r.bodyLimit), [512 * 1024, 1024 * 1024, 0, undefined])
+})
+
+t.test('body_limit: bad sizes are positioned issues', async (t) => {
+  t.same(issues(HEAD +
+    '  - { path: /a, upstream: u, body_limit: 10 MB }\n' + // line 5
+    '  - { path: /b, upstream: u, body_limit: 1.5mb }\n' +
+    '  - { path: /c, upstream: u, body_limit: 1024 }\n' +
+    '  - { path: /d, upstream: u, body_limit: 99999999999gb }\n'), [
+    '5:42 routes[0].body_limit: must be a size like 512kb, 1mb or 1gb, got "10 MB"',
+    '6:42 routes[1].body_limit: must be a size like 512kb, 1mb or 1gb, got "1.5mb"',
+    '7:42 routes[2].body_limit: must be a size like 512kb, 1mb or 1gb, got 1024',
+    '8:42 routes[3].body_limit: is too large, got "99999999999gb"'
+  ])
+})
+
+t.test('upstream TLS keys', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-ca-'))
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1',
+    '-subj', '/CN=test CA', '-keyout', join(dir, 'ca.key'), '-out', join(dir, 'ca.pem')], { stdio: 'ignore' })
+  writeFileSync(join(dir, 'not-pem.txt'), 'hello\n')
+  writeFileSync(join(dir, 'broken.pem'), '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n')
+  const file = join(dir, 'routes.yaml')
+  const load = (upstreams: string): RouteTable => compileRouteMap(`version: 1\nupstreams:\n${upstreams}routes: []\n`, file)
+  const problems = (upstreams: string): string[] => {
+    try {
+      load(upstreams)
+      return []
+    } catch (err) {
+      return (err as RouteMapError).issues.map((i) => `${i.line}:${i.column} ${i.message}`)
+    }
+  }
+
+  t.test('ca is read relative to the route map and replaces the system CAs', async (t) => {
+    const up = load('  a: { url: "https://127.0.0.1:8443", ca: ./ca.pem }\n').upstreams.get('a')!
+    t.equal(up.tls?.verify, true)
+    t.equal(up.tls?.caFile, join(dir, 'ca.pem'))
+    t.match(up.tls?.ca, /^-----BEGIN CERTIFICATE-----/)
+    t.ok(Object.isFrozen(up.tls))
+  })
+
+  t.test('tls_verify: false is explicit; true alone is the default (no tls entry)', async (t) => {
+    const table = load('  a: { url: "https://a.internal", tls_verify: false }\n  b: { url: "https://b.internal", tls_verify: true }\n  c: { url: "https://c.internal" }\n')
+    t.same(table.upstreams.get('a')!.tls, { ca: undefined, caFile: undefined, verify: false })
+    t.equal(table.upstreams.get('b')!.tls, undefined)
+    t.equal(table.upstreams.get('c')!.tls, undefined)
+  })
+
+  t.test('a bad ca, TLS keys on http:, contradictions and per-origin clashes are positioned issues', async (t) => {
+    t.same(problems(
+      '  a: { url: "https://h1", ca: ./absent.pem }\n' + // line 3
+      '  b: { url: "https://h2", ca: ./not-pem.txt }\n' +
+      '  c: { url: "https://h3", ca: ./broken.pem }\n' +
+      '  d: { url: "http://h4", ca: ./ca.pem }\n' +
+      '  e: { url: "http://h5", tls_verify: false }\n' +
+      '  f: { url: "https://h6", ca: ./ca.pem, tls_verify: false }\n' +
+      '  g: { url: "https://h7", tls_verify: maybe }\n' +
+      '  h: { url: "https://h8/x" }\n' +
+      '  i: { url: "https://h8/y", tls_verify: false }\n'), [
+      `3:31 upstreams.a.ca: "./absent.pem" cannot be read: no such file (${join(dir, 'absent.pem')})`,
+      `4:31 upstreams.b.ca: "./not-pem.txt" holds no PEM certificate (${join(dir, 'not-pem.txt')})`,
+      `5:31 upstreams.c.ca: "./broken.pem" holds a certificate that cannot be parsed (${join(dir, 'broken.pem')})`,
+      '6:26 upstreams.d.ca: applies to https: upstreams only',
+      '7:26 upstreams.e.tls_verify: applies to https: upstreams only',
+      '8:41 upstreams.f.tls_verify: false would ignore ca; keep one of them',
+      '9:39 upstreams.g.tls_verify: must be true or false, got "maybe"',
+      '11:3 upstreams.i: shares the origin https://h8 with upstreams.h but not its ca and tls_verify settings'
+    ])
   })
 })

@@ -13,6 +13,9 @@ import {
   type CounterResult,
   type KeyRecord,
   type RefreshTokenRecord,
+  type RevocationEvent,
+  type RevocationFeed,
+  type RevocationFeedHandlers,
   type RevocationQuery,
   type RevocationState,
   type Store,
@@ -44,6 +47,8 @@ export class MemoryStore implements Store {
   readonly #keys = new Map<string, KeyRecord>()
   #lastSweep = 0
   #closed = false
+  /** Revocation feed subscribers: in-process, so the feed is never lost while the store is open. */
+  readonly #feeds = new Set<RevocationFeedHandlers>()
 
   constructor (opts: MemoryStoreOptions = {}) {
     this.#now = opts.now ?? Date.now
@@ -51,7 +56,11 @@ export class MemoryStore implements Store {
 
   async ping (): Promise<void> { this.#open() }
 
-  async close (): Promise<void> { this.#closed = true }
+  async close (): Promise<void> {
+    this.#closed = true
+    for (const h of this.#feeds) h.down()
+    this.#feeds.clear()
+  }
 
   // users
 
@@ -64,6 +73,7 @@ export class MemoryStore implements Store {
     this.#open()
     if (opts.ifAbsent === true && this.#users.has(user.name)) return false
     this.#users.set(user.name, copy(user)) // the disabled flag is the record's own field
+    this.#publish({ kind: 'user-disabled', id: user.name, disabled: user.disabled })
     return true
   }
 
@@ -83,6 +93,7 @@ export class MemoryStore implements Store {
     this.#open()
     if (opts.ifAbsent === true && this.#clients.has(client.id)) return false
     this.#clients.set(client.id, copy(client))
+    this.#publish({ kind: 'client-disabled', id: client.id, disabled: client.disabled })
     return true
   }
 
@@ -121,19 +132,44 @@ export class MemoryStore implements Store {
   async revokeToken (jti: string, expiresAt: number): Promise<void> {
     this.#open()
     this.#sweep()
-    setUntil(this.#revokedJti, jti, expiresAt * 1000, this.#now())
+    if (setUntil(this.#revokedJti, jti, expiresAt * 1000, this.#now())) this.#publish({ kind: 'token', id: jti, untilMs: expiresAt * 1000 })
   }
 
   async revokeSession (sid: string, expiresAt: number): Promise<void> {
     this.#open()
     this.#sweep()
-    setUntil(this.#revokedSid, sid, expiresAt * 1000, this.#now())
+    if (setUntil(this.#revokedSid, sid, expiresAt * 1000, this.#now())) this.#publish({ kind: 'session', id: sid, untilMs: expiresAt * 1000 })
   }
 
   async revokeUserBefore (sub: string, before: number): Promise<void> {
     this.#open()
     // Only ever moves forward: a later call can widen the cut-off, never lift it.
-    this.#userRevokedBefore.set(sub, Math.max(before, this.#userRevokedBefore.get(sub) ?? before))
+    const current = this.#userRevokedBefore.get(sub)
+    if (current !== undefined && current >= before) return
+    this.#userRevokedBefore.set(sub, before)
+    this.#publish({ kind: 'user-cutoff', id: sub, before })
+  }
+
+  subscribeRevocations (handlers: RevocationFeedHandlers): RevocationFeed {
+    this.#feeds.add(handlers)
+    queueMicrotask(() => { if (this.#feeds.has(handlers)) handlers.up() })
+    return { close: async () => { this.#feeds.delete(handlers) } }
+  }
+
+  async revocationSnapshot (): Promise<RevocationEvent[]> {
+    this.#open()
+    const now = this.#now()
+    const out: RevocationEvent[] = []
+    for (const [id, e] of this.#revokedJti) if (e.expiresAtMs > now) out.push({ kind: 'token', id, untilMs: e.expiresAtMs })
+    for (const [id, e] of this.#revokedSid) if (e.expiresAtMs > now) out.push({ kind: 'session', id, untilMs: e.expiresAtMs })
+    for (const [id, before] of this.#userRevokedBefore) out.push({ kind: 'user-cutoff', id, before })
+    for (const u of this.#users.values()) if (u.disabled) out.push({ kind: 'user-disabled', id: u.name, disabled: true })
+    for (const c of this.#clients.values()) if (c.disabled) out.push({ kind: 'client-disabled', id: c.id, disabled: true })
+    return out
+  }
+
+  #publish (e: RevocationEvent): void {
+    for (const h of this.#feeds) h.event({ ...e })
   }
 
   async checkRevocation (q: RevocationQuery): Promise<RevocationState> {
@@ -222,12 +258,14 @@ export class MemoryStore implements Store {
   }
 }
 
-function setUntil (map: Map<string, Expiring>, key: string, expiresAtMs: number, now: number): void {
+/** Whether it changed anything. */
+function setUntil (map: Map<string, Expiring>, key: string, expiresAtMs: number, now: number): boolean {
   // Never shorten an existing entry; an already-expired target needs no entry.
   const current = map.get(key)
-  if (expiresAtMs <= now) return
-  if (current !== undefined && current.expiresAtMs >= expiresAtMs) return
+  if (expiresAtMs <= now) return false
+  if (current !== undefined && current.expiresAtMs >= expiresAtMs) return false
   map.set(key, { expiresAtMs })
+  return true
 }
 
 /** Records are copied in and out so callers never share mutable state with the store. */

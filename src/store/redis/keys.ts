@@ -13,6 +13,7 @@
 //   <p>revoked-before:<sub>    string  epoch seconds cut-off                no TTL (see redis-store.ts)
 //   <p>counter:<key>           string  integer count                        the counter's window
 //   <p>keys                    hash    kid -> JSON KeyRecord                no TTL
+//   <p>revocations             pub/sub channel: one JSON RevocationEvent per revocation write
 
 export interface KeyLayout {
   user(name: string): string
@@ -27,6 +28,7 @@ export interface KeyLayout {
   revokedBefore(sub: string): string
   counter(key: string): string
   keys: string
+  revocations: string
 }
 
 export function keyLayout (p: string): KeyLayout {
@@ -42,6 +44,7 @@ export function keyLayout (p: string): KeyLayout {
     revokedSid: (sid) => `${p}revoked:sid:${sid}`,
     revokedBefore: (sub) => `${p}revoked-before:${sub}`,
     counter: (key) => `${p}counter:${key}`,
-    keys: `${p}keys`
+    keys: `${p}keys`,
+    revocations: `${p}revocations`
   }
 }

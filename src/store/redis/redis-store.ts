@@ -16,6 +16,9 @@ import type {
   CounterResult,
   KeyRecord,
   RefreshTokenRecord,
+  RevocationEvent,
+  RevocationFeed,
+  RevocationFeedHandlers,
   RevocationQuery,
   RevocationState,
   Store,
@@ -23,6 +26,7 @@ import type {
 } from '../types.js'
 import { keyLayout, type KeyLayout } from './keys.js'
 import { bounded, connectRedis, type StoreLogger, type StoreRedis } from './client.js'
+import { subscribeFeed } from './feed.js'
 
 export type { StoreLogger } from './client.js'
 
@@ -43,9 +47,13 @@ export class RedisStore implements Store {
   readonly #redis: StoreRedis
   readonly #k: KeyLayout
   readonly #timeoutMs: number
+  readonly #url: string
+  readonly #log: StoreLogger
 
   constructor (opts: RedisStoreOptions) {
     this.#timeoutMs = opts.timeoutMs ?? 1000
+    this.#url = opts.url
+    this.#log = opts.logger ?? silent
     this.#k = keyLayout(opts.prefix ?? 'portcullis:')
     this.#redis = connectRedis(opts.url, this.#timeoutMs, opts.logger ?? silent)
   }
@@ -91,7 +99,8 @@ export class RedisStore implements Store {
     const k = this.#k
     const written = await this.#run('putUser', () => this.#redis.putRecord(
       k.user(user.name), k.userDisabled(user.name), k.users,
-      JSON.stringify(user), flag(user.disabled), flag(opts.ifAbsent), user.name))
+      JSON.stringify(user), flag(user.disabled), flag(opts.ifAbsent), user.name,
+      k.revocations, feedEvent({ kind: 'user-disabled', id: user.name, disabled: user.disabled })))
     return written === 1
   }
 
@@ -110,7 +119,8 @@ export class RedisStore implements Store {
     const k = this.#k
     const written = await this.#run('putClient', () => this.#redis.putRecord(
       k.client(client.id), k.clientDisabled(client.id), k.clients,
-      JSON.stringify(client), flag(client.disabled), flag(opts.ifAbsent), client.id))
+      JSON.stringify(client), flag(client.disabled), flag(opts.ifAbsent), client.id,
+      k.revocations, feedEvent({ kind: 'client-disabled', id: client.id, disabled: client.disabled })))
     return written === 1
   }
 
@@ -142,15 +152,16 @@ export class RedisStore implements Store {
   // revocation
 
   async revokeToken (jti: string, expiresAt: number): Promise<void> {
-    await this.#revokeUntil('revokeToken', this.#k.revokedJti(jti), expiresAt)
+    await this.#revokeUntil('revokeToken', this.#k.revokedJti(jti), expiresAt, { kind: 'token', id: jti, untilMs: expiresAt * 1000 })
   }
 
   async revokeSession (sid: string, expiresAt: number): Promise<void> {
-    await this.#revokeUntil('revokeSession', this.#k.revokedSid(sid), expiresAt)
+    await this.#revokeUntil('revokeSession', this.#k.revokedSid(sid), expiresAt, { kind: 'session', id: sid, untilMs: expiresAt * 1000 })
   }
 
   async revokeUserBefore (sub: string, before: number): Promise<void> {
-    await this.#run('revokeUserBefore', () => this.#redis.revokeBefore(this.#k.revokedBefore(sub), before))
+    await this.#run('revokeUserBefore', () => this.#redis.revokeBefore(this.#k.revokedBefore(sub), before,
+      this.#k.revocations, feedEvent({ kind: 'user-cutoff', id: sub, before })))
   }
 
   async checkRevocation (q: RevocationQuery): Promise<RevocationState> {
@@ -166,6 +177,44 @@ export class RedisStore implements Store {
       userDisabled: userDisabled != null,
       clientDisabled: clientDisabled != null
     }
+  }
+
+  subscribeRevocations (handlers: RevocationFeedHandlers): RevocationFeed {
+    return subscribeFeed({ url: this.#url, channel: this.#k.revocations, timeoutMs: this.#timeoutMs, logger: this.#log, handlers })
+  }
+
+  /** SCAN over the revocation keys (never KEYS): markers with their PTTL, cut-offs, disabled flags. */
+  async revocationSnapshot (): Promise<RevocationEvent[]> {
+    const k = this.#k
+    const out: RevocationEvent[] = []
+    const now = Date.now()
+    const kinds: Array<[string, (id: string, value: string | null, ttl: number) => RevocationEvent | null]> = [
+      [k.revokedJti(''), (id, _v, ttl) => ttl > 0 ? { kind: 'token', id, untilMs: now + ttl } : null],
+      [k.revokedSid(''), (id, _v, ttl) => ttl > 0 ? { kind: 'session', id, untilMs: now + ttl } : null],
+      [k.revokedBefore(''), (id, v) => v === null ? null : { kind: 'user-cutoff', id, before: Number(v) }],
+      [k.userDisabled(''), (id, v) => v === null ? null : { kind: 'user-disabled', id, disabled: true }],
+      [k.clientDisabled(''), (id, v) => v === null ? null : { kind: 'client-disabled', id, disabled: true }]
+    ]
+    for (const [prefix, toEvent] of kinds) {
+      const match = prefix.replace(/[*?[\]\\]/g, '\\$&') + '*'
+      let cursor = '0'
+      do {
+        const [next, keys] = await this.#run('revocationSnapshot', () => this.#redis.scan(cursor, 'MATCH', match, 'COUNT', 1000))
+        cursor = next
+        if (keys.length === 0) continue
+        const pipeline = this.#redis.pipeline()
+        for (const key of keys) pipeline.get(key).pttl(key)
+        const replies = await this.#run('revocationSnapshot', async () => (await pipeline.exec()) ?? [])
+        keys.forEach((key, i) => {
+          const [vErr, value] = replies[2 * i] ?? [null, null]
+          const [tErr, ttl] = replies[2 * i + 1] ?? [null, -2]
+          if (vErr !== null || tErr !== null) throw new Error(`revocation snapshot: ${String(vErr ?? tErr)}`)
+          const e = toEvent(key.slice(prefix.length), value as string | null, ttl as number)
+          if (e !== null) out.push(e)
+        })
+      } while (cursor !== '0')
+    }
+    return out
   }
 
   // counters
@@ -213,10 +262,10 @@ export class RedisStore implements Store {
     })
   }
 
-  async #revokeUntil (what: string, key: string, expiresAt: number): Promise<void> {
+  async #revokeUntil (what: string, key: string, expiresAt: number, event: RevocationEvent): Promise<void> {
     const ttlMs = msUntil(expiresAt)
     if (ttlMs <= 0) return // the token is expired anyway
-    await this.#run(what, () => this.#redis.revokeUntil(key, ttlMs))
+    await this.#run(what, () => this.#redis.revokeUntil(key, ttlMs, this.#k.revocations, feedEvent(event)))
   }
 
   async #list<T> (what: string, index: string, keyOf: (id: string) => string): Promise<T[]> {
@@ -233,6 +282,10 @@ export class RedisStore implements Store {
 
 function msUntil (epochSeconds: number): number {
   return Math.ceil(epochSeconds * 1000 - Date.now())
+}
+
+function feedEvent (e: RevocationEvent): string {
+  return JSON.stringify(e)
 }
 
 function flag (value: boolean | undefined): string {

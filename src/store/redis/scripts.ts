@@ -5,7 +5,7 @@
 
 export interface ScriptDefinition { numberOfKeys: number; lua: string }
 
-/** KEYS[1] record, KEYS[2] disabled flag, KEYS[3] list index; ARGV[1] JSON, ARGV[2] disabled "1"|"0", ARGV[3] ifAbsent "1"|"0", ARGV[4] id. */
+/** KEYS[1] record, KEYS[2] disabled flag, KEYS[3] list index; ARGV[1] JSON, ARGV[2] disabled "1"|"0", ARGV[3] ifAbsent "1"|"0", ARGV[4] id, ARGV[5] feed channel, ARGV[6] feed event. */
 export const putRecord: ScriptDefinition = {
   numberOfKeys: 3,
   lua: `
@@ -19,6 +19,7 @@ else
   redis.call('DEL', KEYS[2])                                   -- enabled: no flag
 end
 redis.call('SADD', KEYS[3], ARGV[4])                           -- the listUsers/listClients index
+redis.call('PUBLISH', ARGV[5], ARGV[6])                        -- replicated revocation: the disabled flag
 return 1
 `
 }
@@ -47,7 +48,7 @@ return state                                                   -- the state befo
 `
 }
 
-/** KEYS[1] marker; ARGV[1] milliseconds it must live. Never shortens an existing marker. */
+/** KEYS[1] marker; ARGV[1] milliseconds it must live, ARGV[2] feed channel, ARGV[3] feed event. Never shortens an existing marker. */
 export const revokeUntil: ScriptDefinition = {
   numberOfKeys: 1,
   lua: `
@@ -56,11 +57,12 @@ if left == -1 or left >= tonumber(ARGV[1]) then                -- already revoke
   return 0
 end
 redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])                 -- revoked until the guarded token expires
+redis.call('PUBLISH', ARGV[2], ARGV[3])                        -- replicated revocation: tell every instance
 return 1
 `
 }
 
-/** KEYS[1] cut-off; ARGV[1] epoch seconds. The cut-off only ever moves forward. */
+/** KEYS[1] cut-off; ARGV[1] epoch seconds, ARGV[2] feed channel, ARGV[3] feed event. The cut-off only ever moves forward. */
 export const revokeBefore: ScriptDefinition = {
   numberOfKeys: 1,
   lua: `
@@ -69,6 +71,7 @@ if current and tonumber(current) >= tonumber(ARGV[1]) then     -- an equal or la
   return 0
 end
 redis.call('SET', KEYS[1], ARGV[1])                            -- no TTL: see redis-store.ts
+redis.call('PUBLISH', ARGV[2], ARGV[3])                        -- replicated revocation: tell every instance
 return 1
 `
 }
@@ -114,11 +117,11 @@ export const scripts = { putRecord, putRefresh, consumeRefresh, revokeUntil, rev
 
 /** The scripts as ioredis adds them to the client (one method per definition above). */
 export interface ScriptCommands {
-  putRecord(k1: string, k2: string, k3: string, json: string, disabled: string, ifAbsent: string, id: string): Promise<number>
+  putRecord(k1: string, k2: string, k3: string, json: string, disabled: string, ifAbsent: string, id: string, channel: string, event: string): Promise<number>
   putRefresh(key: string, json: string, ttlMs: number): Promise<number>
   consumeRefresh(key: string): Promise<[string, string] | null>
-  revokeUntil(key: string, ttlMs: number): Promise<number>
-  revokeBefore(key: string, before: number): Promise<number>
+  revokeUntil(key: string, ttlMs: number, channel: string, event: string): Promise<number>
+  revokeBefore(key: string, before: number, channel: string, event: string): Promise<number>
   incrementCounter(key: string, windowMs: number): Promise<[number, number]>
   addKey(key: string, kid: string, json: string, onlyIfEmpty: string): Promise<number>
   updateKey(key: string, kid: string, json: string): Promise<number>

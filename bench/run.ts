@@ -1,0 +1,775 @@
+// `npm run bench`: Portcullis against its real alternatives, in one interleaved run (issue 6).
+// Everything is on 127.0.0.1, bounded in time, and every process started here is stopped by PID
+// (lib/procs.ts), also on Ctrl-C and on errors. bench/README.md explains what is measured and why.
+//
+// Knobs (env or --flag=value): BENCH_QUICK=1 (--quick), BENCH_ROUNDS (--rounds), BENCH_DURATION
+// seconds per run (--duration), BENCH_CONNECTIONS (--connections), BENCH_WARMUP seconds,
+// BENCH_TARGETS (comma list), BENCH_EXTRAS (comma list of login,routes,memory,revocation; or none),
+// BENCH_MEMORY_TOKENS, BENCH_ROUTES, BENCH_LOGIN_RATE, BENCH_TOKEN_COUNT, BENCH_LOG_LEVEL,
+// BENCH_PIN=0, BENCH_TOOL=wrk|autocannon, BENCH_KEEP=1, BENCH_PORTCULLIS_ENV="K=V K=V".
+import { generateKeyPairSync, createPublicKey, sign as cryptoSign, type JsonWebKey } from 'node:crypto'
+import { spawnSync } from 'node:child_process'
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { cpus, hostname, tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { freePort, startRedis, type RedisHandle } from '../test/helpers/redis-server.js'
+import { cpuLayout, cpuSecondsOf, memoryOf, pinSelf, run, setLogDir, start, stop, stopAll, type Proc } from './lib/procs.js'
+import { hasWrk, loadRun, type LoadResult } from './lib/load.js'
+import { fmtInt, fmtMs, fmtRatio, median, percentile, table } from './lib/stats.js'
+
+const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)))
+const BIN = join(ROOT, 'bin', 'portcullis.js')
+
+// ---------------------------------------------------------------- configuration
+function flag (name: string): string | undefined {
+  const i = process.argv.findIndex((a) => a === `--${name}` || a.startsWith(`--${name}=`))
+  if (i < 0) return undefined
+  const a = process.argv[i] as string
+  return a.includes('=') ? a.slice(a.indexOf('=') + 1) : (process.argv[i + 1]?.startsWith('--') === false ? process.argv[i + 1] : 'true')
+}
+function knob (name: string, env: string, def: number): number {
+  const raw = flag(name) ?? process.env[env]
+  if (raw === undefined || raw === '') return def
+  const n = Number(raw)
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`${env} / --${name}: expected a positive number, got ${raw}`)
+  return n
+}
+const QUICK = flag('quick') !== undefined || process.env.BENCH_QUICK === '1'
+const ROUNDS = Math.round(knob('rounds', 'BENCH_ROUNDS', QUICK ? 1 : 3))
+const DURATION = Math.round(knob('duration', 'BENCH_DURATION', QUICK ? 3 : 10))
+const CONNECTIONS = Math.round(knob('connections', 'BENCH_CONNECTIONS', 50))
+const WARMUP = Math.round(knob('warmup', 'BENCH_WARMUP', QUICK ? 5 : 12))
+const EXTRA_ROUNDS = Math.min(ROUNDS, 3)
+const MEMORY_MAX_S = Math.round(knob('memory-max', 'BENCH_MEMORY_MAX', 90))
+const MEMORY_TOKENS = Math.round(knob('memory-tokens', 'BENCH_MEMORY_TOKENS', 100_000))
+const ROUTE_COUNT = Math.round(knob('routes', 'BENCH_ROUTES', 10_000))
+const LOGIN_RATE = knob('login-rate', 'BENCH_LOGIN_RATE', 20)
+const TOKEN_COUNT = Math.round(knob('token-count', 'BENCH_TOKEN_COUNT', 8))
+const REVOCATIONS = Math.round(knob('revocations', 'BENCH_REVOCATIONS', QUICK ? 50 : 200))
+const LOG_LEVEL = process.env.BENCH_LOG_LEVEL ?? 'warn'
+const PIN = process.env.BENCH_PIN !== '0'
+const PROFILE = process.env.BENCH_PROFILE === '1' // V8 CPU profile of the portcullis instance (written at its exit; implies BENCH_KEEP)
+const KEEP = process.env.BENCH_KEEP === '1' || PROFILE
+const ALL_TARGETS = ['direct', 'haproxy-jwt', 'fastify-bare', 'naive-stack', 'portcullis', 'portcullis-replicated'] as const
+type Target = typeof ALL_TARGETS[number]
+const TARGETS: Target[] = (process.env.BENCH_TARGETS ?? flag('targets') ?? ALL_TARGETS.join(','))
+  .split(',').map((s) => s.trim()).filter((s): s is Target => (ALL_TARGETS as readonly string[]).includes(s))
+if (!TARGETS.includes('portcullis')) TARGETS.push('portcullis') // the extras and the ratios need it
+const EXTRAS = new Set((process.env.BENCH_EXTRAS ?? flag('extras') ?? 'login,routes,memory,revocation').split(',').map((s) => s.trim()))
+const PATH = '/orders/42'
+const SCOPE = 'orders:read'
+const AUDIENCE = 'portcullis'
+const RATE_LIMIT = 1_000_000_000
+const USER = 'bench'
+const PASSWORD = 'bench-password-0123'
+const CLIENT = 'bench-app'
+
+const out = (s = ''): void => { process.stdout.write(s + '\n') }
+const note = (s: string): void => { process.stdout.write(`  · ${s}\n`) }
+
+// ---------------------------------------------------------------- HTTP helpers
+interface Reply { status: number, headers: Headers, body: string }
+async function http (port: number, path: string, init: RequestInit = {}): Promise<Reply> {
+  const r = await fetch(`http://127.0.0.1:${port}${path}`, { ...init, signal: AbortSignal.timeout(30_000) })
+  return { status: r.status, headers: r.headers, body: await r.text() }
+}
+async function waitFor (what: string, proc: Proc | null, probe: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    if (proc !== null && !proc.alive()) throw new Error(`${what} exited during start:\n${proc.output().slice(-1500)}`)
+    try { if (await probe()) return } catch { /* not yet */ }
+    await sleep(50)
+  }
+  throw new Error(`${what} not ready after ${timeoutMs} ms${proc !== null ? `:\n${proc.output().slice(-1500)}` : ''}`)
+}
+const answers = (port: number, path = '/', ok = (s: number) => s > 0) => async () => ok((await http(port, path)).status)
+
+// ---------------------------------------------------------------- tokens
+function b64json (x: unknown): string { return Buffer.from(JSON.stringify(x)).toString('base64url') }
+function decodePart (token: string, i: 0 | 1): Record<string, unknown> {
+  return JSON.parse(Buffer.from(token.split('.')[i] as string, 'base64url').toString()) as Record<string, unknown>
+}
+/** Same header and claims, signed by a key the gateway never published. */
+function forge (token: string): string {
+  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+  const input = token.split('.').slice(0, 2).join('.')
+  return `${input}.${cryptoSign('sha256', Buffer.from(input), { key: privateKey, dsaEncoding: 'ieee-p1363' }).toString('base64url')}`
+}
+/** One signature byte flipped. */
+function tamper (token: string): string {
+  const [h, p, s] = token.split('.') as [string, string, string]
+  const sig = Buffer.from(s, 'base64url')
+  sig[5] = (sig[5] as number) ^ 0x01
+  return `${h}.${p}.${sig.toString('base64url')}`
+}
+async function passwordGrant (port: number, scope = SCOPE): Promise<string> {
+  const r = await http(port, '/oauth/token', {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: 'password', client_id: CLIENT, username: USER, password: PASSWORD, scope }).toString()
+  })
+  if (r.status !== 200) throw new Error(`password grant failed: ${r.status} ${r.body}`)
+  return (JSON.parse(r.body) as { access_token: string }).access_token
+}
+
+// ---------------------------------------------------------------- the run
+interface Ctx {
+  work: string
+  tool: 'wrk' | 'autocannon'
+  gatewayCpus: string | null
+  toolCpus: string | null
+  ports: Partial<Record<Target, number>>
+  upstreamPort: number
+  redis: RedisHandle
+  portcullis: Proc
+  portcullisPort: number
+  routes: RouteDir
+  issuer: string
+  tokensFile: string
+  tokens: string[]
+  results: Record<string, LoadResult[]>
+  summary: string[]
+  /** PID of the process that does each target's work (direct: the upstream). */
+  pids: Partial<Record<Target, number>>
+  /** The second gateway instance, REVOCATION_MODE=replicated (when the gateway has that mode). */
+  replicated: { port: number, proc: Proc, setting: string } | null
+}
+
+async function load (ctx: Ctx, label: string, port: number, opts: { tokensFile?: string | null, durationS?: number, countStatus?: boolean } = {}): Promise<LoadResult> {
+  return await loadRun({
+    port,
+    path: PATH,
+    tokensFile: opts.tokensFile === undefined ? ctx.tokensFile : opts.tokensFile,
+    connections: CONNECTIONS,
+    durationS: opts.durationS ?? DURATION,
+    cpus: ctx.toolCpus,
+    label,
+    countStatus: opts.countStatus ?? false
+  }, ctx.tool)
+}
+
+function failures (r: LoadResult): string {
+  const by = Object.entries(r.statuses).map(([k, v]) => `${v}× ${k}`).join(', ')
+  return r.statusErrors + r.socketErrors === 0 ? '' : ` (FAILED REQUESTS: ${r.statusErrors} non-2xx/3xx${by === '' ? '' : ` [${by}]`}, ${r.socketErrors} socket errors/timeouts)`
+}
+
+function machine (): string {
+  const model = /^model name\s*:\s*(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? cpus()[0]?.model ?? 'unknown CPU'
+  const wrkV = spawnSync('wrk', ['-v'], { encoding: 'utf8' })
+  const haV = spawnSync('haproxy', ['-v'], { encoding: 'utf8' })
+  const redisV = spawnSync('redis-server', ['--version'], { encoding: 'utf8' })
+  return [
+    `date: ${new Date().toISOString()}  host: ${hostname()}`,
+    `nproc: ${cpus().length}  CPU: ${model}  node: ${process.version}`,
+    `wrk: ${(wrkV.stdout + wrkV.stderr).split('\n')[0]?.trim() || 'not installed'}`,
+    `load average before the run: ${loadavg()}`,
+    `haproxy: ${haV.stdout?.split('\n')[0]?.trim() || 'not installed'}  redis: ${redisV.stdout?.trim().split(' ').slice(0, 3).join(' ') || 'not installed'}`
+  ].join('\n')
+}
+
+function loadavg (): string {
+  try { return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ') } catch { return 'n/a' }
+}
+
+function ensureTools (): { haproxy: boolean, wrk: boolean } {
+  const has = (cmd: string, arg: string): boolean => spawnSync(cmd, [arg], { stdio: 'ignore' }).error === undefined
+  let haproxy = has('haproxy', '-v')
+  let wrk = hasWrk()
+  const isRoot = process.getuid?.() === 0
+  if ((!haproxy || !wrk) && isRoot && process.env.BENCH_APT !== '0') {
+    const missing = [!haproxy && 'haproxy', !wrk && 'wrk'].filter(Boolean) as string[]
+    out(`installing ${missing.join(' ')} with apt-get (BENCH_APT=0 to skip) ...`)
+    spawnSync('apt-get', ['install', '-y', ...missing], { stdio: 'inherit' })
+    haproxy = has('haproxy', '-v')
+    wrk = hasWrk()
+  }
+  if (!haproxy) out('NOTE: haproxy is not installed (apt-get install -y haproxy): the haproxy-jwt target is skipped')
+  if (!wrk) out('NOTE: wrk is not installed (apt-get install -y wrk): using autocannon (Node, heavier) as the load generator')
+  return { haproxy, wrk }
+}
+
+function routesYaml (upstreamPort: number, extra: number): string {
+  const lines = [
+    'version: 1',
+    'upstreams:',
+    `  api: { url: "http://127.0.0.1:${upstreamPort}", timeout: 5s }`,
+    'routes:',
+    '  - path: /orders/*',
+    '    methods: [GET, HEAD]',
+    '    upstream: api',
+    `    scopes: [${SCOPE}]`,
+    `    rate_limit: { limit: ${RATE_LIMIT}, window: 1m, by: subject }`
+  ]
+  // a realistic mix of static, :param and wildcard routes; the last one is the reload probe
+  for (let i = 0; i < extra; i++) {
+    const shape = i % 3
+    const path = shape === 0 ? `/svc${i}/*` : shape === 1 ? `/svc${i}/items/:id` : `/svc${i}/v1/status`
+    lines.push(`  - path: ${path}`, '    upstream: api', `    scopes: [svc${i}:read]`, `    rate_limit: { limit: ${RATE_LIMIT}, window: 1m, by: subject }`)
+  }
+  return lines.join('\n') + '\n'
+}
+function probePath (extra: number): string {
+  const i = extra - 1
+  const shape = i % 3
+  return shape === 0 ? `/svc${i}/x` : shape === 1 ? `/svc${i}/items/1` : `/svc${i}/v1/status`
+}
+/**
+ * The route map laid out the way Kubernetes mounts a ConfigMap: routes.yaml → ..data/routes.yaml and
+ * ..data → ..vN/. A new version swaps the ..data link (one rename), which the gateway's file watcher
+ * does not see (README: send SIGHUP after such an update), so one SIGHUP is exactly one reload.
+ */
+class RouteDir {
+  readonly file: string
+  #version = 0
+  constructor (readonly dir: string, text: string) {
+    mkdirSync(dir)
+    this.file = join(dir, 'routes.yaml')
+    this.swap(text)
+    symlinkSync(join('..data', 'routes.yaml'), this.file)
+  }
+
+  swap (text: string): void {
+    const version = `..v${++this.#version}`
+    mkdirSync(join(this.dir, version))
+    writeFileSync(join(this.dir, version, 'routes.yaml'), text)
+    symlinkSync(version, join(this.dir, '..data_tmp'))
+    renameSync(join(this.dir, '..data_tmp'), join(this.dir, '..data'))
+  }
+}
+
+async function cli (ctx: { redisUrl: string, cpus: string | null }, args: string[], stdin?: string): Promise<string> {
+  const r = await run('cli', process.execPath, [BIN, ...args], {
+    cpus: ctx.cpus, cwd: ROOT, ...(stdin !== undefined && { stdin }), env: { REDIS_URL: ctx.redisUrl, LOG_LEVEL: 'warn' }
+  })
+  if (r.code !== 0) throw new Error(`portcullis ${args.join(' ')} failed (exit ${r.code}): ${r.output}`)
+  return r.output
+}
+
+function portcullisEnv (redisUrl: string, port: number, routesFile: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const fromKnob: Record<string, string> = {}
+  for (const kv of (process.env.BENCH_PORTCULLIS_ENV ?? '').split(/\s+/).filter(Boolean)) {
+    const i = kv.indexOf('=')
+    if (i > 0) fromKnob[kv.slice(0, i)] = kv.slice(i + 1)
+  }
+  return {
+    NODE_ENV: 'production',
+    REDIS_URL: redisUrl,
+    ROUTES_FILE: routesFile,
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    ISSUER: `http://127.0.0.1:${port}`,
+    AUDIENCE,
+    SIGNING_ALG: 'ES256',
+    LOG_LEVEL: LOG_LEVEL,
+    TOKEN_RATE_LIMIT: '1000000',
+    ...extra,
+    ...fromKnob
+  }
+}
+
+/** The gateway settings that matter for performance, as the gateway itself parses them. */
+async function describeConfig (env: NodeJS.ProcessEnv): Promise<string> {
+  try {
+    const { loadConfig } = await import('../src/config/env.js')
+    const c = loadConfig(env) as unknown as Record<string, unknown>
+    return ['LOG_LEVEL', 'REVOCATION_MODE', 'TOKEN_CACHE_SIZE', 'BCRYPT_COST', 'BCRYPT_THREADS', 'REDIS_TIMEOUT']
+      .filter((k) => c[k] !== undefined).map((k) => `${k}=${String(c[k])}`).join(' ')
+  } catch (err) {
+    return `config not parsed: ${(err as Error).message}`
+  }
+}
+
+async function main (): Promise<void> {
+  const started = Date.now()
+  const nproc = cpus().length
+  const layout = cpuLayout(nproc, PIN)
+  pinSelf(layout.tools)
+  const work = mkdtempSync(join(tmpdir(), 'portcullis-bench-'))
+  workDir = work
+  setLogDir(work)
+
+  out('# Portcullis benchmark (npm run bench)')
+  out(machine())
+  out(`layout: ${layout.description}`)
+  const tools = ensureTools()
+  const tool: 'wrk' | 'autocannon' = process.env.BENCH_TOOL === 'autocannon' || !tools.wrk ? 'autocannon' : 'wrk'
+  if (tool === 'autocannon' && layout.tools !== null) note('autocannon runs inside this orchestrator, on the tools CPU')
+  const mode = revocationMode()
+  const targets = TARGETS.filter((t) => (t !== 'haproxy-jwt' || tools.haproxy) && (t !== 'portcullis-replicated' || mode !== null))
+  if (mode === null && TARGETS.includes('portcullis-replicated')) out('NOTE: this gateway has no replicated revocation mode: the portcullis-replicated target is skipped')
+  out(`load: ${tool}, 1 thread, ${CONNECTIONS} connections, ${DURATION} s per run, ${ROUNDS} interleaved round(s), warm-up ${WARMUP} s per Node target (3 s for direct and haproxy-jwt); GET ${PATH}`)
+  out(`targets: ${targets.join(', ')}; extras: ${[...EXTRAS].join(', ')}; logs in ${work}`)
+  out()
+
+  // ---- shared pieces: Redis and the upstream, on the tools CPU (this process is pinned there)
+  const redis = await startRedis()
+  redisHandle = redis
+  note(`redis-server pid ${redis.pid} on ${redis.port}`)
+  let ctx: Ctx | undefined
+  try {
+    const upstreamPort = await freePort()
+    const upstream = start('upstream', process.execPath, ['--import', 'tsx', join(ROOT, 'bench/upstream.ts'), String(upstreamPort)], { cpus: layout.tools, cwd: ROOT })
+    await waitFor('upstream', upstream, answers(upstreamPort))
+    note(`upstream pid ${upstream.pid} on ${upstreamPort}`)
+
+    // ---- portcullis: user + public client through the CLI, then the gateway pinned to CPU 0
+    const cliCtx = { redisUrl: redis.url, cpus: layout.tools }
+    await cli(cliCtx, ['users', 'add', USER, '--scopes', 'orders:read orders:write'], PASSWORD + '\n')
+    await cli(cliCtx, ['clients', 'add', CLIENT, '--grants', 'password refresh_token', '--scopes', 'orders:read orders:write', '--public'])
+    const routes = new RouteDir(join(work, 'routes'), routesYaml(upstreamPort, 9)) // 10 routes
+    const routesFile = routes.file
+    const portcullisPort = await freePort()
+    const profileArgs = PROFILE ? ['--cpu-prof', '--cpu-prof-dir', join(work, 'profile')] : []
+    const portcullis = start('portcullis', process.execPath, [...profileArgs, BIN, 'serve'], {
+      cpus: layout.gateway, cwd: ROOT, env: portcullisEnv(redis.url, portcullisPort, routesFile)
+    })
+    await waitFor('portcullis', portcullis, answers(portcullisPort, '/readyz', (s) => s === 200))
+    note(`portcullis pid ${portcullis.pid} on ${portcullisPort} (routes: 10; ${await describeConfig(portcullisEnv(redis.url, portcullisPort, routesFile))})`)
+    const issuer = `http://127.0.0.1:${portcullisPort}`
+
+    // tokens from the gateway's own token endpoint (password grant: real bcrypt)
+    const tokens: string[] = []
+    for (let i = 0; i < TOKEN_COUNT; i++) tokens.push(await passwordGrant(portcullisPort))
+    const tokensFile = join(work, 'tokens.txt')
+    writeFileSync(tokensFile, tokens.join('\n') + '\n')
+    const claims = decodePart(tokens[0] as string, 1)
+    note(`${tokens.length} access tokens from POST /oauth/token (password grant); alg ${String(decodePart(tokens[0] as string, 0).alg)}, ${(tokens[0] as string).length} bytes, aud ${JSON.stringify(claims.aud)}, scope "${String(claims.scope)}"`)
+
+    // the gateway's public key, from its JWKS, as PEM for HAProxy and the naive stack
+    const jwks = JSON.parse((await http(portcullisPort, '/.well-known/jwks.json')).body) as { keys: JsonWebKey[] }
+    const pem = createPublicKey({ key: jwks.keys[0] as JsonWebKey, format: 'jwk' }).export({ type: 'spki', format: 'pem' }).toString()
+    const pemFile = join(work, 'gateway-public.pem')
+    writeFileSync(pemFile, pem)
+
+    ctx = {
+      work, tool, gatewayCpus: layout.gateway, toolCpus: layout.tools, ports: { direct: upstreamPort, portcullis: portcullisPort },
+      upstreamPort, redis, portcullis, portcullisPort, routes, issuer, tokensFile, tokens, results: {}, summary: [], replicated: null, pids: { direct: upstream.pid, portcullis: portcullis.pid }
+    }
+
+    // ---- the other targets, each on its own port, on CPU 0
+    if (targets.includes('haproxy-jwt')) {
+      const port = await freePort()
+      const cfg = readFileSync(join(ROOT, 'bench/haproxy.cfg.tmpl'), 'utf8')
+        .replaceAll('{{PORT}}', String(port)).replaceAll('{{UPSTREAM_PORT}}', String(upstreamPort))
+        .replaceAll('{{PEM}}', pemFile).replaceAll('{{ISSUER}}', issuer).replaceAll('{{AUDIENCE}}', AUDIENCE)
+        .replaceAll('{{SCOPE}}', SCOPE).replaceAll('{{RATE_LIMIT}}', String(RATE_LIMIT))
+      const cfgFile = join(work, 'haproxy.cfg')
+      writeFileSync(cfgFile, cfg)
+      const check = await run('haproxy-check', 'haproxy', ['-c', '-f', cfgFile], { cpus: null })
+      if (check.code !== 0) throw new Error(`haproxy -c refused the generated config:\n${check.output}`)
+      const p = start('haproxy-jwt', 'haproxy', ['-db', '-f', cfgFile], { cpus: layout.gateway })
+      await waitFor('haproxy', p, answers(port))
+      ctx.ports['haproxy-jwt'] = port
+      ctx.pids['haproxy-jwt'] = p.pid
+      note(`haproxy-jwt pid ${p.pid} on ${port} (nbthread 1; config ${cfgFile})`)
+    }
+    if (mode !== null && (targets.includes('portcullis-replicated') || EXTRAS.has('revocation'))) {
+      // a second instance of the same gateway (same Redis, keys, issuer and route map), revocation replicated
+      const port = await freePort()
+      const env = portcullisEnv(redis.url, port, routesFile, { ISSUER: issuer, [mode.variable]: mode.replicated })
+      const p = start('portcullis-replicated', process.execPath, [BIN, 'serve'], { cpus: layout.gateway, cwd: ROOT, env })
+      await waitFor('portcullis-replicated', p, answers(port, '/readyz', (s) => s === 200))
+      ctx.ports['portcullis-replicated'] = port
+      ctx.pids['portcullis-replicated'] = p.pid
+      ctx.replicated = { port, proc: p, setting: `${mode.variable}=${mode.replicated}` }
+      note(`portcullis-replicated pid ${p.pid} on ${port} (${await describeConfig(env)})`)
+    }
+    if (targets.includes('fastify-bare')) {
+      const port = await freePort()
+      const p = start('fastify-bare', process.execPath, ['--import', 'tsx', join(ROOT, 'bench/targets/fastify-bare.ts')], {
+        cpus: layout.gateway, cwd: ROOT, env: { PORT: String(port), UPSTREAM: `http://127.0.0.1:${upstreamPort}` }
+      })
+      await waitFor('fastify-bare', p, answers(port))
+      ctx.ports['fastify-bare'] = port
+      ctx.pids['fastify-bare'] = p.pid
+      note(`fastify-bare pid ${p.pid} on ${port}`)
+    }
+    if (targets.includes('naive-stack')) {
+      const port = await freePort()
+      const p = start('naive-stack', process.execPath, ['--import', 'tsx', join(ROOT, 'bench/targets/naive-stack.ts')], {
+        cpus: layout.gateway,
+        cwd: ROOT,
+        env: {
+          PORT: String(port), UPSTREAM: `http://127.0.0.1:${upstreamPort}`, REDIS_URL: redis.url, PUBLIC_KEY_FILE: pemFile,
+          ISSUER: issuer, AUDIENCE, SCOPE, RATE_LIMIT: String(RATE_LIMIT)
+        }
+      })
+      await waitFor('naive-stack', p, answers(port))
+      ctx.ports['naive-stack'] = port
+      ctx.pids['naive-stack'] = p.pid
+      note(`naive-stack pid ${p.pid} on ${port}`)
+    }
+    out()
+
+    await checks(ctx, targets)
+    await mainRounds(ctx, targets)
+    if (EXTRAS.has('login')) await loginLoad(ctx)
+    if (EXTRAS.has('routes')) await routeMaps(ctx)
+    if (EXTRAS.has('memory')) await memory(ctx)
+    if (EXTRAS.has('revocation')) await revocation(ctx)
+
+    out()
+    out('## Summary against the targets of issue 6')
+    for (const line of ctx.summary) out(`- ${line}`)
+    out()
+    out(`done in ${((Date.now() - started) / 1000).toFixed(0)} s; load average at the end: ${loadavg()} (1, 5, 15 min; this run alone keeps it near 2 on 2 CPUs: well above that, other processes were competing for the CPUs)`)
+  } finally {
+    await stopAll()
+    await redis.stop()
+    if (KEEP) out(`logs kept in ${work}`)
+    else rmSync(work, { recursive: true, force: true })
+  }
+}
+
+// ---------------------------------------------------------------- refuse bad, accept good
+async function checks (ctx: Ctx, targets: Target[]): Promise<void> {
+  out('## Checks before load (a bad token is refused, a good one accepted)')
+  const good = ctx.tokens[0] as string
+  const writeOnly = await passwordGrant(ctx.portcullisPort, 'orders:write')
+  const bad: Array<[string, string | null, number[]]> = [
+    ['no token', null, [401]],
+    ['tampered signature', tamper(good), [401]],
+    ['forged (unknown key)', forge(good), [401]],
+    ['expired', null, [401]], // filled below: HAProxy and the naive stack cannot be given an expired token of ours any other way
+    ['missing scope', writeOnly, [403]]
+  ]
+  // an expired token with a valid signature: mint one with the gateway's key
+  const expired = await mintTokens(ctx, 1, -3600)
+  ;(bad[3] as [string, string | null, number[]])[1] = expired[0] as string
+  for (const t of targets) {
+    const port = ctx.ports[t] as number
+    const ok = await http(port, PATH, { headers: { authorization: `Bearer ${good}` } })
+    const seen = ok.headers.get('x-seen-subject')
+    const parts = [`good token ${ok.status}${seen !== null ? ` (upstream saw x-auth-subject: ${seen})` : ''}`]
+    if (ok.status !== 200) throw new Error(`${t} did not accept a good token: ${ok.status} ${ok.body.slice(0, 200)}`)
+    if (t === 'direct' || t === 'fastify-bare') {
+      out(`- ${t}: ${parts[0]}; refusal check skipped: no auth by design`)
+      continue
+    }
+    if (seen !== USER) throw new Error(`${t}: the upstream did not get x-auth-subject=${USER}`)
+    for (const [name, token, expect] of bad) {
+      const r = await http(port, PATH, token === null ? {} : { headers: { authorization: `Bearer ${token}` } })
+      if (!expect.includes(r.status)) throw new Error(`${t} answered ${r.status} to a ${name} token (expected ${expect.join('/')})`)
+      parts.push(`${name} ${r.status}`)
+    }
+    out(`- ${t}: ${parts.join(', ')}`)
+  }
+  out()
+}
+
+// ---------------------------------------------------------------- main table
+async function mainRounds (ctx: Ctx, targets: Target[]): Promise<void> {
+  out(`## Throughput: ${ROUNDS} interleaved round(s) of ${targets.join(' → ')}`)
+  // Warm-up: a Node gateway needs several seconds under load before V8 has optimised its hot path
+  // (measured: Portcullis doubles its throughput over its first ~10 s). The C targets need none.
+  const warm: string[] = []
+  for (const t of targets) {
+    const seconds = t === 'direct' || t === 'haproxy-jwt' ? Math.min(WARMUP, 3) : WARMUP
+    await load(ctx, `warmup-${t}`, ctx.ports[t] as number, { durationS: seconds, tokensFile: t === 'direct' || t === 'fastify-bare' ? null : ctx.tokensFile })
+    warm.push(`${t} ${seconds} s`)
+  }
+  note(`warm-up: ${warm.join(', ')}`)
+  for (const t of targets) ctx.results[t] = []
+  // CPU time the process under load used per request (for `direct`: the upstream's). It does not depend on
+  // how much of CPU 0 the target got, so it stays meaningful when other work competes for the machine.
+  const cpuUs: Record<string, number[]> = {}
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const t of targets) {
+      const pid = ctx.pids[t] as number
+      const c0 = await cpuSecondsOf(pid)
+      const res = await load(ctx, `${t}-r${r + 1}`, ctx.ports[t] as number, { tokensFile: t === 'direct' || t === 'fastify-bare' ? null : ctx.tokensFile })
+      const perReq = (await cpuSecondsOf(pid) - c0) * 1e6 / res.requests
+      ;(cpuUs[t] ??= []).push(perReq)
+      ctx.results[t]?.push(res)
+      note(`round ${r + 1} ${t.padEnd(21)} ${fmtInt(res.rps).padStart(7)} req/s  p50 ${fmtMs(res.p50)}  p99 ${fmtMs(res.p99)}  ${perReq.toFixed(0)} µs CPU/req${failures(res)}`)
+    }
+  }
+  const ratio = (t: Target, base: Target): number => {
+    const a = ctx.results[t]; const b = ctx.results[base]
+    if (a === undefined || b === undefined) return NaN
+    return median(a.map((x, i) => x.rps / (b[i]?.rps ?? NaN)))
+  }
+  const rows = targets.map((t) => {
+    const rs = ctx.results[t] as LoadResult[]
+    const failed = rs.reduce((n, x) => n + x.statusErrors + x.socketErrors, 0)
+    return [t, fmtInt(median(rs.map((x) => x.rps))), fmtMs(median(rs.map((x) => x.p50))), fmtMs(median(rs.map((x) => x.p99))),
+      fmtRatio(ratio(t, 'direct')), fmtRatio(ratio(t, 'naive-stack')), fmtRatio(ratio(t, 'haproxy-jwt')), fmtInt(median(cpuUs[t] ?? [])), String(failed)]
+  })
+  out()
+  out(table(['target', 'req/s (median)', 'p50', 'p99', '÷ direct', '÷ naive-stack', '÷ haproxy-jwt', 'CPU µs/req', 'failed'], rows))
+  out(`(ratios: median over rounds of the per-round req/s ratio; CPU µs/req: CPU time of the target process per request (direct: the upstream's); ${CONNECTIONS} connections, ${DURATION} s per run, ${ROUNDS} round(s))`)
+  const cpuRatio = (t: Target, base: Target): number => median((cpuUs[base] ?? []).map((b, i) => b / (cpuUs[t]?.[i] ?? NaN)))
+  out(`CPU-time ratios (base CPU/req ÷ portcullis CPU/req, i.e. requests per CPU-second relative to the base): portcullis vs naive-stack ${fmtRatio(cpuRatio('portcullis', 'naive-stack'))}, vs fastify-bare ${fmtRatio(cpuRatio('portcullis', 'fastify-bare'))}, vs haproxy-jwt ${fmtRatio(cpuRatio('portcullis', 'haproxy-jwt'))}${targets.includes('portcullis-replicated') ? `; portcullis-replicated vs naive-stack ${fmtRatio(cpuRatio('portcullis-replicated', 'naive-stack'))}, vs fastify-bare ${fmtRatio(cpuRatio('portcullis-replicated', 'fastify-bare'))}, vs haproxy-jwt ${fmtRatio(cpuRatio('portcullis-replicated', 'haproxy-jwt'))}` : ''}`)
+  out()
+  const vsNaive = ratio('portcullis', 'naive-stack')
+  const vsBare = ratio('portcullis', 'fastify-bare')
+  const vsHa = ratio('portcullis', 'haproxy-jwt')
+  const verdict = (x: number, goal: number): string => !Number.isFinite(x) ? 'not measured' : x >= goal ? `met (${fmtRatio(x)})` : `MISSED (${fmtRatio(x)}, ${((1 - x / goal) * 100).toFixed(0)} % short)`
+  ctx.summary.push(`portcullis / naive-stack ≥ 2.5: ${verdict(vsNaive, 2.5)}`)
+  ctx.summary.push(`portcullis / fastify-bare ≥ 0.95: ${verdict(vsBare, 0.95)}`)
+  ctx.summary.push(`portcullis / haproxy-jwt ≥ 1.0: ${verdict(vsHa, 1.0)}`)
+  if (targets.includes('portcullis-replicated')) {
+    const t: Target = 'portcullis-replicated'
+    ctx.summary.push(`portcullis-replicated: ÷ naive-stack ${verdict(ratio(t, 'naive-stack'), 2.5)}, ÷ fastify-bare ${verdict(ratio(t, 'fastify-bare'), 0.95)}, ÷ haproxy-jwt ${verdict(ratio(t, 'haproxy-jwt'), 1.0)}`)
+  }
+}
+
+// ---------------------------------------------------------------- (a) logins alongside
+async function loginLoad (ctx: Ctx): Promise<void> {
+  out(`## (a) Proxied p99 with ${LOGIN_RATE} logins/s alongside (password grant, bcrypt at the gateway's BCRYPT_COST)`)
+  const quiet: LoadResult[] = []; const busy: LoadResult[] = []
+  const loginLat: number[] = []; let fired = 0; let okCount = 0; let failed = 0
+  const loginStatuses: Record<string, number> = {}
+  let skipped = 0
+  let measuring = false; let okInWindow = 0
+  for (let r = 0; r < EXTRA_ROUNDS; r++) {
+    const q = await load(ctx, `login-quiet-r${r + 1}`, ctx.portcullisPort, { countStatus: true })
+    quiet.push(q)
+    const inflight = new Set<Promise<void>>()
+    const body = new URLSearchParams({ grant_type: 'password', client_id: CLIENT, username: USER, password: PASSWORD, scope: SCOPE }).toString()
+    const timer = setInterval(() => {
+      if (inflight.size >= 2 * LOGIN_RATE) { skipped++; return } // the gateway is not keeping up: do not pile up more
+      fired++
+      const t0 = performance.now()
+      const p: Promise<void> = http(ctx.portcullisPort, '/oauth/token', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body })
+        .then((res) => {
+          if (res.status === 200) { okCount++; if (measuring) okInWindow++; loginLat.push(performance.now() - t0) } else { failed++; loginStatuses[res.status] = (loginStatuses[res.status] ?? 0) + 1 }
+        })
+        .catch((err: Error) => { failed++; loginStatuses[err.name] = (loginStatuses[err.name] ?? 0) + 1 })
+        .finally(() => { inflight.delete(p) })
+      inflight.add(p)
+    }, 1000 / LOGIN_RATE)
+    let b: LoadResult
+    measuring = true
+    try {
+      b = await load(ctx, `login-busy-r${r + 1}`, ctx.portcullisPort, { countStatus: true })
+    } finally {
+      clearInterval(timer)
+      measuring = false
+    }
+    busy.push(b)
+    note(`round ${r + 1}: quiet p99 ${fmtMs(q.p99)} (${fmtInt(q.rps)} req/s) · with logins p99 ${fmtMs(b.p99)} (${fmtInt(b.rps)} req/s)${failures(b)}; ${inflight.size} logins still in flight at the end`)
+    await Promise.allSettled([...inflight])
+  }
+  const qp99 = median(quiet.map((x) => x.p99)); const bp99 = median(busy.map((x) => x.p99))
+  const ratios = quiet.map((q, i) => (busy[i]?.p99 ?? NaN) / q.p99)
+  const x = median(ratios)
+  out(`quiet p99 ${fmtMs(qp99)}, with logins p99 ${fmtMs(bp99)}: ×${fmtRatio(x)} (median of per-round ratios); throughput ${fmtInt(median(quiet.map((q) => q.rps)))} → ${fmtInt(median(busy.map((q) => q.rps)))} req/s`)
+  const byStatus = Object.entries(loginStatuses).map(([k, v]) => `${v}× ${k}`).join(', ')
+  out(`logins: ${fired} sent (${LOGIN_RATE}/s offered; ${skipped} not sent because ${2 * LOGIN_RATE} were already in flight), ${okCount} ok, ${failed} failed${byStatus === '' ? '' : ` (${byStatus})`}; login latency p50 ${fmtMs(percentile(loginLat, 50) * 1000)}, p99 ${fmtMs(percentile(loginLat, 99) * 1000)}`)
+  const served = okInWindow / (EXTRA_ROUNDS * DURATION)
+  const sustained = served >= 0.95 * LOGIN_RATE
+  out(`logins completed during the measured runs: ${served.toFixed(1)}/s of ${LOGIN_RATE}/s offered${sustained ? '' : ' (the gateway did not keep up with the login rate: the p99 comparison is at the rate it did serve)'}`)
+  out()
+  ctx.summary.push(`p99 under ${LOGIN_RATE} logins/s ≤ 1.5 × quiet p99: ${x <= 1.5 ? (sustained ? 'met' : `p99 met but only ${served.toFixed(1)} logins/s were served, not ${LOGIN_RATE}`) : 'MISSED'} (${fmtMs(bp99)} vs ${fmtMs(qp99)}, ×${fmtRatio(x)}; proxied ${fmtInt(median(quiet.map((q) => q.rps)))} → ${fmtInt(median(busy.map((q) => q.rps)))} req/s; logins ok ${okCount}/${fired + skipped} offered, p50 ${fmtMs(percentile(loginLat, 50) * 1000)})`)
+}
+
+// ---------------------------------------------------------------- (b) route maps
+async function reloadTo (ctx: Ctx, extra: number, expectNew: (s: number) => boolean): Promise<number> {
+  ctx.routes.swap(routesYaml(ctx.upstreamPort, extra))
+  const probe = probePath(Math.max(extra, ROUTE_COUNT - 1))
+  const t0 = performance.now()
+  process.kill(ctx.portcullis.pid, 'SIGHUP')
+  const deadline = Date.now() + 60_000
+  while (Date.now() < deadline) {
+    const r = await http(ctx.portcullisPort, probe)
+    if (expectNew(r.status)) return performance.now() - t0
+  }
+  throw new Error(`the gateway did not serve the ${extra + 1}-route map within 60 s`)
+}
+
+async function routeMaps (ctx: Ctx): Promise<void> {
+  const big = ROUTE_COUNT - 1 // plus /orders/*
+  out(`## (b) Route map: 10 routes against ${fmtInt(ROUTE_COUNT)} routes, and reloading the big map under load`)
+  // the file compiled in-process, as a reference for the parse/validate/compile cost alone
+  const { compileRouteMap } = await import('../src/config/route-map-loader.js')
+  const bigText = routesYaml(ctx.upstreamPort, big)
+  const compileMs: number[] = []
+  for (let i = 0; i < 3; i++) {
+    const t0 = performance.now()
+    compileRouteMap(bigText, 'bench-routes.yaml')
+    compileMs.push(performance.now() - t0)
+  }
+  const small: LoadResult[] = []; const large: LoadResult[] = []; const reloadMs: number[] = []; const backMs: number[] = []
+  let failedDuringReload = 0
+  const is404 = (s: number): boolean => s === 404
+  const isRouted = (s: number): boolean => s !== 404
+  for (let r = 0; r < EXTRA_ROUNDS; r++) {
+    const s = await load(ctx, `routes10-r${r + 1}`, ctx.portcullisPort)
+    small.push(s)
+    // reload to the big map in the middle of a load run: no request may fail
+    const reloadRunS = Math.max(3, Math.ceil(DURATION / 2))
+    const during = load(ctx, `reload-r${r + 1}`, ctx.portcullisPort, { durationS: reloadRunS, countStatus: true })
+    await sleep(reloadRunS * 1000 / 3)
+    const ms = await reloadTo(ctx, big, isRouted)
+    reloadMs.push(ms)
+    const d = await during
+    failedDuringReload += d.statusErrors + d.socketErrors
+    const l = await load(ctx, `routes${ROUTE_COUNT}-r${r + 1}`, ctx.portcullisPort)
+    large.push(l)
+    backMs.push(await reloadTo(ctx, 9, is404))
+    note(`round ${r + 1}: 10 routes ${fmtInt(s.rps)} req/s · ${fmtInt(ROUTE_COUNT)} routes ${fmtInt(l.rps)} req/s (×${fmtRatio(l.rps / s.rps)}) · reload ${ms.toFixed(0)} ms under load${failures(d) === '' ? ', no failed request' : failures(d)}`)
+  }
+  const x = median(small.map((s, i) => (large[i]?.rps ?? NaN) / s.rps))
+  const rl = median(reloadMs)
+  out(`throughput ${fmtInt(ROUTE_COUNT)} routes / 10 routes: ×${fmtRatio(x)} (median of per-round ratios; p99 ${fmtMs(median(small.map((q) => q.p99)))} → ${fmtMs(median(large.map((q) => q.p99)))})`)
+  out(`reload of the ${fmtInt(ROUTE_COUNT)}-route map: median ${rl.toFixed(0)} ms, max ${Math.max(...reloadMs).toFixed(0)} ms, measured from SIGHUP until the gateway answers a route that only the new map has (polled under load); back to 10 routes: ${median(backMs).toFixed(0)} ms`)
+  out(`compileRouteMap of the same file in-process (parse + validate + compile, no load): median ${median(compileMs).toFixed(0)} ms`)
+  out(`failed requests in the runs that spanned a reload: ${failedDuringReload}`)
+  out()
+  ctx.summary.push(`${fmtInt(ROUTE_COUNT)} routes within 5 % of 10 routes: ${x >= 0.95 ? 'met' : 'MISSED'} (×${fmtRatio(x)})`)
+  ctx.summary.push(`reload of ${fmtInt(ROUTE_COUNT)} routes under 300 ms with no failed request: ${rl < 300 && failedDuringReload === 0 ? 'met' : 'MISSED'} (${rl.toFixed(0)} ms, ${failedDuringReload} failed; in-process compile ${median(compileMs).toFixed(0)} ms)`)
+}
+
+// ---------------------------------------------------------------- (c) memory with many tokens
+/** Valid tokens of this gateway, signed with its current key (read from Redis, `portcullis:keys`). */
+async function mintTokens (ctx: Ctx, n: number, expOffsetS = 900): Promise<string[]> {
+  const { createStore } = await import('../src/store/index.js')
+  const { KeyRing } = await import('../src/oauth/keys.js')
+  const { signAccessToken, newJti } = await import('../src/oauth/jwt.js')
+  const store = createStore({ redisUrl: ctx.redis.url, timeoutMs: 5000 })
+  const silent = { info: () => {}, warn: () => {}, error: () => {} }
+  try {
+    await (store as { ready?: (ms?: number) => Promise<boolean> }).ready?.(5000)
+    const ring = await KeyRing.load(store, { alg: 'ES256', logger: silent, refreshIntervalMs: 0 })
+    const template = decodePart(ctx.tokens[0] as string, 1)
+    const now = Math.floor(Date.now() / 1000)
+    const outTokens: string[] = []
+    for (let i = 0; i < n; i++) {
+      outTokens.push(signAccessToken(ring, {
+        ...template,
+        iat: expOffsetS < 0 ? now + expOffsetS - 900 : now,
+        exp: now + expOffsetS,
+        jti: newJti()
+      } as unknown as Parameters<typeof signAccessToken>[1]))
+    }
+    ring.close()
+    return outTokens
+  } finally {
+    await (store as { close?: () => Promise<void> }).close?.()
+  }
+}
+
+async function memory (ctx: Ctx): Promise<void> {
+  out(`## (c) Memory after a run with ${fmtInt(MEMORY_TOKENS)} distinct valid tokens`)
+  const t0 = performance.now()
+  const many = await mintTokens(ctx, MEMORY_TOKENS)
+  const file = join(ctx.work, 'many-tokens.txt')
+  writeFileSync(file, many.join('\n') + '\n')
+  note(`${fmtInt(many.length)} tokens signed in ${((performance.now() - t0) / 1000).toFixed(1)} s with the gateway's key from Redis (src/oauth/jwt.ts signAccessToken, claims of a real token, fresh jti each)`)
+  const before = await memoryOf(ctx.portcullis.pid)
+  // wrk cycles through the file in order: a 3 s probe with these tokens gives the rate, then one run
+  // long enough for every token (+15 %), at most MEMORY_MAX_S
+  const probe = await load(ctx, 'memory-probe', ctx.portcullisPort, { tokensFile: file, durationS: 3 })
+  const durationS = Math.min(MEMORY_MAX_S, Math.max(DURATION, Math.ceil(1.15 * MEMORY_TOKENS / probe.rps)))
+  const res = await load(ctx, 'memory', ctx.portcullisPort, { tokensFile: file, durationS, countStatus: true })
+  await sleep(2000)
+  const after = await memoryOf(ctx.portcullis.pid)
+  const covered = res.requests >= MEMORY_TOKENS ? 'every token used at least once' : `only ${fmtInt(res.requests)} requests within ${MEMORY_MAX_S} s (BENCH_MEMORY_MAX): not every token was used`
+  out(`${fmtInt(res.rps)} req/s with distinct tokens (p50 ${fmtMs(res.p50)}, p99 ${fmtMs(res.p99)}) over ${durationS} s, ${fmtInt(res.requests)} requests, ${covered}${failures(res)}`)
+  out(`portcullis RSS: ${before.rss.toFixed(0)} MiB before → ${after.rss.toFixed(0)} MiB after (peak VmHWM ${after.hwm.toFixed(0)} MiB)`)
+  out()
+  ctx.summary.push(`memory with ${fmtInt(MEMORY_TOKENS)} distinct tokens: RSS ${after.rss.toFixed(0)} MiB after (${before.rss.toFixed(0)} MiB before, peak ${after.hwm.toFixed(0)} MiB); ${fmtInt(res.rps)} req/s with all-distinct tokens`)
+}
+
+// ---------------------------------------------------------------- (d) revocation propagation
+function revocationMode (): { variable: string, replicated: string } | null {
+  // the gateway's env schema names the mode, if it has one
+  const env = readFileSync(join(ROOT, 'src/config/env.ts'), 'utf8')
+  const m = /(REVOCATION_MODE|REVOCATION)\s*:/.exec(env)
+  if (m === null) return null
+  const values = [...env.slice(m.index, m.index + 600).matchAll(/Type\.Literal\('([a-z-]+)'\)/g)].map((x) => x[1] as string)
+  const replicated = values.find((v) => /replic|push|cache|local|stream/.test(v))
+  return replicated === undefined ? null : { variable: m[1] as string, replicated }
+}
+
+async function revocation (ctx: Ctx): Promise<void> {
+  out('## (d) Revocation: revoke-to-refusal delay on a second instance')
+  const mode = revocationMode()
+  if (mode === null) {
+    out('n/a: revocation is checked per request (strict mode)')
+    out()
+    ctx.summary.push('revocation propagation: n/a, revocation is checked per request (strict mode): a revoked token is refused by every instance on its next request')
+    return
+  }
+  // instance B is the portcullis-replicated target: same Redis, keys, issuer; tokens revoked through instance A
+  const b = ctx.replicated
+  if (b === null) throw new Error('the replicated instance was not started')
+  const portB = b.port
+  {
+    note(`instance B: pid ${b.proc.pid} on ${portB} with ${b.setting}; revocations through POST /oauth/revoke on instance A (strict); B is asked until it answers 401`)
+    // one revocation: B accepts the token, A revokes it, B is asked back to back until it answers 401
+    const timeOne = async (token: string): Promise<number | null> => {
+      const ok = await http(portB, PATH, { headers: { authorization: `Bearer ${token}` } })
+      if (ok.status !== 200) throw new Error(`instance B refused a fresh token: ${ok.status} ${ok.body}`)
+      const r = await http(ctx.portcullisPort, '/oauth/revoke', {
+        method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ client_id: CLIENT, token, token_type_hint: 'access_token' }).toString()
+      })
+      if (r.status !== 200) throw new Error(`revoke failed: ${r.status} ${r.body}`)
+      const t0 = performance.now()
+      for (;;) {
+        const x = await http(portB, PATH, { headers: { authorization: `Bearer ${token}` } })
+        if (x.status === 401) return performance.now() - t0
+        if (performance.now() - t0 > 10_000) return null
+      }
+    }
+    const report = (label: string, delays: number[], timeouts: number): { p99: number, text: string } => {
+      const p50 = percentile(delays, 50); const p99 = percentile(delays, 99); const max = Math.max(...delays)
+      const text = `p50 ${p50.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms, max ${max.toFixed(1)} ms over ${delays.length} revocations${timeouts > 0 ? `, ${timeouts} NOT refused within 10 s` : ''}`
+      out(`${label}: ${text}`)
+      return { p99: timeouts > 0 ? Infinity : p99, text }
+    }
+    // quiet: nothing else runs
+    const quietDelays: number[] = []; let quietTimeouts = 0
+    for (const token of await mintTokens(ctx, REVOCATIONS)) {
+      const d = await timeOne(token)
+      if (d === null) quietTimeouts++; else quietDelays.push(d)
+    }
+    const quiet = report('quiet', quietDelays, quietTimeouts)
+    // under load: wrk keeps instance B busy (50 connections) while revocations run, until the run ends;
+    // the delay then includes B's queueing latency for the polling request itself (an upper bound)
+    const loadedDelays: number[] = []; let loadedTimeouts = 0
+    const tokens = await mintTokens(ctx, REVOCATIONS)
+    const busy = load(ctx, 'revocation-load', portB, { durationS: DURATION })
+    let done = false
+    void busy.finally(() => { done = true })
+    await sleep(1000)
+    for (const token of tokens) {
+      if (done) break
+      const d = await timeOne(token)
+      if (d === null) loadedTimeouts++; else loadedDelays.push(d)
+    }
+    const busyRes = await busy
+    const loaded = report(`while instance B serves ${fmtInt(busyRes.rps)} req/s`, loadedDelays, loadedTimeouts)
+    out('(delay: from the revoke response on A to the first 401 on B)')
+    out()
+    ctx.summary.push(`revocation propagation p99 ≤ 50 ms (${b.setting}): ${quiet.p99 <= 50 ? 'met' : 'MISSED'} quiet (${quiet.text}); under load ${loaded.p99 <= 50 ? 'met' : 'MISSED'} (${loaded.text})`)
+  }
+}
+
+// ---------------------------------------------------------------- entry
+let stopping = false
+let redisHandle: RedisHandle | undefined
+let workDir: string | undefined
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    if (stopping) process.exit(130)
+    stopping = true
+    process.stderr.write(`\nbench: ${signal}, stopping every process it started ...\n`)
+    void stopAll().then(async () => await redisHandle?.stop()).finally(() => {
+      if (workDir !== undefined && !KEEP) rmSync(workDir, { recursive: true, force: true })
+      process.exit(130)
+    })
+  })
+}
+try {
+  await main()
+} catch (err) {
+  if (stopping) await new Promise(() => {}) // interrupted: the signal handler cleans up and exits
+  process.stderr.write(`bench: ${(err as Error).stack ?? String(err)}\n`)
+  await stopAll()
+  process.exitCode = 1
+}

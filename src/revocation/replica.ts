@@ -1,0 +1,153 @@
+// REVOCATION_MODE=replicated: the revocation check answered from a local view (view.ts) instead of
+// one store round trip per request, with Redis still the source of truth.
+//
+//   feed up ──► buffer events, load a snapshot ──► view = snapshot + buffered events ──► LIVE
+//   feed down (disconnect, heartbeat unanswered, event unreadable) ──► view dropped ──► STRICT
+//
+// While not LIVE, state() answers null and the check-revocation stage reads the store per request
+// (so a dead Redis means 503, fail closed, never a token trusted on stale data). Events that arrive
+// while the snapshot loads are applied on top of it in order, so no change is lost between the
+// SUBSCRIBE and the SCAN. A view past REVOCATION_VIEW_MAX entries is dropped (strict) and rebuilt
+// after RESYNC_AFTER_OVERFLOW_MS: memory stays bounded, correctness is never traded for it.
+//
+// Propagation: a revocation is applied on every LIVE instance when its PUBLISH arrives (the same
+// Lua script as the write), typically within a millisecond or two on a LAN. Upper bound: an
+// instance whose feed silently stops notices within FEED_HEARTBEAT_MS + REDIS_TIMEOUT (2 s by
+// default) and turns strict; until then it may accept a token revoked during that window.
+import type { RevocationEvent, RevocationFeed, RevocationQuery, RevocationState, Store } from '../store/types.js'
+import { RevocationView } from './view.js'
+
+export interface ReplicaLogger {
+  info(obj: object, msg: string): void
+  warn(obj: object, msg: string): void
+}
+
+export interface ReplicaOptions {
+  store: Store
+  logger: ReplicaLogger
+  /** Most entries held locally (REVOCATION_VIEW_MAX). */
+  maxEntries: number
+  now?: () => number
+  /** Wait before retrying a failed snapshot. */
+  retryMs?: number
+}
+
+const SWEEP_EVERY_MS = 10_000
+const RESYNC_AFTER_OVERFLOW_MS = 60_000
+const DEFAULT_RETRY_MS = 500
+
+export class RevocationReplica {
+  readonly #store: Store
+  readonly #log: ReplicaLogger
+  readonly #max: number
+  readonly #now: () => number
+  readonly #retryMs: number
+  #view: RevocationView | null = null
+  #buffer: RevocationEvent[] | null = null
+  #generation = 0
+  #feed: RevocationFeed | null = null
+  #timers = new Set<NodeJS.Timeout>()
+  #closed = false
+  /** Epoch ms when the view last became live (tests, diagnostics). */
+  liveSince: number | null = null
+
+  constructor (opts: ReplicaOptions) {
+    this.#store = opts.store
+    this.#log = opts.logger
+    this.#max = opts.maxEntries
+    this.#now = opts.now ?? Date.now
+    this.#retryMs = opts.retryMs ?? DEFAULT_RETRY_MS
+  }
+
+  /** Subscribes; the view becomes live once the first snapshot is in. Never throws. */
+  start (): this {
+    this.#feed = this.#store.subscribeRevocations({
+      event: (e) => { this.#event(e) },
+      up: () => { void this.#resync() },
+      down: () => { this.#drop() }
+    })
+    this.#every(SWEEP_EVERY_MS, () => { this.#view?.sweep(this.#now()) })
+    return this
+  }
+
+  get live (): boolean { return this.#view !== null }
+
+  /** The revocation state from the local view, or null when not live (then ask the store). */
+  state (q: RevocationQuery): RevocationState | null {
+    return this.#view === null ? null : this.#view.state(q, this.#now())
+  }
+
+  async close (): Promise<void> {
+    this.#closed = true
+    this.#drop()
+    for (const t of this.#timers) clearTimeout(t)
+    this.#timers.clear()
+    await this.#feed?.close()
+  }
+
+  #event (e: RevocationEvent): void {
+    if (this.#buffer !== null) this.#buffer.push(e)
+    else if (this.#view !== null) {
+      this.#view.apply(e)
+      if (this.#view.size > this.#max) this.#overflow()
+    }
+  }
+
+  async #resync (): Promise<void> {
+    const generation = ++this.#generation
+    this.#view = null
+    this.#buffer = []
+    let snapshot: RevocationEvent[]
+    try {
+      snapshot = await this.#store.revocationSnapshot()
+    } catch (err) {
+      if (generation !== this.#generation || this.#closed) return
+      this.#buffer = null
+      this.#log.warn({ reason: 'revocation_snapshot_failed', err: (err as Error).message }, 'revocation snapshot failed: checking per request, retrying')
+      this.#after(this.#retryMs, () => { if (generation === this.#generation) void this.#resync() })
+      return
+    }
+    if (generation !== this.#generation || this.#closed) return // the feed went down (and maybe up) meanwhile
+    const view = new RevocationView()
+    for (const e of snapshot) view.apply(e)
+    for (const e of this.#buffer ?? []) view.apply(e)
+    this.#buffer = null
+    if (view.size > this.#max) { this.#overflow(); return }
+    this.#view = view
+    this.liveSince = this.#now()
+    this.#log.info({ entries: view.size }, 'revocation view live: revocation checked locally')
+  }
+
+  #drop (): void {
+    this.#generation++
+    this.#view = null
+    this.#buffer = null
+    this.liveSince = null
+  }
+
+  #overflow (): void {
+    this.#drop()
+    this.#log.warn({ reason: 'revocation_view_full', max: this.#max }, 'revocation view over REVOCATION_VIEW_MAX: checking per request')
+    const generation = this.#generation
+    this.#after(RESYNC_AFTER_OVERFLOW_MS, () => { if (generation === this.#generation) void this.#resync() })
+  }
+
+  #after (ms: number, fn: () => void): void {
+    if (this.#closed) return
+    const t = setTimeout(() => { this.#timers.delete(t); fn() }, ms)
+    t.unref()
+    this.#timers.add(t)
+  }
+
+  #every (ms: number, fn: () => void): void {
+    const t = setInterval(fn, ms)
+    t.unref()
+    this.#timers.add(t)
+  }
+}
+
+/** The replica REVOCATION_MODE asks for (null in strict mode), started. */
+export function revocationReplicaFor (config: { REVOCATION_MODE?: string, REVOCATION_VIEW_MAX?: number }, store: Store, logger: ReplicaLogger): RevocationReplica | null {
+  if (config.REVOCATION_MODE !== 'replicated') return null
+  return new RevocationReplica({ store, logger, maxEntries: config.REVOCATION_VIEW_MAX ?? 200_000 }).start()
+}

@@ -1,0 +1,127 @@
+// Catalogue F01 + F05: Redis absent at start. A real gateway process whose REDIS_URL points at a
+// port nothing listens on must start and listen (/healthz 200, /readyz 503), answer protected
+// routes and the token endpoint 503 + Retry-After (never 500, never forwarded), keep serving
+// `auth: none` routes, and serve fully once a redis-server appears on that port, without a restart.
+import t from 'tap'
+import { hashSecret } from '../../src/oauth/passwords.js'
+import { RedisStore } from '../../src/store/index.js'
+import { startEchoUpstream } from '../helpers/echo-upstream.js'
+import { writeRoutes } from '../helpers/gateway.js'
+import { freePort, startRedis } from '../helpers/redis-server.js'
+import { spawnGateway } from '../helpers/spawn-gateway.js'
+
+const UNAVAILABLE = { error: 'temporarily_unavailable', error_description: 'The token store is unavailable; retry later' }
+// JWT-shaped, never verified: without a key set no token can be judged
+const SOME_TOKEN = 'eyJhbGciOiJFUzI1NiIsInR5cCI6ImF0K2p3dCIsImtpZCI6IngifQ.eyJzdWIiOiJ4In0.c2ln'
+
+const echo = await startEchoUpstream()
+t.teardown(() => echo.close())
+const redisPort = await freePort()
+const routes = writeRoutes(`
+version: 1
+upstreams:
+  echo: { url: ${echo.url}, timeout: 2s }
+routes:
+  - path: /api/*
+    upstream: echo
+    scopes: [read]
+  - path: /public/*
+    upstream: echo
+    auth: none
+`)
+const gw = await spawnGateway(['serve'], {
+  ROUTES_FILE: routes, REDIS_URL: `redis://127.0.0.1:${redisPort}`, REDIS_TIMEOUT: '1', BCRYPT_COST: '4', LOG_LEVEL: 'info'
+})
+t.teardown(() => { if (gw.child.exitCode === null) gw.child.kill('SIGKILL') })
+const pid = gw.child.pid
+
+interface Answer { status: number; body: unknown; headers: Headers; ms: number }
+async function call (path: string, init: RequestInit = {}): Promise<Answer> {
+  const started = Date.now()
+  const res = await fetch(gw.url + path, init)
+  const text = await res.text()
+  let body: unknown = text
+  try { body = JSON.parse(text) } catch { /* not JSON */ }
+  return { status: res.status, body, headers: res.headers, ms: Date.now() - started }
+}
+const bearer = (token: string): RequestInit => ({ headers: { authorization: `Bearer ${token}` } })
+const tokenRequest = (): RequestInit => ({
+  method: 'POST',
+  headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: 'Basic ' + Buffer.from('svc:svc-secret').toString('base64') },
+  body: 'grant_type=client_credentials&scope=read'
+})
+
+t.test('F01: started without Redis, the gateway listens, reports not ready and fails closed', async (t) => {
+  t.match(gw.output(), /"ready":false/, 'the listening line says the key set is not loaded')
+  const health = await call('/healthz')
+  t.equal(health.status, 200, '/healthz: the process is up')
+  t.same(health.body, { status: 'ok' })
+
+  const ready = await call('/readyz')
+  t.equal(ready.status, 503, '/readyz 503')
+  t.equal(ready.headers.get('content-type'), 'application/json; charset=utf-8')
+  t.match(ready.body, { error: 'temporarily_unavailable' })
+  t.ok(ready.headers.get('retry-after'), '/readyz carries Retry-After')
+
+  const before = echo.seen.length
+  const protectedRoute = await call('/api/orders', bearer(SOME_TOKEN))
+  t.equal(protectedRoute.status, 503, 'a token on a protected route cannot be judged: 503, not 401, not 500')
+  t.same(protectedRoute.body, UNAVAILABLE)
+  t.equal(protectedRoute.headers.get('retry-after'), '2')
+  t.equal(protectedRoute.headers.get('www-authenticate'), null, 'a server condition: no challenge')
+  t.ok(protectedRoute.ms < 1500, `answered in ${protectedRoute.ms} ms`)
+
+  const noToken = await call('/api/orders')
+  t.equal(noToken.status, 401, 'no token at all is still a plain 401 (nothing to judge)')
+  t.equal(echo.seen.length, before, 'nothing reached the upstream')
+
+  const token = await call('/oauth/token', tokenRequest())
+  t.equal(token.status, 503, '/oauth/token 503')
+  t.same(token.body, UNAVAILABLE)
+  t.ok(token.headers.get('retry-after'), 'with Retry-After')
+  t.ok(token.ms < 2500, `answered in ${token.ms} ms`)
+
+  const jwks = await call('/.well-known/jwks.json')
+  t.equal(jwks.status, 503, 'JWKS: no key set to publish yet: 503, never 500')
+  t.same(jwks.body, UNAVAILABLE)
+
+  const open = await call('/public/catalog')
+  t.equal(open.status, 200, 'auth: none is served')
+  t.equal(echo.seen.length, before + 1, 'and forwarded')
+  t.notMatch(gw.output(), /"level":50|Unhandled|unhandled/, 'no error-level log line, no unhandled rejection')
+})
+
+t.test('F05: Redis appears on that port; the same process serves again without a restart', async (t) => {
+  const redis = await startRedis({ port: redisPort })
+  t.teardown(() => redis.stop())
+  const appeared = Date.now()
+  const seed = new RedisStore({ url: redis.url, timeoutMs: 1000 })
+  t.teardown(() => seed.close())
+  t.ok(await seed.ready(5000), 'seed connection ready')
+  await seed.putClient({ id: 'svc', secretHash: await hashSecret('svc-secret', 4), grants: ['client_credentials'], scopes: ['read'], disabled: false, createdAt: 0 })
+
+  let ready: Answer
+  do {
+    ready = await call('/readyz')
+    if (ready.status !== 200) await new Promise((resolve) => setTimeout(resolve, 100))
+  } while (ready.status !== 200 && Date.now() - appeared < 8000)
+  const recovery = Date.now() - appeared
+  t.equal(ready.status, 200, `/readyz 200 again after ${recovery} ms`)
+  t.ok(recovery < 5000, 'within the reconnect window (< 5 s)')
+  t.match(ready.body, { status: 'ready', store: 'redis' })
+
+  const token = await call('/oauth/token', tokenRequest())
+  t.equal(token.status, 200, 'a token is issued')
+  const accessToken = (token.body as { access_token: string }).access_token
+  const before = echo.seen.length
+  const served = await call('/api/orders', bearer(accessToken))
+  t.equal(served.status, 200, 'the protected route serves')
+  t.equal(echo.seen.length, before + 1)
+  t.equal(echo.seen.at(-1)!.headers['x-auth-subject'], 'client:svc', 'with the identity from the token')
+  t.equal(gw.child.pid, pid, 'same process')
+  t.equal(gw.child.exitCode, null, 'still running')
+  t.match(gw.output(), /signing keys loaded/, 'the recovery is logged')
+
+  gw.child.kill('SIGTERM')
+  t.same(await gw.exited, { code: 0, signal: null }, 'and it still shuts down cleanly')
+})

@@ -1,0 +1,133 @@
+// Issue 6, REVOCATION_MODE=replicated: two real gateways on one private redis-server. A (strict)
+// and B (replicated: a local view fed by Redis pub/sub). A revocation written through A's store is
+// refused by B within a bounded time; when B loses the feed it checks per request (strict) until
+// it has re-synced: with Redis dead that is a 503 (fail closed), never a token trusted.
+import t from 'tap'
+import { Redis } from 'ioredis'
+import { RedisStore } from '../../src/store/index.js'
+import { startEchoUpstream } from '../helpers/echo-upstream.js'
+import { startTestGateway } from '../helpers/gateway.js'
+import { startRedis } from '../helpers/redis-server.js'
+import { mint, userClaims } from '../helpers/tokens.js'
+
+const redis = await startRedis()
+t.teardown(() => redis.stop())
+const echo = await startEchoUpstream()
+t.teardown(() => echo.close())
+
+const ROUTES = `
+version: 1
+upstreams:
+  echo: { url: ${echo.url}, timeout: 2s }
+routes:
+  - path: /orders/*
+    methods: [GET]
+    upstream: echo
+    scopes: [orders:read]
+`
+const PREFIX = 'repl:'
+const storeA = new RedisStore({ url: redis.url, timeoutMs: 500, prefix: PREFIX })
+const storeB = new RedisStore({ url: redis.url, timeoutMs: 500, prefix: PREFIX })
+t.teardown(() => storeA.close())
+t.teardown(() => storeB.close())
+if (!await storeA.ready(5000) || !await storeB.ready(5000)) throw new Error('redis-server did not become ready')
+const a = await startTestGateway(t, { routes: ROUTES, store: storeA })
+const b = await startTestGateway(t, { routes: ROUTES, store: storeB, keys: a.keys, env: { REVOCATION_MODE: 'replicated' } })
+let raw = new Redis(redis.url)
+t.teardown(() => raw.disconnect())
+
+const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
+const token = (over: Record<string, unknown> = {}): { tok: string, jti: string, exp: number } => {
+  const c = userClaims(a.config, { scope: 'orders:read', ...over })
+  return { tok: mint(a.keys, c), jti: c.jti, exp: c.exp }
+}
+async function status (gw: { url: string }, tok: string): Promise<number> {
+  const res = await fetch(`${gw.url}/orders/1`, { headers: { authorization: `Bearer ${tok}` } })
+  await res.arrayBuffer()
+  return res.status
+}
+async function waitFor (what: string, cond: () => Promise<boolean>, ms = 5000): Promise<number> {
+  const start = performance.now()
+  while (!await cond()) {
+    if (performance.now() - start > ms) throw new Error(`${what}: not within ${ms} ms`)
+    await sleep(2)
+  }
+  return performance.now() - start
+}
+/** A revocation written straight into Redis, bypassing the feed: only a per-request read or a snapshot sees it. */
+async function revokeSilently (jti: string): Promise<void> {
+  await raw.set(`${PREFIX}revoked:jti:${jti}`, '1', 'PX', 600_000)
+}
+
+// B is live (answering from its view) once it accepts a token revoked behind the feed's back
+// after its snapshot: each try writes a fresh one, so one written before the snapshot does not count
+let probe = token()
+
+t.test('B reaches the live view (a write that bypasses the feed is not seen per request)', async (t) => {
+  await waitFor('B live', async () => {
+    probe = token()
+    await revokeSilently(probe.jti)
+    return await status(b, probe.tok) === 200
+  })
+  t.equal(await status(a, probe.tok), 401, 'strict A reads Redis on every request and refuses it')
+  t.equal(await status(b, probe.tok), 200, 'B answers from its local view')
+})
+
+t.test('a revocation through A is refused on B within a bounded time (pub/sub)', async (t) => {
+  const delays: number[] = []
+  for (let i = 0; i < 30; i++) {
+    const { tok, jti, exp } = token()
+    t.equal(await status(b, tok), 200)
+    await storeA.revokeToken(jti, exp)
+    delays.push(await waitFor('refused on B', async () => await status(b, tok) === 401, 1000))
+  }
+  delays.sort((x, y) => x - y)
+  t.comment(`revoke-to-refusal on B (incl. one HTTP round trip per poll): p50 ${delays[15]!.toFixed(1)} ms, max ${delays.at(-1)!.toFixed(1)} ms`)
+  t.ok(delays.at(-1)! < 1000, 'every revocation reached B in under a second')
+})
+
+t.test('sessions, user cut-offs and disabled users reach B too', async (t) => {
+  const s = token({ sid: 'sess-9' })
+  const u = token({ sub: 'ivan' })
+  const d = token({ sub: 'judy' })
+  for (const x of [s, u, d]) t.equal(await status(b, x.tok), 200)
+  await storeA.revokeSession('sess-9', s.exp)
+  await storeA.revokeUserBefore('ivan', Math.floor(Date.now() / 1000) + 1)
+  await storeA.putUser({ name: 'judy', passwordHash: 'x', scopes: [], disabled: true, createdAt: 1 })
+  for (const x of [s, u, d]) await waitFor('refused on B', async () => await status(b, x.tok) === 401, 1000)
+  await storeA.putUser({ name: 'judy', passwordHash: 'x', scopes: [], disabled: false, createdAt: 1 })
+  await waitFor('judy enabled on B', async () => await status(b, d.tok) === 200, 1000)
+  t.pass()
+})
+
+t.test('feed lost: B checks per request until it has re-synced from a snapshot', async (t) => {
+  const hidden = token()
+  await revokeSilently(hidden.jti)
+  t.equal(await status(b, hidden.tok), 200, 'live: the silent write is not seen')
+  await raw.call('CLIENT', 'KILL', 'TYPE', 'pubsub') // drop B's subscriber connection
+  await waitFor('B refuses the silently revoked token', async () => await status(b, hidden.tok) === 401, 3000)
+  await sleep(300) // re-subscribed and re-synced by now: the snapshot carries the silent write
+  t.equal(await status(b, hidden.tok), 401, 'still refused after the re-sync (SCAN snapshot)')
+  t.equal(await status(b, probe.tok), 401, 'and the first silent write too')
+})
+
+t.test('Redis killed: B fails closed (503), never trusts its stale view; restarted: B re-syncs', async (t) => {
+  const ok = token()
+  t.equal(await status(b, ok.tok), 200)
+  await redis.kill()
+  await waitFor('B answers 503', async () => await status(b, ok.tok) === 503, 3000)
+  t.equal(await status(b, ok.tok), 503, 'strict without a store: temporarily_unavailable')
+  await redis.restart()
+  raw.disconnect()
+  raw = new Redis(redis.url)
+  await waitFor('B serves again', async () => await status(b, ok.tok) === 200, 10_000)
+  // the restarted server is empty (no persistence): B's view must be the new, empty state
+  const late = token()
+  await revokeSilently(late.jti)
+  await waitFor('B live again', async () => await status(b, late.tok) === 200, 5000)
+  await storeA.revokeToken(late.jti, late.exp) // already set silently: no change, no event
+  const next = token()
+  await storeA.revokeToken(next.jti, next.exp)
+  await waitFor('a published revocation reaches B after the restart', async () => await status(b, next.tok) === 401, 1000)
+  t.pass()
+})

@@ -6,6 +6,7 @@ import type { Socket } from 'node:net'
 import Fastify, { LogController, type ConnectionError, type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { Logger } from 'pino'
 import { parseTrustProxy, type Config } from './config/env.js'
+import { ERRORS, type ErrorCode } from './errors/codes.js'
 import { GatewayError } from './errors/gateway-error.js'
 import { registerErrorHandler, sendError, toGatewayError } from './errors/handler.js'
 import { healthPlugin } from './health.js'
@@ -29,11 +30,10 @@ export interface AppOptions {
 const KEEP_ALIVE_TIMEOUT_MS = 72_000
 
 /** Answers of clientErrorHandler, by Node error code: status, `error`, `error_description`. */
-const CLIENT_ERRORS: Record<string, readonly [number, string, string]> = {
-  HPE_HEADER_OVERFLOW: [431, 'request_header_fields_too_large', 'Request header fields too large'], // catalogue J35
-  ERR_HTTP_REQUEST_TIMEOUT: [408, 'request_timeout', 'The request was not received in time'] // catalogue F16
+const CLIENT_ERRORS: Record<string, ErrorCode> = {
+  HPE_HEADER_OVERFLOW: 'header_too_large', // catalogue J35
+  ERR_HTTP_REQUEST_TIMEOUT: 'request_timeout' // catalogue F16
 }
-const BAD_FRAMING = [400, 'invalid_request', 'Malformed request'] as const
 
 /**
  * Node refuses some requests before Fastify sees them: a head over MAX_HEADER_SIZE (431), headers or a
@@ -42,7 +42,7 @@ const BAD_FRAMING = [400, 'invalid_request', 'Malformed request'] as const
  */
 function clientErrorHandler (this: FastifyInstance, err: ConnectionError, socket: Socket): void {
   if (err.code === 'ECONNRESET' || socket.destroyed) return
-  const [status, error, description] = CLIENT_ERRORS[err.code] ?? BAD_FRAMING
+  const { status, error, description } = ERRORS[CLIENT_ERRORS[err.code] ?? 'bad_request']
   this.log.debug({ reason: error, code: err.code }, 'client error')
   // like Node's own handler: never a second status line on a socket whose response has begun
   const inFlight = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage
@@ -117,8 +117,13 @@ export async function buildApp (opts: AppOptions): Promise<FastifyInstance> {
     }, 'request')
   })
   app.addHook('preClose', async () => { closing = true })
-  // RFC 9112 §3.2: a request with more than one Host field MUST get 400 (catalogue P19)
+  // framing the HTTP parser lets through, refused for every route (the gateway's own endpoints too)
   app.addHook('onRequest', async (request) => {
+    // RFC 9112 §6.1: Transfer-Encoding in an HTTP/1.0 message is faulty framing; refuse and close (catalogue S02)
+    if (request.raw.httpVersion === '1.0' && request.raw.headers['transfer-encoding'] !== undefined) {
+      throw new GatewayError('bad_request', { headers: { connection: 'close' }, detail: 'transfer-encoding in HTTP/1.0' })
+    }
+    // RFC 9112 §3.2: a request with more than one Host field MUST get 400 (catalogue P19)
     const raw = request.raw.rawHeaders
     let hosts = 0
     for (let i = 0; i < raw.length; i += 2) {

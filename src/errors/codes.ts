@@ -17,6 +17,8 @@ export const ERRORS = {
   method_not_allowed: { status: 405, error: 'method_not_allowed', description: 'Method not allowed on this path' },
   bad_path: { status: 400, error: 'invalid_request', description: 'Ambiguous or malformed request path' },
   bad_request: { status: 400, error: 'invalid_request', description: 'Malformed request' },
+  header_too_large: { status: 431, error: 'request_header_fields_too_large', description: 'Request header fields too large' },
+  request_timeout: { status: 408, error: 'request_timeout', description: 'The request was not received in time' },
   payload_too_large: { status: 413, error: 'payload_too_large', description: 'Request body too large' },
   unsupported_media_type: { status: 415, error: 'unsupported_media_type', description: 'Unsupported content type' },
 

@@ -17,7 +17,12 @@ export function jwksEndpoint (keys: KeyRing) {
   return async function jwks (_request: FastifyRequest, reply: FastifyReply): Promise<{ keys: PublicJwk[] }> {
     if (Date.now() - refreshedAt >= JWKS_REFRESH_MS) {
       refreshedAt = Date.now()
-      await keys.refresh() // never rejects: on a store failure the ring keeps (and serves) its set
+      try {
+        await keys.refresh()
+      } catch (err) {
+        // store down: serve the set this instance holds; with none loaded yet, 503 (handler)
+        if (keys.jwks().length === 0) throw err
+      }
     }
     reply.header('Cache-Control', JWKS_CACHE_CONTROL)
     // RFC 7517 §8.5.1: application/jwk-set+json

@@ -11,10 +11,6 @@ export interface RouteSource {
 
 export function matchStage (routes: RouteSource): Stage {
   return function match (ctx: PipelineContext): void {
-    // RFC 9112 §6.1: Transfer-Encoding in an HTTP/1.0 message is faulty framing; refuse and close (catalogue S02)
-    if (ctx.request.raw.httpVersion === '1.0' && ctx.request.raw.headers['transfer-encoding'] !== undefined) {
-      throw new GatewayError('bad_request', { headers: { connection: 'close' }, detail: 'transfer-encoding in HTTP/1.0' })
-    }
     const target = canonicalize(ctx.request.raw.url ?? '')
     if (!target.ok) {
       throw new GatewayError('bad_path', { detail: target.reason })

@@ -35,3 +35,29 @@ routes:
   t.same(exit, { code: 0, signal: null }, 'exit 0', { output: gw.output() })
   t.match(gw.output(), /shutting down/)
 })
+
+t.test('F25: a second SIGTERM during the drain exits at once (non-zero), without waiting for in-flight requests', async (t) => {
+  const echo = await startEchoUpstream()
+  t.teardown(() => echo.close())
+  const routes = writeRoutes(`
+version: 1
+upstreams:
+  echo: { url: ${echo.url}, timeout: 30s }
+routes:
+  - path: /slow/*
+    upstream: echo
+    auth: none
+`)
+  const gw = await spawnGateway(['serve'], { ROUTES_FILE: routes, LOG_LEVEL: 'info', SHUTDOWN_TIMEOUT: '30' })
+  t.teardown(() => { if (gw.child.exitCode === null) gw.child.kill('SIGKILL') })
+  const inFlight = fetch(`${gw.url}/slow/10000/x`).then((r) => r.status, () => 'aborted')
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  gw.child.kill('SIGTERM')
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  const started = Date.now()
+  gw.child.kill('SIGTERM')
+  const exit = await gw.exited
+  t.ok(Date.now() - started < 2000, 'exited promptly after the second signal')
+  t.equal(exit.code, 1, 'non-zero: the drain did not complete')
+  t.equal(await inFlight, 'aborted', 'the slow request was cut off, as asked')
+})

@@ -37,6 +37,7 @@ export const EnvSchema = Type.Object({
 
   // input limits (README "Limits"): every one bounds what a single client can make the gateway hold
   MAX_HEADER_SIZE: Type.Integer({ minimum: 1024, default: 16_384, description: 'Largest request head (request line and headers) in bytes; past it: 431' }),
+  OAUTH_BODY_LIMIT: Type.Integer({ minimum: 256, default: 8192, description: 'Body limit of /oauth/* requests in bytes; past it: 413' }),
   MAX_BODY_SIZE: Type.Integer({ minimum: 0, default: 10_485_760, description: 'Body limit of proxied routes in bytes unless a route sets body_limit; past it: 413' }),
   MAX_TOKEN_LENGTH: Type.Integer({ minimum: 512, maximum: 8192, default: 4096, description: 'Longest bearer token in bytes; a longer one is invalid_token without being parsed' }),
   REQUEST_TIMEOUT: Seconds(30, 1, 'Time a client gets to send a whole request, headers and body (s); past it: 408, connection closed'),

@@ -38,16 +38,16 @@ export function parseForm (body: string): FormParams {
  * Inside the caller's (encapsulated) scope: form bodies are parsed, every other content type is
  * refused with invalid_request (catalogue T02), bodies over FORM_BODY_LIMIT get 413 (T10).
  */
-export function registerFormParser (app: FastifyInstance): void {
+export function registerFormParser (app: FastifyInstance, bodyLimit: number = FORM_BODY_LIMIT): void {
   app.removeAllContentTypeParsers()
-  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: FORM_BODY_LIMIT }, (_req, body, done) => {
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit }, (_req, body, done) => {
     try {
       done(null, parseForm(body as string))
     } catch (err) {
       done(err as Error, undefined)
     }
   })
-  app.addContentTypeParser('*', { bodyLimit: FORM_BODY_LIMIT }, (_req, _payload, done) => {
+  app.addContentTypeParser('*', { bodyLimit }, (_req, _payload, done) => {
     done(new GatewayError('invalid_request', { description: 'The body must be application/x-www-form-urlencoded' }), undefined)
   })
 }

@@ -39,7 +39,7 @@ export async function oauthPlugin (app: FastifyInstance, opts: OAuthPluginOption
     now,
     throttle: new LoginThrottle(opts.store, opts.config, now)
   }
-  registerFormParser(app)
+  registerFormParser(app, opts.config.OAUTH_BODY_LIMIT)
   // Pre-computes the dummy hash unknown users and clients are compared against (passwords.ts).
   configurePasswordPool({ threads: opts.config.BCRYPT_THREADS ?? 1 })
   await setDummyCost(opts.config.BCRYPT_COST)

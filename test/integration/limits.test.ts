@@ -188,6 +188,19 @@ t.test('F17: body size per route (body_limit) and MAX_BODY_SIZE, enforced on the
     t.equal(res.status, 413)
     t.same(await res.json(), TOO_LARGE)
   })
+
+  t.test('OAUTH_BODY_LIMIT: the /oauth/* body limit is configurable', async (t) => {
+    const small = await startTestGateway(t, { routes: 'version: 1\nupstreams: {}\nroutes: []\n', env: { OAUTH_BODY_LIMIT: '512' } })
+    const res = await fetch(`${small.url}/oauth/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: `grant_type=password&username=${'u'.repeat(600)}`
+    })
+    t.equal(res.status, 413)
+    t.same(await res.json(), TOO_LARGE)
+    const fits = await fetch(`${small.url}/oauth/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=nope' })
+    t.equal(fits.status, 400, 'a body under the limit is parsed (and refused for its grant type)')
+  })
 })
 
 // --- F16: slow clients

@@ -16,8 +16,9 @@ async function run (config: Readonly<Config>, dev: boolean): Promise<void> {
   const { handleSignals, startGateway } = await import('../server.js')
   const { startDemoUpstream } = await import('../dev/demo-upstream.js')
   let demo: { close(): void } | undefined
+  const demoPort = Number(process.env.DEMO_UPSTREAM_PORT ?? 9001)
   if (dev && config.REDIS_URL === undefined) {
-    const port = Number(process.env.DEMO_UPSTREAM_PORT ?? 9001)
+    const port = demoPort
     try {
       demo = await startDemoUpstream(port)
     } catch (err) {
@@ -29,7 +30,7 @@ async function run (config: Readonly<Config>, dev: boolean): Promise<void> {
     handleSignals(gw, config)
     if (dev && gw.store.kind === 'memory') {
       await seedDemoAccounts(gw.store, config.BCRYPT_COST)
-      printHints(gw.url)
+      printHints(gw.url, demoPort)
     }
   } catch (err) {
     demo?.close()
@@ -49,9 +50,10 @@ async function seedDemoAccounts (store: Store, cost: number): Promise<void> {
   await addClient(store, { id: DEMO.client, grants: 'password refresh_token', scopes: DEMO.scopes, public: true, cost })
 }
 
-function printHints (url: string): void {
+function printHints (url: string, demoPort: number): void {
   process.stdout.write(`
-Portcullis is running at ${url} (dev mode: in-memory store, demo upstream on 127.0.0.1:9001)
+Portcullis is running at ${url} (dev mode: in-memory store, demo upstream on 127.0.0.1:${demoPort};
+the bundled routes.yaml sends /orders and /catalog to 127.0.0.1:9001)
 Demo accounts: user "${DEMO.user}" / password "${DEMO.password}", public client "${DEMO.client}".
 
 Try:

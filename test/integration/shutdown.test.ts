@@ -1,23 +1,29 @@
 // SIGTERM drains: a request in flight finishes, new connections are refused, exit code 0.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { startEchoUpstream } from '../helpers/echo-upstream.js'
 import { writeRoutes } from '../helpers/gateway.js'
 import { spawnGateway } from '../helpers/spawn-gateway.js'
 
-t.test('SIGTERM with a request in flight: it completes, then the process exits 0', async (t) => {
+/** A real gateway process with one public route, /slow/*, to an echo upstream; both stopped in teardown. */
+async function slowGateway (t: Test, upstreamTimeout: string, shutdownTimeout: string) {
   const echo = await startEchoUpstream()
   t.teardown(() => echo.close())
   const routes = writeRoutes(`
 version: 1
 upstreams:
-  echo: { url: ${echo.url}, timeout: 5s }
+  echo: { url: ${echo.url}, timeout: ${upstreamTimeout} }
 routes:
   - path: /slow/*
     upstream: echo
     auth: none
 `)
-  const gw = await spawnGateway(['serve'], { ROUTES_FILE: routes, LOG_LEVEL: 'info', SHUTDOWN_TIMEOUT: '10' })
+  const gw = await spawnGateway(['serve'], { ROUTES_FILE: routes, LOG_LEVEL: 'info', SHUTDOWN_TIMEOUT: shutdownTimeout })
   t.teardown(() => { if (gw.child.exitCode === null) gw.child.kill('SIGKILL') })
+  return { echo, gw }
+}
+
+t.test('SIGTERM with a request in flight: it completes, then the process exits 0', async (t) => {
+  const { echo, gw } = await slowGateway(t, '5s', '10')
 
   const inFlight = fetch(`${gw.url}/slow/1200/x`).then(async (r) => ({ status: r.status, body: await r.json() as { url: string } }))
   await new Promise((resolve) => setTimeout(resolve, 300))
@@ -37,19 +43,7 @@ routes:
 })
 
 t.test('F25: a second SIGTERM during the drain exits at once (non-zero), without waiting for in-flight requests', async (t) => {
-  const echo = await startEchoUpstream()
-  t.teardown(() => echo.close())
-  const routes = writeRoutes(`
-version: 1
-upstreams:
-  echo: { url: ${echo.url}, timeout: 30s }
-routes:
-  - path: /slow/*
-    upstream: echo
-    auth: none
-`)
-  const gw = await spawnGateway(['serve'], { ROUTES_FILE: routes, LOG_LEVEL: 'info', SHUTDOWN_TIMEOUT: '30' })
-  t.teardown(() => { if (gw.child.exitCode === null) gw.child.kill('SIGKILL') })
+  const { gw } = await slowGateway(t, '30s', '30')
   const inFlight = fetch(`${gw.url}/slow/10000/x`).then((r) => r.status, () => 'aborted')
   await new Promise((resolve) => setTimeout(resolve, 300))
   gw.child.kill('SIGTERM')

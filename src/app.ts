@@ -31,8 +31,8 @@ const KEEP_ALIVE_TIMEOUT_MS = 72_000
 
 /** Answers of clientErrorHandler, by Node error code: status, `error`, `error_description`. */
 const CLIENT_ERRORS: Record<string, ErrorCode> = {
-  HPE_HEADER_OVERFLOW: 'header_too_large', // catalogue J35
-  ERR_HTTP_REQUEST_TIMEOUT: 'request_timeout' // catalogue F16
+  HPE_HEADER_OVERFLOW: 'header_too_large', // SECURITY.md J35
+  ERR_HTTP_REQUEST_TIMEOUT: 'request_timeout' // SECURITY.md F16
 }
 
 /**
@@ -63,7 +63,7 @@ export async function buildApp (opts: AppOptions): Promise<FastifyInstance> {
 
   // input limits (README "Limits"); Node checks the timeouts every connectionsCheckingInterval
   const http: ServerOptions = {
-    maxHeaderSize: config.MAX_HEADER_SIZE, // catalogue J35: 431
+    maxHeaderSize: config.MAX_HEADER_SIZE, // SECURITY.md J35: 431
     headersTimeout: config.HEADERS_TIMEOUT * 1000, // F16: slowloris
     requestTimeout: config.REQUEST_TIMEOUT * 1000,
     connectionsCheckingInterval: Math.min(Math.max(config.HEADERS_TIMEOUT * 250, 250), 5000)
@@ -119,11 +119,11 @@ export async function buildApp (opts: AppOptions): Promise<FastifyInstance> {
   app.addHook('preClose', async () => { closing = true })
   // framing the HTTP parser lets through, refused for every route (the gateway's own endpoints too)
   app.addHook('onRequest', async (request) => {
-    // RFC 9112 §6.1: Transfer-Encoding in an HTTP/1.0 message is faulty framing; refuse and close (catalogue S02)
+    // RFC 9112 §6.1: Transfer-Encoding in an HTTP/1.0 message is faulty framing; refuse and close (SECURITY.md S02)
     if (request.raw.httpVersion === '1.0' && request.raw.headers['transfer-encoding'] !== undefined) {
       throw new GatewayError('bad_request', { headers: { connection: 'close' }, detail: 'transfer-encoding in HTTP/1.0' })
     }
-    // RFC 9112 §3.2: a request with more than one Host field MUST get 400 (catalogue P19)
+    // RFC 9112 §3.2: a request with more than one Host field MUST get 400 (SECURITY.md P19)
     const raw = request.raw.rawHeaders
     let hosts = 0
     for (let i = 0; i < raw.length; i += 2) {

@@ -1,6 +1,6 @@
 // /healthz: the process is up. /readyz: the store answers, the signing keys are loaded and a route
 // map is loaded; 503 otherwise, so load balancers stop sending traffic (also while shutting down,
-// and after a start without Redis until it appears: catalogue F01).
+// and after a start without Redis until it appears: SECURITY.md F01).
 import type { FastifyInstance } from 'fastify'
 import type { Store } from './store/types.js'
 import type { RouteSource } from './pipeline/match.js'

@@ -134,7 +134,7 @@ function compileUpstreams (r: SourceReporter, value: unknown, file: string): Map
 }
 
 /**
- * `ca` and `tls_verify` of an upstream (catalogue §0.10, H15): undefined for the default, certificates
+ * `ca` and `tls_verify` of an upstream (SECURITY.md H15): undefined for the default, certificates
  * verified against the system CAs. `ca` is read now, relative to the route map; a bad one is an issue.
  */
 function checkTls (r: SourceReporter, def: Record<string, unknown>, origin: string, at: Key[], file: string): Checked<UpstreamTls | undefined> {

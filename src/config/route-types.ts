@@ -19,7 +19,7 @@ export interface CompiledUpstream {
   readonly tls?: UpstreamTls
 }
 
-/** Per-upstream TLS (catalogue §0.10, H15); upstreams sharing an origin share it (one pool per origin). */
+/** Per-upstream TLS (SECURITY.md H15); upstreams sharing an origin share it (one pool per origin). */
 export interface UpstreamTls {
   /** PEM bundle from `ca:` that replaces the system CAs for this upstream. */
   readonly ca: string | undefined

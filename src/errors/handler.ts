@@ -20,7 +20,7 @@ const FASTIFY_CLIENT_ERRORS: Record<string, ErrorCode> = {
 /** Converts anything thrown into a GatewayError. */
 export function toGatewayError (err: unknown): GatewayError {
   if (err instanceof GatewayError) return err
-  // a store failure that escaped its endpoint's own guard is still a 503, never a 500 (catalogue F01/F02)
+  // a store failure that escaped its endpoint's own guard is still a 503, never a 500 (SECURITY.md F01/F02)
   if (err instanceof StoreUnavailableError) return new GatewayError('store_unavailable', { cause: err, detail: err.message, headers: { 'retry-after': '1' } })
   const fe = err as Partial<FastifyError> | undefined
   const mapped = fe?.code !== undefined ? FASTIFY_CLIENT_ERRORS[fe.code] : undefined

@@ -2,7 +2,7 @@
 //
 // Decisions (README "Users and clients"):
 // - Usernames are case-insensitive: 1–64 of [A-Za-z0-9._@-], stored lowercased, so `Alice` and
-//   `alice` are one identity (catalogue T26). Every lookup goes through normalizeUserName, and the
+//   `alice` are one identity (SECURITY.md T26). Every lookup goes through normalizeUserName, and the
 //   password grant must do the same before reading the user or counting failed logins.
 // - Client ids are exact (case-sensitive), 1–64 of [A-Za-z0-9._-]: they travel in HTTP Basic and
 //   form bodies, so no `:`, `%`, `+` or space.

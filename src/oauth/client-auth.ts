@@ -85,7 +85,7 @@ function formDecode (s: string): string | null {
 /**
  * Authenticates the client. Confidential clients must prove their secret; a public client is
  * accepted on client_id alone only when allowPublic. Every failure is the same invalid_client, and
- * every secret check costs one bcrypt compare, known client or not (catalogue T18).
+ * every secret check costs one bcrypt compare, known client or not (SECURITY.md T18).
  */
 export async function authenticateClient (
   request: FastifyRequest, form: FormParams, store: Store, opts: { allowPublic: boolean }

@@ -36,7 +36,7 @@ export function parseForm (body: string): FormParams {
 
 /**
  * Inside the caller's (encapsulated) scope: form bodies are parsed, every other content type is
- * refused with invalid_request (catalogue T02), bodies over FORM_BODY_LIMIT get 413 (T10).
+ * refused with invalid_request (SECURITY.md T02), bodies over FORM_BODY_LIMIT get 413 (T10).
  */
 export function registerFormParser (app: FastifyInstance, bodyLimit: number = FORM_BODY_LIMIT): void {
   app.removeAllContentTypeParsers()
@@ -68,7 +68,7 @@ const SECRET_PARAMS = ['client_secret', 'password', 'refresh_token', 'token', 'a
 
 /**
  * RFC 6749 §2.3.1 / §3.2: credentials MUST NOT be in the request URI (it ends up in logs and
- * histories). A request carrying one is refused whatever its body says (catalogue T03).
+ * histories). A request carrying one is refused whatever its body says (SECURITY.md T03).
  */
 export function refuseQueryCredentials (request: FastifyRequest): void {
   const q = request.url.indexOf('?')

@@ -107,7 +107,7 @@ async function verifyOrThrow (ring: KeyRing, token: unknown, opts: VerifyOptions
   // RFC 9068 §4: MUST check typ; media types are case-insensitive (RFC 7515 §4.1.9).
   if (typeof header.typ !== 'string' || !TYPES.has(header.typ.toLowerCase())) throw new AccessTokenError('wrong_typ')
   if (header.crit !== undefined) throw new AccessTokenError('crit_unsupported')
-  // RFC 7516 §9 / RFC 8725 §3.3: JWE-only parameters on a JWS mean a confused or hostile token (catalogue J37)
+  // RFC 7516 §9 / RFC 8725 §3.3: JWE-only parameters on a JWS mean a confused or hostile token (SECURITY.md J37)
   for (const name of JWE_ONLY) if (name in header) throw new AccessTokenError('malformed', `JWE parameter ${name} on a JWS`)
   if (typeof header.kid !== 'string' || header.kid === '') throw new AccessTokenError('unknown_kid')
 

@@ -40,7 +40,7 @@ export interface SigningKey {
 export const KEY_REFRESH_INTERVAL_MS = 30_000
 /** At most one store read per this interval when a token names a kid we do not know (no refetch storm). */
 export const UNKNOWN_KID_REFETCH_MS = 5_000
-/** loadLazy: the first retry after a failed load, doubling up to LOAD_RETRY_MAX_MS (catalogue F01, F05). */
+/** loadLazy: the first retry after a failed load, doubling up to LOAD_RETRY_MAX_MS (SECURITY.md F01, F05). */
 export const LOAD_RETRY_MIN_MS = 100
 export const LOAD_RETRY_MAX_MS = 1_000
 
@@ -88,7 +88,7 @@ export class KeyRing {
 
   /**
    * An empty ring that loads itself in the background, retrying (100 ms doubling to 1 s) until the
-   * store answers, so a gateway can listen while Redis is still absent (catalogue F01). Until then
+   * store answers, so a gateway can listen while Redis is still absent (SECURITY.md F01). Until then
    * `ready` is false, `signingKey()` throws StoreUnavailableError and `ensureReady()` rejects with it:
    * callers answer 503, never 401 (without keys no token can be judged) and never 500.
    * `settled` resolves after the first attempt, whatever its outcome.

@@ -1,8 +1,8 @@
 // Login abuse limits (issue 3 point 8; RFC 6749 §4.3.2 and §10.10: MUST protect against brute force).
 // - per username: at most LOGIN_MAX_FAILURES failed password attempts per LOGIN_FAILURE_WINDOW;
-// - per client IP: at most TOKEN_RATE_LIMIT requests per minute to /oauth/* (catalogue T20, T29, T66).
+// - per client IP: at most TOKEN_RATE_LIMIT requests per minute to /oauth/* (SECURITY.md T20, T29, T66).
 // The IP is request.ip: the socket address unless Fastify's trustProxy names the proxy, so a client
-// cannot change its key by sending X-Forwarded-For (catalogue T30).
+// cannot change its key by sending X-Forwarded-For (SECURITY.md T30).
 //
 // Counting attempts: every password attempt increments the username counter BEFORE the password is
 // checked, and a success resets it. So attempt k sees k-1 earlier failures, and once MAX failures are

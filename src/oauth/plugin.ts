@@ -59,7 +59,7 @@ export async function oauthPlugin (app: FastifyInstance, opts: OAuthPluginOption
     [OAUTH_PATHS.revoke, revokeEndpoint(deps)],
     [OAUTH_PATHS.introspect, introspectEndpoint(deps)]
   ] as const) {
-    // RFC 6749 §3.2: the client MUST use HTTP POST (catalogue T01)
+    // RFC 6749 §3.2: the client MUST use HTTP POST (SECURITY.md T01)
     app.route({ method: 'POST', url, onRequest: beforeBody, handler: guarded(handler) })
     notAllowed(app, url, ['POST'])
   }
@@ -83,7 +83,7 @@ function notAllowed (app: FastifyInstance, url: string, allowed: HTTPMethods[]):
   })
 }
 
-/** A store that cannot answer is 503 temporarily_unavailable + Retry-After, never a 500 (catalogue T47, T61). */
+/** A store that cannot answer is 503 temporarily_unavailable + Retry-After, never a 500 (SECURITY.md T47, T61). */
 async function storeGuard<T> (work: () => Promise<T>): Promise<T> {
   try {
     return await work()

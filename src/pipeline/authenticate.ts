@@ -33,7 +33,7 @@ export interface AuthenticateOptions {
   realm?: string
   /** Epoch milliseconds (tests). */
   now?: () => number
-  /** MAX_TOKEN_LENGTH: a longer token is invalid_token without being parsed (catalogue J35/J36). */
+  /** MAX_TOKEN_LENGTH: a longer token is invalid_token without being parsed (SECURITY.md J35/J36). */
   maxTokenLength?: number
   /** Verified tokens seen before skip only the signature/claims check (TOKEN_CACHE_SIZE; null: off). */
   tokenCache?: TokenCache | null

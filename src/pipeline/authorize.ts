@@ -1,7 +1,7 @@
 // Stage 4, authorize: the scopes that routes.yaml declares for the matched route and method
 // (ctx.route, compiled once), all required, exact string match (RFC 9068 §4, RFC 6750 §3.1).
 // The decision is made on the route the router matched for the canonical path, which is the
-// path the upstream receives: never on a pattern over the raw URL (catalogue §4.1).
+// path the upstream receives: never on a pattern over the raw URL (SECURITY.md, P rows).
 import { GatewayError } from '../errors/gateway-error.js'
 import type { CompiledRoute } from '../config/route-types.js'
 import { bearerChallenges } from './bearer.js'

@@ -1,7 +1,7 @@
 // One path, one decision: the request target is normalised ONCE here, and the result is both
 // what the route table matches (and so what the scope decision is made on) and what the
 // upstream receives. Anything ambiguous is refused rather than guessed
-// (security-catalogue §4.1: "prefer rejecting ambiguous encodings").
+// (SECURITY.md, P rows: ambiguous encodings are refused).
 //
 // Rules (RFC 3986 §2, §3.3, §6.2.2):
 // - origin-form only (`/path?query`); absolute-form, authority-form and `*` are refused;

@@ -9,7 +9,7 @@
 // whenever the replica is not live (starting, feed lost, re-syncing) the stage reads the store.
 //
 // Fail closed: if the store cannot answer (its own timeout, REDIS_TIMEOUT, bounds the wait),
-// the request is refused with 503 + Retry-After and never forwarded (catalogue J67, F02).
+// the request is refused with 503 + Retry-After and never forwarded (SECURITY.md J67, F02).
 import { ERRORS } from '../errors/codes.js'
 import { GatewayError } from '../errors/gateway-error.js'
 import type { RevocationReplica } from '../revocation/replica.js'

@@ -11,7 +11,7 @@ import type { FinalStage, PipelineContext } from './context.js'
 import { setIdentityHeaders, stripReservedHeaders } from './identity-headers.js'
 import { RATE_LIMIT_HEADERS } from './rate-limit.js'
 
-/** RFC 9110 §7.6.1 hop-by-hop fields, plus h2c upgrade fields (security-catalogue P31). */
+/** RFC 9110 §7.6.1 hop-by-hop fields, plus h2c upgrade fields (SECURITY.md P31). */
 const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding',
   'upgrade', 'proxy-authorization', 'proxy-authenticate', 'http2-settings']
 
@@ -28,7 +28,7 @@ const DEFAULT_MAX_BODY_SIZE = 10 * 1024 * 1024
 
 /**
  * Counts a body of unannounced length (chunked) on its way upstream and fails once it passes the
- * limit, so the upstream never receives the whole oversized body (catalogue F17). A body with a
+ * limit, so the upstream never receives the whole oversized body (SECURITY.md F17). A body with a
  * Content-Length needs no counting: it was checked before forwarding, and Node delivers exactly that.
  */
 class BodyLimit extends Transform {
@@ -150,10 +150,10 @@ export function forwardStage (opts: ForwardOptions = {}): FinalStage {
     const up = route.upstream
     const reply = ctx.reply
     const bodyLimit = route.bodyLimit ?? maxBodySize
-    // before the upstream is contacted: an announced oversized body is refused here (catalogue F17)
+    // before the upstream is contacted: an announced oversized body is refused here (SECURITY.md F17)
     const counter = limitBody(ctx, bodyLimit)
     // the query string is appended by reply-from from the raw request URL, untouched, except that
-    // an access_token parameter never travels further (RFC 6750 §5.3, RFC 9700 §4.3; catalogue J61)
+    // an access_token parameter never travels further (RFC 6750 §5.3, RFC 9700 §4.3; SECURITY.md J61)
     const query = ctx.query.includes('access_token') ? withoutAccessToken(ctx.query) : undefined
     return reply.from(up.origin + up.basePath + ctx.path, {
       timeout: up.timeoutMs,

@@ -65,7 +65,7 @@ export async function gatewayPlugin (app: FastifyInstance, opts: PipelineOptions
   if (revocations !== null) app.addHook('onClose', async () => { await revocations.close() })
   const { stages, stageNames, forward } = buildPipeline({ ...opts, revocations }, await rateLimitStage(app, { store: opts.store }))
   const count = stages.length
-  // TLS verified for every https: upstream unless it says tls_verify: false (catalogue §0.10, H15)
+  // TLS verified for every https: upstream unless it says tls_verify: false (SECURITY.md H15)
   const agents = new UpstreamAgents({ routes: opts.routes, log: app.log, agent: { connections: 128, pipelining: 1 } })
   app.addHook('onClose', async () => { await agents.close() })
   await app.register(replyFrom, { undici: agents.dispatcher as never, disableRequestLogging: true })

@@ -2,7 +2,7 @@
 // production: one atomic INCR + PEXPIRE script per request, shared by every instance), with a
 // bounded per-instance fallback while the store cannot answer.
 //
-// Store down (issue 4 point 4; security catalogue §6.1 and F02/F03/F08). Kong and Envoy fail open
+// Store down (issue 4 point 4; SECURITY.md F02/F03/F08). Kong and Envoy fail open
 // (no limit at all until the store returns); @fastify/rate-limit answers 500 (or fails open with
 // skipOnError). Portcullis does neither: on StoreUnavailableError it counts in process, with the
 // same policy, so each instance still enforces the limit on its own share of the traffic (N

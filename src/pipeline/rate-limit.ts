@@ -7,7 +7,7 @@
 //   by subject: `sub:<subject>`   by client: `client:<client_id>`   by ip: `ip:<address>`
 // An anonymous request on an `auth: optional` route limited by subject or client is counted by IP,
 // in the `ip:` namespace, so it can never use up an authenticated caller's budget. The address is
-// request.ip: the socket address unless Fastify's trustProxy lists the peer (catalogue H09, T30), so
+// request.ip: the socket address unless Fastify's trustProxy lists the peer (SECURITY.md H09, T30), so
 // X-Forwarded-For never picks the key. It is normalised as @fastify/rate-limit does (IPv4-mapped
 // IPv6 to IPv4; IPv6 to its /64, which one client usually holds whole).
 //

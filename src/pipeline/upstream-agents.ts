@@ -1,4 +1,4 @@
-// Upstream TLS (security-catalogue §0.10, H15; RFC 9700 §4.13: the proxy-to-app link MUST be protected).
+// Upstream TLS (SECURITY.md H15; RFC 9700 §4.13: the proxy-to-app link MUST be protected).
 // reply-from 12.6.5 turns certificate checks off for its own HTTPS transports, so the gateway gives it one
 // undici dispatcher and decides TLS here, per origin:
 //

@@ -1,7 +1,7 @@
 // RFC 6749 §4.3: resource owner password credentials. RFC 9700 §2.4 deprecates it; Portcullis keeps it
 // for first-party apps only, per client (the client must be allowed the `password` grant).
 // An unknown user, a wrong password and a disabled user get the same invalid_grant after the same
-// bcrypt work (catalogue T23-T25); every attempt counts against the username (login-throttle.ts).
+// bcrypt work (SECURITY.md T23-T25); every attempt counts against the username (login-throttle.ts).
 import { GatewayError } from '../../errors/gateway-error.js'
 import { normalizeUserName } from '../accounts.js'
 import { nowSeconds } from '../deps.js'

@@ -14,7 +14,7 @@ export const refreshTokenGrant: GrantHandler = async ({ deps, form, auth, reques
   const token = form.get('refresh_token')
   // RFC 6749 §6: refresh_token is REQUIRED
   if (token === undefined) throw new GatewayError('invalid_request', { description: 'refresh_token is required' })
-  // An access token, or anything else not shaped like ours, is not looked up (catalogue T43).
+  // An access token, or anything else not shaped like ours, is not looked up (SECURITY.md T43).
   if (!looksLikeRefreshToken(token)) throw invalidGrant('not a refresh token')
   const hash = hashRefreshToken(token)
 
@@ -22,7 +22,7 @@ export const refreshTokenGrant: GrantHandler = async ({ deps, form, auth, reques
   // without burning it, so a stolen token cannot be used to revoke its owner's session.
   const record = await deps.store.getRefreshToken(hash)
   if (record === null) throw invalidGrant('unknown or expired refresh token')
-  // RFC 6749 §6 / §10.4: the refresh token is bound to the client it was issued to (catalogue T41)
+  // RFC 6749 §6 / §10.4: the refresh token is bound to the client it was issued to (SECURITY.md T41)
   if (record.clientId !== auth.client.id) throw invalidGrant('refresh token of another client')
   const requested = requestedScope(form.get('scope'))
   // RFC 6749 §6: the requested scope MUST NOT include any scope not originally granted (T40)

@@ -1,6 +1,6 @@
 // The ioredis connection and the one wrapper every Redis call goes through.
 //
-// Failure policy (security catalogue §0.8, F01-F05): a dead or frozen Redis fails fast and
+// Failure policy (SECURITY.md F01-F05): a dead or frozen Redis fails fast and
 // never hangs a request. No offline queue (commands while disconnected reject at once), no
 // re-sending of sent commands (a replayed consume would report a false reuse), a command
 // timeout, and a reconnect loop that never gives up so the store heals by itself. Every
@@ -24,7 +24,7 @@ const GUARD_GRACE_MS = 100
 
 export function connectRedis (url: string, timeoutMs: number, log: StoreLogger): StoreRedis {
   const redis = new Redis(url, {
-    enableOfflineQueue: false, // disconnected: reject now, never queue (§0.8)
+    enableOfflineQueue: false, // disconnected: reject now, never queue (SECURITY.md F01-F05)
     maxRetriesPerRequest: 0, // a command cut off by a disconnect fails at once
     autoResendUnfulfilledCommands: false, // never replay a consume or an INCR after reconnect
     commandTimeout: timeoutMs,

@@ -1,12 +1,22 @@
 # Portcullis gateway image. Build: docker build -t portcullis .
+# One build stage compiles TypeScript to dist/; the final image holds only dist/, the production
+# dependencies and the bundled route map: no TypeScript, no compiler, no dev dependencies.
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
+RUN npm ci --ignore-scripts --no-audit --no-fund
+COPY src ./src
+RUN npm run build && npm prune --omit=dev --no-audit --no-fund
+
 FROM node:20-bookworm-slim
 WORKDIR /app
 ENV NODE_ENV=production
-COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+COPY --from=build /app/package.json ./package.json
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
 COPY bin ./bin
-COPY src ./src
 COPY routes.yaml ./routes.yaml
+RUN ln -s /app/bin/portcullis.js /usr/local/bin/portcullis
 USER node
 EXPOSE 8080
 ENV HOST=0.0.0.0 PORT=8080

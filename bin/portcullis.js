@@ -1,6 +1,11 @@
 #!/usr/bin/env node
-// Entry point for `npx portcullis <command>`: loads the TypeScript sources through tsx.
-import { register } from 'tsx/esm/api'
+// Entry point for `npx portcullis <command>`: runs the compiled JavaScript in dist/ (`npm run build`;
+// `npm install` builds it through `prepare`).
+import { existsSync } from 'node:fs'
 
-register()
-await import('../src/cli.ts')
+const entry = new URL('../dist/cli.js', import.meta.url)
+if (!existsSync(entry)) {
+  process.stderr.write('portcullis: dist/ is missing: run `npm run build` (npm install does it through `prepare`)\n')
+  process.exit(1)
+}
+await import(entry.href)

@@ -9,7 +9,7 @@ import type { Command } from 'commander'
 import type { Config } from '../config/env.js'
 import { AccountError } from '../oauth/accounts.js'
 import { EmptySecretError, SecretTooLongError } from '../oauth/passwords.js'
-import { createStore, RedisStore, StoreUnavailableError, type Store } from '../store/index.js'
+import { StoreUnavailableError, type Store } from '../store/types.js'
 
 export const EXIT_FAILURE = 1
 export const EXIT_USAGE = 2
@@ -89,6 +89,8 @@ export async function cliConfig (env: NodeJS.ProcessEnv = process.env): Promise<
 /** Opens the store, checks that it answers within REDIS_TIMEOUT, runs `fn`, and always closes it. */
 export async function withStore<T> (fn: (store: Store, config: Readonly<Config>) => Promise<T>): Promise<T> {
   const config = await cliConfig()
+  // loaded here, not at the top: ioredis is a large part of the start-up time, and --help needs none of it
+  const { createStore, RedisStore } = await import('../store/index.js')
   const timeoutMs = config.REDIS_TIMEOUT * 1000
   const store = createStore({ redisUrl: config.REDIS_URL, timeoutMs })
   try {

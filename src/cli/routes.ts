@@ -2,7 +2,6 @@
 // Valid: exit 0 and one summary line. Invalid: exit 1 and every problem as `FILE:LINE:COLUMN message`
 // on stderr, one per line (editors and CI annotate them); with --json both go to stdout as JSON.
 import { Command } from 'commander'
-import { loadRouteTable } from '../config/route-map-loader.js'
 import { RouteMapError, formatIssue } from '../config/route-types.js'
 import { EXIT_FAILURE, action, cliConventions, output } from './common.js'
 
@@ -14,6 +13,8 @@ export function routesCommand (): Command {
     .option('--json', 'print JSON')
     .action(action(async (file: string | undefined, opts: { json?: boolean }) => {
       const target = file ?? (process.env.ROUTES_FILE || 'routes.yaml')
+      // the loader (TypeBox, two YAML parsers, the router) loads only when a map is checked
+      const { loadRouteTable } = await import('../config/route-map-loader.js')
       try {
         const table = await loadRouteTable(target)
         output(opts.json, { ok: true, file: target, routes: table.routes.length, upstreams: table.upstreams.size },

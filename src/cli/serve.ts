@@ -2,7 +2,7 @@
 // `portcullis dev` (what `npm start` runs): the same gateway plus newcomer extras when REDIS_URL
 // is unset: the in-memory store, a demo upstream on DEMO_UPSTREAM_PORT and hints on what to try.
 import { Command } from 'commander'
-import { ConfigError, loadConfig, type Config } from '../config/env.js'
+import type { Config } from '../config/env.js'
 import { RouteMapError } from '../config/route-types.js'
 import type { Store } from '../store/types.js'
 
@@ -68,7 +68,9 @@ Stop with Ctrl-C. README.md covers the route map, the token flows and configurat
 `)
 }
 
-function configOrExit (): Readonly<Config> {
+/** The config module (TypeBox) loads here, not at the top, so `--help` and the other commands start fast. */
+async function configOrExit (): Promise<Readonly<Config>> {
+  const { ConfigError, loadConfig } = await import('../config/env.js')
   try {
     return loadConfig(process.env)
   } catch (err) {
@@ -80,13 +82,13 @@ function configOrExit (): Readonly<Config> {
 export function serveCommand (): Command {
   return new Command('serve')
     .description('start the gateway, configured from environment variables')
-    .action(async () => { await run(configOrExit(), false) })
+    .action(async () => { await run(await configOrExit(), false) })
 }
 
 export function devCommand (): Command {
   return new Command('dev')
     .description('start the gateway with newcomer defaults (memory store and demo upstream when REDIS_URL is unset)')
-    .action(async () => { await run(configOrExit(), true) })
+    .action(async () => { await run(await configOrExit(), true) })
 }
 
 export function demoUpstreamCommand (): Command {

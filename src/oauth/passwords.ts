@@ -21,7 +21,7 @@
 import { randomBytes } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
 import bcrypt from 'bcryptjs'
-import { Piscina } from 'piscina'
+import type { Piscina } from 'piscina'
 import type { BcryptTask } from './bcrypt-worker.js'
 
 /** bcrypt ignores every input byte past the 72nd. */
@@ -50,7 +50,10 @@ const MAX_COST = 31
 let dummyCost = DEFAULT_DUMMY_COST
 const dummies = new Map<number, Promise<string>>()
 
-const WORKER = new URL('./bcrypt-worker.ts', import.meta.url)
+// Shipped as dist/oauth/bcrypt-worker.js beside this file; the tests run the TypeScript sources,
+// where this file is passwords.ts and the worker is bcrypt-worker.ts.
+const FROM_SOURCES = import.meta.url.endsWith('.ts')
+const WORKER = new URL(FROM_SOURCES ? './bcrypt-worker.ts' : './bcrypt-worker.js', import.meta.url)
 let poolThreads = 0 // 0: in-thread until configured
 let pool: Piscina | null = null
 
@@ -72,21 +75,25 @@ export function passwordPoolStats (): { threads: number, completed: number } {
   return { threads: pool?.threads.length ?? 0, completed: pool?.completed ?? 0 }
 }
 
-function workers (): Piscina {
-  // the sources are TypeScript run through tsx: a worker thread needs the loader too
-  const execArgv = process.execArgv.includes('tsx') ? process.execArgv : [...process.execArgv, '--import', 'tsx']
+async function workers (): Promise<Piscina> {
+  if (pool !== null) return pool
+  // piscina loads with the first pool: the short-lived CLI hashes in-thread and never needs it
+  const { Piscina } = await import('piscina')
+  // Compiled JavaScript needs no loader. Run from the TypeScript sources (tests), a worker thread needs
+  // tsx too, resolved from this file rather than from the working directory (which may be anywhere).
+  const execArgv = FROM_SOURCES ? [...process.execArgv, '--import', import.meta.resolve('tsx')] : process.execArgv
   pool ??= new Piscina({ filename: fileURLToPath(WORKER), minThreads: poolThreads, maxThreads: poolThreads, idleTimeout: Number.POSITIVE_INFINITY, execArgv })
   return pool
 }
 
-function bcryptHash (plain: string, cost: number): Promise<string> {
-  if (poolThreads === 0) return bcrypt.hash(plain, cost)
-  return workers().run({ op: 'hash', plain, cost } satisfies BcryptTask) as Promise<string>
+async function bcryptHash (plain: string, cost: number): Promise<string> {
+  if (poolThreads === 0) return await bcrypt.hash(plain, cost)
+  return await (await workers()).run({ op: 'hash', plain, cost } satisfies BcryptTask) as string
 }
 
-function bcryptCompare (plain: string, hash: string): Promise<boolean> {
-  if (poolThreads === 0) return bcrypt.compare(plain, hash)
-  return workers().run({ op: 'compare', plain, hash } satisfies BcryptTask) as Promise<boolean>
+async function bcryptCompare (plain: string, hash: string): Promise<boolean> {
+  if (poolThreads === 0) return await bcrypt.compare(plain, hash)
+  return await (await workers()).run({ op: 'compare', plain, hash } satisfies BcryptTask) as boolean
 }
 
 /** UTF-8 length as bcryptjs counts it (a lone surrogate counts 3, like Buffer's U+FFFD). */

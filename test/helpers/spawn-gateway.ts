@@ -20,9 +20,12 @@ export interface SpawnedGateway {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
 }
 
-export async function spawnGateway (args: string[], env: Record<string, string>, readyPattern = /portcullis listening/): Promise<SpawnedGateway> {
+export async function spawnGateway (
+  args: string[], env: Record<string, string>, readyPattern = /portcullis listening/, opts: { cwd?: string } = {}
+): Promise<SpawnedGateway> {
   const port = env.PORT ?? String(await freePort())
   const child = spawn(process.execPath, [BIN, ...args], {
+    ...(opts.cwd !== undefined && { cwd: opts.cwd }),
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', PORT: port, ...env },
     stdio: ['ignore', 'pipe', 'pipe']
   })

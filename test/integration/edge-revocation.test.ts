@@ -14,7 +14,9 @@ t.teardown(() => redis.stop())
 const echo = await startEchoUpstream()
 t.teardown(() => echo.close())
 
-const store = new RedisStore({ url: redis.url, timeoutMs: 1000, prefix: 'edge-revocation:' })
+/** The store's command timeout; a fail-closed answer comes within twice it (timeout, guard grace, scheduling). */
+const REDIS_TIMEOUT_MS = 1000
+const store = new RedisStore({ url: redis.url, timeoutMs: REDIS_TIMEOUT_MS, prefix: 'edge-revocation:' })
 t.teardown(() => store.close())
 // (no top-level assertion here: tap would end the root test before the subtests are added)
 if (!await store.ready(5000)) throw new Error('redis-server did not become ready')
@@ -133,13 +135,15 @@ async function recovers (t: Test, token: string): Promise<void> {
 }
 
 async function failsClosed (t: Test, token: string, why: string): Promise<void> {
+  // baseline: an anonymous answer needs no Redis; the machine's current speed, measured right now
+  const baseline = (await get('/healthz')).ms
   const a = await get('/me', token)
   t.equal(a.status, 503, why)
   t.same(a.body, UNAVAILABLE, why)
   t.equal(a.headers.get('retry-after'), '2', `${why}: Retry-After`)
   t.equal(a.headers.get('www-authenticate'), null, `${why}: a server condition, no challenge`)
   t.notOk(a.forwarded, `${why}: never forwarded`)
-  t.ok(a.ms < 2500, `${why}: answered in ${a.ms} ms (< 2.5 s)`)
+  t.ok(a.ms < 2 * REDIS_TIMEOUT_MS + 4 * baseline, `${why}: answered in ${a.ms} ms (within twice the store timeout of the ${baseline} ms baseline)`)
 }
 
 t.test('F02 / J67: Redis stopped mid-test → 503 + Retry-After fast, anonymous routes still served, then recovery', async (t) => {

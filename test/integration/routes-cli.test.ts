@@ -25,7 +25,7 @@ const INVALID_LINES = [
   `${INVALID}:14:15 routes[3].upstream: unknown upstream "nowhere" (defined: orders)`
 ]
 
-// each run is a process start through tsx (seconds): start them all at once, assert below
+// each run is a process start: start them all at once, assert below
 const runs = {
   valid: portcullis(['routes', 'check', VALID]),
   validJson: portcullis(['routes', 'check', VALID, '--json']),

@@ -40,9 +40,11 @@ export async function oauthPlugin (app: FastifyInstance, opts: OAuthPluginOption
     throttle: new LoginThrottle(opts.store, opts.config, now)
   }
   registerFormParser(app, opts.config.OAUTH_BODY_LIMIT)
-  // Pre-computes the dummy hash unknown users and clients are compared against (passwords.ts).
+  // Pre-computes the dummy hash unknown users and clients are compared against (passwords.ts), in the
+  // background: start-up does not wait for a worker thread and a bcrypt; the first check that needs
+  // the dummy awaits the same cached promise.
   configurePasswordPool({ threads: opts.config.BCRYPT_THREADS ?? 1 })
-  await setDummyCost(opts.config.BCRYPT_COST)
+  setDummyCost(opts.config.BCRYPT_COST).catch((err: unknown) => { app.log.warn({ err }, 'cannot pre-compute the dummy password hash; retried on first use') })
 
   async function beforeBody (request: FastifyRequest, reply: FastifyReply): Promise<void> {
     // RFC 6749 §5.1 (token), and for the same reasons at revoke and introspect: never cached

@@ -3,7 +3,7 @@
 // (1) registering the plugin with that client blocks app.ready() until Redis answers, so the app
 // fails with the plugin timeout instead of listening (F01 wants /healthz 200, /readyz 503), and
 // (2) its onClose (an unbounded QUIT) rejects and leaves the client reconnecting.
-//   npm i --no-save @fastify/redis@9 && npx tsx bench/redis-plugin-fit.ts
+//   npx tsx bench/redis-plugin-fit.ts
 import Fastify from 'fastify'
 import { Redis } from 'ioredis'
 
@@ -12,7 +12,7 @@ let plugin: unknown
 try {
   plugin = ((await import(PLUGIN)) as { default: unknown }).default
 } catch {
-  console.log(`${PLUGIN} is not installed (it left package.json): npm i --no-save ${PLUGIN}@9 to run this probe`)
+  console.log(`${PLUGIN} is not installed: npm install (a devDependency, for bench/targets/naive-stack.ts)`)
   process.exit(0)
 }
 const client = new Redis('redis://127.0.0.1:1', { // port 1: nothing listens

@@ -18,7 +18,7 @@ export interface RunningGateway {
   watcher: RouteWatcher
   logger: Logger
   url: string
-  /** Graceful stop: stop accepting, finish in-flight requests, close the store. */
+  /** Graceful stop: stop accepting, finish in-flight requests, close the store (app onClose). */
   close(): Promise<void>
 }
 
@@ -43,7 +43,14 @@ export async function startGateway (config: Readonly<Config>, opts: StartOptions
   await settled
   const watcher = new RouteWatcher(config.ROUTES_FILE, table, logger)
   const app = await buildApp({ config, store, routes: watcher, keys, logger })
-  app.addHook('onClose', async () => { keys.close() })
+  // The app owns the store's connections (command client, and the revocation feed's subscriber,
+  // closed by the replica's own onClose): app.close() ends them all (test/integration/redis-close.test.ts).
+  // Not @fastify/redis: its registration waits for 'ready', so a gateway could not start while Redis
+  // is absent (SECURITY.md F01); README "Libraries and what each does".
+  app.addHook('onClose', async () => {
+    keys.close()
+    await store.close()
+  })
   await app.listen({ port: config.PORT, host: config.HOST })
   watcher.start()
   const addr = app.server.address()
@@ -58,8 +65,7 @@ export async function startGateway (config: Readonly<Config>, opts: StartOptions
     close: () => {
       closed ??= (async () => {
         await watcher.stop()
-        await app.close()
-        await store.close()
+        await app.close() // closes the store too (onClose above)
         await opts.onClose?.()
       })()
       return closed

@@ -1,9 +1,14 @@
 // RFC 9068 access tokens: signing (token endpoint) and verification (edge, introspection, revocation).
-// node:crypto directly, no JWT library in the hot path: the header is ours to parse strictly, the key
-// comes from the ring by kid ONLY (jku, x5u, jwk, x5c headers are never read), and the header's alg
-// must equal that key's alg (RFC 8725 §3.1). Every failure is an AccessTokenError with a stable reason.
-import { randomBytes, sign, verify, type KeyObject, type SignKeyObjectInput, type VerifyKeyObjectInput } from 'node:crypto'
+// Verification is two layers. First our strict header pre-check: the header is ours to parse, the key
+// comes from the ring by kid ONLY (jku, x5u, jwk, x5c headers are never read), the header's alg must
+// equal that key's alg (RFC 8725 §3.1), typ at+jwt, no crit, no JWE members, one spelling of the
+// signature. Behind it fast-jwt (the verifier @fastify/jwt wraps; jwt-verifier.ts) checks signature,
+// typ, required claims, iss, aud, exp and nbf; the claims fast-jwt does not judge (string types,
+// integer NumericDates, iat) are checked here. Every failure is an AccessTokenError with a stable reason.
+// Signing stays on node:crypto: fast-jwt's createSigner rewrites iat/exp/nbf (README "Libraries").
+import { randomBytes, sign, type KeyObject, type SignKeyObjectInput } from 'node:crypto'
 import type { SigningAlg } from '../store/types.js'
+import { mapTokenError, REQUIRED_CLAIMS, verifierFor } from './jwt-verifier.js'
 import type { KeyRing } from './keys.js'
 
 export interface AccessTokenClaims {
@@ -63,6 +68,8 @@ const B64URL = /^[A-Za-z0-9_-]+$/
 const KNOWN_ALGS: ReadonlySet<string> = new Set<SigningAlg>(['ES256', 'EdDSA', 'RS256'])
 const TYPES: ReadonlySet<string> = new Set(['at+jwt', 'application/at+jwt'])
 /** Header parameters that only a JWE (RFC 7516 §4.1, RFC 7518 §4.6–§4.8) carries. */
+/** fast-jwt verdicts (besides claim values) reached only after the signature held. */
+const CLAIM_STAGE: ReadonlySet<string> = new Set(['bad_claim', 'expired', 'not_yet_valid'])
 const JWE_ONLY = ['enc', 'zip', 'p2s', 'p2c', 'epk', 'apu', 'apv', 'iv', 'tag'] as const
 
 /** A jti with 128 bits of randomness, base64url. */
@@ -116,14 +123,37 @@ async function verifyOrThrow (ring: KeyRing, token: unknown, opts: VerifyOptions
   if (key === null) throw new AccessTokenError('unknown_kid')
   // RFC 8725 §3.1: the key decides the algorithm, never the token.
   if (header.alg !== key.alg) throw new AccessTokenError('unsupported_alg')
-  if (!verifySignature(key.alg, key.publicKey, `${h}.${p}`, s)) throw new AccessTokenError('bad_signature')
+  // Only the canonical encoding: the spare low bits of the last character must be zero, so one
+  // signature has exactly one spelling (no malleable token strings; fast-jwt does not check this).
+  if (Buffer.from(s, 'base64url').toString('base64url') !== s) throw new AccessTokenError('bad_signature')
 
-  return checkClaims(parseObject(p), opts)
+  // Date.now (the gateway) leaves the clock to fast-jwt; an injected clock is handed over per call.
+  const nowMs = opts.now === undefined || opts.now === Date.now ? undefined : opts.now()
+  const verify = verifierFor(key, { issuer: opts.issuer, audience: opts.audience, clockSkew: opts.clockSkew, clockMs: nowMs })
+  let claims: Record<string, unknown>
+  try {
+    claims = verify(token)
+  } catch (err) {
+    const mapped = mapTokenError(err)
+    if (mapped === null) throw new AccessTokenError('malformed', 'unexpected verification failure')
+    if (mapped !== 'claim_value' && !CLAIM_STAGE.has(mapped)) throw new AccessTokenError(mapped)
+    // The signature held (fast-jwt judges claims after it), so the payload is ours: a claim of the
+    // wrong type is bad_claim before any value or time check, as in RFC 9068 §4's order (J41c: exp -1).
+    const c = parseObject(p)
+    checkShape(c)
+    // FAST_JWT_INVALID_CLAIM_VALUE covers iss and aud (and arrays where one value belongs, J45d)
+    if (mapped === 'claim_value') throw new AccessTokenError(c.iss !== opts.issuer ? 'wrong_issuer' : 'wrong_audience')
+    throw new AccessTokenError(mapped)
+  }
+  checkShape(claims)
+  checkTimes(claims, nowMs ?? Date.now(), opts.clockSkew)
+  return claims as unknown as AccessTokenClaims
 }
 
-function checkClaims (c: Record<string, unknown>, opts: VerifyOptions): AccessTokenClaims {
+/** The claim types fast-jwt leaves alone: non-empty strings, integer NumericDates (RFC 7519 §2). */
+function checkShape (c: Record<string, unknown>): void {
   // RFC 9068 §2.2: iss, exp, aud, sub, client_id, iat, jti are REQUIRED.
-  for (const name of ['iss', 'sub', 'aud', 'exp', 'iat', 'jti', 'client_id'] as const) {
+  for (const name of REQUIRED_CLAIMS) {
     if (c[name] === undefined) throw new AccessTokenError('missing_claim', `missing ${name}`)
   }
   for (const name of ['iss', 'sub', 'jti', 'client_id'] as const) {
@@ -139,27 +169,17 @@ function checkClaims (c: Record<string, unknown>, opts: VerifyOptions): AccessTo
   if (typeof aud !== 'string' && !(Array.isArray(aud) && aud.every((a) => typeof a === 'string'))) {
     throw new AccessTokenError('bad_claim', 'aud is not a string or an array of strings')
   }
-  if (c.iss !== opts.issuer) throw new AccessTokenError('wrong_issuer')
-  if (typeof aud === 'string' ? aud !== opts.audience : !aud.includes(opts.audience)) throw new AccessTokenError('wrong_audience')
-
-  const now = (opts.now ?? Date.now)() / 1000
-  const skew = opts.clockSkew
-  if ((c.exp as number) + skew <= now) throw new AccessTokenError('expired')
-  if (c.nbf !== undefined && (c.nbf as number) > now + skew) throw new AccessTokenError('not_yet_valid')
-  if ((c.iat as number) > now + skew) throw new AccessTokenError('issued_in_future')
-  return c as unknown as AccessTokenClaims
 }
 
-function verifySignature (alg: SigningAlg, key: KeyObject, input: string, signature: string): boolean {
-  const bytes = Buffer.from(signature, 'base64url')
-  // Only the canonical encoding: the spare low bits of the last character must be zero, so one
-  // signature has exactly one spelling (no malleable token strings).
-  if (bytes.toString('base64url') !== signature) return false
-  try {
-    return verify(digestOf(alg), Buffer.from(input), verifyOptions(alg, key), bytes)
-  } catch {
-    return false // e.g. a signature of the wrong length for the curve
-  }
+/**
+ * What fast-jwt's clock checks leave open. exp: fast-jwt accepts now == exp + skew, but RFC 7519
+ * §4.1.4 says the current time MUST be before exp (SECURITY.md J39). iat: fast-jwt checks it only
+ * against a maxAge; a token issued in the future beyond the skew is refused here (catalogue 0.3).
+ */
+function checkTimes (c: Record<string, unknown>, nowMs: number, skew: number): void {
+  const now = nowMs / 1000
+  if ((c.exp as number) + skew <= now) throw new AccessTokenError('expired')
+  if ((c.iat as number) > now + skew) throw new AccessTokenError('issued_in_future')
 }
 
 function isNumericDate (v: unknown): v is number {
@@ -193,16 +213,6 @@ function signOptions (alg: SigningAlg, key: KeyObject): SignKeyObjectInput {
   if (o === undefined) {
     o = alg === 'ES256' ? { key, dsaEncoding: 'ieee-p1363' } : { key }
     signOptionCache.set(key, o)
-  }
-  return o
-}
-
-const verifyOptionCache = new WeakMap<KeyObject, VerifyKeyObjectInput>()
-function verifyOptions (alg: SigningAlg, key: KeyObject): VerifyKeyObjectInput {
-  let o = verifyOptionCache.get(key)
-  if (o === undefined) {
-    o = alg === 'ES256' ? { key, dsaEncoding: 'ieee-p1363' } : { key }
-    verifyOptionCache.set(key, o)
   }
   return o
 }

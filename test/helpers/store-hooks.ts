@@ -7,8 +7,8 @@ import { StoreUnavailableError, type Store } from '../../src/store/types.js'
 type Method = { [K in keyof Store]: Store[K] extends (...args: never[]) => unknown ? K : never }[keyof Store]
 
 export interface StoreHooks {
-  /** Runs `fn` once, right after the next call of `method` resolved and before its caller resumes. */
-  onceAfter(method: Method, fn: () => Promise<unknown>): void
+  /** Runs `fn` once, right after the next call of `method` ('*': of any method) resolved and before its caller resumes. */
+  onceAfter(method: Method | '*', fn: () => Promise<unknown>): void
   /** From the n-th call counted from now (1-based), every call rejects without reaching the store, until heal(). */
   failFrom(n: number): void
   heal(): void
@@ -36,8 +36,10 @@ export function hookedStore (inner: Store): { store: Store; hooks: StoreHooks } 
         const result: unknown = (value as (...a: unknown[]) => unknown).apply(target, args)
         if (!(result instanceof Promise)) return result // subscribeRevocations answers at once
         return result.then(async (r: unknown) => {
-          const pending = after.get(prop)
-          if (pending !== undefined && pending.length > 0) await pending.shift()?.()
+          for (const key of [prop, '*']) {
+            const pending = after.get(key)
+            if (pending !== undefined && pending.length > 0) await pending.shift()?.()
+          }
           return r
         })
       }

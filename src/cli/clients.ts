@@ -8,11 +8,11 @@ import {
 import { action, cliConventions, isoTime, output, table, withStore } from './common.js'
 
 interface JsonOpt { json?: boolean }
-interface AddOpts extends JsonOpt { grants: string; scopes: string; public?: boolean }
+interface AddOpts extends JsonOpt { grants: string; scopes: string; public?: boolean; introspect?: boolean }
 
 /** The JSON shape of a client. */
 function clientJson (c: ClientView): object {
-  return { client_id: c.id, public: c.public, grants: c.grants, scopes: c.scopes, disabled: c.disabled, created_at: c.createdAt }
+  return { client_id: c.id, public: c.public, grants: c.grants, scopes: c.scopes, disabled: c.disabled, introspect: c.introspect, created_at: c.createdAt }
 }
 
 const list = (items: string[]): string => items.length === 0 ? '(none)' : items.join(' ')
@@ -35,10 +35,13 @@ export function clientsCommand (): Command {
     .requiredOption('--grants <grants>', `space-separated grants, some of: ${GRANTS.join(' ')}`)
     .requiredOption('--scopes <scopes>', 'space-separated scopes the client may be granted ("" for none)')
     .option('--public', 'a public client (no secret; not allowed client_credentials)')
+    .option('--introspect', 'may introspect tokens issued to other clients (a resource server; confidential only)')
     .option('--json', 'print {"client_id": ..., "client_secret": ...}')
     .action(action(async (id: string, opts: AddOpts) => {
       // validated before touching the store
-      const input = { id: checkClientId(id), grants: parseGrants(opts.grants), scopes: parseScopes(opts.scopes), public: opts.public === true }
+      const input = {
+        id: checkClientId(id), grants: parseGrants(opts.grants), scopes: parseScopes(opts.scopes), public: opts.public === true, introspect: opts.introspect === true
+      }
       await withStore(async (store, config) => {
         const created = await addClient(store, { ...input, cost: config.BCRYPT_COST })
         output(opts.json, { client_id: created.client_id, client_secret: created.client_secret }, () => credentialsText(created))
@@ -57,7 +60,7 @@ export function clientsCommand (): Command {
     }))
 
   clients.command('disable')
-    .description('refuse the client\'s token requests and every token issued to it, at once')
+    .description('refuse the client\'s token requests and every token issued to it, at once (also after a later enable)')
     .argument('<id>', 'client id')
     .option('--json', 'print JSON')
     .action(action(async (id: string, opts: JsonOpt) => {
@@ -68,7 +71,7 @@ export function clientsCommand (): Command {
     }))
 
   clients.command('enable')
-    .description('allow a disabled client again')
+    .description('allow a disabled client again (tokens from before the disable stay refused)')
     .argument('<id>', 'client id')
     .option('--json', 'print JSON')
     .action(action(async (id: string, opts: JsonOpt) => {
@@ -86,9 +89,9 @@ export function clientsCommand (): Command {
         const all = await listClients(store)
         output(opts.json, all.map(clientJson), () => all.length === 0
           ? 'no clients'
-          : table(['CLIENT_ID', 'TYPE', 'STATUS', 'CREATED', 'GRANTS', 'SCOPES'],
+          : table(['CLIENT_ID', 'TYPE', 'STATUS', 'INTROSPECT', 'CREATED', 'GRANTS', 'SCOPES'],
             all.map((c) => [c.id, c.public ? 'public' : 'confidential', c.disabled ? 'disabled' : 'active',
-              isoTime(c.createdAt), list(c.grants), list(c.scopes)])))
+              c.introspect ? 'any' : 'own', isoTime(c.createdAt), list(c.grants), list(c.scopes)])))
       })
     }))
 

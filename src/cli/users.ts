@@ -1,4 +1,5 @@
 // `portcullis users add | passwd | set-scopes | disable | enable | list | revoke`, on REDIS_URL.
+// `passwd` ends every session of the user (like `revoke`) unless --keep-sessions.
 // Passwords come from stdin (one line) or a hidden prompt, never from argv; hashes are never printed.
 import { Command } from 'commander'
 import {
@@ -40,14 +41,18 @@ export function usersCommand (): Command {
     }))
 
   users.command('passwd')
-    .description('set a user\'s password, read from stdin (one line) or prompted without echo')
+    .description('set a user\'s password, read from stdin (one line) or prompted without echo; ends every session of the user')
     .argument('<name>', 'username')
+    .option('--keep-sessions', 'keep the user\'s existing sessions (tokens issued before stay valid)')
     .option('--json', 'print JSON')
-    .action(action(async (name: string, opts: JsonOpt) => {
+    .action(action(async (name: string, opts: JsonOpt & { keepSessions?: boolean }) => {
       await withStore(async (store, config) => {
         await getUser(store, name) // unknown user: fail before asking for a password
-        const user = await setPassword(store, name, await readSecret({ confirm: true }), config.BCRYPT_COST)
-        output(opts.json, userJson(user), () => `password of user ${user.name} changed`)
+        const keepSessions = opts.keepSessions === true
+        const user = await setPassword(store, name, await readSecret({ confirm: true }), config.BCRYPT_COST, { keepSessions })
+        output(opts.json, { ...userJson(user), revoked_before: user.revokedBefore }, () => user.revokedBefore === null
+          ? `password of user ${user.name} changed (existing sessions kept)`
+          : `password of user ${user.name} changed: every token issued before ${isoTime(user.revokedBefore)} is refused`)
       })
     }))
 

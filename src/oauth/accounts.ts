@@ -8,10 +8,15 @@
 //   form bodies, so no `:`, `%`, `+` or space.
 // - A confidential client's secret is 32 random bytes, base64url without padding (43 characters),
 //   returned once by addClient / rotateClientSecret; only its bcrypt hash is stored.
-// - Revocation cut-off, see userCutoff below.
+// - Revocation cut-off, see userCutoff below. Clients get one too (disableClient), so enabling a
+//   client again never revives the tokens it held before.
+// - A changed password ends every session of the user (cut-off) unless keepSessions is asked for.
+// - `introspect`: a confidential client allowed to introspect other clients' tokens (RFC 7662 §2.1).
 //
-// Each update reads, changes and writes one record. Two operators editing the same record at the
-// same instant can lose one change (the Store has no compare-and-set); creation is race-free (ifAbsent).
+// Every update is one atomic read-modify-write in the store (Store.updateUser / updateClient): two
+// operators editing the same record at the same instant never lose a change, and a disable that
+// races a secret rotation stays a disable. Slow work (bcrypt) happens before, never inside, the
+// update. Creation is race-free too (ifAbsent).
 import { randomBytes } from 'node:crypto'
 import type { ClientRecord, Store, UserRecord } from '../store/types.js'
 import { hashSecret } from './passwords.js'
@@ -77,7 +82,7 @@ export function parseGrants (input: string | readonly string[]): Grant[] {
 /** What may be shown of a user: never the hash. */
 export interface UserView { name: string; scopes: string[]; disabled: boolean; createdAt: number }
 /** What may be shown of a client: never the secret hash. */
-export interface ClientView { id: string; public: boolean; grants: string[]; scopes: string[]; disabled: boolean; createdAt: number }
+export interface ClientView { id: string; public: boolean; grants: string[]; scopes: string[]; disabled: boolean; introspect: boolean; createdAt: number }
 /** A client's credentials; client_secret is null for a public client. Shown once. */
 export interface ClientCredentials { client_id: string; client_secret: string | null }
 
@@ -86,7 +91,10 @@ export function userView (u: UserRecord): UserView {
 }
 
 export function clientView (c: ClientRecord): ClientView {
-  return { id: c.id, public: c.secretHash === null, grants: [...c.grants], scopes: [...c.scopes], disabled: c.disabled, createdAt: c.createdAt }
+  return {
+    id: c.id, public: c.secretHash === null, grants: [...c.grants], scopes: [...c.scopes], disabled: c.disabled,
+    introspect: c.introspect === true, createdAt: c.createdAt
+  }
 }
 
 /** Clock in epoch milliseconds; tests pass a fixed one. */
@@ -133,39 +141,45 @@ export async function addUser (
   return userView(user)
 }
 
-export async function setPassword (store: Store, name: string, password: string, cost: number): Promise<UserView> {
-  const user = await requireUser(store, name)
-  user.passwordHash = await hashSecret(password, cost)
-  await store.putUser(user)
-  return userView(user)
+/** One atomic change of the user (see the header); AccountError not_found when there is none. */
+async function updateUser (store: Store, name: string, change: (u: UserRecord) => UserRecord, revokeBefore?: number): Promise<UserRecord> {
+  const key = normalizeUserName(name)
+  const user = await store.updateUser(key, change, revokeBefore === undefined ? {} : { revokeBefore })
+  if (user === null) throw new AccountError('not_found', `no user ${JSON.stringify(key)}`)
+  return user
+}
+
+/**
+ * Sets a new password. Unless keepSessions, it also ends every session of the user in the same
+ * atomic step (the revoked-before cut-off, see userCutoff): whoever knew the old password loses the
+ * tokens they got with it. Resolves the cut-off written, or null when sessions were kept.
+ */
+export async function setPassword (
+  store: Store, name: string, password: string, cost: number, opts: { keepSessions?: boolean } & Clock = {}
+): Promise<UserView & { revokedBefore: number | null }> {
+  await requireUser(store, name) // unknown user: no bcrypt work
+  const passwordHash = await hashSecret(password, cost)
+  const revokedBefore = opts.keepSessions === true ? null : userCutoff((opts.now ?? Date.now)())
+  const user = await updateUser(store, name, (u) => ({ ...u, passwordHash }), revokedBefore ?? undefined)
+  return { ...userView(user), revokedBefore }
 }
 
 export async function setUserScopes (store: Store, name: string, scopes: string | readonly string[]): Promise<UserView> {
   const parsed = parseScopes(scopes)
-  const user = await requireUser(store, name)
-  user.scopes = parsed
-  await store.putUser(user)
-  return userView(user)
+  return userView(await updateUser(store, name, (u) => ({ ...u, scopes: parsed })))
 }
 
 /**
  * Disables the user: logins are refused and their tokens are refused at once (checkRevocation reads
- * the flag). It also sets the revoked-before cut-off, so enabling the user later lets them log in
- * again but never brings their old sessions back.
+ * the flag). The same atomic step sets the revoked-before cut-off, so enabling the user later lets
+ * them log in again but never brings their old sessions back.
  */
 export async function disableUser (store: Store, name: string, clock: Clock = {}): Promise<UserView> {
-  const user = await requireUser(store, name)
-  await store.revokeUserBefore(user.name, userCutoff((clock.now ?? Date.now)()))
-  user.disabled = true
-  await store.putUser(user)
-  return userView(user)
+  return userView(await updateUser(store, name, (u) => ({ ...u, disabled: true }), userCutoff((clock.now ?? Date.now)())))
 }
 
 export async function enableUser (store: Store, name: string): Promise<UserView> {
-  const user = await requireUser(store, name)
-  user.disabled = false
-  await store.putUser(user)
-  return userView(user)
+  return userView(await updateUser(store, name, (u) => ({ ...u, disabled: false })))
 }
 
 export async function listUsers (store: Store): Promise<UserView[]> {
@@ -199,7 +213,7 @@ export async function getClient (store: Store, id: string): Promise<ClientView> 
 
 export async function addClient (
   store: Store,
-  opts: { id: string; grants: string | readonly string[]; scopes: string | readonly string[]; public: boolean; cost: number } & Clock
+  opts: { id: string; grants: string | readonly string[]; scopes: string | readonly string[]; public: boolean; introspect?: boolean; cost: number } & Clock
 ): Promise<ClientCredentials> {
   const id = checkClientId(opts.id)
   const grants = parseGrants(opts.grants)
@@ -208,6 +222,10 @@ export async function addClient (
     // RFC 6749 §4.4: the client credentials grant is for confidential clients only
     throw new AccountError('invalid_client_type', 'a public client cannot have the client_credentials grant (RFC 6749 §4.4)')
   }
+  if (opts.public && opts.introspect === true) {
+    // RFC 7662 §2.1: the introspection endpoint requires client authentication; a public client has none
+    throw new AccountError('invalid_client_type', 'a public client cannot introspect (RFC 7662 §2.1: it cannot authenticate)')
+  }
   const secret = opts.public ? null : generateClientSecret()
   const client: ClientRecord = {
     id,
@@ -215,6 +233,7 @@ export async function addClient (
     grants,
     scopes,
     disabled: false,
+    ...(opts.introspect === true && { introspect: true }),
     createdAt: seconds(opts)
   }
   if (!await store.putClient(client, { ifAbsent: true })) {
@@ -223,31 +242,39 @@ export async function addClient (
   return { client_id: id, client_secret: secret }
 }
 
-/** Replaces a confidential client's secret; the old one stops working at once. */
+/** One atomic change of the client (see the header); AccountError not_found when there is none. */
+async function updateClient (store: Store, id: string, change: (c: ClientRecord) => ClientRecord, revokeBefore?: number): Promise<ClientRecord> {
+  const client = await store.updateClient(checkClientId(id), change, revokeBefore === undefined ? {} : { revokeBefore })
+  if (client === null) throw new AccountError('not_found', `no client ${JSON.stringify(id)}`)
+  return client
+}
+
+const publicClient = (id: string): AccountError =>
+  new AccountError('invalid_client_type', `client ${JSON.stringify(id)} is public: it has no secret`)
+
+/** Replaces a confidential client's secret; the old one stops working at once. Leaves every other field (disabled too) as it is now. */
 export async function rotateClientSecret (store: Store, id: string, cost: number): Promise<ClientCredentials & { client_secret: string }> {
-  const client = await requireClient(store, id)
-  if (client.secretHash === null) {
-    throw new AccountError('invalid_client_type', `client ${JSON.stringify(id)} is public: it has no secret`)
-  }
+  if ((await requireClient(store, id)).secretHash === null) throw publicClient(id) // before the bcrypt work
   const secret = generateClientSecret()
-  client.secretHash = await hashSecret(secret, cost)
-  await store.putClient(client)
+  const secretHash = await hashSecret(secret, cost)
+  const client = await updateClient(store, id, (c) => {
+    if (c.secretHash === null) throw publicClient(id)
+    return { ...c, secretHash }
+  })
   return { client_id: client.id, client_secret: secret }
 }
 
-/** Disables the client: it cannot get tokens, and the tokens it holds are refused (checkRevocation reads the flag). */
-export async function disableClient (store: Store, id: string): Promise<ClientView> {
-  const client = await requireClient(store, id)
-  client.disabled = true
-  await store.putClient(client)
-  return clientView(client)
+/**
+ * Disables the client: it cannot get tokens, and the tokens it holds are refused (checkRevocation
+ * reads the flag). The same atomic step sets the client's revoked-before cut-off (userCutoff rule),
+ * so enabling the client later never revives a token issued before the disable.
+ */
+export async function disableClient (store: Store, id: string, clock: Clock = {}): Promise<ClientView> {
+  return clientView(await updateClient(store, id, (c) => ({ ...c, disabled: true }), userCutoff((clock.now ?? Date.now)())))
 }
 
 export async function enableClient (store: Store, id: string): Promise<ClientView> {
-  const client = await requireClient(store, id)
-  client.disabled = false
-  await store.putClient(client)
-  return clientView(client)
+  return clientView(await updateClient(store, id, (c) => ({ ...c, disabled: false })))
 }
 
 export async function listClients (store: Store): Promise<ClientView[]> {

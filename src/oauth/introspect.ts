@@ -1,6 +1,7 @@
 // POST /oauth/introspect (RFC 7662). Only confidential clients may ask (§2.1: MUST require
 // authorization, against token scanning; a public client_id proves nothing), and a client learns only
-// about its own tokens: revoked, expired, unknown and foreign tokens all answer exactly
+// about its own tokens, unless an operator allowed it to introspect every client's tokens
+// (`clients add ID --introspect`, a resource server): revoked, expired, unknown and foreign tokens all answer exactly
 // {"active":false} (§2.2). Refresh tokens are reported inactive: the store cannot tell a rotated
 // (consumed) refresh token from a live one without consuming it, and "active" must never be a guess.
 import type { FastifyReply, FastifyRequest } from 'fastify'
@@ -31,7 +32,8 @@ export function introspectEndpoint (deps: OAuthDeps) {
       if (err instanceof AccessTokenError) return INACTIVE
       throw err
     }
-    if (claims.client_id !== client.id) return INACTIVE
+    // RFC 7662 §2.1 / SECURITY.md T64: another client's token only for a client given `--introspect`
+    if (claims.client_id !== client.id && client.introspect !== true) return INACTIVE
     const state = await deps.store.checkRevocation({ jti: claims.jti, sid: claims.sid, sub: claims.sub, clientId: claims.client_id })
     if (revoked(state, claims)) return INACTIVE
     // RFC 7662 §2.2 members
@@ -54,5 +56,6 @@ export function introspectEndpoint (deps: OAuthDeps) {
 /** The same rules as the edge's check-revocation stage. */
 export function revoked (state: RevocationState, claims: AccessTokenClaims): boolean {
   return state.tokenRevoked || state.sessionRevoked || state.userDisabled || state.clientDisabled ||
-    (state.userRevokedBefore !== null && claims.iat < state.userRevokedBefore)
+    (state.userRevokedBefore !== null && claims.iat < state.userRevokedBefore) ||
+    (state.clientRevokedBefore !== null && claims.iat < state.clientRevokedBefore)
 }

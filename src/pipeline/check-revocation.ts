@@ -1,6 +1,7 @@
 // Stage 3, check-revocation: one store round trip per authenticated request (RFC 7009 §2.2: a
 // revoked token stops working; issue 4 point 2). A token is refused when its jti is revoked,
-// its session (refresh-token family) is revoked, its client is disabled, or, for a user token,
+// its session (refresh-token family) is revoked, its client is disabled or was disabled after the
+// token was issued (`iat < client revokedBefore`), or, for a user token,
 // the user is disabled or revoked everything issued before a cut-off (`iat < revokedBefore`,
 // see userCutoff in src/oauth/accounts.ts). Anonymous requests have nothing to check.
 //
@@ -33,6 +34,8 @@ export function revocationReason (state: RevocationState, identity: Identity): s
   if (state.tokenRevoked) return 'token revoked'
   if (state.sessionRevoked) return 'session revoked'
   if (state.clientDisabled) return 'client disabled'
+  // clients disable sets a client cut-off: enabling the client again never revives older tokens
+  if (state.clientRevokedBefore !== null && identity.issuedAt < state.clientRevokedBefore) return 'client revoked before'
   // a client_credentials subject (`client:<id>`) is no user: the user rows never apply to it
   if (identity.subjectType === 'user') {
     if (state.userDisabled) return 'user disabled'

@@ -27,6 +27,11 @@ export interface ClientRecord {
   scopes: string[]
   disabled: boolean
   createdAt: number // epoch seconds
+  /**
+   * RFC 7662 §2.1 / SECURITY.md T64: may introspect tokens issued to other clients (a resource
+   * server). Absent or false: the client learns only about its own tokens.
+   */
+  introspect?: boolean
 }
 
 export interface RefreshTokenRecord {
@@ -36,7 +41,7 @@ export interface RefreshTokenRecord {
   clientId: string
   /** Scope granted to the family; a refresh may narrow the access token, never widen. */
   scope: string[]
-  /** Epoch seconds: when this refresh token was issued (used against the user's revoked-before cut-off). */
+  /** Epoch seconds: when this refresh token was issued (used against the user's and client's revoked-before cut-offs). */
   issuedAt: number
   /** Epoch seconds. */
   expiresAt: number
@@ -74,6 +79,8 @@ export interface RevocationState {
   userRevokedBefore: number | null
   userDisabled: boolean
   clientDisabled: boolean
+  /** Epoch seconds: tokens of the client with iat before this are refused (set by clients disable). null when never set. */
+  clientRevokedBefore: number | null
 }
 
 /**
@@ -82,7 +89,7 @@ export interface RevocationState {
  */
 export type RevocationEvent =
   | { kind: 'token' | 'session'; id: string; /** epoch ms */ untilMs: number }
-  | { kind: 'user-cutoff'; id: string; /** epoch seconds, as revokeUserBefore */ before: number }
+  | { kind: 'user-cutoff' | 'client-cutoff'; id: string; /** epoch seconds, as revokeUserBefore */ before: number }
   | { kind: 'user-disabled' | 'client-disabled'; id: string; disabled: boolean }
 
 /** What a revocation feed tells its subscriber. */
@@ -105,6 +112,18 @@ export interface CounterResult {
   ttlMs: number
 }
 
+/**
+ * An update of one user or client record: gets the current record, returns the changed one (same
+ * name/id), or throws to refuse (then nothing is written). It may run more than once (the Redis store
+ * retries when another writer changed the record in between), so it must not have side effects.
+ */
+export type RecordChange<R> = (current: R) => R
+
+export interface UpdateOptions {
+  /** In the same atomic step, move the user's / client's revoked-before cut-off forward to this (epoch seconds). */
+  revokeBefore?: number
+}
+
 export interface Store {
   readonly kind: 'memory' | 'redis'
   /** Rejects when the store cannot answer (readiness). */
@@ -116,16 +135,29 @@ export interface Store {
   /** Creates or replaces. With ifAbsent, resolves false (and writes nothing) when the user exists. */
   putUser(user: UserRecord, opts?: { ifAbsent?: boolean }): Promise<boolean>
   listUsers(): Promise<UserRecord[]>
+  /**
+   * Atomic read-modify-write of one user (no lost update between concurrent operators): resolves the
+   * record as written, or null when there is no such user.
+   */
+  updateUser(name: string, change: RecordChange<UserRecord>, opts?: UpdateOptions): Promise<UserRecord | null>
 
   // clients
   getClient(id: string): Promise<ClientRecord | null>
   putClient(client: ClientRecord, opts?: { ifAbsent?: boolean }): Promise<boolean>
   listClients(): Promise<ClientRecord[]>
+  /** Atomic read-modify-write of one client, as updateUser. */
+  updateClient(id: string, change: RecordChange<ClientRecord>, opts?: UpdateOptions): Promise<ClientRecord | null>
 
   // refresh tokens, keyed by a hash of the token (the token itself is never stored)
   putRefreshToken(tokenHash: string, record: RefreshTokenRecord): Promise<void>
   /** Atomically marks the token used and says whether it had been used before. */
   consumeRefreshToken(tokenHash: string): Promise<ConsumeResult>
+  /**
+   * Rotation in ONE atomic step (RFC 9700 §4.14.2): when `tokenHash` is active, marks it used AND
+   * stores `successor` under `successorHash`; when it is unknown or already used, writes nothing.
+   * Either both writes happen or neither, so a failed call leaves the old token usable for a retry.
+   */
+  rotateRefreshToken(tokenHash: string, successorHash: string, successor: RefreshTokenRecord): Promise<ConsumeResult>
   /** Reads without consuming (introspection, revocation). */
   getRefreshToken(tokenHash: string): Promise<RefreshTokenRecord | null>
 
@@ -136,13 +168,14 @@ export interface Store {
   revokeSession(sid: string, expiresAt: number): Promise<void>
   /** Refuse every token of user `sub` issued before `before` (epoch seconds). */
   revokeUserBefore(sub: string, before: number): Promise<void>
-  // The disabled flags of users and clients are written by putUser/putClient (from the record's
-  // `disabled`) and read by checkRevocation; implementations keep record and flag in step.
+  // The disabled flags of users and clients are written by putUser/putClient/updateUser/updateClient
+  // (from the record's `disabled`) and read by checkRevocation; implementations keep record and flag
+  // in step. The client cut-off is written only by updateClient (opts.revokeBefore).
   /** One round trip. */
   checkRevocation(q: RevocationQuery): Promise<RevocationState>
   /**
-   * Replication: every revokeToken/revokeSession/revokeUserBefore that changes something and every
-   * putUser/putClient is published as a RevocationEvent. Calls up() once subscribed (and after each
+   * Replication: every revokeToken/revokeSession/revokeUserBefore and cut-off that changes something and every
+   * putUser/putClient/updateUser/updateClient is published as a RevocationEvent. Calls up() once subscribed (and after each
    * re-subscription), down() when the feed may have lost events (disconnected, no heartbeat answer).
    */
   subscribeRevocations(handlers: RevocationFeedHandlers): RevocationFeed

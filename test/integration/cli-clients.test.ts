@@ -53,7 +53,7 @@ t.test('rotate-secret (text): a new secret, shown once; the old one stops workin
 t.test('disable refuses the client at once; enable allows it again', async (t) => {
   const off = await clients(['disable', 'web', '--json'])
   t.equal(off.code, 0, off.stderr)
-  t.same(Object.keys(json(off) as object).sort(), ['client_id', 'created_at', 'disabled', 'grants', 'public', 'scopes'])
+  t.same(Object.keys(json(off) as object).sort(), ['client_id', 'created_at', 'disabled', 'grants', 'introspect', 'public', 'scopes'])
   t.match(json(off), { client_id: 'web', public: false, disabled: true })
   t.equal((await store.checkRevocation({ jti: 'j', sub: 'u', clientId: 'web' })).clientDisabled, true)
   const on = await clients(['enable', 'web'])
@@ -61,16 +61,39 @@ t.test('disable refuses the client at once; enable allows it again', async (t) =
   t.equal((await store.checkRevocation({ jti: 'j', sub: 'u', clientId: 'web' })).clientDisabled, false)
 })
 
+t.test('add --introspect: a resource server that may introspect other clients\' tokens (RFC 7662 §2.1)', async (t) => {
+  const r = await clients(['add', 'orders-api', '--grants', 'client_credentials', '--scopes', '', '--introspect', '--json'])
+  t.equal(r.code, 0, r.stderr)
+  secrets.push((json(r) as { client_secret: string }).client_secret)
+  t.equal((await store.getClient('orders-api'))?.introspect, true)
+  const pub = await clients(['add', 'spa2', '--grants', 'password', '--scopes', 'read', '--public', '--introspect'])
+  t.same({ code: pub.code, stdout: pub.stdout }, { code: 2, stdout: '' }, 'a public client cannot introspect: usage error')
+  t.match(pub.stderr, /^portcullis: a public client cannot introspect \(RFC 7662 §2\.1: it cannot authenticate\)\n$/)
+  t.equal(await store.getClient('spa2'), null)
+})
+
+t.test('rotate-secret racing disable as two real processes: disabled, with the rotated secret (issue 9 item 14)', async (t) => {
+  const [rotated, disabled] = await Promise.all([clients(['rotate-secret', 'web', '--json']), clients(['disable', 'web'])])
+  t.equal(rotated.code, 0, rotated.stderr)
+  t.equal(disabled.code, 0, disabled.stderr)
+  const secret = (json(rotated) as { client_secret: string }).client_secret
+  secrets.push(secret)
+  t.equal((await store.getClient('web'))?.disabled, true, 'the disable is never undone by the rotation')
+  t.equal(await verifySecret(secret, await secretHashOf('web')), true, 'the rotation is never undone by the disable')
+  t.equal((await clients(['enable', 'web'])).code, 0)
+})
+
 t.test('list: JSON and text, never a secret or a hash', async (t) => {
   const [asJson, asText] = await Promise.all([clients(['list', '--json']), clients(['list'])])
   t.equal(asJson.code, 0, asJson.stderr)
   t.match(json(asJson), [
-    { client_id: 'spa', public: true, grants: ['password', 'refresh_token'], scopes: ['read'], disabled: false, created_at: Number },
-    { client_id: 'web', public: false, grants: ['password', 'refresh_token', 'client_credentials'], scopes: ['read', 'write'], disabled: false, created_at: Number }
+    { client_id: 'orders-api', public: false, grants: ['client_credentials'], scopes: [], disabled: false, introspect: true, created_at: Number },
+    { client_id: 'spa', public: true, grants: ['password', 'refresh_token'], scopes: ['read'], disabled: false, introspect: false, created_at: Number },
+    { client_id: 'web', public: false, grants: ['password', 'refresh_token', 'client_credentials'], scopes: ['read', 'write'], disabled: false, introspect: false, created_at: Number }
   ])
-  t.equal((json(asJson) as unknown[]).length, 2)
+  t.equal((json(asJson) as unknown[]).length, 3)
   t.equal(asText.code, 0, asText.stderr)
-  t.match(asText.stdout, /^CLIENT_ID +TYPE +STATUS +CREATED +GRANTS +SCOPES\nspa +public +active .+\nweb +confidential +active .+ read write\n$/)
+  t.match(asText.stdout, /^CLIENT_ID +TYPE +STATUS +INTROSPECT +CREATED +GRANTS +SCOPES\norders-api +confidential +active +any .+\nspa +public +active +own .+\nweb +confidential +active +own .+ read write\n$/)
   for (const s of secrets) t.notOk(asJson.stdout.includes(s) || asText.stdout.includes(s), 'no secret in the listing')
 })
 
@@ -98,6 +121,6 @@ t.test('bad input: one line on stderr, nothing on stdout, nothing changed', asyn
 t.test('no output of any run contains a bcrypt hash; each secret was printed exactly once', async (t) => {
   const all = transcript.join('\n')
   t.notMatch(all, /\$2[aby]\$\d\d\$/)
-  t.equal(secrets.length, 2)
+  t.equal(secrets.length, 4)
   for (const s of secrets) t.equal(all.split(s).length - 1, 1, 'printed once')
 })

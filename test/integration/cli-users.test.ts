@@ -5,6 +5,7 @@ import { verifySecret } from '../../src/oauth/passwords.js'
 import { createStore, RedisStore } from '../../src/store/index.js'
 import { startRedis } from '../helpers/redis-server.js'
 import { json, runCli, transcript, type CliResult } from '../fixtures/run-cli.js'
+import { basic, buildOAuthApp, FIXTURE, passwordTokens, post, refresh, seedClient } from '../helpers/oauth.js'
 
 const redis = await startRedis()
 const store = createStore({ redisUrl: redis.url, timeoutMs: 2000 })
@@ -52,7 +53,7 @@ t.test('passwd: the first stdin line (CRLF stripped) replaces the password', asy
   const r = await users(['passwd', 'ALICE', '--json'], 'new pass\r\nsecond line is ignored\n')
   t.equal(r.code, 0, r.stderr)
   t.match(json(r), { name: 'alice', scopes: ['read', 'write'], disabled: false, created_at: Number })
-  t.same(Object.keys(json(r) as object).sort(), ['created_at', 'disabled', 'name', 'scopes'])
+  t.same(Object.keys(json(r) as object).sort(), ['created_at', 'disabled', 'name', 'revoked_before', 'scopes'])
   const hash = await hashOf('alice')
   t.equal(await verifySecret('new pass', hash), true)
   t.equal(await verifySecret('correct horse battery', hash), false)
@@ -88,10 +89,34 @@ t.test('revoke: every token issued up to and including this second is refused', 
   t.equal((await store.checkRevocation({ jti: 'j', sub: 'alice', clientId: 'c' })).userRevokedBefore, out.revoked_before)
 })
 
+t.test('passwd ends every session of the user; --keep-sessions keeps them (issue 9 item 17)', async (t) => {
+  t.equal((await users(['add', 'bob', '--scopes', 'read'], 'bob first\n')).code, 0)
+  await seedClient(store, 'web', { secret: FIXTURE.webSecret, grants: ['password', 'refresh_token'], scopes: ['read'] })
+  const { app } = await buildOAuthApp(t, { store })
+  const login = await passwordTokens(app, { username: 'bob', password: 'bob first' })
+  const active = async (token: string): Promise<unknown> =>
+    (await post(app, '/oauth/introspect', { token }, { authorization: basic('web', FIXTURE.webSecret) })).json()
+
+  const kept = await users(['passwd', 'bob', '--keep-sessions', '--json'], 'bob second\n')
+  t.equal(kept.code, 0, kept.stderr)
+  t.match(json(kept), { name: 'bob', revoked_before: null }, '--keep-sessions: no cut-off')
+  const next = await refresh(app, login.refresh_token!)
+  t.equal(next.statusCode, 200, 'the session survives a --keep-sessions change')
+  t.match(await active(next.json().access_token), { active: true })
+
+  const ended = await users(['passwd', 'bob'], 'bob third\n')
+  t.equal(ended.code, 0, ended.stderr)
+  t.match(ended.stdout, /^password of user bob changed: every token issued before \S+ is refused\n$/)
+  t.same((await refresh(app, next.json().refresh_token)).json(),
+    { error: 'invalid_grant', error_description: 'The grant is invalid, expired or revoked' }, 'the refresh token from before is refused')
+  t.same(await active(next.json().access_token), { active: false }, 'the access token from before is inactive')
+  t.equal(await verifySecret('bob third', await hashOf('bob')), true, 'and the new password is in place')
+})
+
 t.test('list --json: the public view, never a hash', async (t) => {
   const r = await users(['list', '--json'])
   t.equal(r.code, 0, r.stderr)
-  t.same(json(r), [{ name: 'alice', scopes: ['read', 'admin'], disabled: false, created_at: (await store.getUser('alice'))?.createdAt }])
+  t.match(json(r), [{ name: 'alice', scopes: ['read', 'admin'], disabled: false, created_at: (await store.getUser('alice'))?.createdAt }, { name: 'bob' }])
 })
 
 t.test('no output of any run contains a bcrypt hash or a password', async (t) => {

@@ -2,7 +2,7 @@
 // catalogue J65, J67, J68, F02/F03): every revocation kind, the userCutoff boundary, the client
 // namespace, and fail-closed 503s when Redis is killed or frozen, then recovery.
 import t, { type Test } from 'tap'
-import { userCutoff } from '../../src/oauth/accounts.js'
+import { disableClient, enableClient, userCutoff } from '../../src/oauth/accounts.js'
 import { RedisStore } from '../../src/store/index.js'
 import { startEchoUpstream } from '../helpers/echo-upstream.js'
 import { startTestGateway } from '../helpers/gateway.js'
@@ -109,6 +109,22 @@ t.test('a disabled user and a disabled client are refused', async (t) => {
   await store.putClient({ id: 'app-off', secretHash: 'x', grants: ['password'], scopes: [], disabled: true, createdAt })
   await refusedAsRevoked(t, viaClient, 'user token of a disabled client')
   await refusedAsRevoked(t, clientToken, 'client_credentials token of a disabled client')
+})
+
+t.test('clients disable, then enable: the client\'s tokens from before the disable stay refused (client cut-off)', async (t) => {
+  const disabledAt = Date.now()
+  const cutoff = userCutoff(disabledAt)
+  await store.putClient({ id: 'app-back', secretHash: 'x', grants: ['password'], scopes: [], disabled: false, createdAt: now() })
+  const before = [
+    mint(gw.keys, userClaims(gw.config, { sub: 'gina', client_id: 'app-back', iat: Math.floor(disabledAt / 1000) })),
+    mint(gw.keys, clientClaims(gw.config, 'app-back', { iat: Math.floor(disabledAt / 1000) }))
+  ]
+  const after = mint(gw.keys, clientClaims(gw.config, 'app-back', { iat: cutoff }))
+  for (const token of before) t.equal((await get('/me', token)).status, 200, 'served before the disable')
+  await disableClient(store, 'app-back', { now: () => disabledAt })
+  await enableClient(store, 'app-back')
+  for (const token of before) await refusedAsRevoked(t, token, 'issued before the disable: still refused after the enable')
+  t.equal((await get('/me', after)).status, 200, 'iat = cut-off: issued after the disable, served')
 })
 
 t.test('J52: user revocation rows never apply to a client subject (client:<id>)', async (t) => {

@@ -1,8 +1,10 @@
 // RFC 6749 §6 + RFC 9700 §4.14.2: refresh with rotation and reuse detection (catalogue T35–T46),
 // run against the memory store and a real Redis.
 import t from 'tap'
+import { disableUser, enableUser, revokeUser } from '../../src/oauth/accounts.js'
 import { hashRefreshToken, newRefreshToken } from '../../src/oauth/refresh-tokens.js'
 import { basic, buildOAuthApp, decodeSegment, FIXTURE, onEveryStore, passwordTokens, post, refresh, seedClient, seedFixture } from '../helpers/oauth.js'
+import { hookedStore } from '../helpers/store-hooks.js'
 
 const INVALID_GRANT = { error: 'invalid_grant', error_description: 'The grant is invalid, expired or revoked' }
 
@@ -141,18 +143,42 @@ void onEveryStore(t, async (t, makeStore) => {
     t.same(late.json(), INVALID_GRANT)
   })
 
-  t.test('RFC 9700 §4.14.2: after users revoke / disable, refresh tokens issued before → invalid_grant (T45)', async (t) => {
+  t.test('RFC 9700 §4.14.2: after users revoke, refresh tokens issued before → invalid_grant (T45)', async (t) => {
     const store = await makeStore(t)
     const { app } = await buildOAuthApp(t, { store })
     await seedFixture(store)
     const a = await passwordTokens(app)
-    const b = await passwordTokens(app)
-    await store.revokeUserBefore('alice', Math.floor(Date.now() / 1000) + 1)
+    await revokeUser(store, 'alice')
     t.same((await refresh(app, a.refresh_token!)).json(), INVALID_GRANT, 'users revoke')
-    const user = await store.getUser('alice')
-    await store.revokeUserBefore('alice', 0)
-    await store.putUser({ ...user!, disabled: true })
-    t.same((await refresh(app, b.refresh_token!)).json(), INVALID_GRANT, 'user disabled')
+  })
+
+  // The disabled flag must hold on its own: `users disable` also writes a cut-off, but from the
+  // operator machine's clock, which may lag the gateway's. Every disable here goes through the real
+  // accounts path with a clock one minute behind, so the cut-off falls before the tokens were
+  // issued and only the two disabled-user checks of the refresh grant can refuse them: the
+  // revocation state read (assertSessionAlive) and the user record read. The operator acting between
+  // those two reads tells them apart; the last refresh is the control.
+  t.test('RFC 6749 §5.2: a disabled user\'s refresh token → invalid_grant from the disabled flag alone (T25, T45)', async (t) => {
+    const inner = await makeStore(t)
+    const { store, hooks } = hookedStore(inner)
+    const { app } = await buildOAuthApp(t, { store })
+    await seedFixture(inner)
+    const [a, b, c, d] = [await passwordTokens(app), await passwordTokens(app), await passwordTokens(app), await passwordTokens(app)]
+    const lagging = { now: () => Date.now() - 60_000 }
+    await disableUser(inner, 'alice', lagging)
+
+    const issuedAt = (await inner.getRefreshToken(hashRefreshToken(a.refresh_token!)))!.issuedAt
+    const state = await inner.checkRevocation({ jti: 'x', sub: 'alice', clientId: 'web' })
+    t.equal(state.userDisabled, true, 'the user is disabled in the store')
+    t.ok(state.userRevokedBefore !== null && state.userRevokedBefore <= issuedAt, 'the lagging cut-off does not cover the tokens')
+
+    t.same((await refresh(app, a.refresh_token!)).json(), INVALID_GRANT, 'disabled: refused')
+    hooks.onceAfter('checkRevocation', async () => await enableUser(inner, 'alice'))
+    t.same((await refresh(app, b.refresh_token!)).json(), INVALID_GRANT, 'enabled right after the revocation read: that read saw the user disabled')
+    hooks.onceAfter('checkRevocation', async () => await disableUser(inner, 'alice', lagging))
+    t.same((await refresh(app, c.refresh_token!)).json(), INVALID_GRANT, 'disabled right after the revocation read: the user record read sees it')
+    await enableUser(inner, 'alice')
+    t.equal((await refresh(app, d.refresh_token!)).statusCode, 200, 'control: enabled again, nothing else refuses these tokens')
   })
 
   t.test('RFC 6749 §10.10: refresh tokens are 256-bit random and stored only as a hash (T46)', async (t) => {

@@ -1,6 +1,7 @@
 // The one contract every Store implementation passes (STYLE.md §9): run by
 // memory.test.ts against MemoryStore and by redis.test.ts against a real redis-server.
-// Not a test file itself. Real short TTLs are used only in the expiry tests.
+// Not a test file itself. Real short TTLs are used only in the expiry tests. Atomic updates of
+// users and clients and the refresh rotation: contract-updates.ts.
 
 import type { Test } from 'tap'
 import {
@@ -157,14 +158,14 @@ export function storeContract (t: Test, makeStore: MakeStore): void {
     const store = await fresh(t)
     const q = { jti: 'j1', sid: 's1', sub: 'alice', clientId: 'app' }
     t.same(await store.checkRevocation(q), {
-      tokenRevoked: false, sessionRevoked: false, userRevokedBefore: null, userDisabled: false, clientDisabled: false
+      tokenRevoked: false, sessionRevoked: false, userRevokedBefore: null, userDisabled: false, clientDisabled: false, clientRevokedBefore: null
     }, 'nothing revoked at first')
 
     await store.revokeToken('j1', nowS() + 60)
     await store.revokeSession('s1', nowS() + 60)
     await store.revokeUserBefore('alice', 1_700_000_100)
     t.same(await store.checkRevocation(q), {
-      tokenRevoked: true, sessionRevoked: true, userRevokedBefore: 1_700_000_100, userDisabled: false, clientDisabled: false
+      tokenRevoked: true, sessionRevoked: true, userRevokedBefore: 1_700_000_100, userDisabled: false, clientDisabled: false, clientRevokedBefore: null
     }, 'RFC 7009 §2.1: revoked token, session and cut-off all visible')
 
     const other = await store.checkRevocation({ jti: 'j2', sid: 's2', sub: 'bob', clientId: 'app' })

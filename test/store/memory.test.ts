@@ -3,11 +3,14 @@ import t from 'tap'
 import { MemoryStore } from '../../src/store/memory/index.js'
 import { createStore } from '../../src/store/index.js'
 import { storeContract } from './contract.js'
+import { storeUpdateContract } from './contract-updates.js'
 
-storeContract(t, async () => {
+const makeMemory = async (): Promise<{ store: MemoryStore, cleanup: () => Promise<void> }> => {
   const store = new MemoryStore()
   return { store, cleanup: async () => { await store.close() } }
-})
+}
+storeContract(t, makeMemory)
+storeUpdateContract(t, makeMemory)
 
 t.test('createStore without a Redis URL gives the memory store', async (t) => {
   const store = createStore({ timeoutMs: 1000 })

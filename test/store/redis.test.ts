@@ -6,6 +6,7 @@ import { RedisStore } from '../../src/store/redis/index.js'
 import { createStore } from '../../src/store/index.js'
 import { startRedis } from '../helpers/redis-server.js'
 import { storeContract } from './contract.js'
+import { storeUpdateContract } from './contract-updates.js'
 
 const redis = await startRedis()
 t.teardown(async () => { await redis.stop() })
@@ -16,10 +17,12 @@ async function readyStore (prefix: string): Promise<RedisStore> {
   return store
 }
 
-storeContract(t, async () => {
+const makeRedis = async (): Promise<{ store: RedisStore, cleanup: () => Promise<void> }> => {
   const store = await readyStore(`t-${randomUUID()}:`)
   return { store, cleanup: async () => { await store.close() } }
-})
+}
+storeContract(t, makeRedis)
+storeUpdateContract(t, makeRedis)
 
 t.test('createStore with a Redis URL gives the redis store', async (t) => {
   const store = createStore({ redisUrl: redis.url, timeoutMs: 1000, prefix: `t-${randomUUID()}:` })

@@ -52,7 +52,7 @@ t.test('J50: claims that are not header-safe make the token invalid', async (t) 
   }
 })
 
-const clear: RevocationState = { tokenRevoked: false, sessionRevoked: false, userRevokedBefore: null, userDisabled: false, clientDisabled: false }
+const clear: RevocationState = { tokenRevoked: false, sessionRevoked: false, userRevokedBefore: null, userDisabled: false, clientDisabled: false, clientRevokedBefore: null }
 const user = toIdentity(base)!
 const client = toIdentity({ ...base, sub: 'client:svc', client_id: 'svc', sid: undefined })!
 
@@ -70,4 +70,10 @@ t.test('J52: the user rules never apply to a client_credentials subject', async 
   t.equal(revocationReason({ ...clear, userDisabled: true, userRevokedBefore: 1e10 }, client), null)
   t.equal(revocationReason({ ...clear, clientDisabled: true }, client), 'client disabled')
   t.equal(revocationReason({ ...clear, tokenRevoked: true }, client), 'token revoked')
+})
+
+t.test('RFC 7009 §2.2: the client cut-off (clients disable) refuses every token of the client issued before it', async (t) => {
+  t.equal(revocationReason({ ...clear, clientRevokedBefore: 101 }, user), 'client revoked before', 'a user token of the client, iat 100 < 101')
+  t.equal(revocationReason({ ...clear, clientRevokedBefore: 101 }, client), 'client revoked before', 'a client_credentials token too')
+  t.equal(revocationReason({ ...clear, clientRevokedBefore: 100 }, user), null, 'iat 100 = cut-off 100: issued after the disable second')
 })

@@ -1,10 +1,10 @@
 // RFC 6749 §6 with rotation and reuse detection (RFC 9700 §4.14.2): every refresh consumes the token
-// atomically and returns a new one of the same family; presenting a consumed token again revokes the
+// and stores its successor of the same family in one atomic step; presenting a consumed token again revokes the
 // whole family (its refresh tokens and, through `sid`, its access tokens) and answers invalid_grant.
 import { GatewayError } from '../../errors/gateway-error.js'
 import type { RefreshTokenRecord } from '../../store/types.js'
 import { nowSeconds, type OAuthDeps } from '../deps.js'
-import { hashRefreshToken, issueRefreshToken, looksLikeRefreshToken, sessionRevocationExpiry } from '../refresh-tokens.js'
+import { hashRefreshToken, looksLikeRefreshToken, newRefreshToken, sessionRevocationExpiry } from '../refresh-tokens.js'
 import { grantScope, intersect, requestedScope } from '../scope.js'
 import type { GrantHandler } from './types.js'
 
@@ -19,7 +19,8 @@ export const refreshTokenGrant: GrantHandler = async ({ deps, form, auth, reques
   const hash = hashRefreshToken(token)
 
   // Read before consuming: a token presented by the wrong client, or with a wider scope, is refused
-  // without burning it, so a stolen token cannot be used to revoke its owner's session.
+  // without burning it, so a stolen token cannot be used to revoke its owner's session. The session,
+  // user and client are checked before the rotation too: a refused refresh stores no successor.
   const record = await deps.store.getRefreshToken(hash)
   if (record === null) throw invalidGrant('unknown or expired refresh token')
   // RFC 6749 §6 / §10.4: the refresh token is bound to the client it was issued to (SECURITY.md T41)
@@ -28,22 +29,24 @@ export const refreshTokenGrant: GrantHandler = async ({ deps, form, auth, reques
   // RFC 6749 §6: the requested scope MUST NOT include any scope not originally granted (T40)
   const narrowed = grantScope(requested, record.scope)
 
-  const consumed = await deps.store.consumeRefreshToken(hash)
-  if (consumed.status === 'unknown') throw invalidGrant('refresh token expired')
-  if (consumed.status === 'reused') {
-    // RFC 9700 §4.14.2: a replayed refresh token revokes the active one, i.e. the whole family
-    await deps.store.revokeSession(consumed.record.sid, revokeUntil(deps, consumed.record))
-    request.log.warn({ reason: 'refresh_token_reused', sid: consumed.record.sid, sub: consumed.record.sub, client_id: auth.client.id }, 'refresh token replayed: session revoked')
-    throw invalidGrant('refresh token reused; session revoked')
-  }
-
   await assertSessionAlive(deps, record)
   const user = await deps.store.getUser(record.sub)
   if (user === null || user.disabled) throw invalidGrant('user gone or disabled')
 
+  // Consume the old token and store its successor in ONE atomic step: a store failure leaves the old
+  // token unused, so a client retrying after our 503 is not taken for a replay (issue 9 item 13).
+  const refreshToken = newRefreshToken()
+  const rotated = await deps.store.rotateRefreshToken(hash, hashRefreshToken(refreshToken), { ...record, issuedAt: nowSeconds(deps) })
+  if (rotated.status === 'unknown') throw invalidGrant('refresh token expired')
+  if (rotated.status === 'reused') {
+    // RFC 9700 §4.14.2: a replayed refresh token revokes the active one, i.e. the whole family
+    await deps.store.revokeSession(rotated.record.sid, revokeUntil(deps, rotated.record))
+    request.log.warn({ reason: 'refresh_token_reused', sid: rotated.record.sid, sub: rotated.record.sub, client_id: auth.client.id }, 'refresh token replayed: session revoked')
+    throw invalidGrant('refresh token reused; session revoked')
+  }
+
   // The access token follows today's entitlements; the family keeps its original scope (T39).
   const scope = intersect(narrowed, intersect(user.scopes, auth.client.scopes))
-  const refreshToken = await issueRefreshToken(deps.store, { ...record, issuedAt: nowSeconds(deps) })
   return { sub: record.sub, scope, sid: record.sid, refreshToken }
 }
 
@@ -53,6 +56,7 @@ async function assertSessionAlive (deps: OAuthDeps, record: RefreshTokenRecord):
   const state = await deps.store.checkRevocation({ jti: `rt:${record.sid}`, sid: record.sid, sub: record.sub, clientId: record.clientId })
   if (state.sessionRevoked) throw invalidGrant('session revoked')
   if (state.userRevokedBefore !== null && record.issuedAt < state.userRevokedBefore) throw invalidGrant('user sessions revoked')
+  if (state.clientRevokedBefore !== null && record.issuedAt < state.clientRevokedBefore) throw invalidGrant('client disabled since')
   if (state.userDisabled || state.clientDisabled) throw invalidGrant('user or client disabled')
 }
 

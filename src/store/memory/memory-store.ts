@@ -11,6 +11,7 @@ import {
   type ClientRecord,
   type ConsumeResult,
   type CounterResult,
+  type RecordChange,
   type KeyRecord,
   type RefreshTokenRecord,
   type RevocationEvent,
@@ -19,15 +20,16 @@ import {
   type RevocationQuery,
   type RevocationState,
   type Store,
+  type UpdateOptions,
   type UserRecord
 } from '../types.js'
+import { compare, copy, KeySet, setUntil, type Expiring } from './key-set.js'
 
 export interface MemoryStoreOptions {
   /** Clock in epoch milliseconds; defaults to Date.now. Tests inject a fixed clock. */
   now?: () => number
 }
 
-interface Expiring { expiresAtMs: number }
 interface RefreshEntry extends Expiring { record: RefreshTokenRecord; used: boolean }
 interface CounterEntry extends Expiring { count: number }
 
@@ -43,8 +45,9 @@ export class MemoryStore implements Store {
   readonly #revokedSid = new Map<string, Expiring>()
   /** No TTL: a cut-off has no natural end (same choice as the Redis store). */
   readonly #userRevokedBefore = new Map<string, number>()
+  readonly #clientRevokedBefore = new Map<string, number>()
   readonly #counters = new Map<string, CounterEntry>()
-  readonly #keys = new Map<string, KeyRecord>()
+  readonly #keys = new KeySet()
   #lastSweep = 0
   #closed = false
   /** Revocation feed subscribers: in-process, so the feed is never lost while the store is open. */
@@ -77,6 +80,11 @@ export class MemoryStore implements Store {
     return true
   }
 
+  async updateUser (name: string, change: RecordChange<UserRecord>, opts: UpdateOptions = {}): Promise<UserRecord | null> {
+    this.#open()
+    return this.#update(this.#users, name, (u) => u.name, change, 'user', this.#userRevokedBefore, opts)
+  }
+
   async listUsers (): Promise<UserRecord[]> {
     this.#open()
     return [...this.#users.values()].map(copy).sort((a, b) => compare(a.name, b.name))
@@ -95,6 +103,11 @@ export class MemoryStore implements Store {
     this.#clients.set(client.id, copy(client))
     this.#publish({ kind: 'client-disabled', id: client.id, disabled: client.disabled })
     return true
+  }
+
+  async updateClient (id: string, change: RecordChange<ClientRecord>, opts: UpdateOptions = {}): Promise<ClientRecord | null> {
+    this.#open()
+    return this.#update(this.#clients, id, (c) => c.id, change, 'client', this.#clientRevokedBefore, opts)
   }
 
   async listClients (): Promise<ClientRecord[]> {
@@ -122,6 +135,19 @@ export class MemoryStore implements Store {
     return { status: wasUsed ? 'reused' : 'active', record: copy(entry.record) }
   }
 
+  async rotateRefreshToken (tokenHash: string, successorHash: string, successor: RefreshTokenRecord): Promise<ConsumeResult> {
+    this.#open()
+    this.#sweep()
+    const entry = this.#live(this.#refresh, tokenHash)
+    const expiresAtMs = successor.expiresAt * 1000
+    if (entry === undefined || expiresAtMs <= this.#now()) return { status: 'unknown' }
+    // Atomic: check, store the successor and mark the old one used in one synchronous step.
+    if (entry.used) return { status: 'reused', record: copy(entry.record) } // a replay gets no successor
+    this.#refresh.set(successorHash, { record: copy(successor), used: false, expiresAtMs })
+    entry.used = true
+    return { status: 'active', record: copy(entry.record) }
+  }
+
   async getRefreshToken (tokenHash: string): Promise<RefreshTokenRecord | null> {
     this.#open()
     return copy(this.#live(this.#refresh, tokenHash)?.record ?? null)
@@ -143,11 +169,30 @@ export class MemoryStore implements Store {
 
   async revokeUserBefore (sub: string, before: number): Promise<void> {
     this.#open()
-    // Only ever moves forward: a later call can widen the cut-off, never lift it.
-    const current = this.#userRevokedBefore.get(sub)
+    this.#cutoff(this.#userRevokedBefore, 'user', sub, before)
+  }
+
+  /** Only ever moves forward: a later call can widen the cut-off, never lift it. */
+  #cutoff (map: Map<string, number>, kind: 'user' | 'client', id: string, before: number): void {
+    const current = map.get(id)
     if (current !== undefined && current >= before) return
-    this.#userRevokedBefore.set(sub, before)
-    this.#publish({ kind: 'user-cutoff', id: sub, before })
+    map.set(id, before)
+    this.#publish({ kind: `${kind}-cutoff`, id, before })
+  }
+
+  /** Read, change and write in one synchronous step (atomic by construction), with the cut-off. */
+  #update<R extends { disabled: boolean }> (
+    map: Map<string, R>, id: string, idOf: (r: R) => string, change: RecordChange<R>,
+    kind: 'user' | 'client', cutoffs: Map<string, number>, opts: UpdateOptions
+  ): R | null {
+    const current = map.get(id)
+    if (current === undefined) return null
+    const next = change(copy(current)) // may throw: nothing written
+    if (idOf(next) !== id) throw new TypeError('a record update must not change its id')
+    map.set(id, copy(next))
+    this.#publish({ kind: `${kind}-disabled`, id, disabled: next.disabled })
+    if (opts.revokeBefore !== undefined) this.#cutoff(cutoffs, kind, id, opts.revokeBefore)
+    return copy(next)
   }
 
   subscribeRevocations (handlers: RevocationFeedHandlers): RevocationFeed {
@@ -163,6 +208,7 @@ export class MemoryStore implements Store {
     for (const [id, e] of this.#revokedJti) if (e.expiresAtMs > now) out.push({ kind: 'token', id, untilMs: e.expiresAtMs })
     for (const [id, e] of this.#revokedSid) if (e.expiresAtMs > now) out.push({ kind: 'session', id, untilMs: e.expiresAtMs })
     for (const [id, before] of this.#userRevokedBefore) out.push({ kind: 'user-cutoff', id, before })
+    for (const [id, before] of this.#clientRevokedBefore) out.push({ kind: 'client-cutoff', id, before })
     for (const u of this.#users.values()) if (u.disabled) out.push({ kind: 'user-disabled', id: u.name, disabled: true })
     for (const c of this.#clients.values()) if (c.disabled) out.push({ kind: 'client-disabled', id: c.id, disabled: true })
     return out
@@ -179,7 +225,8 @@ export class MemoryStore implements Store {
       sessionRevoked: q.sid !== undefined && this.#live(this.#revokedSid, q.sid) !== undefined,
       userRevokedBefore: this.#userRevokedBefore.get(q.sub) ?? null,
       userDisabled: this.#users.get(q.sub)?.disabled ?? false,
-      clientDisabled: this.#clients.get(q.clientId)?.disabled ?? false
+      clientDisabled: this.#clients.get(q.clientId)?.disabled ?? false,
+      clientRevokedBefore: this.#clientRevokedBefore.get(q.clientId) ?? null
     }
   }
 
@@ -204,32 +251,12 @@ export class MemoryStore implements Store {
     this.#counters.delete(key)
   }
 
-  // signing keys
+  // signing keys (key-set.ts)
 
-  async listKeys (): Promise<KeyRecord[]> {
-    this.#open()
-    return [...this.#keys.values()].map(copy).sort(byCreatedThenKid)
-  }
-
-  /** Never overwrites an existing kid (use updateKey); resolves false then. */
-  async addKey (key: KeyRecord, opts: { onlyIfEmpty?: boolean } = {}): Promise<boolean> {
-    this.#open()
-    if (opts.onlyIfEmpty === true && this.#keys.size > 0) return false
-    if (this.#keys.has(key.kid)) return false
-    this.#keys.set(key.kid, copy(key))
-    return true
-  }
-
-  /** Replaces the record of an existing kid; a removed kid is not brought back. */
-  async updateKey (key: KeyRecord): Promise<void> {
-    this.#open()
-    if (this.#keys.has(key.kid)) this.#keys.set(key.kid, copy(key))
-  }
-
-  async removeKey (kid: string): Promise<void> {
-    this.#open()
-    this.#keys.delete(kid)
-  }
+  async listKeys (): Promise<KeyRecord[]> { this.#open(); return this.#keys.list() }
+  async addKey (key: KeyRecord, opts: { onlyIfEmpty?: boolean } = {}): Promise<boolean> { this.#open(); return this.#keys.add(key, opts) }
+  async updateKey (key: KeyRecord): Promise<void> { this.#open(); this.#keys.update(key) }
+  async removeKey (kid: string): Promise<void> { this.#open(); this.#keys.remove(kid) }
 
   // internals
 
@@ -256,27 +283,4 @@ export class MemoryStore implements Store {
       for (const [k, v] of map) if (v.expiresAtMs <= now) map.delete(k)
     }
   }
-}
-
-/** Whether it changed anything. */
-function setUntil (map: Map<string, Expiring>, key: string, expiresAtMs: number, now: number): boolean {
-  // Never shorten an existing entry; an already-expired target needs no entry.
-  const current = map.get(key)
-  if (expiresAtMs <= now) return false
-  if (current !== undefined && current.expiresAtMs >= expiresAtMs) return false
-  map.set(key, { expiresAtMs })
-  return true
-}
-
-/** Records are copied in and out so callers never share mutable state with the store. */
-function copy<T> (value: T): T {
-  return structuredClone(value)
-}
-
-function compare (a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0
-}
-
-export function byCreatedThenKid (a: KeyRecord, b: KeyRecord): number {
-  return a.createdAt - b.createdAt || compare(a.kid, b.kid)
 }

@@ -76,3 +76,13 @@ export async function bounded<T> (what: string, timeoutMs: number, op: () => Pro
     clearTimeout(timer)
   }
 }
+
+/** Waits for the connection's next 'ready' event, at most `ms`. */
+export async function readyOrTimeout (redis: Redis, ms: number): Promise<void> {
+  if (ms <= 0) return
+  await new Promise<void>((resolve) => {
+    const done = (): void => { clearTimeout(timer); redis.off('ready', done); resolve() }
+    const timer = setTimeout(done, ms)
+    redis.once('ready', done)
+  })
+}

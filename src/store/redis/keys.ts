@@ -11,6 +11,7 @@
 //   <p>revoked:jti:<jti>       string  "1"                                  until the token's expiresAt
 //   <p>revoked:sid:<sid>       string  "1"                                  until expiresAt given
 //   <p>revoked-before:<sub>    string  epoch seconds cut-off                no TTL (see redis-store.ts)
+//   <p>client-revoked-before:<id>  string  epoch seconds cut-off (clients disable)  no TTL
 //   <p>counter:<key>           string  integer count                        the counter's window
 //   <p>keys                    hash    kid -> JSON KeyRecord                no TTL
 //   <p>revocations             pub/sub channel: one JSON RevocationEvent per revocation write
@@ -26,6 +27,7 @@ export interface KeyLayout {
   revokedJti(jti: string): string
   revokedSid(sid: string): string
   revokedBefore(sub: string): string
+  clientRevokedBefore(id: string): string
   counter(key: string): string
   keys: string
   revocations: string
@@ -43,6 +45,7 @@ export function keyLayout (p: string): KeyLayout {
     revokedJti: (jti) => `${p}revoked:jti:${jti}`,
     revokedSid: (sid) => `${p}revoked:sid:${sid}`,
     revokedBefore: (sub) => `${p}revoked-before:${sub}`,
+    clientRevokedBefore: (id) => `${p}client-revoked-before:${id}`,
     counter: (key) => `${p}counter:${key}`,
     keys: `${p}keys`,
     revocations: `${p}revocations`

@@ -2,9 +2,9 @@
 // Connection policy (fail fast, heal by itself) lives in client.ts; key layout in keys.ts;
 // every read-modify-write is one Lua script in scripts.ts.
 //
-// The user revoked-before cut-off is kept without TTL: a cut-off has no natural end, the
+// The user and client revoked-before cut-offs are kept without TTL: a cut-off has no natural end, the
 // store does not know the longest token lifetime, and one small key per revoked user is
-// cheap. The disabled flags of users and clients live in their own keys (written by the
+// cheap (clients: one per disabled client). The disabled flags of users and clients live in their own keys (written by the
 // same script as the record) so checkRevocation is a single MGET.
 //
 // listUsers/listClients read a set index maintained by the putRecord script (not SCAN):
@@ -14,6 +14,7 @@ import type {
   ClientRecord,
   ConsumeResult,
   CounterResult,
+  RecordChange,
   KeyRecord,
   RefreshTokenRecord,
   RevocationEvent,
@@ -22,11 +23,14 @@ import type {
   RevocationQuery,
   RevocationState,
   Store,
+  UpdateOptions,
   UserRecord
 } from '../types.js'
 import { keyLayout, type KeyLayout } from './keys.js'
-import { bounded, connectRedis, type StoreLogger, type StoreRedis } from './client.js'
+import { bounded, connectRedis, readyOrTimeout, type StoreLogger, type StoreRedis } from './client.js'
 import { subscribeFeed } from './feed.js'
+import { recordEvents, updateRecord, type RecordIo } from './records.js'
+import { revocationSnapshot } from './snapshot.js'
 
 export type { StoreLogger } from './client.js'
 
@@ -65,7 +69,7 @@ export class RedisStore implements Store {
       if (this.#redis.status === 'ready') {
         try { await this.ping(); return true } catch { /* try again */ }
       }
-      await this.#readyOrTimeout(Math.min(250, deadline - Date.now()))
+      await readyOrTimeout(this.#redis, Math.min(250, deadline - Date.now()))
     }
     return false
   }
@@ -104,6 +108,12 @@ export class RedisStore implements Store {
     return written === 1
   }
 
+  async updateUser (name: string, change: RecordChange<UserRecord>, opts: UpdateOptions = {}): Promise<UserRecord | null> {
+    const k = this.#k
+    const io = this.#recordIo('updateUser', k.user(name), k.userDisabled(name), k.revokedBefore(name))
+    return await updateRecord(io, recordEvents('user', name), (u) => u.name, change, opts)
+  }
+
   async listUsers (): Promise<UserRecord[]> {
     const users = await this.#list<UserRecord>('listUsers', this.#k.users, this.#k.user)
     return users.sort((a, b) => compare(a.name, b.name))
@@ -122,6 +132,12 @@ export class RedisStore implements Store {
       JSON.stringify(client), flag(client.disabled), flag(opts.ifAbsent), client.id,
       k.revocations, feedEvent({ kind: 'client-disabled', id: client.id, disabled: client.disabled })))
     return written === 1
+  }
+
+  async updateClient (id: string, change: RecordChange<ClientRecord>, opts: UpdateOptions = {}): Promise<ClientRecord | null> {
+    const k = this.#k
+    const io = this.#recordIo('updateClient', k.client(id), k.clientDisabled(id), k.clientRevokedBefore(id))
+    return await updateRecord(io, recordEvents('client', id), (c) => c.id, change, opts)
   }
 
   async listClients (): Promise<ClientRecord[]> {
@@ -145,6 +161,16 @@ export class RedisStore implements Store {
     return { status: state[0] === '1' ? 'reused' : 'active', record }
   }
 
+  async rotateRefreshToken (tokenHash: string, successorHash: string, successor: RefreshTokenRecord): Promise<ConsumeResult> {
+    const ttlMs = msUntil(successor.expiresAt)
+    if (ttlMs <= 0) return { status: 'unknown' } // the family has expired: nothing to rotate
+    const k = this.#k
+    const state = await this.#run('rotateRefreshToken', () => this.#redis.rotateRefresh(k.refresh(tokenHash), k.refresh(successorHash), JSON.stringify(successor), ttlMs))
+    if (state === null) return { status: 'unknown' }
+    // RFC 9700 §4.14.2: a second use of a refresh token is a replay (and got no successor).
+    return { status: state[0] === '1' ? 'reused' : 'active', record: JSON.parse(state[1]) as RefreshTokenRecord }
+  }
+
   async getRefreshToken (tokenHash: string): Promise<RefreshTokenRecord | null> {
     return parse<RefreshTokenRecord>(await this.#run('getRefreshToken', () => this.#redis.hget(this.#k.refresh(tokenHash), 'r')))
   }
@@ -166,16 +192,17 @@ export class RedisStore implements Store {
 
   async checkRevocation (q: RevocationQuery): Promise<RevocationState> {
     const k = this.#k
-    const keys = [k.revokedJti(q.jti), k.revokedBefore(q.sub), k.userDisabled(q.sub), k.clientDisabled(q.clientId)]
+    const keys = [k.revokedJti(q.jti), k.revokedBefore(q.sub), k.userDisabled(q.sub), k.clientDisabled(q.clientId), k.clientRevokedBefore(q.clientId)]
     if (q.sid !== undefined) keys.push(k.revokedSid(q.sid))
     // One round trip for everything the check-revocation stage needs.
-    const [jti, before, userDisabled, clientDisabled, sid] = await this.#run('checkRevocation', () => this.#redis.mget(keys))
+    const [jti, before, userDisabled, clientDisabled, clientBefore, sid] = await this.#run('checkRevocation', () => this.#redis.mget(keys))
     return {
       tokenRevoked: jti != null,
       sessionRevoked: sid != null,
       userRevokedBefore: before == null ? null : Number(before),
       userDisabled: userDisabled != null,
-      clientDisabled: clientDisabled != null
+      clientDisabled: clientDisabled != null,
+      clientRevokedBefore: clientBefore == null ? null : Number(clientBefore)
     }
   }
 
@@ -183,38 +210,9 @@ export class RedisStore implements Store {
     return subscribeFeed({ url: this.#url, channel: this.#k.revocations, timeoutMs: this.#timeoutMs, logger: this.#log, handlers })
   }
 
-  /** SCAN over the revocation keys (never KEYS): markers with their PTTL, cut-offs, disabled flags. */
+  /** SCAN over the revocation keys (never KEYS): see snapshot.ts. */
   async revocationSnapshot (): Promise<RevocationEvent[]> {
-    const k = this.#k
-    const out: RevocationEvent[] = []
-    const now = Date.now()
-    const kinds: Array<[string, (id: string, value: string | null, ttl: number) => RevocationEvent | null]> = [
-      [k.revokedJti(''), (id, _v, ttl) => ttl > 0 ? { kind: 'token', id, untilMs: now + ttl } : null],
-      [k.revokedSid(''), (id, _v, ttl) => ttl > 0 ? { kind: 'session', id, untilMs: now + ttl } : null],
-      [k.revokedBefore(''), (id, v) => v === null ? null : { kind: 'user-cutoff', id, before: Number(v) }],
-      [k.userDisabled(''), (id, v) => v === null ? null : { kind: 'user-disabled', id, disabled: true }],
-      [k.clientDisabled(''), (id, v) => v === null ? null : { kind: 'client-disabled', id, disabled: true }]
-    ]
-    for (const [prefix, toEvent] of kinds) {
-      const match = prefix.replace(/[*?[\]\\]/g, '\\$&') + '*'
-      let cursor = '0'
-      do {
-        const [next, keys] = await this.#run('revocationSnapshot', () => this.#redis.scan(cursor, 'MATCH', match, 'COUNT', 1000))
-        cursor = next
-        if (keys.length === 0) continue
-        const pipeline = this.#redis.pipeline()
-        for (const key of keys) pipeline.get(key).pttl(key)
-        const replies = await this.#run('revocationSnapshot', async () => (await pipeline.exec()) ?? [])
-        keys.forEach((key, i) => {
-          const [vErr, value] = replies[2 * i] ?? [null, null]
-          const [tErr, ttl] = replies[2 * i + 1] ?? [null, -2]
-          if (vErr !== null || tErr !== null) throw new Error(`revocation snapshot: ${String(vErr ?? tErr)}`)
-          const e = toEvent(key.slice(prefix.length), value as string | null, ttl as number)
-          if (e !== null) out.push(e)
-        })
-      } while (cursor !== '0')
-    }
-    return out
+    return await revocationSnapshot(this.#redis, this.#k, async (what, op) => await this.#run(what, op))
   }
 
   // counters
@@ -252,20 +250,19 @@ export class RedisStore implements Store {
 
   // internals
 
-  /** Waits for the next 'ready' event, at most `ms`. */
-  async #readyOrTimeout (ms: number): Promise<void> {
-    if (ms <= 0) return
-    await new Promise<void>((resolve) => {
-      const done = (): void => { clearTimeout(timer); this.#redis.off('ready', done); resolve() }
-      const timer = setTimeout(done, ms)
-      this.#redis.once('ready', done)
-    })
-  }
-
   async #revokeUntil (what: string, key: string, expiresAt: number, event: RevocationEvent): Promise<void> {
     const ttlMs = msUntil(expiresAt)
     if (ttlMs <= 0) return // the token is expired anyway
     await this.#run(what, () => this.#redis.revokeUntil(key, ttlMs, this.#k.revocations, feedEvent(event)))
+  }
+
+  /** The reads and the compare-and-set write of one record (records.ts), each bounded like every call. */
+  #recordIo (what: string, record: string, disabledFlag: string, cutoff: string): RecordIo {
+    return {
+      read: async () => await this.#run(what, () => this.#redis.get(record)),
+      write: async (expected, json, disabled, before, disabledEvent, cutoffEvent) => await this.#run(what, () =>
+        this.#redis.updateRecord(record, disabledFlag, cutoff, expected, json, disabled, before, this.#k.revocations, disabledEvent, cutoffEvent))
+    }
   }
 
   async #list<T> (what: string, index: string, keyOf: (id: string) => string): Promise<T[]> {

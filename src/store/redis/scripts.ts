@@ -1,7 +1,10 @@
 // Every read-modify-write of the Redis store is one Lua script: Redis runs a script
 // atomically, so no other client's command can slip between its read and its write.
 // Registered with defineCommand, so ioredis sends EVALSHA (and falls back to EVAL once
-// after a restart flushed the script cache).
+// after a restart flushed the script cache). Scripts of users and clients live in
+// account-scripts.ts, the refresh rotation in refresh-scripts.ts.
+import { updateRecord } from './account-scripts.js'
+import { rotateRefresh } from './refresh-scripts.js'
 
 export interface ScriptDefinition { numberOfKeys: number; lua: string }
 
@@ -113,13 +116,15 @@ return 1
 `
 }
 
-export const scripts = { putRecord, putRefresh, consumeRefresh, revokeUntil, revokeBefore, incrementCounter, addKey, updateKey }
+export const scripts = { putRecord, updateRecord, putRefresh, consumeRefresh, rotateRefresh, revokeUntil, revokeBefore, incrementCounter, addKey, updateKey }
 
 /** The scripts as ioredis adds them to the client (one method per definition above). */
 export interface ScriptCommands {
   putRecord(k1: string, k2: string, k3: string, json: string, disabled: string, ifAbsent: string, id: string, channel: string, event: string): Promise<number>
+  updateRecord(k1: string, k2: string, k3: string, expected: string, json: string, disabled: string, cutoff: string, channel: string, disabledEvent: string, cutoffEvent: string): Promise<number>
   putRefresh(key: string, json: string, ttlMs: number): Promise<number>
   consumeRefresh(key: string): Promise<[string, string] | null>
+  rotateRefresh(key: string, successorKey: string, json: string, ttlMs: number): Promise<[string, string] | null>
   revokeUntil(key: string, ttlMs: number, channel: string, event: string): Promise<number>
   revokeBefore(key: string, before: number, channel: string, event: string): Promise<number>
   incrementCounter(key: string, windowMs: number): Promise<[number, number]>

@@ -11,7 +11,7 @@ import { ERRORS, type ErrorCode } from './errors/codes.js'
 import { HTTP_METHODS } from './config/route-types.js'
 import { registerErrorHandler, sendError, toGatewayError } from './errors/handler.js'
 import { healthPlugin } from './health.js'
-import { awaitTurn, wasForwarded } from './http/connection.js'
+import { awaitTurn, mayHaveRun } from './http/connection.js'
 import { checkFraming } from './http/framing.js'
 import { gatewayPlugin } from './pipeline/index.js'
 import type { RouteSource } from './pipeline/match.js'
@@ -50,7 +50,7 @@ function clientErrorHandler (this: FastifyInstance, err: ConnectionError, socket
   // like Node's own handler: never a second status line on a socket whose response has begun;
   // and never "failed" for a request already handed to an upstream (src/http/connection.ts)
   const inFlight = (socket as { _httpMessage?: ServerResponse })._httpMessage
-  if (socket.writable && inFlight?.headersSent !== true && (inFlight === undefined || !wasForwarded(inFlight))) {
+  if (socket.writable && inFlight?.headersSent !== true && (inFlight === undefined || !mayHaveRun(inFlight))) {
     const body = JSON.stringify({ error, error_description: description })
     socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]!}\r\nContent-Type: application/json; charset=utf-8\r\n` +
       `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)

@@ -8,8 +8,8 @@
 //   response owns the socket (RFC 9112 §9.3.2: responses in request order); a connection that
 //   closes first (e.g. after a refusal with `Connection: close`, RFC 9112 §9.6) ends it unexecuted;
 // - a request is forwarded only while its response can still be written (`canStillAnswer`), and
-//   once it has been, a parser error behind it closes the connection without a 400: the client
-//   is never told "failed" about a request an upstream may have executed;
+//   once it has been forwarded complete, a parser error behind it closes the connection without
+//   a 400: the client is never told "failed" about a request an upstream may have executed;
 // - framing refusals carry `Connection: close`, so Node closes the connection after them and
 //   nothing queued behind them ever gets its turn (SECURITY.md S08).
 import type { IncomingMessage, ServerResponse } from 'node:http'
@@ -33,7 +33,14 @@ const forwarded = new WeakSet<ServerResponse>()
 /** Called by the forward stage right before the upstream is contacted. */
 export function markForwarded (res: ServerResponse): void { forwarded.add(res) }
 
-export function wasForwarded (res: ServerResponse): boolean { return forwarded.has(res) }
+/**
+ * Whether an upstream may have executed this response's request: it was forwarded complete. A
+ * request whose body was still arriving (a timeout or parser error mid-body) never reached an
+ * upstream whole, so the client may still be told it failed (408, 400).
+ */
+export function mayHaveRun (res: ServerResponse): boolean {
+  return forwarded.has(res) && res.req.complete
+}
 
 function gone (detail: string): GatewayError {
   return new GatewayError('bad_request', { headers: CLOSE, detail })

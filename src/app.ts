@@ -1,15 +1,18 @@
 // Builds the Fastify app: explicit, ordered registration. The gateway's own endpoints first
 // (health, OAuth), then the catch-all pipeline that forwards everything the route map matches.
 import { randomUUID } from 'node:crypto'
-import { STATUS_CODES, type ServerOptions } from 'node:http'
+import { STATUS_CODES, type IncomingMessage, type ServerOptions, type ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
-import Fastify, { LogController, type ConnectionError, type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import type { Duplex } from 'node:stream'
+import Fastify, { LogController, type ConnectionError, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import type { Logger } from 'pino'
 import { parseTrustProxy, type Config } from './config/env.js'
 import { ERRORS, type ErrorCode } from './errors/codes.js'
-import { GatewayError } from './errors/gateway-error.js'
+import { HTTP_METHODS } from './config/route-types.js'
 import { registerErrorHandler, sendError, toGatewayError } from './errors/handler.js'
 import { healthPlugin } from './health.js'
+import { awaitTurn, mayHaveRun } from './http/connection.js'
+import { checkFraming } from './http/framing.js'
 import { gatewayPlugin } from './pipeline/index.js'
 import type { RouteSource } from './pipeline/match.js'
 import type { KeyRing } from './oauth/keys.js'
@@ -44,14 +47,50 @@ function clientErrorHandler (this: FastifyInstance, err: ConnectionError, socket
   if (err.code === 'ECONNRESET' || socket.destroyed) return
   const { status, error, description } = ERRORS[CLIENT_ERRORS[err.code] ?? 'bad_request']
   this.log.debug({ reason: error, code: err.code }, 'client error')
-  // like Node's own handler: never a second status line on a socket whose response has begun
-  const inFlight = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage
-  if (socket.writable && inFlight?.headersSent !== true) {
+  // like Node's own handler: never a second status line on a socket whose response has begun;
+  // and never "failed" for a request already handed to an upstream (src/http/connection.ts)
+  const inFlight = (socket as { _httpMessage?: ServerResponse })._httpMessage
+  if (socket.writable && inFlight?.headersSent !== true && (inFlight === undefined || !mayHaveRun(inFlight))) {
     const body = JSON.stringify({ error, error_description: description })
     socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]!}\r\nContent-Type: application/json; charset=utf-8\r\n` +
       `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
   }
   socket.destroy()
+}
+
+/**
+ * RFC 9110 §9.3.6: the gateway is no tunnel. CONNECT gets 405 with the methods routes can have in
+ * Allow (RFC 9110 §15.5.6: a 405 MUST carry Allow), and the connection is closed (SECURITY.md P26).
+ */
+function answerConnect (this: FastifyInstance, _req: IncomingMessage, socket: Duplex): void {
+  const { status, error, description } = ERRORS.method_not_allowed
+  this.log.info({ reason: 'method_not_allowed', outcome: 'refused', stage: null, method: 'CONNECT' }, 'request refused')
+  const body = JSON.stringify({ error, error_description: description })
+  socket.on('error', () => {})
+  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]!}\r\nAllow: ${HTTP_METHODS.join(', ')}\r\n` +
+    `Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
+}
+
+/** Requests whose access line is written: one line per request, whichever event comes first. */
+const accessLogged = new WeakSet<FastifyRequest>()
+
+/**
+ * The access-log line: method, path without query, route, identity, status, latency. Written when
+ * the response has been sent (onResponse) or, failing that, when its connection closed (aborted).
+ */
+function accessLog (request: FastifyRequest, reply: FastifyReply, aborted: boolean): void {
+  if (accessLogged.has(request)) return
+  accessLogged.add(request)
+  request.log.info({
+    method: request.method,
+    path: request.pipeline?.path ?? request.url.split('?', 1)[0],
+    route: request.pipeline?.route?.id ?? request.routeOptions.url ?? null,
+    subject: request.pipeline?.identity?.subject ?? null,
+    client: request.pipeline?.identity?.clientId ?? null,
+    status: aborted ? null : reply.statusCode,
+    ms: Math.round(reply.elapsedTime * 100) / 100,
+    ...(aborted ? { aborted: true } : {})
+  }, aborted ? 'request aborted' : 'request')
 }
 
 /** A client's x-request-id is kept when well-formed, otherwise a fresh one is generated. */
@@ -94,6 +133,8 @@ export async function buildApp (opts: AppOptions): Promise<FastifyInstance> {
 
   // more connections than this are closed as soon as they are accepted
   app.server.maxConnections = config.MAX_CONNECTIONS
+  // CONNECT never reaches a route (Node hands it to 'connect' listeners, or closes the socket)
+  app.server.on('connect', answerConnect.bind(app))
 
   app.decorateRequest('pipeline', null)
   registerErrorHandler(app)
@@ -104,32 +145,23 @@ export async function buildApp (opts: AppOptions): Promise<FastifyInstance> {
     // so the server can finish closing instead of waiting for the client's idle timeout
     if (closing) reply.header('connection', 'close')
   })
-  // one access-log line per request: id, route, status, latency (never the query string)
-  app.addHook('onResponse', async (request, reply) => {
-    request.log.info({
-      method: request.method,
-      path: request.pipeline?.path ?? request.url.split('?', 1)[0],
-      route: request.pipeline?.route?.id ?? request.routeOptions.url ?? null,
-      subject: request.pipeline?.identity?.subject ?? null,
-      client: request.pipeline?.identity?.clientId ?? null,
-      status: reply.statusCode,
-      ms: Math.round(reply.elapsedTime * 100) / 100
-    }, 'request')
-  })
+  // one access-log line per request: id, route, status, latency (never the query string); a request
+  // whose connection closed before its response finished gets the same line, marked aborted
+  app.addHook('onResponse', async (request, reply) => { accessLog(request, reply, false) })
   app.addHook('preClose', async () => { closing = true })
-  // framing the HTTP parser lets through, refused for every route (the gateway's own endpoints too)
-  app.addHook('onRequest', async (request) => {
-    // RFC 9112 §6.1: Transfer-Encoding in an HTTP/1.0 message is faulty framing; refuse and close (SECURITY.md S02)
-    if (request.raw.httpVersion === '1.0' && request.raw.headers['transfer-encoding'] !== undefined) {
-      throw new GatewayError('bad_request', { headers: { connection: 'close' }, detail: 'transfer-encoding in HTTP/1.0' })
-    }
-    // RFC 9112 §3.2: a request with more than one Host field MUST get 400 (SECURITY.md P19)
-    const raw = request.raw.rawHeaders
-    let hosts = 0
-    for (let i = 0; i < raw.length; i += 2) {
-      if (raw[i]!.length === 4 && raw[i]!.toLowerCase() === 'host') hosts++
-    }
-    if (hosts > 1) throw new GatewayError('bad_request', { description: 'More than one Host header', detail: 'duplicate Host' })
+  // Before any route runs (the gateway's own endpoints too). Async on purpose: the rest of the
+  // request runs after the parser has finished the bytes it arrived with, so a parser error on
+  // them (clientErrorHandler) is seen before any stage runs (src/http/connection.ts).
+  app.addHook('onRequest', async (request, reply) => {
+    // every request gets its access line: one whose connection closes first (client gone, parser
+    // error behind it) is logged when that happens, marked aborted (never silently forwarded)
+    const res = reply.raw
+    res.once('close', () => { accessLog(request, reply, true) })
+    // framing the HTTP parser lets through: 400 and the connection closed (src/http/framing.ts)
+    checkFraming(request.raw)
+    // a pipelined request waits for its turn; one whose connection is gone is never run
+    const turn = awaitTurn(request.raw, reply.raw)
+    if (turn !== undefined) await turn
   })
 
   await app.register(healthPlugin, { store, routes, keys, isClosing: () => closing })

@@ -24,6 +24,8 @@ export function toGatewayError (err: unknown): GatewayError {
   if (err instanceof StoreUnavailableError) return new GatewayError('store_unavailable', { cause: err, detail: err.message, headers: { 'retry-after': '1' } })
   const fe = err as Partial<FastifyError> | undefined
   const mapped = fe?.code !== undefined ? FASTIFY_CLIENT_ERRORS[fe.code] : undefined
+  // a target the router cannot decode is a framing refusal like bad_path: the connection ends (RFC 9112 §9.6)
+  if (mapped === 'bad_path') return new GatewayError(mapped, { cause: err, detail: fe?.message, headers: { connection: 'close' } })
   if (mapped !== undefined) return new GatewayError(mapped, { cause: err, detail: fe?.message })
   if (fe?.validation !== undefined) return new GatewayError('bad_request', { cause: err, detail: fe.message })
   const status = fe?.statusCode

@@ -2,7 +2,8 @@
 // - per username: at most LOGIN_MAX_FAILURES failed password attempts per LOGIN_FAILURE_WINDOW;
 // - per client IP: at most TOKEN_RATE_LIMIT requests per minute to /oauth/* (SECURITY.md T20, T29, T66).
 // The IP is request.ip: the socket address unless Fastify's trustProxy names the proxy, so a client
-// cannot change its key by sending X-Forwarded-For (SECURITY.md T30).
+// cannot change its key by sending X-Forwarded-For (SECURITY.md T30); keyed by src/net/ip-key.ts,
+// the edge's own IP key (IPv6 by /64), so rotating addresses inside a /64 does not escape it.
 //
 // Counting attempts: every password attempt increments the username counter BEFORE the password is
 // checked, and a success resets it. So attempt k sees k-1 earlier failures, and once MAX failures are
@@ -11,8 +12,12 @@
 // Store down: the counters fall back to a per-instance in-memory fixed window with the same limits.
 // Limits are then per instance (N instances allow up to N times the limit) but never absent:
 // fail closed-ish, never fail open. The request itself will usually get 503 at its next store call.
+// The fallback is the edge's bounded LocalWindows (at most `maxLocalKeys`, oldest window evicted
+// first), so a flood of distinct IPs or usernames cannot grow memory while the store is down.
 import { createHash } from 'node:crypto'
 import { GatewayError } from '../errors/gateway-error.js'
+import { ipKey } from '../net/ip-key.js'
+import { DEFAULT_MAX_LOCAL_KEYS, LocalWindows } from '../store/local-windows.js'
 import { StoreUnavailableError, type CounterResult, type Store } from '../store/types.js'
 
 export interface ThrottleLimits {
@@ -24,24 +29,27 @@ export interface ThrottleLimits {
 }
 
 const IP_WINDOW_MS = 60_000
-/** Bound on the fallback map; past it expired windows are swept. */
-const LOCAL_SWEEP_AT = 10_000
 
 export class LoginThrottle {
   readonly #store: Store
   readonly #limits: ThrottleLimits
   readonly #now: () => number
-  readonly #local = new Map<string, { count: number, resetAt: number }>()
+  readonly #local: LocalWindows
 
-  constructor (store: Store, limits: ThrottleLimits, now: () => number = Date.now) {
+  /** `maxLocalKeys`: bound on the store-down fallback (default the edge's, 100 000 windows). */
+  constructor (store: Store, limits: ThrottleLimits, now: () => number = Date.now, maxLocalKeys = DEFAULT_MAX_LOCAL_KEYS) {
     this.#store = store
     this.#limits = limits
     this.#now = now
+    this.#local = new LocalWindows(maxLocalKeys)
   }
 
-  /** Counts a request from `ip`; 429 rate_limited past TOKEN_RATE_LIMIT per minute. */
-  async checkIp (ip: string): Promise<void> {
-    const r = await this.#increment(`oauth:ip:${ip}`, IP_WINDOW_MS)
+  /** Windows held by the store-down fallback (never more than its bound). */
+  get localKeys (): number { return this.#local.size }
+
+  /** Counts a request from `ip` (request.ip; undefined when the socket is gone); 429 rate_limited past TOKEN_RATE_LIMIT per minute. */
+  async checkIp (ip: string | undefined): Promise<void> {
+    const r = await this.#increment(`oauth:ip:${ipKey(ip)}`, IP_WINDOW_MS)
     if (r.count > this.#limits.TOKEN_RATE_LIMIT) throw tooMany('rate_limited', r.ttlMs, `ip over ${this.#limits.TOKEN_RATE_LIMIT}/min`)
   }
 
@@ -68,17 +76,7 @@ export class LoginThrottle {
   }
 
   #incrementLocally (key: string, windowMs: number): CounterResult {
-    const now = this.#now()
-    if (this.#local.size >= LOCAL_SWEEP_AT) {
-      for (const [k, v] of this.#local) if (v.resetAt <= now) this.#local.delete(k)
-    }
-    let entry = this.#local.get(key)
-    if (entry === undefined || entry.resetAt <= now) {
-      entry = { count: 0, resetAt: now + windowMs }
-      this.#local.set(key, entry)
-    }
-    entry.count += 1
-    return { count: entry.count, ttlMs: entry.resetAt - now }
+    return this.#local.increment(key, windowMs, this.#now())
   }
 }
 

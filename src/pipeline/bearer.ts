@@ -76,9 +76,19 @@ function isAuthorization (name: string): boolean {
 const ACCESS_TOKEN = 'access_token'
 
 /**
+ * Whether a raw query parameter name means `access_token` once decoded, the way an upstream's
+ * query parser reads it: percent-encoded in any case of hex (`%61ccess_token`, `access%5ftoken`),
+ * `+` as space. An undecodable name is not one (an upstream cannot read it as one either).
+ */
+export function isAccessTokenName (name: string): boolean {
+  if (name.length === ACCESS_TOKEN.length) return name === ACCESS_TOKEN
+  return name.length > ACCESS_TOKEN.length && name.includes('%') && decodedName(name) === ACCESS_TOKEN
+}
+
+/**
  * Whether the query string carries an `access_token` parameter (RFC 6750 §2.3), also when its
- * name is percent-encoded or uses `+` (an upstream would decode it). Never accepted as a
- * credential; only used to refuse a token sent in two ways.
+ * name is percent-encoded (isAccessTokenName). Never accepted as a credential: used to refuse a
+ * token sent in two ways, and to strip the parameter before forwarding (SECURITY.md J61).
  */
 export function queryHasAccessToken (query: string): boolean {
   let start = 0
@@ -87,12 +97,7 @@ export function queryHasAccessToken (query: string): boolean {
     if (end === -1) end = query.length
     let eq = query.indexOf('=', start)
     if (eq === -1 || eq > end) eq = end
-    if (eq - start === ACCESS_TOKEN.length) {
-      if (query.startsWith(ACCESS_TOKEN, start)) return true
-    } else if (eq - start > ACCESS_TOKEN.length) {
-      const name = query.slice(start, eq)
-      if (name.includes('%') && decodedName(name) === ACCESS_TOKEN) return true
-    }
+    if (eq - start >= ACCESS_TOKEN.length && isAccessTokenName(query.slice(start, eq))) return true
     start = end + 1
   }
   return false

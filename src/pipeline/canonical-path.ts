@@ -11,7 +11,11 @@
 // - encoded `/` `\` `%` (double encoding), NUL and other CTLs are refused: they mean different
 //   things to different upstreams;
 // - the decoded path must be valid UTF-8 (no overlong forms);
-// - dot segments (`.`, `..`, also `..;params`) and empty segments (`//`) are refused.
+// - dot segments (`.`, `..`, also `..;params`) and empty segments (`//`) are refused;
+// - so is every segment that starts or ends with `..` (`..hidden`, `...`, `a..`). Only exact `.`
+//   and `..` are dot segments (RFC 3986 §3.3), but the forwarding library (@fastify/reply-from)
+//   refuses any path containing `/..` or `../`, so such a path could never be forwarded as
+//   decided; refusing it here keeps the one decision in one place (issue 9 item 10).
 
 export type CanonicalResult =
   | { ok: true; path: string; query: string }
@@ -90,7 +94,9 @@ export function canonicalize (rawUrl: string): CanonicalResult {
     if (seg.charCodeAt(0) === 46 /* . */) {
       const name = seg.split(';', 1)[0]
       if (name === '.' || name === '..') return { ok: false, reason: 'dot segment in path' }
+      if (seg.startsWith('..')) return { ok: false, reason: 'path segment starting with ..' }
     }
+    if (seg.endsWith('..')) return { ok: false, reason: 'path segment ending with ..' }
   }
 
   for (let i = 0; i < query.length; i++) {

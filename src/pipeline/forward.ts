@@ -8,7 +8,9 @@ import { Transform, type Readable, type TransformCallback } from 'node:stream'
 import { GatewayError } from '../errors/gateway-error.js'
 import { sendError } from '../errors/handler.js'
 import type { FinalStage, PipelineContext } from './context.js'
-import { setIdentityHeaders, stripReservedHeaders } from './identity-headers.js'
+import { canStillAnswer, CLOSE, markForwarded } from '../http/connection.js'
+import { isAccessTokenName, queryHasAccessToken } from './bearer.js'
+import { isIdentityHeader, setIdentityHeaders, stripReservedHeaders } from './identity-headers.js'
 import { RATE_LIMIT_HEADERS } from './rate-limit.js'
 
 /** RFC 9110 §7.6.1 hop-by-hop fields, plus h2c upgrade fields (SECURITY.md P31). */
@@ -113,25 +115,27 @@ export function upstreamHeaders (ctx: PipelineContext, incoming: IncomingHttpHea
   return headers
 }
 
-/** The raw query minus every `access_token` parameter (however its name is percent-encoded). */
+/**
+ * The raw query minus every `access_token` parameter, however its name is percent-encoded
+ * (`%61ccess_token`, `access%5Ftoken`, `access%5ftoken`): names are compared decoded, the way an
+ * upstream's query parser reads them (bearer.ts isAccessTokenName; SECURITY.md J61).
+ */
 export function withoutAccessToken (query: string): string {
-  return query.split('&').filter((part) => {
-    const name = part.split('=', 1)[0]!
-    try {
-      return decodeURIComponent(name.replaceAll('+', ' ')) !== 'access_token'
-    } catch {
-      return true
-    }
-  }).join('&')
+  return query.split('&').filter((part) => !isAccessTokenName(part.split('=', 1)[0]!)).join('&')
 }
 
-/** RFC 9110 §7.6.1 applies to responses too: the upstream's connection fields stay on its hop (H14). */
+/**
+ * RFC 9110 §7.6.1 applies to responses too: the upstream's connection fields stay on its hop (H14).
+ * And the identity namespace is the gateway's in both directions: an upstream's `x-auth-*`
+ * response fields (folded like request names, identity-headers.ts) never reach a client (H01).
+ */
 export function stripResponseHopByHop (headers: IncomingHttpHeaders): IncomingHttpHeaders {
   const connection = headers.connection
   if (typeof connection === 'string') {
     for (const name of connection.split(',')) delete headers[name.trim().toLowerCase()]
   }
   for (const h of HOP_BY_HOP) delete headers[h]
+  for (const name of Object.keys(headers)) if (isIdentityHeader(name)) delete headers[name]
   return headers
 }
 
@@ -149,12 +153,18 @@ export function forwardStage (opts: ForwardOptions = {}): FinalStage {
     const route = ctx.route!
     const up = route.upstream
     const reply = ctx.reply
+    // forwarded only while the answer can still reach the client: a request whose connection a
+    // parser error (or the client) has closed meanwhile is never executed (src/http/connection.ts)
+    if (!canStillAnswer(reply.raw)) {
+      throw new GatewayError('bad_request', { headers: CLOSE, detail: 'connection closed before forwarding' })
+    }
     const bodyLimit = route.bodyLimit ?? maxBodySize
     // before the upstream is contacted: an announced oversized body is refused here (SECURITY.md F17)
     const counter = limitBody(ctx, bodyLimit)
     // the query string is appended by reply-from from the raw request URL, untouched, except that
     // an access_token parameter never travels further (RFC 6750 §5.3, RFC 9700 §4.3; SECURITY.md J61)
-    const query = ctx.query.includes('access_token') ? withoutAccessToken(ctx.query) : undefined
+    const query = ctx.query !== '' && queryHasAccessToken(ctx.query) ? withoutAccessToken(ctx.query) : undefined
+    markForwarded(reply.raw)
     return reply.from(up.origin + up.basePath + ctx.path, {
       timeout: up.timeoutMs,
       ...(query === undefined ? {} : { queryString: () => query }),

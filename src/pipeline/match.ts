@@ -2,6 +2,7 @@
 // route table (taken once per request, so a reload never changes a request mid-flight).
 import type { RouteTable } from '../config/route-types.js'
 import { GatewayError } from '../errors/gateway-error.js'
+import { CLOSE } from '../http/connection.js'
 import { canonicalize } from './canonical-path.js'
 import type { PipelineContext, Stage } from './context.js'
 
@@ -13,7 +14,8 @@ export function matchStage (routes: RouteSource): Stage {
   return function match (ctx: PipelineContext): void {
     const target = canonicalize(ctx.request.raw.url ?? '')
     if (!target.ok) {
-      throw new GatewayError('bad_path', { detail: target.reason })
+      // an ambiguous target is a framing refusal: nothing after it on this connection runs (SECURITY.md S08)
+      throw new GatewayError('bad_path', { detail: target.reason, headers: CLOSE })
     }
     ctx.path = target.path
     ctx.query = target.query

@@ -13,7 +13,10 @@
 // failure the store is left alone for `retryMs`; then one request probes it (the others keep
 // counting locally while the probe is in flight). A successful probe returns to shared counting
 // and drops the local windows.
+import { DEFAULT_MAX_LOCAL_KEYS, LocalWindows } from '../store/local-windows.js'
 import { StoreUnavailableError, type Store } from '../store/types.js'
+
+export { DEFAULT_MAX_LOCAL_KEYS, LocalWindows }
 
 export interface WindowCount {
   /** Hits in the current window, this one included. */
@@ -41,8 +44,6 @@ export interface RateLimitCountersOptions {
   now?: () => number
 }
 
-/** 100 000 keys × ~250 bytes (measured with 45-character keys: string, entry, map slot) ≈ 25 MB per instance at most. */
-export const DEFAULT_MAX_LOCAL_KEYS = 100_000
 const DEFAULT_RETRY_MS = 1000
 const DEFAULT_LOG_EVERY_MS = 60_000
 const noop = (): void => {}
@@ -119,45 +120,5 @@ export class RateLimitCounters {
     this.#degraded = false
     this.#localHits = 0
     this.#local.clear()
-  }
-}
-
-/**
- * Fixed windows in process, bounded. A new window is (re)inserted at the back of the map, so the
- * map is ordered by window start and, at the bound, the oldest window is evicted first (its key
- * then starts afresh: a flood of distinct keys can at worst reset the quietest callers' windows,
- * never grow memory). Expired windows are replaced when their key is seen again, evicted at the
- * bound, and all dropped when the store recovers.
- */
-export class LocalWindows {
-  readonly maxKeys: number
-  readonly #windows = new Map<string, { count: number, resetAt: number }>()
-
-  constructor (maxKeys: number) {
-    if (!Number.isInteger(maxKeys) || maxKeys < 1) throw new TypeError(`maxKeys must be a positive integer, got ${maxKeys}`)
-    this.maxKeys = maxKeys
-  }
-
-  get size (): number { return this.#windows.size }
-
-  increment (key: string, windowMs: number, now: number): { count: number, ttlMs: number } {
-    let w = this.#windows.get(key)
-    if (w === undefined || w.resetAt <= now) {
-      if (w !== undefined) this.#windows.delete(key)
-      else if (this.#windows.size >= this.maxKeys) this.#evictOldest()
-      w = { count: 0, resetAt: now + windowMs }
-      this.#windows.set(key, w)
-    }
-    w.count += 1
-    return { count: w.count, ttlMs: w.resetAt - now }
-  }
-
-  clear (): void { this.#windows.clear() }
-
-  #evictOldest (): void {
-    for (const key of this.#windows.keys()) {
-      this.#windows.delete(key)
-      return
-    }
   }
 }

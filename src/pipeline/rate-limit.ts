@@ -8,8 +8,9 @@
 // An anonymous request on an `auth: optional` route limited by subject or client is counted by IP,
 // in the `ip:` namespace, so it can never use up an authenticated caller's budget. The address is
 // request.ip: the socket address unless Fastify's trustProxy lists the peer (SECURITY.md H09, T30), so
-// X-Forwarded-For never picks the key. It is normalised as @fastify/rate-limit does (IPv4-mapped
-// IPv6 to IPv4; IPv6 to its /64, which one client usually holds whole).
+// X-Forwarded-For never picks the key. It is normalised by src/net/ip-key.ts, the one IP key the
+// token endpoint's limit uses too (IPv4-mapped IPv6 to IPv4; IPv6 to its /64; no address: one
+// fixed key, never a TypeError).
 //
 // @fastify/rate-limit does the limiting: it is registered in the gateway's scope with `global: false`
 // (its onRoute hooks cannot hold a hot-reloaded route table behind one catch-all route) and asked per
@@ -20,10 +21,11 @@
 // RateLimit-Limit, RateLimit-Remaining (never below 0), RateLimit-Reset (seconds until the window
 // resets) on every response that reaches this stage; past the limit a 429 with Retry-After
 // (RFC 6585 §4).
-import rateLimitPlugin, { normalizeIP } from '@fastify/rate-limit'
+import rateLimitPlugin from '@fastify/rate-limit'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { CompiledRoute, RateLimitPolicy } from '../config/route-types.js'
 import { GatewayError } from '../errors/gateway-error.js'
+import { ipKey } from '../net/ip-key.js'
 import type { Store } from '../store/types.js'
 import type { PipelineContext, Stage } from './context.js'
 import { RateLimitCounters, type RateLimitCountersOptions, type RateLimitLogger } from './rate-limit-store.js'
@@ -61,7 +63,7 @@ export function rateLimitKey (ctx: PipelineContext, policy: RateLimitPolicy): st
     if (policy.by === 'subject') return `${prefix}sub:${identity.subject}`
     if (policy.by === 'client') return `${prefix}client:${identity.clientId}`
   }
-  return `${prefix}ip:${normalizeIP(ctx.request.ip)}`
+  return `${prefix}ip:${ipKey(ctx.request.ip)}`
 }
 
 /** The matched route's policy; the stage only asks the limiter when there is one. */

@@ -3,6 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
+import type { Logger } from 'pino'
 import { buildApp } from '../../src/app.js'
 import { loadConfig, type Config } from '../../src/config/env.js'
 import { loadRouteTable } from '../../src/config/route-map-loader.js'
@@ -39,6 +40,8 @@ export async function startTestGateway (t: Teardown, opts: {
   env?: Record<string, string>
   store?: Store
   keys?: KeyRing
+  /** A pino logger (e.g. captureLogs().logger); default none. */
+  logger?: Logger
 }): Promise<TestGateway> {
   const routesFile = writeRoutes(opts.routes)
   const config = loadConfig({ ROUTES_FILE: routesFile, PORT: '0', BCRYPT_COST: '4', ...opts.env })
@@ -46,7 +49,7 @@ export async function startTestGateway (t: Teardown, opts: {
   const table = await loadRouteTable(routesFile)
   const keys = opts.keys ?? await KeyRing.load(store, { alg: config.SIGNING_ALG, logger: silentLogger, refreshIntervalMs: 0 })
   const watcher = new RouteWatcher(routesFile, table, silentLogger)
-  const app = await buildApp({ config, store, routes: watcher, keys, logger: false })
+  const app = await buildApp({ config, store, routes: watcher, keys, logger: opts.logger ?? false })
   await app.listen({ port: 0, host: '127.0.0.1' })
   const port = (app.server.address() as { port: number }).port
   t.teardown(async () => {

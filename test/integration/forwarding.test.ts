@@ -44,6 +44,9 @@ routes:
     upstream: dead
   - path: /reset/*
     upstream: echo
+  - path: /maybe/*
+    upstream: echo
+    auth: optional
 `
 })
 
@@ -72,6 +75,26 @@ t.test('RFC 6750 §5.3 / catalogue J61: an access_token query parameter never re
   t.equal(lastSeen().url, '/public/q?a=1&b=2')
   await fetch(`${gw.url}/public/q?access_token=only`)
   t.equal(lastSeen().url, '/public/q')
+})
+
+t.test('J61 / issue 9 item 8: access_token is stripped by its decoded name, however it is percent-encoded', async (t) => {
+  // [query sent, query the upstream must get]: on auth: none and on an anonymous auth: optional request
+  const rows: Array<[string, string]> = [
+    ['%61ccess_token=s1', ''],
+    ['access%5Ftoken=s2', ''],
+    ['access%5ftoken=s3&x=1', 'x=1'],
+    ['x=1&%61%63%63%65%73%73%5F%74%6F%6B%65%6E=s4', 'x=1'],
+    ['%61ccess%5fTOKEN=kept', '%61ccess%5fTOKEN=kept'],
+    ['access_tokens=kept&my_access_token=kept', 'access_tokens=kept&my_access_token=kept']
+  ]
+  for (const prefix of ['/public/q', '/maybe/q']) {
+    for (const [sent, forwarded] of rows) {
+      const res = await fetch(`${gw.url}${prefix}?${sent}`)
+      t.equal(res.status, 200, `${prefix}?${sent}`)
+      t.equal(lastSeen().url, forwarded === '' ? prefix : `${prefix}?${forwarded}`, `${prefix}?${sent}`)
+      t.notOk(lastSeen().url.includes('=s'), 'no token value reached the upstream')
+    }
+  }
 })
 
 t.test('two Host header lines are refused (RFC 9112 §3.2, catalogue P19)', async (t) => {
@@ -243,7 +266,7 @@ t.test('healthz and readyz', async (t) => {
   const body = await r.json() as { status: string; store: string; routes: number }
   t.equal(body.status, 'ready')
   t.equal(body.store, 'memory')
-  t.equal(body.routes, 7)
+  t.equal(body.routes, 8)
 })
 
 t.test('TRUST_PROXY: a listed proxy in front keeps the client chain (appended), others are overwritten (H08/H09)', async (t) => {

@@ -24,6 +24,11 @@ const resp: Server = createHttpServer((_req, res) => {
   res.setHeader('Upgrade', 'h2c')
   res.setHeader('Trailer', 'X-Checksum')
   res.setHeader('X-End-To-End', 'kept')
+  // issue 9 item 19: the identity namespace is internal in responses too
+  res.setHeader('X-Auth-Subject', 'leaked')
+  res.setHeader('X_Auth_Internal', 'leaked')
+  res.setHeader('x.auth.token', 'leaked')
+  res.setHeader('XAuthScopes', 'leaked')
   res.end('{}')
 })
 await new Promise<void>((resolve) => resp.listen(0, '127.0.0.1', resolve))
@@ -128,6 +133,13 @@ const ROWS: Row[] = [
     t.equal(s.headers['x-auth-subject'], 'alice')
     t.equal(s.headers['x-forwarded-for'], '127.0.0.1')
   } },
+  { id: 'H03a', proves: 'identity headers folded with any punctuation or none (X.Auth.Subject, X~Auth~Scopes, XAuthSubject, X-Authenticated-User) are dropped: every name that folds to xauth… (issue 9 item 11)', path: '/me/x', lines: [AUTH, 'X.Auth.Subject: root', 'X~Auth~Scopes: admin', 'XAuthSubject: root', 'X-AUTH--Token-Id: j', "X'Auth'Client-Id: c", 'X-Authenticated-User: root', 'X+Auth+Subject-Type: client'], upstream: (t, s) => {
+    const folded = names(s).map((n) => n.replace(/[^a-z0-9]/g, ''))
+    t.same(names(s).filter((n, i) => folded[i]!.startsWith('xauth')).sort(), ['x-auth-client-id', 'x-auth-scopes', 'x-auth-subject', 'x-auth-subject-type', 'x-auth-token-id'], 'only the gateway\'s own five')
+    t.equal(s.headers['x-auth-subject'], 'alice')
+    t.equal(s.headers['x-auth-subject-type'], 'user')
+    t.equal(s.headers['x-auth-scopes'], 'read')
+  } },
   { id: 'H04', proves: 'on an auth: none route every identity header is removed and none is added, even with a valid token', path: '/pub/x', lines: [AUTH, 'X-Auth-Subject: root', 'X-Auth-Scopes: admin', 'X-Auth-Token-Id: j'], upstream: (t, s) => {
     t.same(names(s).filter((n) => n.startsWith('x-auth-')), [])
   } },
@@ -222,6 +234,14 @@ t.test('H14: the upstream\'s hop-by-hop response fields stay on its hop; end-to-
   for (const h of ['x-upstream-private', 'keep-alive', 'proxy-authenticate', 'upgrade', 'trailer']) t.equal(res.headers[h], undefined, `${h} removed`)
   t.equal(res.headers['x-end-to-end'], 'kept')
   t.equal(res.headers.connection, 'close', 'the client connection is the gateway\'s own')
+})
+
+t.test('H01b: an upstream\'s x-auth-* response fields (any punctuation) never reach the client (issue 9 item 19)', async (t) => {
+  const res = await send('/resp/x', [])
+  t.equal(res.status, 200)
+  t.same(Object.keys(res.headers).filter((h) => h.replace(/[^a-z0-9]/g, '').startsWith('xauth')), [], 'no x-auth header in the response')
+  t.notMatch(res.raw, /leaked/, 'no value of one either')
+  t.equal(res.headers['x-end-to-end'], 'kept')
 })
 
 t.test('H15: an HTTPS upstream with a self-signed, wrong-host certificate is refused: 502, nothing sent', async (t) => {

@@ -117,6 +117,31 @@ t.test('catalogue §4.3: path confusion never reaches the admin upstream', async
   }
 })
 
+t.test('P01b: one rule for segments starting or ending with .. (issue 9 item 10): refused at the canonical path, never by the forwarding library', async (t) => {
+  const BAD_PATH_BODY = { error: 'invalid_request', error_description: 'Ambiguous or malformed request path' }
+  const rows: Array<{ target: string, status: number, body?: Record<string, string>, publicUrl?: string, proves: string }> = [
+    { target: '/public/..hidden', status: 400, body: BAD_PATH_BODY, proves: 'a segment starting with ..' },
+    { target: '/public/a/.../b', status: 400, body: BAD_PATH_BODY, proves: 'three dots' },
+    { target: '/public/%2E%2Ehidden', status: 400, body: BAD_PATH_BODY, proves: 'encoded, starting with ..' },
+    { target: '/public/a../b', status: 400, body: BAD_PATH_BODY, proves: 'a segment ending with ..' },
+    { target: '/public/.hidden', status: 200, publicUrl: '/public/.hidden', proves: 'control: one leading dot is forwarded intact' },
+    { target: '/public/a..b', status: 200, publicUrl: '/public/a..b', proves: 'control: two dots inside a segment are forwarded intact' }
+  ]
+  for (const row of rows) {
+    const before = publicUp.seen.length
+    const res = await send(row.target)
+    t.equal(res.status, row.status, `${row.proves}: ${row.target}`)
+    if (row.body !== undefined) {
+      t.same(JSON.parse(res.body), row.body, `${row.proves}: the documented bad_path body`)
+      t.equal(res.headers.connection, 'close', `${row.proves}: the connection is closed`)
+      t.equal(publicUp.seen.length, before, `${row.proves}: never forwarded`)
+    } else {
+      t.equal(publicUp.seen.at(-1)?.url, row.publicUrl, `${row.proves}: forwarded as decided`)
+    }
+  }
+  t.equal(adminUp.seen.length, 0)
+})
+
 t.test('P16b: a raw NUL byte in the target is refused by the HTTP parser', async (t) => {
   const res = await send('/public/x\u0000/../../admin')
   t.equal(res.status, 400)
@@ -141,6 +166,39 @@ t.test('control: with the admin scope, the same gateway does reach the admin ups
 function rawLines (lines: string[]): Promise<RawResponse> {
   return rawRequest(gw.port, [...lines, 'Connection: close', '', ''].join('\r\n'))
 }
+
+t.test('P22b: a Host that is not uri-host [":" port] is refused with 400 and the connection closed, never copied to X-Forwarded-Host (RFC 9112 §3.2, issue 9 item 9)', async (t) => {
+  const INVALID_HOST = { error: 'invalid_request', error_description: 'Invalid Host header' }
+  const rows: Array<[string, boolean, string]> = [
+    // [Host value, accepted, what it proves]
+    ['a b', false, 'a space'],
+    ['example.com/admin', false, 'a path'],
+    ['user@example.com', false, 'userinfo (RFC 9110 §4.2.4)'],
+    ['example.com:80a', false, 'a port that is not digits'],
+    ['example.com:80:81', false, 'two ports'],
+    ['[::1', false, 'an unclosed IP literal'],
+    ['[zz::1]:80', false, 'an IP literal that is no IPv6 address'],
+    ['exa%zzmple.com', false, 'a malformed percent-encoding'],
+    ['a\\b', false, 'a backslash'],
+    ['example.com?x', false, 'a query'],
+    ['Example.COM:8080', true, 'control: reg-name and port'],
+    ['[::1]:8080', true, 'control: an IPv6 literal and port'],
+    ['127.0.0.1', true, 'control: an IPv4 address']
+  ]
+  for (const [host, accepted, proves] of rows) {
+    const before = publicUp.seen.length
+    const res = await rawRequest(gw.port, `GET /public/host-check HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`)
+    if (accepted) {
+      t.equal(res.status, 200, `${proves}: ${host}`)
+      t.equal(publicUp.seen.at(-1)?.headers['x-forwarded-host'], host, `${proves}: X-Forwarded-Host is the valid Host`)
+      continue
+    }
+    t.equal(res.status, 400, `${proves}: ${host}`)
+    t.same(JSON.parse(res.body), INVALID_HOST, `${proves}: body`)
+    t.equal(res.headers.connection, 'close', `${proves}: connection closed`)
+    t.equal(publicUp.seen.length, before, `${proves}: never forwarded`)
+  }
+})
 
 t.test('P22: Host: evil.example does not change routing; the upstream gets its own authority as Host', async (t) => {
   const adminBefore = adminUp.seen.length
@@ -178,9 +236,14 @@ t.test('P26: lower-case, unknown and spaced methods are refused by the parser; T
     const res = await rawLines([line, 'Host: 127.0.0.1'])
     t.ok(res.status >= 400 && res.status < 500, `${line}: ${res.status}`)
   }
-  // CONNECT is never served: Node closes the socket without an answer (no tunnel, no upstream)
+  // CONNECT is never served (no tunnel, no upstream): 405 JSON with Allow, connection closed
+  // (RFC 9110 §9.3.6, §15.5.6; issue 9 item 19)
   const connectRes = await rawLines(['CONNECT 127.0.0.1:1 HTTP/1.1', 'Host: 127.0.0.1:1'])
-  t.equal(connectRes.status, 0, 'closed without a response')
+  t.equal(connectRes.status, 405, 'CONNECT: 405')
+  t.equal(connectRes.headers.allow, 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS')
+  t.equal(connectRes.headers.connection, 'close')
+  t.match(connectRes.headers['content-type'], /^application\/json/)
+  t.same(JSON.parse(connectRes.body), { error: 'method_not_allowed', error_description: 'Method not allowed on this path' })
   t.equal(adminUp.seen.length, adminBefore, 'the admin upstream recorded nothing')
 })
 

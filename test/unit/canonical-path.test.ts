@@ -12,7 +12,9 @@ const accepted: Array<[string, string, string, string]> = [
   ['/orders/', '/orders/', '', 'one trailing slash is allowed'],
   ['/', '/', '', 'the root'],
   ['/a/.well', '/a/.well', '', 'a segment starting with a dot is not a dot segment'],
-  ['/a/x?/../../admin', '/a/x', '/../../admin', 'dots in the query stay query (P18)']
+  ['/a/x?/../../admin', '/a/x', '/../../admin', 'dots in the query stay query (P18)'],
+  ['/a/.hidden/b', '/a/.hidden/b', '', 'one leading dot: an ordinary segment'],
+  ['/a/a..b/c', '/a/a..b/c', '', 'two dots inside a segment: an ordinary segment']
 ]
 
 const refused: Array<[string, string]> = [
@@ -45,7 +47,14 @@ const refused: Array<[string, string]> = [
   ['/public/%4', 'truncated triplet'],
   ['/public/caf\u00e9', 'raw non-ASCII byte'],
   ['/public/x?a=b c', 'space in the query'],
-  ['/public/x?a=#b', 'fragment in the query']
+  ['/public/x?a=#b', 'fragment in the query'],
+  // issue 9 item 10: one rule, here, for what the forwarding library would refuse later
+  ['/files/..hidden', 'a segment starting with .. (not a dot segment, but never forwardable)'],
+  ['/a/.../b', 'a segment of three dots'],
+  ['/a/%2e%2ehidden', 'an encoded segment starting with ..'],
+  ['/a/..hidden;x=1/b', 'a segment starting with .. with parameters'],
+  ['/a/b../c', 'a segment ending with .. before another'],
+  ['/a/b..', 'a last segment ending with ..']
 ]
 
 t.test('canonical paths that are accepted', async (t) => {
@@ -59,6 +68,13 @@ t.test('ambiguous or malformed targets are refused', async (t) => {
     const r = canonicalize(raw)
     t.equal(r.ok, false, `${why}: ${JSON.stringify(raw)}`)
   }
+})
+
+t.test('issue 9 item 10: segments starting or ending with .. are refused with their own reason', async (t) => {
+  t.same(canonicalize('/files/..hidden'), { ok: false, reason: 'path segment starting with ..' })
+  t.same(canonicalize('/a/.../b'), { ok: false, reason: 'path segment starting with ..' })
+  t.same(canonicalize('/a/b../c'), { ok: false, reason: 'path segment ending with ..' })
+  t.same(canonicalize('/a/../b'), { ok: false, reason: 'dot segment in path' }, 'exact .. keeps its RFC 3986 §3.3 reason')
 })
 
 t.test('canonicalize is idempotent on what it accepts', async (t) => {

@@ -13,6 +13,7 @@ import { Value } from 'typebox/value'
 import { FAILSAFE_SCHEMA, Type as YamlType, load as loadYaml, type State as YamlState } from 'js-yaml'
 import { Document, LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument } from 'yaml'
 import { DURATION_PATTERN, parseDuration } from './duration.js'
+import { isUnionMemberError, oneOfMessage } from './schema-values.js'
 import {
   DEFAULT_UPSTREAM_TIMEOUT, RateLimitSchema, RouteMapSchema, UPSTREAM_NAME_PATTERN,
   parseRoutePath, parseSize, parseUpstreamUrl, type RoutePattern
@@ -401,9 +402,11 @@ class SourceReporter {
           this.at(path, `${label(path)}: missing required key "${name}"`)
         }
       } else {
-        const own = schemaAt(schema, e.schemaPath)?.errorMessage
+        if (isUnionMemberError(e, (p) => schemaAt(schema, p))) continue // the union's own error names every value
+        const node = schemaAt(schema, e.schemaPath)
+        const own = node?.errorMessage
         const got = valueAt(value, path.slice(base.length))
-        this.at(path, `${label(path)}: ${typeof own === 'string' ? own : e.message}, got ${describe(got)}`)
+        this.at(path, `${label(path)}: ${typeof own === 'string' ? own : oneOfMessage(node) ?? e.message}, got ${describe(got)}`)
       }
     }
     return errors.length === 0

@@ -6,9 +6,10 @@ import { ConfigError, loadConfig, type Config } from '../config/env.js'
 import { RouteMapError } from '../config/route-types.js'
 import type { Store } from '../store/types.js'
 
-function fail (message: string): never {
+/** One line on stderr, then exit: 1 for a refusal, 2 for a usage error. */
+function fail (message: string, exitCode = 1): never {
   process.stderr.write(`portcullis: ${message}\n`)
-  process.exit(1)
+  process.exit(exitCode)
 }
 
 async function run (config: Readonly<Config>, dev: boolean): Promise<void> {
@@ -96,7 +97,7 @@ export function demoUpstreamCommand (): Command {
     .option('--host <host>', 'address to bind', '127.0.0.1')
     .action(async (opts: { port: string; host: string }) => {
       const port = Number(opts.port)
-      if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`--port must be a port number, got ${JSON.stringify(opts.port)}`)
+      if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`--port must be a port number, got ${JSON.stringify(opts.port)}`, 2)
       const { startDemoUpstream } = await import('../dev/demo-upstream.js')
       const server = await startDemoUpstream(port, opts.host).catch((err: Error) => fail(err.message))
       process.stdout.write(`demo upstream listening on ${opts.host}:${port}\n`)

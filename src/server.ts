@@ -9,7 +9,7 @@ import { loadRouteTable } from './config/route-map-loader.js'
 import { RouteWatcher } from './config/route-watcher.js'
 import { loggerOptions } from './logging.js'
 import { KeyRing } from './oauth/keys.js'
-import { createStore } from './store/index.js'
+import { createStore, RedisStore } from './store/index.js'
 import type { Store } from './store/types.js'
 
 export interface RunningGateway {
@@ -39,6 +39,9 @@ export async function startGateway (config: Readonly<Config>, opts: StartOptions
   // F01: the key set comes from the store, which may not answer yet. The gateway listens anyway
   // (/healthz 200, /readyz 503, token checks 503) and the ring loads itself once the store answers.
   // One attempt is awaited first, so the memory store and a healthy Redis are ready before listen.
+  // Redis has no offline queue: wait (at most REDIS_TIMEOUT) for the first connect, or that first
+  // attempt fails on a connection still being opened and warns about keys that are about to load.
+  if (store instanceof RedisStore) await store.ready()
   const { ring: keys, settled } = KeyRing.loadLazy(store, { alg: config.SIGNING_ALG, logger })
   await settled
   const watcher = new RouteWatcher(config.ROUTES_FILE, table, logger)

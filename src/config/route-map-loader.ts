@@ -35,8 +35,17 @@ const RESERVED = RESERVED_PREFIXES.map((prefix) => ({
   prefix, pattern: { segments: [{ kind: 'static', value: prefix.slice(1) }], wildcard: true } satisfies RoutePattern
 }))
 
+/** How a caller adjusts a valid map while compiling it. */
+export interface CompileOptions {
+  /**
+   * Maps each upstream's origin (`http://127.0.0.1:9001`) to the one actually used. Dev mode only:
+   * `portcullis dev` moves the bundled map's demo upstream to DEMO_UPSTREAM_PORT (src/dev/dev-mode.ts).
+   */
+  upstreamOrigin?: (origin: string) => string
+}
+
 /** Reads, checks and compiles a route map; throws RouteMapError listing every problem. */
-export async function loadRouteTable (file: string): Promise<RouteTable> {
+export async function loadRouteTable (file: string, opts: CompileOptions = {}): Promise<RouteTable> {
   let text: string
   try {
     text = await readFile(file, 'utf8')
@@ -45,19 +54,19 @@ export async function loadRouteTable (file: string): Promise<RouteTable> {
     const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'it is a directory' : String((err as Error).message)
     throw new RouteMapError([{ file, line: 1, column: 1, message: `cannot read the route map: ${why}` }])
   }
-  return compileRouteMap(text, file)
+  return compileRouteMap(text, file, opts)
 }
 
 /**
  * Checks and compiles route-map text (synchronous); `file` labels the issues and anchors relative
  * `ca:` paths, the only files read here.
  */
-export function compileRouteMap (text: string, file: string): RouteTable {
+export function compileRouteMap (text: string, file: string, opts: CompileOptions = {}): RouteTable {
   // fast path (issue 6): js-yaml without positions; any issue at all redoes everything below
   const fast = parseFast(text)
   if (fast !== undefined) {
     try {
-      return compileData(new FastReporter(file), fast, file)
+      return compileData(new FastReporter(file), fast, file, opts)
     } catch (err) {
       if (err !== NEEDS_POSITIONS) throw err
     }
@@ -75,15 +84,15 @@ export function compileRouteMap (text: string, file: string): RouteTable {
     r.atOffset(0, `YAML: ${(err as Error).message}`)
     throw new RouteMapError(r.sorted())
   }
-  return compileData(r, data, file)
+  return compileData(r, data, file, opts)
 }
 
 /** Schema, semantics and compilation of parsed route-map data; every issue goes to `r`. */
-function compileData (r: SourceReporter, data: unknown, file: string): RouteTable {
+function compileData (r: SourceReporter, data: unknown, file: string, opts: CompileOptions): RouteTable {
   if (data == null) r.at([], 'the route map is empty (expected version, upstreams and routes)')
   else r.schema(RouteMapSchema, data, [])
   const map = isRecord(data) ? data : {}
-  const upstreams = compileUpstreams(r, map.upstreams, file)
+  const upstreams = compileUpstreams(r, map.upstreams, file, opts)
   const defaults: Defaults = {
     auth: checkAuth(map.defaults, 'required'),
     rateLimit: checkRateLimit(r, isRecord(map.defaults) ? map.defaults.rate_limit : undefined, ['defaults', 'rate_limit']) ?? null
@@ -94,7 +103,7 @@ function compileData (r: SourceReporter, data: unknown, file: string): RouteTabl
   return new CompiledRouteTable(routes, patterns, good, file)
 }
 
-function compileUpstreams (r: SourceReporter, value: unknown, file: string): Map<string, Checked<CompiledUpstream>> {
+function compileUpstreams (r: SourceReporter, value: unknown, file: string, opts: CompileOptions): Map<string, Checked<CompiledUpstream>> {
   const out = new Map<string, Checked<CompiledUpstream>>()
   if (!isRecord(value)) return out
   const tlsOfOrigin = new Map<string, { name: string, tls: UpstreamTls | undefined }>()
@@ -128,7 +137,7 @@ function compileUpstreams (r: SourceReporter, value: unknown, file: string): Map
       }
     }
     out.set(name, ok && url !== BAD && timeoutMs !== BAD && tls !== BAD
-      ? Object.freeze({ name, origin: url.origin, basePath: url.basePath, timeoutMs, ...(tls !== undefined && { tls }) })
+      ? Object.freeze({ name, origin: opts.upstreamOrigin?.(url.origin) ?? url.origin, basePath: url.basePath, timeoutMs, ...(tls !== undefined && { tls }) })
       : BAD)
   }
   return out

@@ -20,12 +20,15 @@ export interface RouteWatcherOptions {
    * 60: chokidar drops a change within 50 ms of the previous one, so the reload must read after that.
    */
   debounceMs?: number
+  /** Reads and compiles the file (default: loadRouteTable); dev mode passes its upstream rewrite. */
+  load?: (file: string) => Promise<RouteTable>
 }
 
 export class RouteWatcher {
   readonly file: string
   readonly #log: WatcherLogger
   readonly #debounceMs: number
+  readonly #load: (file: string) => Promise<RouteTable>
   readonly #listeners = new Set<SwapListener>()
   #table: RouteTable
   #chain: Promise<unknown> = Promise.resolve()
@@ -38,6 +41,7 @@ export class RouteWatcher {
     this.#table = initialTable
     this.#log = logger
     this.#debounceMs = Math.max(opts.debounceMs ?? 75, 60)
+    this.#load = opts.load ?? loadRouteTable
   }
 
   /** The live table (hot path: one field read). */
@@ -109,7 +113,7 @@ export class RouteWatcher {
   async #reloadNow (trigger: string): Promise<boolean> {
     let next: RouteTable
     try {
-      next = await loadRouteTable(this.file)
+      next = await this.#load(this.file)
     } catch (err) {
       if (err instanceof RouteMapError) {
         for (const issue of err.issues) {

@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, unlinkSync, wr
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
-import { compileRouteMap } from '../../src/config/route-map-loader.js'
+import { compileRouteMap, loadRouteTable } from '../../src/config/route-map-loader.js'
 import { RouteWatcher } from '../../src/config/route-watcher.js'
 import type { RouteTable } from '../../src/config/route-types.js'
 
@@ -198,4 +198,20 @@ t.test('a ..data symlink swap is seen by itself, before (or without) the old gen
     volume.update(version(n), { keepOld: true })
     await until(() => serves(watcher, n), `the map of update ${n}`, 20_000)
   }
+})
+
+t.test('the load option applies on every reload (dev mode moves the demo upstream this way)', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-watch-'))
+  t.teardown(() => { rmSync(dir, { recursive: true, force: true }) })
+  const file = join(dir, 'routes.yaml')
+  writeFileSync(file, version(1))
+  const moved = { upstreamOrigin: (o: string) => o === 'http://127.0.0.1:9001' ? 'http://127.0.0.1:9555' : o }
+  const log = () => {}
+  const watcher = new RouteWatcher(file, compileRouteMap(version(1), file, moved), { info: log, warn: log, error: log },
+    { load: (f) => loadRouteTable(f, moved) })
+  t.equal(watcher.current().upstreams.get('u')?.origin, 'http://127.0.0.1:9555')
+  writeFileSync(file, version(2))
+  t.equal(await watcher.reload('SIGHUP'), true)
+  t.ok(serves(watcher, 2))
+  t.equal(watcher.current().upstreams.get('u')?.origin, 'http://127.0.0.1:9555', 'still moved after the reload')
 })

@@ -7,6 +7,8 @@ import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { freePort, spawnGateway } from '../helpers/spawn-gateway.js'
 
+t.setTimeout(180_000) // a real gateway and a shell running curl, on a loaded machine
+
 const README = readFileSync(new URL('../../README.md', import.meta.url), 'utf8')
 const BUNDLED_ROUTES = fileURLToPath(new URL('../../routes.yaml', import.meta.url))
 

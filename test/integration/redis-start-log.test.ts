@@ -6,6 +6,8 @@ import { writeRoutes } from '../helpers/gateway.js'
 import { freePort, startRedis } from '../helpers/redis-server.js'
 import { spawnGateway, type SpawnedGateway } from '../helpers/spawn-gateway.js'
 
+t.setTimeout(180_000) // two real gateways and a redis-server, on a loaded machine
+
 const routes = writeRoutes(`
 version: 1
 upstreams:

@@ -1,7 +1,9 @@
 // portcullis <command>: serve | dev | routes | users | clients | keys
-// Errors go to stderr as one line with a non-zero exit; every data command has --json.
+// Errors go to stderr as one line with a non-zero exit; every data command has --json. Usage errors
+// (unknown command or option, missing argument) exit 2, like every other usage error (cli/common.ts).
 import { Command } from 'commander'
 import { clientsCommand } from './cli/clients.js'
+import { cliConventions } from './cli/common.js'
 import { keysCommand } from './cli/keys.js'
 import { routesCommand } from './cli/routes.js'
 import { usersCommand } from './cli/users.js'
@@ -9,8 +11,6 @@ import { demoUpstreamCommand, devCommand, serveCommand } from './cli/serve.js'
 
 const program = new Command('portcullis')
   .description('Portcullis: an OAuth 2.0 API gateway')
-  .showHelpAfterError()
-  .configureOutput({ writeErr: (s) => process.stderr.write(s) })
 
 program.addCommand(serveCommand())
 program.addCommand(devCommand())
@@ -19,5 +19,10 @@ program.addCommand(usersCommand())
 program.addCommand(clientsCommand())
 program.addCommand(keysCommand())
 program.addCommand(demoUpstreamCommand())
+cliConventions(program) // after addCommand: it applies to every command and subcommand
+program.configureOutput({
+  writeErr: (s) => process.stderr.write(s),
+  outputError: (s, write) => { write(`portcullis: ${s.replace(/^error: /, '').trim().replace(/\s*\n\s*/g, ' ')} (see portcullis --help)\n`) }
+})
 
 await program.parseAsync(process.argv)

@@ -5,11 +5,12 @@ import type { FastifyInstance } from 'fastify'
 import { pino, type Logger } from 'pino'
 import { buildApp } from './app.js'
 import type { Config } from './config/env.js'
-import { loadRouteTable } from './config/route-map-loader.js'
+import { loadRouteTable, type CompileOptions } from './config/route-map-loader.js'
+import type { RouteTable } from './config/route-types.js'
 import { RouteWatcher } from './config/route-watcher.js'
 import { loggerOptions } from './logging.js'
 import { KeyRing } from './oauth/keys.js'
-import { createStore } from './store/index.js'
+import { createStore, RedisStore } from './store/index.js'
 import type { Store } from './store/types.js'
 
 export interface RunningGateway {
@@ -26,6 +27,8 @@ export interface StartOptions {
   logger?: Logger
   /** Runs last when the gateway closes (dev extras such as the demo upstream). */
   onClose?: () => void | Promise<void>
+  /** How the route map is compiled, at start and on every reload (dev mode moves the demo upstream). */
+  routeMap?: CompileOptions
 }
 
 export async function startGateway (config: Readonly<Config>, opts: StartOptions = {}): Promise<RunningGateway> {
@@ -34,14 +37,18 @@ export async function startGateway (config: Readonly<Config>, opts: StartOptions
     logger.warn('REDIS_URL is not set: using the IN-MEMORY store. Users, clients, revocations and rate-limit ' +
       'counters live in this process only and are lost at exit. Never run it like this in production.')
   }
-  const table = await loadRouteTable(config.ROUTES_FILE)
+  const loadRoutes = (file: string): Promise<RouteTable> => loadRouteTable(file, opts.routeMap)
+  const table = await loadRoutes(config.ROUTES_FILE)
   const store = createStore({ redisUrl: config.REDIS_URL, timeoutMs: config.REDIS_TIMEOUT * 1000, logger })
   // F01: the key set comes from the store, which may not answer yet. The gateway listens anyway
   // (/healthz 200, /readyz 503, token checks 503) and the ring loads itself once the store answers.
   // One attempt is awaited first, so the memory store and a healthy Redis are ready before listen.
+  // Redis has no offline queue: wait (at most REDIS_TIMEOUT) for the first connect, or that first
+  // attempt fails on a connection still being opened and warns about keys that are about to load.
+  if (store instanceof RedisStore) await store.ready()
   const { ring: keys, settled } = KeyRing.loadLazy(store, { alg: config.SIGNING_ALG, logger })
   await settled
-  const watcher = new RouteWatcher(config.ROUTES_FILE, table, logger)
+  const watcher = new RouteWatcher(config.ROUTES_FILE, table, logger, { load: loadRoutes })
   const app = await buildApp({ config, store, routes: watcher, keys, logger })
   // The app owns the store's connections (command client, and the revocation feed's subscriber,
   // closed by the replica's own onClose): app.close() ends them all (test/integration/redis-close.test.ts).

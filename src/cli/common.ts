@@ -55,7 +55,8 @@ export function action<A extends unknown[]> (fn: (...args: A) => Promise<void>):
 export function cliConventions (cmd: Command): Command {
   cmd.configureOutput({
     writeErr: (s) => process.stderr.write(s),
-    outputError: (s, write) => { write(`portcullis: ${s.replace(/^error: /, '')}`) }
+    // one line: commander puts its "(Did you mean …?)" hint on a line of its own
+    outputError: (s, write) => { write(`portcullis: ${s.replace(/^error: /, '').trim().replace(/\s*\n\s*/g, ' ')}\n`) }
   })
   cmd.exitOverride((err) => { process.exit(err.exitCode === 0 ? 0 : EXIT_USAGE) })
   for (const sub of cmd.commands) cliConventions(sub)

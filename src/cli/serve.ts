@@ -4,33 +4,35 @@
 import { Command } from 'commander'
 import type { Config } from '../config/env.js'
 import { RouteMapError } from '../config/route-types.js'
-import type { Store } from '../store/types.js'
 
-function fail (message: string): never {
+/** One line on stderr, then exit: 1 for a refusal, 2 for a usage error. */
+function fail (message: string, exitCode = 1): never {
   process.stderr.write(`portcullis: ${message}\n`)
-  process.exit(1)
+  process.exit(exitCode)
 }
 
 async function run (config: Readonly<Config>, dev: boolean): Promise<void> {
   // loaded here, not at the top, so the other CLI commands start fast
   const { handleSignals, startGateway } = await import('../server.js')
+  const devMode = await import('../dev/dev-mode.js')
   const { startDemoUpstream } = await import('../dev/demo-upstream.js')
   let demo: { close(): void } | undefined
-  const demoPort = Number(process.env.DEMO_UPSTREAM_PORT ?? 9001)
-  if (dev && config.REDIS_URL === undefined) {
-    const port = demoPort
+  const withDemo = dev && config.REDIS_URL === undefined
+  const demoPort = withDemo ? demoUpstreamPort() : devMode.DEMO_UPSTREAM_DEFAULT_PORT
+  if (withDemo) {
     try {
-      demo = await startDemoUpstream(port)
+      demo = await startDemoUpstream(demoPort)
     } catch (err) {
-      fail(`cannot start the demo upstream on 127.0.0.1:${port} (${(err as Error).message}); set DEMO_UPSTREAM_PORT`)
+      fail(`cannot start the demo upstream on 127.0.0.1:${demoPort} (${(err as Error).message}); set DEMO_UPSTREAM_PORT`)
     }
   }
+  const routeMap = withDemo ? devMode.demoRouteMapOptions(demoPort) : undefined
   try {
-    const gw = await startGateway(config, { onClose: () => { demo?.close() } })
+    const gw = await startGateway(config, { onClose: () => { demo?.close() }, ...(routeMap !== undefined && { routeMap }) })
     handleSignals(gw, config)
     if (dev && gw.store.kind === 'memory') {
-      await seedDemoAccounts(gw.store, config.BCRYPT_COST)
-      printHints(gw.url, demoPort)
+      await devMode.seedDemoAccounts(gw.store, config.BCRYPT_COST)
+      process.stdout.write(devMode.devHints(gw.url, demoPort))
     }
   } catch (err) {
     demo?.close()
@@ -41,31 +43,13 @@ async function run (config: Readonly<Config>, dev: boolean): Promise<void> {
   }
 }
 
-const DEMO = { user: 'demo', password: 'demo-password', client: 'demo-app', scopes: 'orders:read orders:write' }
-
-/** Dev mode only (memory store): a user and a public client so the hints below work as printed. */
-async function seedDemoAccounts (store: Store, cost: number): Promise<void> {
-  const { addClient, addUser } = await import('../oauth/accounts.js')
-  await addUser(store, { name: DEMO.user, password: DEMO.password, scopes: DEMO.scopes, cost })
-  await addClient(store, { id: DEMO.client, grants: 'password refresh_token', scopes: DEMO.scopes, public: true, cost })
-}
-
-function printHints (url: string, demoPort: number): void {
-  process.stdout.write(`
-Portcullis is running at ${url} (dev mode: in-memory store, demo upstream on 127.0.0.1:${demoPort};
-the bundled routes.yaml sends /orders and /catalog to 127.0.0.1:9001)
-Demo accounts: user "${DEMO.user}" / password "${DEMO.password}", public client "${DEMO.client}".
-
-Try:
-  curl -s ${url}/catalog/items                 # public route, forwarded to the demo upstream
-  curl -si ${url}/orders/42                    # protected route: 401 without a token
-  TOKEN=$(curl -s ${url}/oauth/token -d grant_type=password -d client_id=${DEMO.client} \\
-          -d username=${DEMO.user} -d password=${DEMO.password} -d scope=orders:read | node -pe 'JSON.parse(fs.readFileSync(0)).access_token')
-  curl -s ${url}/orders/42 -H "Authorization: Bearer $TOKEN"   # the upstream echoes the x-auth-* headers it got
-  curl -s ${url}/.well-known/oauth-authorization-server
-
-Stop with Ctrl-C. README.md covers the route map, the token flows and configuration.
-`)
+/** DEMO_UPSTREAM_PORT (dev mode only, so not part of the validated Config), default 9001. */
+function demoUpstreamPort (): number {
+  const raw = process.env.DEMO_UPSTREAM_PORT
+  if (raw === undefined || raw === '') return 9001 // devMode.DEMO_UPSTREAM_DEFAULT_PORT
+  const port = Number(raw)
+  if (!/^[0-9]+$/.test(raw) || port < 1 || port > 65535) fail(`invalid configuration: DEMO_UPSTREAM_PORT=${JSON.stringify(raw)} must be a port number`)
+  return port
 }
 
 /** The config module (TypeBox) loads here, not at the top, so `--help` and the other commands start fast. */
@@ -98,7 +82,7 @@ export function demoUpstreamCommand (): Command {
     .option('--host <host>', 'address to bind', '127.0.0.1')
     .action(async (opts: { port: string; host: string }) => {
       const port = Number(opts.port)
-      if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`--port must be a port number, got ${JSON.stringify(opts.port)}`)
+      if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`--port must be a port number, got ${JSON.stringify(opts.port)}`, 2)
       const { startDemoUpstream } = await import('../dev/demo-upstream.js')
       const server = await startDemoUpstream(port, opts.host).catch((err: Error) => fail(err.message))
       process.stdout.write(`demo upstream listening on ${opts.host}:${port}\n`)

@@ -3,6 +3,7 @@
 // Every variable here has a row in README "Configuration"; test/unit/env.test.ts keeps them in sync.
 import { Type, type Static } from 'typebox'
 import { Value } from 'typebox/value'
+import { oneOfMessage } from './schema-values.js'
 
 const Seconds = (def: number, min = 0, description = '') =>
   Type.Integer({ minimum: min, default: def, description })
@@ -10,7 +11,9 @@ const Seconds = (def: number, min = 0, description = '') =>
 export const EnvSchema = Type.Object({
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 8080, description: 'TCP port to listen on' }),
   HOST: Type.String({ minLength: 1, default: '127.0.0.1', description: 'Address to bind' }),
-  NODE_ENV: Type.String({ default: 'development', description: '`production` makes REDIS_URL mandatory' }),
+  NODE_ENV: Type.Union([Type.Literal('development'), Type.Literal('production'), Type.Literal('test')], {
+    default: 'development', description: '`production` makes REDIS_URL mandatory'
+  }),
   REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://', description: 'Redis URL; unset: in-memory store (dev only)' })),
   REDIS_TIMEOUT: Seconds(1, 1, 'Redis connect and command timeout (s); past it the store is unavailable'),
   ROUTES_FILE: Type.String({ minLength: 1, default: './routes.yaml', description: 'Route map path' }),
@@ -72,7 +75,10 @@ export function loadConfig (env: NodeJS.ProcessEnv): Readonly<Config> {
   for (const [k, schema] of Object.entries(EnvSchema.properties)) {
     const v = env[k]
     if (v === undefined || v === '') continue
-    if ((schema as { type?: string }).type === 'integer') {
+    const oneOf = oneOfMessage(schema)
+    if (oneOf !== null && !Value.Check(schema, v)) {
+      problems.push(`${k}=${JSON.stringify(v)} ${oneOf}`) // every value named, not "must be equal to constant"
+    } else if ((schema as { type?: string }).type === 'integer') {
       if (/^-?[0-9]+$/.test(v)) input[k] = Number(v)
       else problems.push(`${k}=${JSON.stringify(v)} must be a whole number`)
     } else {

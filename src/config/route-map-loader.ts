@@ -13,6 +13,7 @@ import { Value } from 'typebox/value'
 import { FAILSAFE_SCHEMA, Type as YamlType, load as loadYaml, type State as YamlState } from 'js-yaml'
 import { Document, LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument } from 'yaml'
 import { DURATION_PATTERN, parseDuration } from './duration.js'
+import { isUnionMemberError, oneOfMessage } from './schema-values.js'
 import {
   DEFAULT_UPSTREAM_TIMEOUT, RateLimitSchema, RouteMapSchema, UPSTREAM_NAME_PATTERN,
   parseRoutePath, parseSize, parseUpstreamUrl, type RoutePattern
@@ -34,8 +35,17 @@ const RESERVED = RESERVED_PREFIXES.map((prefix) => ({
   prefix, pattern: { segments: [{ kind: 'static', value: prefix.slice(1) }], wildcard: true } satisfies RoutePattern
 }))
 
+/** How a caller adjusts a valid map while compiling it. */
+export interface CompileOptions {
+  /**
+   * Maps each upstream's origin (`http://127.0.0.1:9001`) to the one actually used. Dev mode only:
+   * `portcullis dev` moves the bundled map's demo upstream to DEMO_UPSTREAM_PORT (src/dev/dev-mode.ts).
+   */
+  upstreamOrigin?: (origin: string) => string
+}
+
 /** Reads, checks and compiles a route map; throws RouteMapError listing every problem. */
-export async function loadRouteTable (file: string): Promise<RouteTable> {
+export async function loadRouteTable (file: string, opts: CompileOptions = {}): Promise<RouteTable> {
   let text: string
   try {
     text = await readFile(file, 'utf8')
@@ -44,19 +54,19 @@ export async function loadRouteTable (file: string): Promise<RouteTable> {
     const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'it is a directory' : String((err as Error).message)
     throw new RouteMapError([{ file, line: 1, column: 1, message: `cannot read the route map: ${why}` }])
   }
-  return compileRouteMap(text, file)
+  return compileRouteMap(text, file, opts)
 }
 
 /**
  * Checks and compiles route-map text (synchronous); `file` labels the issues and anchors relative
  * `ca:` paths, the only files read here.
  */
-export function compileRouteMap (text: string, file: string): RouteTable {
+export function compileRouteMap (text: string, file: string, opts: CompileOptions = {}): RouteTable {
   // fast path (issue 6): js-yaml without positions; any issue at all redoes everything below
   const fast = parseFast(text)
   if (fast !== undefined) {
     try {
-      return compileData(new FastReporter(file), fast, file)
+      return compileData(new FastReporter(file), fast, file, opts)
     } catch (err) {
       if (err !== NEEDS_POSITIONS) throw err
     }
@@ -74,15 +84,15 @@ export function compileRouteMap (text: string, file: string): RouteTable {
     r.atOffset(0, `YAML: ${(err as Error).message}`)
     throw new RouteMapError(r.sorted())
   }
-  return compileData(r, data, file)
+  return compileData(r, data, file, opts)
 }
 
 /** Schema, semantics and compilation of parsed route-map data; every issue goes to `r`. */
-function compileData (r: SourceReporter, data: unknown, file: string): RouteTable {
+function compileData (r: SourceReporter, data: unknown, file: string, opts: CompileOptions): RouteTable {
   if (data == null) r.at([], 'the route map is empty (expected version, upstreams and routes)')
   else r.schema(RouteMapSchema, data, [])
   const map = isRecord(data) ? data : {}
-  const upstreams = compileUpstreams(r, map.upstreams, file)
+  const upstreams = compileUpstreams(r, map.upstreams, file, opts)
   const defaults: Defaults = {
     auth: checkAuth(map.defaults, 'required'),
     rateLimit: checkRateLimit(r, isRecord(map.defaults) ? map.defaults.rate_limit : undefined, ['defaults', 'rate_limit']) ?? null
@@ -93,7 +103,7 @@ function compileData (r: SourceReporter, data: unknown, file: string): RouteTabl
   return new CompiledRouteTable(routes, patterns, good, file)
 }
 
-function compileUpstreams (r: SourceReporter, value: unknown, file: string): Map<string, Checked<CompiledUpstream>> {
+function compileUpstreams (r: SourceReporter, value: unknown, file: string, opts: CompileOptions): Map<string, Checked<CompiledUpstream>> {
   const out = new Map<string, Checked<CompiledUpstream>>()
   if (!isRecord(value)) return out
   const tlsOfOrigin = new Map<string, { name: string, tls: UpstreamTls | undefined }>()
@@ -127,7 +137,7 @@ function compileUpstreams (r: SourceReporter, value: unknown, file: string): Map
       }
     }
     out.set(name, ok && url !== BAD && timeoutMs !== BAD && tls !== BAD
-      ? Object.freeze({ name, origin: url.origin, basePath: url.basePath, timeoutMs, ...(tls !== undefined && { tls }) })
+      ? Object.freeze({ name, origin: opts.upstreamOrigin?.(url.origin) ?? url.origin, basePath: url.basePath, timeoutMs, ...(tls !== undefined && { tls }) })
       : BAD)
   }
   return out
@@ -401,9 +411,11 @@ class SourceReporter {
           this.at(path, `${label(path)}: missing required key "${name}"`)
         }
       } else {
-        const own = schemaAt(schema, e.schemaPath)?.errorMessage
+        if (isUnionMemberError(e, (p) => schemaAt(schema, p))) continue // the union's own error names every value
+        const node = schemaAt(schema, e.schemaPath)
+        const own = node?.errorMessage
         const got = valueAt(value, path.slice(base.length))
-        this.at(path, `${label(path)}: ${typeof own === 'string' ? own : e.message}, got ${describe(got)}`)
+        this.at(path, `${label(path)}: ${typeof own === 'string' ? own : oneOfMessage(node) ?? e.message}, got ${describe(got)}`)
       }
     }
     return errors.length === 0

@@ -1,7 +1,9 @@
 // Owns the live RouteTable and swaps it atomically on reload: on a change of the file (watched through
-// its directory, so in-place writes and editors' rename-over-the-file both count) and on SIGHUP (wired
-// by server.ts). A bad, unreadable or deleted file never replaces a good table: the old map stays live
+// its directory, so in-place writes and editors' rename-over-the-file both count), on a swap of a
+// symlink it resolves through (a Kubernetes ConfigMap volume renames `..data` over itself: the file
+// `routes.yaml -> ..data/routes.yaml` never changes, its target does) and on SIGHUP (wired by server.ts). A bad, unreadable or deleted file never replaces a good table: the old map stays live
 // and every problem is logged with its position.
+import { realpath } from 'node:fs/promises'
 import { basename, dirname, resolve } from 'node:path'
 import { watch, type FSWatcher } from 'chokidar'
 import { loadRouteTable } from './route-map-loader.js'
@@ -20,24 +22,30 @@ export interface RouteWatcherOptions {
    * 60: chokidar drops a change within 50 ms of the previous one, so the reload must read after that.
    */
   debounceMs?: number
+  /** Reads and compiles the file (default: loadRouteTable); dev mode passes its upstream rewrite. */
+  load?: (file: string) => Promise<RouteTable>
 }
 
 export class RouteWatcher {
   readonly file: string
   readonly #log: WatcherLogger
   readonly #debounceMs: number
+  readonly #load: (file: string) => Promise<RouteTable>
   readonly #listeners = new Set<SwapListener>()
   #table: RouteTable
   #chain: Promise<unknown> = Promise.resolve()
   #watcher: FSWatcher | null = null
   #ready: Promise<void> = Promise.resolve()
   #timer: NodeJS.Timeout | null = null
+  /** The file's resolved path when last loaded or checked (symlinks followed); null when unresolvable. */
+  #target: string | null = null
 
   constructor (file: string, initialTable: RouteTable, logger: WatcherLogger, opts: RouteWatcherOptions = {}) {
     this.file = file
     this.#table = initialTable
     this.#log = logger
     this.#debounceMs = Math.max(opts.debounceMs ?? 75, 60)
+    this.#load = opts.load ?? loadRouteTable
   }
 
   /** The live table (hot path: one field read). */
@@ -75,6 +83,12 @@ export class RouteWatcher {
     watcher.on('all', (_event, path) => {
       if (basename(path) === name) this.#schedule()
     })
+    // Any other entry of the directory changing (unfiltered fs events) may be a symlink the file
+    // resolves through being swapped, which chokidar, watching the old target, does not report.
+    watcher.on('raw', (_event, path) => {
+      if (basename(path) !== name) void this.#checkTarget(full)
+    })
+    void this.#checkTarget(full, false)
     watcher.on('error', (err) => {
       this.#log.error({ reason: 'routes_watch_failed', file: this.file, err }, 'cannot watch the route map file; SIGHUP still reloads it')
     })
@@ -97,6 +111,14 @@ export class RouteWatcher {
     await this.#chain
   }
 
+  /** Reloads when the file now resolves elsewhere; `reload: false` only records where it resolves. */
+  async #checkTarget (full: string, reload = true): Promise<void> {
+    const target = await realpath(full).catch(() => null)
+    if (target === this.#target) return
+    this.#target = target
+    if (reload) this.#schedule()
+  }
+
   #schedule (): void {
     if (this.#timer !== null) clearTimeout(this.#timer)
     this.#timer = setTimeout(() => {
@@ -108,8 +130,9 @@ export class RouteWatcher {
 
   async #reloadNow (trigger: string): Promise<boolean> {
     let next: RouteTable
+    if (this.#watcher !== null) this.#target = await realpath(this.file).catch(() => null)
     try {
-      next = await loadRouteTable(this.file)
+      next = await this.#load(this.file)
     } catch (err) {
       if (err instanceof RouteMapError) {
         for (const issue of err.issues) {

@@ -8,8 +8,8 @@ t.test('no token, password or secret reaches the logs, even at trace level', asy
     LOG_LEVEL: 'trace', BCRYPT_COST: '4', DEMO_UPSTREAM_PORT: String(await freePort()), ROUTES_FILE: 'routes.yaml'
   }, /Portcullis is running/)
   t.teardown(() => { if (gw.child.exitCode === null) gw.child.kill('SIGKILL') })
-  // routes.yaml points at 127.0.0.1:9001; the demo upstream runs elsewhere here, so forwarded calls
-  // answer 502, which is fine: the point is what the gateway logs on the way.
+  // dev mode sends routes.yaml's 127.0.0.1:9001 upstreams to the demo upstream on its free port; the
+  // point here is what the gateway logs on the way.
   const token = async (params: Record<string, string>, headers: Record<string, string> = {}) => {
     const res = await fetch(`${gw.url}/oauth/token`, { method: 'POST', body: new URLSearchParams(params), headers })
     return { status: res.status, body: await res.json() as Record<string, string> }

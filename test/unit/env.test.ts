@@ -74,3 +74,21 @@ t.test('input limits: bad values are refused, not defaulted', async (t) => {
   for (const [env, re, why] of cases) t.throws(() => loadConfig(env), re, why)
   t.equal(loadConfig({ HEADERS_TIMEOUT: '5', REQUEST_TIMEOUT: '5' }).HEADERS_TIMEOUT, 5, 'equal is fine')
 })
+
+t.test('an enum error names every allowed value, for each bad variable (issue 9)', async (t) => {
+  const err = t.throws(() => loadConfig({ LOG_LEVEL: 'loud', SIGNING_ALG: 'HS256', REVOCATION_MODE: 'fast' })) as Error
+  t.equal(err.message, 'invalid configuration: ' +
+    'LOG_LEVEL="loud" must be one of fatal, error, warn, info, debug, trace, silent; ' +
+    'SIGNING_ALG="HS256" must be one of ES256, EdDSA, RS256; ' +
+    'REVOCATION_MODE="fast" must be one of strict, replicated')
+  t.notMatch(err.message, /constant|anyOf/, 'no TypeBox wording')
+})
+
+t.test('NODE_ENV: an unknown value is refused, not treated as development (issue 9)', async (t) => {
+  for (const value of ['prod', 'Production', 'dev', 'staging']) {
+    t.throws(() => loadConfig({ NODE_ENV: value }),
+      { name: 'ConfigError', message: `invalid configuration: NODE_ENV=${JSON.stringify(value)} must be one of development, production, test` }, value)
+  }
+  for (const value of ['development', 'test'] as const) t.equal(loadConfig({ NODE_ENV: value }).NODE_ENV, value)
+  t.equal(loadConfig({ NODE_ENV: 'production', REDIS_URL: 'redis://127.0.0.1:1' }).NODE_ENV, 'production')
+})

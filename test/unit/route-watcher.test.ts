@@ -1,10 +1,10 @@
 // Hot reload: a valid edit (in place or by rename) swaps the table atomically; an invalid, deleted or
 // unreadable file keeps the running table and logs every problem with its position.
-import { mkdtempSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
-import { compileRouteMap } from '../../src/config/route-map-loader.js'
+import { compileRouteMap, loadRouteTable } from '../../src/config/route-map-loader.js'
 import { RouteWatcher } from '../../src/config/route-watcher.js'
 import type { RouteTable } from '../../src/config/route-types.js'
 
@@ -139,4 +139,79 @@ t.test('stop() stops watching', async (t) => {
   writeFileSync(file, version(8))
   await new Promise((resolve) => setTimeout(resolve, 300)) // proving an absence needs a wait
   t.ok(serves(watcher, 1))
+})
+
+/**
+ * A Kubernetes ConfigMap volume, built and updated the way the kubelet's atomic writer does it:
+ * `..<timestamp>/routes.yaml`, `..data -> ..<timestamp>`, `routes.yaml -> ..data/routes.yaml`; an
+ * update writes a new timestamped dir, points `..data_tmp` at it, renames `..data_tmp` over `..data`
+ * (atomic), then removes the old dir. The file the gateway names never changes: only `..data` does.
+ */
+function configMapVolume (t: Test, first: string) {
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-configmap-'))
+  let generation = 0
+  const writeGeneration = (text: string): string => {
+    const name = `..2026_11_29_21_00_0${generation++}.${process.pid}`
+    mkdirSync(join(dir, name))
+    writeFileSync(join(dir, name, 'routes.yaml'), text)
+    return name
+  }
+  let current = writeGeneration(first)
+  symlinkSync(current, join(dir, '..data'))
+  symlinkSync(join('..data', 'routes.yaml'), join(dir, 'routes.yaml'))
+  t.teardown(() => { rmSync(dir, { recursive: true, force: true }) })
+  return {
+    file: join(dir, 'routes.yaml'),
+    /** `keepOld`: the old generation stays (a slow cleanup): only the `..data` rename shows the update. */
+    update (text: string, opts: { keepOld?: boolean } = {}): void {
+      const next = writeGeneration(text)
+      symlinkSync(next, join(dir, '..data_tmp'))
+      renameSync(join(dir, '..data_tmp'), join(dir, '..data'))
+      if (opts.keepOld !== true) rmSync(join(dir, current), { recursive: true, force: true })
+      current = next
+    }
+  }
+}
+
+t.test('a Kubernetes ConfigMap update (..data symlink swap) swaps the table', async (t) => {
+  const volume = configMapVolume(t, version(1))
+  const log = () => {}
+  const watcher = new RouteWatcher(volume.file, compileRouteMap(version(1), volume.file), { info: log, warn: log, error: log })
+  t.teardown(() => watcher.stop())
+  await watcher.start()
+  volume.update(version(40))
+  await until(() => serves(watcher, 40), 'the map of the first update', 20_000)
+  for (let n = 41; n < 46; n++) {
+    volume.update(version(n))
+    await until(() => serves(watcher, n), `the map of update ${n}`, 20_000)
+  }
+  t.equal(watcher.current().lookup('GET', '/v40/x').kind, 'not_found', 'the old route is gone')
+})
+
+t.test('a ..data symlink swap is seen by itself, before (or without) the old generation going away', async (t) => {
+  const volume = configMapVolume(t, version(1))
+  const log = () => {}
+  const watcher = new RouteWatcher(volume.file, compileRouteMap(version(1), volume.file), { info: log, warn: log, error: log })
+  t.teardown(() => watcher.stop())
+  await watcher.start()
+  for (let n = 50; n < 53; n++) {
+    volume.update(version(n), { keepOld: true })
+    await until(() => serves(watcher, n), `the map of update ${n}`, 20_000)
+  }
+})
+
+t.test('the load option applies on every reload (dev mode moves the demo upstream this way)', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-watch-'))
+  t.teardown(() => { rmSync(dir, { recursive: true, force: true }) })
+  const file = join(dir, 'routes.yaml')
+  writeFileSync(file, version(1))
+  const moved = { upstreamOrigin: (o: string) => o === 'http://127.0.0.1:9001' ? 'http://127.0.0.1:9555' : o }
+  const log = () => {}
+  const watcher = new RouteWatcher(file, compileRouteMap(version(1), file, moved), { info: log, warn: log, error: log },
+    { load: (f) => loadRouteTable(f, moved) })
+  t.equal(watcher.current().upstreams.get('u')?.origin, 'http://127.0.0.1:9555')
+  writeFileSync(file, version(2))
+  t.equal(await watcher.reload('SIGHUP'), true)
+  t.ok(serves(watcher, 2))
+  t.equal(watcher.current().upstreams.get('u')?.origin, 'http://127.0.0.1:9555', 'still moved after the reload')
 })

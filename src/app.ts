@@ -132,7 +132,8 @@ export async function buildApp (opts: AppOptions): Promise<FastifyInstance> {
     if (hosts > 1) throw new GatewayError('bad_request', { description: 'More than one Host header', detail: 'duplicate Host' })
   })
 
-  await app.register(healthPlugin, { store, routes, keys, isClosing: () => closing })
+  const epochChangeHoldMs = (config.ACCESS_TOKEN_TTL + config.CLOCK_SKEW) * 1000
+  await app.register(healthPlugin, { store, routes, keys, isClosing: () => closing, epochChangeHoldMs })
   await app.register(oauthPlugin, { config, store, keys })
   await app.register(gatewayPlugin, { routes, config, store, keys })
   return app

@@ -5,7 +5,8 @@
 // (consumed) refresh token from a live one without consuming it, and "active" must never be a guess.
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { GatewayError } from '../errors/gateway-error.js'
-import type { RevocationState } from '../store/types.js'
+import { isUserSubject, revocationVerdict } from '../revocation/rule.js'
+import { StoreUnavailableError } from '../store/types.js'
 import { authenticateClient } from './client-auth.js'
 import type { OAuthDeps } from './deps.js'
 import { formOf } from './form.js'
@@ -33,7 +34,11 @@ export function introspectEndpoint (deps: OAuthDeps) {
     }
     if (claims.client_id !== client.id) return INACTIVE
     const state = await deps.store.checkRevocation({ jti: claims.jti, sid: claims.sid, sub: claims.sub, clientId: claims.client_id })
-    if (revoked(state, claims)) return INACTIVE
+    // the one revocation rule (src/revocation/rule.ts), store epoch included (SECURITY.md E02)
+    const verdict = revocationVerdict({ user: isUserSubject(claims.sub, claims.client_id), issuedAt: claims.iat, epoch: claims.sep }, deps.store.epoch.current, state)
+    // cannot be judged now: 503, never a guess either way
+    if (verdict.kind === 'unknown') throw new StoreUnavailableError(verdict.reason)
+    if (verdict.kind === 'refused') return INACTIVE
     // RFC 7662 §2.2 members
     return {
       active: true,
@@ -49,10 +54,4 @@ export function introspectEndpoint (deps: OAuthDeps) {
       ...(claims.sid !== undefined && { sid: claims.sid })
     }
   }
-}
-
-/** The same rules as the edge's check-revocation stage. */
-export function revoked (state: RevocationState, claims: AccessTokenClaims): boolean {
-  return state.tokenRevoked || state.sessionRevoked || state.userDisabled || state.clientDisabled ||
-    (state.userRevokedBefore !== null && claims.iat < state.userRevokedBefore)
 }

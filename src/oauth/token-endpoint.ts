@@ -3,6 +3,7 @@
 // handler; plugin.ts adds Cache-Control: no-store and Pragma: no-cache to every response.
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { GatewayError } from '../errors/gateway-error.js'
+import { StoreUnavailableError } from '../store/types.js'
 import { authenticateClient } from './client-auth.js'
 import { nowSeconds, type OAuthDeps } from './deps.js'
 import { formOf } from './form.js'
@@ -53,6 +54,9 @@ export function tokenEndpoint (deps: OAuthDeps) {
 function respond (deps: OAuthDeps, clientId: string, outcome: GrantOutcome): TokenResponse {
   const { config } = deps
   const iat = nowSeconds(deps)
+  // SECURITY.md E02: every token names the store epoch it was issued under; none confirmed, none issued (503)
+  const sep = deps.store.epoch.current
+  if (sep === null) throw new StoreUnavailableError('store epoch unconfirmed')
   const claims: AccessTokenClaims = {
     iss: config.issuer,
     sub: outcome.sub,
@@ -62,7 +66,8 @@ function respond (deps: OAuthDeps, clientId: string, outcome: GrantOutcome): Tok
     jti: newJti(),
     client_id: clientId,
     scope: outcome.scope.join(' '),
-    ...(outcome.sid !== undefined && { sid: outcome.sid })
+    ...(outcome.sid !== undefined && { sid: outcome.sid }),
+    sep
   }
   const body: TokenResponse = {
     access_token: signAccessToken(deps.keys, claims),

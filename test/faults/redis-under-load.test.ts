@@ -21,7 +21,8 @@ const TIMEOUT_MS = 400
 /** Our own guard grace (client.ts) plus scheduling slack on a loaded 2-core machine. */
 const BOUND_MS = TIMEOUT_MS + 400
 
-const redis = await startRedis()
+// persistent: recovery after a restart keeps the data (without it the store epoch changes, SECURITY.md E02)
+const redis = await startRedis({ persistent: true })
 t.teardown(() => redis.stop())
 const proxy = await startSlowProxy(redis.port)
 t.teardown(() => proxy.close())

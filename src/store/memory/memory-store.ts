@@ -21,6 +21,7 @@ import {
   type Store,
   type UserRecord
 } from '../types.js'
+import { EpochWatch, newEpoch } from '../epoch.js'
 
 export interface MemoryStoreOptions {
   /** Clock in epoch milliseconds; defaults to Date.now. Tests inject a fixed clock. */
@@ -49,6 +50,13 @@ export class MemoryStore implements Store {
   #closed = false
   /** Revocation feed subscribers: in-process, so the feed is never lost while the store is open. */
   readonly #feeds = new Set<RevocationFeedHandlers>()
+  /** One epoch per process (SECURITY.md E01): the data lives exactly as long as it does. */
+  readonly #epoch = newEpoch()
+  readonly epoch = new EpochWatch({
+    source: { claim: async () => this.#epoch, evictionRisk: async () => null },
+    logger: { info: () => {}, error: () => {} },
+    confirmed: this.#epoch
+  })
 
   constructor (opts: MemoryStoreOptions = {}) {
     this.#now = opts.now ?? Date.now
@@ -58,6 +66,7 @@ export class MemoryStore implements Store {
 
   async close (): Promise<void> {
     this.#closed = true
+    this.epoch.close()
     for (const h of this.#feeds) h.down()
     this.#feeds.clear()
   }

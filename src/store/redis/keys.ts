@@ -13,6 +13,7 @@
 //   <p>revoked-before:<sub>    string  epoch seconds cut-off                no TTL (see redis-store.ts)
 //   <p>counter:<key>           string  integer count                        the counter's window
 //   <p>keys                    hash    kid -> JSON KeyRecord                no TTL
+//   <p>epoch                   string  the store epoch (SECURITY.md E01)     no TTL (SET NX once)
 //   <p>revocations             pub/sub channel: one JSON RevocationEvent per revocation write
 
 export interface KeyLayout {
@@ -28,6 +29,7 @@ export interface KeyLayout {
   revokedBefore(sub: string): string
   counter(key: string): string
   keys: string
+  epoch: string
   revocations: string
 }
 
@@ -45,6 +47,7 @@ export function keyLayout (p: string): KeyLayout {
     revokedBefore: (sub) => `${p}revoked-before:${sub}`,
     counter: (key) => `${p}counter:${key}`,
     keys: `${p}keys`,
+    epoch: `${p}epoch`,
     revocations: `${p}revocations`
   }
 }

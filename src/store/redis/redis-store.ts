@@ -27,6 +27,8 @@ import type {
 import { keyLayout, type KeyLayout } from './keys.js'
 import { bounded, connectRedis, type StoreLogger, type StoreRedis } from './client.js'
 import { subscribeFeed } from './feed.js'
+import type { EpochWatch } from '../epoch.js'
+import { watchRedisEpoch } from './epoch.js'
 
 export type { StoreLogger } from './client.js'
 
@@ -37,6 +39,8 @@ export interface RedisStoreOptions {
   /** Prepended to every key. Default `portcullis:`. */
   prefix?: string
   logger?: StoreLogger
+  /** How often the store epoch is re-confirmed, in ms (default EPOCH_CHECK_MS; tests go faster). */
+  epochCheckMs?: number
 }
 
 const noop = (): void => {}
@@ -49,6 +53,7 @@ export class RedisStore implements Store {
   readonly #timeoutMs: number
   readonly #url: string
   readonly #log: StoreLogger
+  readonly epoch: EpochWatch
 
   constructor (opts: RedisStoreOptions) {
     this.#timeoutMs = opts.timeoutMs ?? 1000
@@ -56,6 +61,7 @@ export class RedisStore implements Store {
     this.#log = opts.logger ?? silent
     this.#k = keyLayout(opts.prefix ?? 'portcullis:')
     this.#redis = connectRedis(opts.url, this.#timeoutMs, opts.logger ?? silent)
+    this.epoch = watchRedisEpoch(this.#redis, this.#k.epoch, { timeoutMs: this.#timeoutMs, logger: this.#log, intervalMs: opts.epochCheckMs })
   }
 
   /** Resolves true once Redis answers PING, false if it does not within `timeoutMs` (startup/readiness). */
@@ -75,6 +81,7 @@ export class RedisStore implements Store {
   }
 
   async close (): Promise<void> {
+    this.epoch.close()
     const redis = this.#redis
     if (redis.status === 'end') return
     let timer: NodeJS.Timeout | undefined

@@ -17,17 +17,20 @@ routes:
     upstream: echo
 `)
 
-/** Runs `serve` to its exit (it must not start); a generous deadline only guards a hang. */
+/** Runs `serve` to its exit (it must not start: if it listens, it is stopped and the test fails). */
 async function serveUntilExit (redisUrl: string): Promise<{ code: number | null, stderr: string, stdout: string }> {
   const child = spawn(process.execPath, [BIN, 'serve'], {
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', PORT: String(await freePort()), ROUTES_FILE: routes, REDIS_URL: redisUrl, LOG_LEVEL: 'fatal' },
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', PORT: String(await freePort()), ROUTES_FILE: routes, REDIS_URL: redisUrl, LOG_LEVEL: 'info' },
     stdio: ['ignore', 'pipe', 'pipe']
   })
   let stderr = ''
   let stdout = ''
   child.stderr.on('data', (c: Buffer) => { stderr += c.toString() })
-  child.stdout.on('data', (c: Buffer) => { stdout += c.toString() })
-  const timer = setTimeout(() => { child.kill('SIGKILL') }, 30_000)
+  child.stdout.on('data', (c: Buffer) => {
+    stdout += c.toString()
+    if (/portcullis listening/.test(stdout)) child.kill('SIGKILL')
+  })
+  const timer = setTimeout(() => { child.kill('SIGKILL') }, 20_000) // guards a hang only
   const code = await new Promise<number | null>((resolve) => { child.on('exit', (c) => { resolve(c) }) })
   clearTimeout(timer)
   return { code, stderr, stdout }

@@ -64,12 +64,16 @@ export class RedisStore implements Store {
     this.epoch = watchRedisEpoch(this.#redis, this.#k.epoch, { timeoutMs: this.#timeoutMs, logger: this.#log, intervalMs: opts.epochCheckMs })
   }
 
-  /** Resolves true once Redis answers PING, false if it does not within `timeoutMs` (startup/readiness). */
+  /** Resolves true once Redis answers PING (its epoch checked), false if it does not within `timeoutMs` (startup/readiness). */
   async ready (timeoutMs = this.#timeoutMs): Promise<boolean> {
     const deadline = Date.now() + timeoutMs
     while (Date.now() < deadline) {
       if (this.#redis.status === 'ready') {
-        try { await this.ping(); return true } catch { /* try again */ }
+        try {
+          await this.ping()
+          await this.epoch.verify() // confirmed (or refused as evicting) before anyone asks
+          return true
+        } catch { /* try again */ }
       }
       await this.#readyOrTimeout(Math.min(250, deadline - Date.now()))
     }

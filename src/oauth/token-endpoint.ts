@@ -42,6 +42,9 @@ export function tokenEndpoint (deps: OAuthDeps) {
     // RFC 6749 §5.2 unauthorized_client: not authorized to use this grant type
     if (!auth.client.grants.includes(grantType)) throw new GatewayError('unauthorized_client')
 
+    // SECURITY.md E02: no confirmed store epoch, no token; refused before any grant work, so a
+    // refresh never rotates a token it then cannot issue (503)
+    if (deps.store.epoch.current === null && await deps.store.epoch.verify() === null) throw new StoreUnavailableError('store epoch unconfirmed')
     const outcome = await grant({ deps, form, auth, request })
     const body = respond(deps, auth.client.id, outcome)
     request.log.info({ reason: 'token_issued', grant_type: grantType, sub: outcome.sub, client_id: auth.client.id, sid: outcome.sid }, 'token issued')

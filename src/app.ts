@@ -164,7 +164,8 @@ export async function buildApp (opts: AppOptions): Promise<FastifyInstance> {
     if (turn !== undefined) await turn
   })
 
-  await app.register(healthPlugin, { store, routes, keys, isClosing: () => closing })
+  const epochChangeHoldMs = (config.ACCESS_TOKEN_TTL + config.CLOCK_SKEW) * 1000
+  await app.register(healthPlugin, { store, routes, keys, isClosing: () => closing, epochChangeHoldMs })
   await app.register(oauthPlugin, { config, store, keys })
   await app.register(gatewayPlugin, { routes, config, store, keys })
   return app

@@ -1,6 +1,8 @@
-// /healthz: the process is up. /readyz: the store answers, the signing keys are loaded and a route
-// map is loaded; 503 otherwise, so load balancers stop sending traffic (also while shutting down,
-// and after a start without Redis until it appears: SECURITY.md F01).
+// /healthz: the process is up. /readyz: the store answers, its epoch is confirmed and did not change
+// lately, the signing keys are loaded and a route map is loaded; 503 otherwise, so load balancers stop
+// sending traffic (also while shutting down, and after a start without Redis until it appears:
+// SECURITY.md F01). A store epoch that changed (the store lost its data, SECURITY.md E02) keeps the
+// instance not ready for `epochChangeHoldMs`, the longest an access token of the lost epoch lives.
 import type { FastifyInstance } from 'fastify'
 import type { Store } from './store/types.js'
 import type { RouteSource } from './pipeline/match.js'
@@ -18,6 +20,9 @@ export interface HealthOptions {
   isClosing: () => boolean
   /** The signing key set; not ready while it could not be read from the store yet. */
   keys?: KeyReadiness
+  /** How long a store-epoch change keeps /readyz at 503 (ACCESS_TOKEN_TTL + CLOCK_SKEW). */
+  epochChangeHoldMs?: number
+  now?: () => number
 }
 
 export async function healthPlugin (app: FastifyInstance, opts: HealthOptions): Promise<void> {
@@ -29,6 +34,7 @@ export async function healthPlugin (app: FastifyInstance, opts: HealthOptions): 
     } catch (err) {
       throw new GatewayError('not_ready', { description: 'The store is unreachable', headers: { 'retry-after': '1' }, cause: err })
     }
+    epochReadiness(opts)
     if (opts.keys !== undefined && !opts.keys.ready) {
       // the store answers again: load now rather than wait for the background retry
       try {
@@ -41,4 +47,17 @@ export async function healthPlugin (app: FastifyInstance, opts: HealthOptions): 
     reply.header('cache-control', 'no-store')
     return { status: 'ready', store: opts.store.kind, routes: table.routes.length }
   })
+}
+
+/** Throws not_ready while the store epoch is unconfirmed or changed lately (SECURITY.md E02, E04). */
+function epochReadiness (opts: HealthOptions): void {
+  const epoch = opts.store.epoch.status()
+  const notReady = (description: string, state: string): GatewayError =>
+    new GatewayError('not_ready', { description, headers: { 'retry-after': '1' }, extra: { store_epoch: state } })
+  if (epoch.unsafe !== null) throw notReady('The store may evict keys (maxmemory-policy)', 'unsafe')
+  const hold = opts.epochChangeHoldMs ?? 0
+  if (epoch.changedAt !== null && (opts.now ?? Date.now)() - epoch.changedAt < hold) {
+    throw notReady('The store lost its data (epoch changed): tokens issued before are refused', 'changed')
+  }
+  if (epoch.current === null) throw notReady('The store epoch is not confirmed yet', 'unconfirmed')
 }

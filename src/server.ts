@@ -40,6 +40,16 @@ export async function startGateway (config: Readonly<Config>, opts: StartOptions
   const loadRoutes = (file: string): Promise<RouteTable> => loadRouteTable(file, opts.routeMap)
   const table = await loadRoutes(config.ROUTES_FILE)
   const store = createStore({ redisUrl: config.REDIS_URL, timeoutMs: config.REDIS_TIMEOUT * 1000, logger })
+  // SECURITY.md E04: a Redis that may evict keys is refused at start (one line, exit 1). One that
+  // does not answer yet is not (F01): its epoch stays unconfirmed, so every token gets 503 until it
+  // answers, and if it then turns out to evict, every token keeps being refused (logged once).
+  if (store instanceof RedisStore) await store.ready()
+  await store.epoch.verify()
+  const unsafe = store.epoch.status().unsafe
+  if (unsafe !== null) {
+    await store.close()
+    throw new Error(unsafe)
+  }
   // F01: the key set comes from the store, which may not answer yet. The gateway listens anyway
   // (/healthz 200, /readyz 503, token checks 503) and the ring loads itself once the store answers.
   // One attempt is awaited first, so the memory store and a healthy Redis are ready before listen.

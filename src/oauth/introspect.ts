@@ -6,7 +6,8 @@
 // (consumed) refresh token from a live one without consuming it, and "active" must never be a guess.
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { GatewayError } from '../errors/gateway-error.js'
-import type { RevocationState } from '../store/types.js'
+import { isUserSubject, revocationVerdict } from '../revocation/rule.js'
+import { StoreUnavailableError } from '../store/types.js'
 import { authenticateClient } from './client-auth.js'
 import type { OAuthDeps } from './deps.js'
 import { formOf } from './form.js'
@@ -35,7 +36,11 @@ export function introspectEndpoint (deps: OAuthDeps) {
     // RFC 7662 §2.1 / SECURITY.md T64: another client's token only for a client given `--introspect`
     if (claims.client_id !== client.id && client.introspect !== true) return INACTIVE
     const state = await deps.store.checkRevocation({ jti: claims.jti, sid: claims.sid, sub: claims.sub, clientId: claims.client_id })
-    if (revoked(state, claims)) return INACTIVE
+    // the one revocation rule (src/revocation/rule.ts), store epoch included (SECURITY.md E02)
+    const verdict = revocationVerdict({ user: isUserSubject(claims.sub, claims.client_id), issuedAt: claims.iat, epoch: claims.sep }, deps.store.epoch.current, state)
+    // cannot be judged now: 503, never a guess either way
+    if (verdict.kind === 'unknown') throw new StoreUnavailableError(verdict.reason)
+    if (verdict.kind === 'refused') return INACTIVE
     // RFC 7662 §2.2 members
     return {
       active: true,
@@ -51,11 +56,4 @@ export function introspectEndpoint (deps: OAuthDeps) {
       ...(claims.sid !== undefined && { sid: claims.sid })
     }
   }
-}
-
-/** The same rules as the edge's check-revocation stage. */
-export function revoked (state: RevocationState, claims: AccessTokenClaims): boolean {
-  return state.tokenRevoked || state.sessionRevoked || state.userDisabled || state.clientDisabled ||
-    (state.userRevokedBefore !== null && claims.iat < state.userRevokedBefore) ||
-    (state.clientRevokedBefore !== null && claims.iat < state.clientRevokedBefore)
 }

@@ -24,6 +24,11 @@ export interface AccessTokenClaims {
   scope?: string
   /** Session (refresh-token family) id; absent for client_credentials tokens. */
   sid?: string
+  /**
+   * Private claim (RFC 7519 §4.3): the store epoch the token was issued under (SECURITY.md E02).
+   * A token whose `sep` is not the store's current epoch is refused.
+   */
+  sep?: string
 }
 
 /** Stable reason ids for logs; `code` is the ErrorCode the edge answers with. */

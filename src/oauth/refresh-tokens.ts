@@ -2,7 +2,7 @@
 // A family (session, `sid`) starts at login and keeps its scope and absolute expiry across rotations
 // (RFC 9700 §4.14.2): rotating never extends a session past REFRESH_TOKEN_TTL from the login.
 import { createHash, randomBytes } from 'node:crypto'
-import type { RefreshTokenRecord, Store } from '../store/types.js'
+import { StoreUnavailableError, type RefreshTokenRecord, type Store } from '../store/types.js'
 
 const SHAPE = /^[A-Za-z0-9_-]{43}$/
 
@@ -26,10 +26,12 @@ export function looksLikeRefreshToken (token: string): boolean {
   return SHAPE.test(token)
 }
 
-/** Stores a new token of the family and returns it. */
+/** Stores a new token of the family, under the store's current epoch (SECURITY.md E03), and returns it. */
 export async function issueRefreshToken (store: Store, record: RefreshTokenRecord): Promise<string> {
+  const epoch = store.epoch.current
+  if (epoch === null) throw new StoreUnavailableError('store epoch unconfirmed')
   const token = newRefreshToken()
-  await store.putRefreshToken(hashRefreshToken(token), record)
+  await store.putRefreshToken(hashRefreshToken(token), { ...record, epoch })
   return token
 }
 

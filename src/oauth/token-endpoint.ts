@@ -3,6 +3,7 @@
 // handler; plugin.ts adds Cache-Control: no-store and Pragma: no-cache to every response.
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { GatewayError } from '../errors/gateway-error.js'
+import { StoreUnavailableError } from '../store/types.js'
 import { authenticateClient } from './client-auth.js'
 import { nowSeconds, type OAuthDeps } from './deps.js'
 import { formOf } from './form.js'
@@ -41,6 +42,9 @@ export function tokenEndpoint (deps: OAuthDeps) {
     // RFC 6749 §5.2 unauthorized_client: not authorized to use this grant type
     if (!auth.client.grants.includes(grantType)) throw new GatewayError('unauthorized_client')
 
+    // SECURITY.md E02: no confirmed store epoch, no token; refused before any grant work, so a
+    // refresh never rotates a token it then cannot issue (503)
+    if (deps.store.epoch.current === null && await deps.store.epoch.verify() === null) throw new StoreUnavailableError('store epoch unconfirmed')
     const outcome = await grant({ deps, form, auth, request })
     const body = respond(deps, auth.client.id, outcome)
     request.log.info({ reason: 'token_issued', grant_type: grantType, sub: outcome.sub, client_id: auth.client.id, sid: outcome.sid }, 'token issued')
@@ -53,6 +57,9 @@ export function tokenEndpoint (deps: OAuthDeps) {
 function respond (deps: OAuthDeps, clientId: string, outcome: GrantOutcome): TokenResponse {
   const { config } = deps
   const iat = nowSeconds(deps)
+  // SECURITY.md E02: every token names the store epoch it was issued under; none confirmed, none issued (503)
+  const sep = deps.store.epoch.current
+  if (sep === null) throw new StoreUnavailableError('store epoch unconfirmed')
   const claims: AccessTokenClaims = {
     iss: config.issuer,
     sub: outcome.sub,
@@ -62,7 +69,8 @@ function respond (deps: OAuthDeps, clientId: string, outcome: GrantOutcome): Tok
     jti: newJti(),
     client_id: clientId,
     scope: outcome.scope.join(' '),
-    ...(outcome.sid !== undefined && { sid: outcome.sid })
+    ...(outcome.sid !== undefined && { sid: outcome.sid }),
+    sep
   }
   const body: TokenResponse = {
     access_token: signAccessToken(deps.keys, claims),

@@ -19,6 +19,7 @@ import { AccessTokenError, verifyAccessToken, type AccessTokenClaims, type Verif
 import type { KeyRing } from '../oauth/keys.js'
 import { bearerChallenges, countAuthorization, parseAuthorization, queryHasAccessToken, REPEATED, TWO_METHODS, type BearerProblem, type Challenges } from './bearer.js'
 import { DEFAULT_RETRY_AFTER } from './check-revocation.js'
+import { CLIENT_SUBJECT_PREFIX } from '../revocation/rule.js'
 import type { Identity, PipelineContext, Stage } from './context.js'
 import { kidOf, type TokenCache } from './token-cache.js'
 
@@ -39,8 +40,6 @@ export interface AuthenticateOptions {
   tokenCache?: TokenCache | null
 }
 
-/** The subject namespace of client_credentials tokens (src/oauth/grants/client-credentials.ts). */
-const CLIENT_SUBJECT_PREFIX = 'client:'
 
 export function authenticateStage (opts: AuthenticateOptions): Stage {
   const challenges = bearerChallenges(opts.realm ?? DEFAULT_REALM)
@@ -158,7 +157,8 @@ export function toIdentity (c: AccessTokenClaims): Identity | null {
     tokenId: c.jti,
     sessionId: c.sid,
     issuedAt: c.iat,
-    expiresAt: c.exp
+    expiresAt: c.exp,
+    storeEpoch: typeof c.sep === 'string' ? c.sep : undefined
   }
 }
 

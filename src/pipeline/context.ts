@@ -15,6 +15,8 @@ export interface Identity {
   sessionId: string | undefined
   issuedAt: number // epoch seconds
   expiresAt: number // epoch seconds
+  /** The store epoch the token was issued under (`sep`, SECURITY.md E02); undefined when it has none. */
+  storeEpoch?: string | undefined
 }
 
 export interface PipelineContext {

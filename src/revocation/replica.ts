@@ -99,6 +99,10 @@ export class RevocationReplica {
     this.#buffer = []
     let snapshot: RevocationEvent[]
     try {
+      // SECURITY.md E02: a feed that comes back may be talking to a store that lost its data; the
+      // epoch is re-confirmed first (the check-revocation stage compares every token against it and
+      // refuses them all while it is unconfirmed, so its outcome needs no handling here)
+      await this.#store.epoch.verify()
       snapshot = await this.#store.revocationSnapshot()
     } catch (err) {
       if (generation !== this.#generation || this.#closed) return

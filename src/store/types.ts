@@ -8,6 +8,10 @@
 // - TTLs equal the remaining lifetime of what they guard, so nothing outlives its purpose;
 // - read-modify-write operations are atomic (one Lua script in Redis).
 
+import type { StoreEpoch } from './epoch.js'
+
+export type { EpochStatus, StoreEpoch } from './epoch.js'
+
 export type SigningAlg = 'EdDSA' | 'ES256' | 'RS256'
 
 export interface UserRecord {
@@ -45,6 +49,8 @@ export interface RefreshTokenRecord {
   issuedAt: number
   /** Epoch seconds. */
   expiresAt: number
+  /** The store epoch the family was issued under (SECURITY.md E03); absent on records older than epochs. */
+  epoch?: string | undefined
 }
 
 export type ConsumeResult =
@@ -126,6 +132,8 @@ export interface UpdateOptions {
 
 export interface Store {
   readonly kind: 'memory' | 'redis'
+  /** The store's identity as this instance last confirmed it (epoch.ts, SECURITY.md E01-E04). */
+  readonly epoch: StoreEpoch
   /** Rejects when the store cannot answer (readiness). */
   ping(): Promise<void>
   close(): Promise<void>

@@ -28,7 +28,8 @@ let BOUND_MS = TIMEOUT_MS + 400
 /** The event-loop delay p99 of the healthy baseline phase (ms). */
 let BASE_LAG_MS = 0
 
-const redis = await startRedis()
+// persistent: recovery after a restart keeps the data (without it the store epoch changes, SECURITY.md E02)
+const redis = await startRedis({ persistent: true })
 t.teardown(() => redis.stop())
 const proxy = await startSlowProxy(redis.port)
 t.teardown(() => proxy.close())

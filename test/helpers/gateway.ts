@@ -11,6 +11,7 @@ import { RouteWatcher } from '../../src/config/route-watcher.js'
 import { KeyRing } from '../../src/oauth/keys.js'
 import { createStore } from '../../src/store/index.js'
 import type { Store } from '../../src/store/types.js'
+import { registerStoreEpoch } from './tokens.js'
 
 interface Teardown { teardown(fn: () => unknown): void }
 
@@ -52,6 +53,9 @@ export async function startTestGateway (t: Teardown, opts: {
   const app = await buildApp({ config, store, routes: watcher, keys, logger: opts.logger ?? false })
   await app.listen({ port: 0, host: '127.0.0.1' })
   const port = (app.server.address() as { port: number }).port
+  // tokens minted by tests carry the store's epoch, as the token endpoint's do (SECURITY.md E02)
+  await store.epoch.verify()
+  registerStoreEpoch(config, () => store.epoch.current)
   t.teardown(async () => {
     await watcher.stop()
     await app.close()

@@ -79,8 +79,20 @@ function hasSetpriv (): boolean {
   return setprivAvailable
 }
 
-function spawnRedis (port: number, dir: string): Running {
-  const args = ['--save', '', '--appendonly', 'no', '--bind', '127.0.0.1', '--port', String(port), '--dir', dir]
+export interface RedisOptions {
+  port?: number
+  /**
+   * Append-only file fsynced on every write, so a SIGKILL loses nothing acknowledged and a restart
+   * brings the data (and the store epoch) back. Default: no persistence, a restart starts empty.
+   */
+  persistent?: boolean
+  /** More redis-server arguments, e.g. ['--maxmemory-policy', 'allkeys-lru']. */
+  args?: string[]
+}
+
+function spawnRedis (port: number, dir: string, opts: RedisOptions): Running {
+  const persistence = opts.persistent === true ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no']
+  const args = ['--save', '', ...persistence, '--bind', '127.0.0.1', '--port', String(port), '--dir', dir, ...opts.args ?? []]
   // setpriv execs redis-server in place (same pid), asking the kernel to SIGKILL it when we die.
   const child = hasSetpriv()
     ? spawn('setpriv', ['--pdeathsig', 'KILL', 'redis-server', ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
@@ -104,8 +116,8 @@ function unrefStream (stream: unknown): void {
 }
 
 /** Spawns redis-server on `port` and waits until it answers PING; rejects (and kills it) otherwise. */
-async function launch (port: number, dir: string): Promise<Running> {
-  const running = spawnRedis(port, dir)
+async function launch (port: number, dir: string, opts: RedisOptions): Promise<Running> {
+  const running = spawnRedis(port, dir, opts)
   let gone = false
   void running.exited.then(() => { gone = true })
   const deadline = Date.now() + READY_DEADLINE_MS
@@ -125,7 +137,7 @@ async function launch (port: number, dir: string): Promise<Running> {
   throw err
 }
 
-export async function startRedis (opts: { port?: number } = {}): Promise<RedisHandle> {
+export async function startRedis (opts: RedisOptions = {}): Promise<RedisHandle> {
   installExitHook()
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-redis-'))
   let port = opts.port ?? 0
@@ -133,7 +145,7 @@ export async function startRedis (opts: { port?: number } = {}): Promise<RedisHa
   for (let attempt = 0; running === undefined; attempt++) {
     const candidate = opts.port ?? await freePort()
     try {
-      running = await launch(candidate, dir)
+      running = await launch(candidate, dir, opts)
       port = candidate
     } catch (err) {
       // Someone took the port between our probe and redis-server's bind: try another one.
@@ -173,7 +185,7 @@ export async function startRedis (opts: { port?: number } = {}): Promise<RedisHa
     async kill () { await signalAndWait('SIGKILL') },
     async restart () {
       await signalAndWait('SIGTERM')
-      current = await launch(port, dir)
+      current = await launch(port, dir, opts)
     }
   }
 }

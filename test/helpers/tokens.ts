@@ -8,6 +8,14 @@ import type { KeyRing } from '../../src/oauth/keys.js'
 export const b64 = (s: string | Buffer): string => Buffer.from(s).toString('base64url')
 export const b64json = (v: unknown): string => b64(JSON.stringify(v))
 
+/** The store epoch of the gateway built with a config (SECURITY.md E02), read when claims are made. */
+const storeEpochs = new WeakMap<object, () => string | null>()
+
+/** Claims made by userClaims(config) carry `sep`, the current epoch of that gateway's store. */
+export function registerStoreEpoch (config: Readonly<Config>, epoch: () => string | null): void {
+  storeEpochs.set(config, epoch)
+}
+
 /** The claims of a good user access token for `config`; `over` replaces or (with undefined) removes members. */
 export function userClaims (config: Readonly<Config>, over: Record<string, unknown> = {}): AccessTokenClaims {
   const now = Math.floor(Date.now() / 1000)
@@ -22,6 +30,8 @@ export function userClaims (config: Readonly<Config>, over: Record<string, unkno
     scope: 'read',
     sid: `sid-${newJti()}`
   }
+  const sep = storeEpochs.get(config)?.()
+  if (typeof sep === 'string') claims.sep = sep
   for (const [k, v] of Object.entries(over)) {
     if (v === undefined) delete claims[k]
     else claims[k] = v

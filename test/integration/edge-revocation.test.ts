@@ -9,7 +9,8 @@ import { startTestGateway } from '../helpers/gateway.js'
 import { startRedis } from '../helpers/redis-server.js'
 import { clientClaims, mint, userClaims } from '../helpers/tokens.js'
 
-const redis = await startRedis()
+// persistent: recovery after a restart keeps the data (without it the store epoch changes, SECURITY.md E02)
+const redis = await startRedis({ persistent: true })
 t.teardown(() => redis.stop())
 const echo = await startEchoUpstream()
 t.teardown(() => echo.close())

@@ -120,14 +120,16 @@ t.test('Redis killed: B fails closed (503), never trusts its stale view; restart
   await redis.restart()
   raw.disconnect()
   raw = new Redis(redis.url)
-  await waitFor('B serves again', async () => await status(b, ok.tok) === 200, 10_000)
-  // the restarted server is empty (no persistence): B's view must be the new, empty state
-  const late = token()
+  // the restarted server is empty (no persistence): a new store epoch, so the token issued before
+  // is refused for good (SECURITY.md E02), and B's view must be the new, empty state
+  await waitFor('B refuses the token of the lost epoch', async () => await status(b, ok.tok) === 401, 10_000)
+  await waitFor('A and B agree on the new epoch', async () => storeA.epoch.current !== null && storeA.epoch.current === storeB.epoch.current, 5000)
+  const late = token() // minted under the new epoch
   await revokeSilently(late.jti)
-  await waitFor('B live again', async () => await status(b, late.tok) === 200, 5000)
+  await waitFor('B live again', async () => await status(b, late.tok) === 200, 15_000)
   await storeA.revokeToken(late.jti, late.exp) // already set silently: no change, no event
   const next = token()
   await storeA.revokeToken(next.jti, next.exp)
   await waitFor('a published revocation reaches B after the restart', async () => await status(b, next.tok) === 401, 1000)
-  t.pass()
+  t.equal(await status(b, ok.tok), 401, 'the token of the lost epoch stays refused')
 })

@@ -320,6 +320,18 @@ export function storeContract (t: Test, makeStore: MakeStore): void {
     t.same(byKind('user-disabled'), [{ kind: 'user-disabled', id: 'frank', disabled: true }], 'only disabled users')
     t.same(byKind('client-disabled'), [{ kind: 'client-disabled', id: 'off-app', disabled: true }])
   })
+
+  t.test('SECURITY.md E01: the store epoch is confirmed, stable, and a refresh record keeps the one it was issued under', async (t) => {
+    const store = await fresh(t)
+    const epoch = await store.epoch.verify()
+    t.type(epoch, 'string')
+    t.ok(epoch!.length >= 16, 'a random id')
+    t.equal(store.epoch.current, epoch)
+    t.equal(await store.epoch.verify(), epoch, 'the same on every check while the data lives')
+    t.match(store.epoch.status(), { current: epoch, previous: null, changedAt: null, unsafe: null })
+    await store.putRefreshToken('rt-epoch', refresh({ epoch: 'e-1' }))
+    t.match(await store.getRefreshToken('rt-epoch'), { epoch: 'e-1' })
+  })
 }
 
 async function until (cond: () => boolean, ms = 3000): Promise<void> {

@@ -46,9 +46,10 @@ t.test('key layout and TTLs in Redis (TTL = remaining lifetime of what a key gua
   await store.revokeUserBefore('alice', 1234)
   await store.incrementCounter('c', 30_000)
   await store.addKey({ kid: 'k', alg: 'EdDSA', privateKeyPem: 'p', publicKeyPem: 'q', createdAt: 1, retireAt: null })
+  await store.epoch.verify() // claimed on connect; awaited here so the listing is deterministic
 
   const keys = (await raw.keys(`${prefix}*`)).map((k) => k.slice(prefix.length)).sort()
-  t.same(keys, ['client:app', 'clients', 'counter:c', 'keys', 'revoked-before:alice', 'revoked:jti:j', 'revoked:sid:s',
+  t.same(keys, ['client:app', 'clients', 'counter:c', 'epoch', 'keys', 'revoked-before:alice', 'revoked:jti:j', 'revoked:sid:s',
     'rt:rt', 'user-disabled:alice', 'user:alice', 'users'], 'every key carries the prefix; an enabled client has no flag key')
 
   const ttl = async (k: string): Promise<number> => await raw.pttl(prefix + k)
@@ -58,7 +59,7 @@ t.test('key layout and TTLs in Redis (TTL = remaining lifetime of what a key gua
   }
   const window = await ttl('counter:c')
   t.ok(window > 29_000 && window <= 30_000, `counter lives for its window (${window} ms)`)
-  for (const k of ['user:alice', 'user-disabled:alice', 'revoked-before:alice', 'keys', 'users']) {
+  for (const k of ['user:alice', 'user-disabled:alice', 'revoked-before:alice', 'keys', 'users', 'epoch']) {
     t.equal(await ttl(k), -1, `${k} has no TTL`)
   }
 })

@@ -2,9 +2,7 @@
 import t from 'tap'
 import { hasAllScopes } from '../../src/pipeline/authorize.js'
 import { scopeList, toIdentity } from '../../src/pipeline/authenticate.js'
-import { revocationReason } from '../../src/pipeline/check-revocation.js'
 import type { AccessTokenClaims } from '../../src/oauth/jwt.js'
-import type { RevocationState } from '../../src/store/types.js'
 
 t.test('RFC 6750 §3.1: every required scope must be granted, exact match', async (t) => {
   t.ok(hasAllScopes(['read', 'write'], ['read']))
@@ -50,30 +48,4 @@ t.test('J50: claims that are not header-safe make the token invalid', async (t) 
   ] as const) {
     t.equal(toIdentity({ ...base, [name]: value }), null, `${name}=${JSON.stringify(value)}`)
   }
-})
-
-const clear: RevocationState = { tokenRevoked: false, sessionRevoked: false, userRevokedBefore: null, userDisabled: false, clientDisabled: false, clientRevokedBefore: null }
-const user = toIdentity(base)!
-const client = toIdentity({ ...base, sub: 'client:svc', client_id: 'svc', sid: undefined })!
-
-t.test('RFC 7009 §2.2: revocation rules, including the userCutoff rule iat < revokedBefore', async (t) => {
-  t.equal(revocationReason(clear, user), null)
-  t.equal(revocationReason({ ...clear, tokenRevoked: true }, user), 'token revoked')
-  t.equal(revocationReason({ ...clear, sessionRevoked: true }, user), 'session revoked')
-  t.equal(revocationReason({ ...clear, clientDisabled: true }, user), 'client disabled')
-  t.equal(revocationReason({ ...clear, userDisabled: true }, user), 'user disabled')
-  t.equal(revocationReason({ ...clear, userRevokedBefore: 101 }, user), 'user revoked before', 'iat 100 < 101: refused')
-  t.equal(revocationReason({ ...clear, userRevokedBefore: 100 }, user), null, 'iat 100 = cut-off 100: issued after the revocation second')
-})
-
-t.test('J52: the user rules never apply to a client_credentials subject', async (t) => {
-  t.equal(revocationReason({ ...clear, userDisabled: true, userRevokedBefore: 1e10 }, client), null)
-  t.equal(revocationReason({ ...clear, clientDisabled: true }, client), 'client disabled')
-  t.equal(revocationReason({ ...clear, tokenRevoked: true }, client), 'token revoked')
-})
-
-t.test('RFC 7009 §2.2: the client cut-off (clients disable) refuses every token of the client issued before it', async (t) => {
-  t.equal(revocationReason({ ...clear, clientRevokedBefore: 101 }, user), 'client revoked before', 'a user token of the client, iat 100 < 101')
-  t.equal(revocationReason({ ...clear, clientRevokedBefore: 101 }, client), 'client revoked before', 'a client_credentials token too')
-  t.equal(revocationReason({ ...clear, clientRevokedBefore: 100 }, user), null, 'iat 100 = cut-off 100: issued after the disable second')
 })

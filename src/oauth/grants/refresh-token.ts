@@ -2,7 +2,8 @@
 // and stores its successor of the same family in one atomic step; presenting a consumed token again revokes the
 // whole family (its refresh tokens and, through `sid`, its access tokens) and answers invalid_grant.
 import { GatewayError } from '../../errors/gateway-error.js'
-import type { RefreshTokenRecord } from '../../store/types.js'
+import { revocationVerdict } from '../../revocation/rule.js'
+import { StoreUnavailableError, type RefreshTokenRecord } from '../../store/types.js'
 import { nowSeconds, type OAuthDeps } from '../deps.js'
 import { hashRefreshToken, looksLikeRefreshToken, newRefreshToken, sessionRevocationExpiry } from '../refresh-tokens.js'
 import { grantScope, intersect, requestedScope } from '../scope.js'
@@ -50,14 +51,13 @@ export const refreshTokenGrant: GrantHandler = async ({ deps, form, auth, reques
   return { sub: record.sub, scope, sid: record.sid, refreshToken }
 }
 
-/** Session revoked, user revoked (cut-off after this token was issued), user or client disabled: invalid_grant. */
+/** The one revocation rule (src/revocation/rule.ts), store epoch included (SECURITY.md E03): invalid_grant. */
 async function assertSessionAlive (deps: OAuthDeps, record: RefreshTokenRecord): Promise<void> {
   if (record.expiresAt <= nowSeconds(deps)) throw invalidGrant('refresh token expired')
   const state = await deps.store.checkRevocation({ jti: `rt:${record.sid}`, sid: record.sid, sub: record.sub, clientId: record.clientId })
-  if (state.sessionRevoked) throw invalidGrant('session revoked')
-  if (state.userRevokedBefore !== null && record.issuedAt < state.userRevokedBefore) throw invalidGrant('user sessions revoked')
-  if (state.clientRevokedBefore !== null && record.issuedAt < state.clientRevokedBefore) throw invalidGrant('client disabled since')
-  if (state.userDisabled || state.clientDisabled) throw invalidGrant('user or client disabled')
+  const verdict = revocationVerdict({ user: true, issuedAt: record.issuedAt, epoch: record.epoch }, deps.store.epoch.current, state)
+  if (verdict.kind === 'unknown') throw new StoreUnavailableError(verdict.reason) // 503, never a guess
+  if (verdict.kind === 'refused') throw invalidGrant(verdict.reason)
 }
 
 function revokeUntil (deps: OAuthDeps, record: RefreshTokenRecord): number {

@@ -23,6 +23,7 @@ import {
   type UpdateOptions,
   type UserRecord
 } from '../types.js'
+import { EpochWatch, newEpoch } from '../epoch.js'
 import { compare, copy, KeySet, setUntil, type Expiring } from './key-set.js'
 
 export interface MemoryStoreOptions {
@@ -52,6 +53,13 @@ export class MemoryStore implements Store {
   #closed = false
   /** Revocation feed subscribers: in-process, so the feed is never lost while the store is open. */
   readonly #feeds = new Set<RevocationFeedHandlers>()
+  /** One epoch per process (SECURITY.md E01): the data lives exactly as long as it does. */
+  readonly #epoch = newEpoch()
+  readonly epoch = new EpochWatch({
+    source: { claim: async () => this.#epoch, evictionRisk: async () => null },
+    logger: { info: () => {}, error: () => {} },
+    confirmed: this.#epoch
+  })
 
   constructor (opts: MemoryStoreOptions = {}) {
     this.#now = opts.now ?? Date.now
@@ -61,6 +69,7 @@ export class MemoryStore implements Store {
 
   async close (): Promise<void> {
     this.#closed = true
+    this.epoch.close()
     for (const h of this.#feeds) h.down()
     this.#feeds.clear()
   }

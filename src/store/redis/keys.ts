@@ -14,6 +14,7 @@
 //   <p>client-revoked-before:<id>  string  epoch seconds cut-off (clients disable)  no TTL
 //   <p>counter:<key>           string  integer count                        the counter's window
 //   <p>keys                    hash    kid -> JSON KeyRecord                no TTL
+//   <p>epoch                   string  the store epoch (SECURITY.md E01)     no TTL (SET NX once)
 //   <p>revocations             pub/sub channel: one JSON RevocationEvent per revocation write
 
 export interface KeyLayout {
@@ -30,6 +31,7 @@ export interface KeyLayout {
   clientRevokedBefore(id: string): string
   counter(key: string): string
   keys: string
+  epoch: string
   revocations: string
 }
 
@@ -48,6 +50,7 @@ export function keyLayout (p: string): KeyLayout {
     clientRevokedBefore: (id) => `${p}client-revoked-before:${id}`,
     counter: (key) => `${p}counter:${key}`,
     keys: `${p}keys`,
+    epoch: `${p}epoch`,
     revocations: `${p}revocations`
   }
 }

@@ -29,6 +29,8 @@ import type {
 import { keyLayout, type KeyLayout } from './keys.js'
 import { bounded, connectRedis, readyOrTimeout, type StoreLogger, type StoreRedis } from './client.js'
 import { subscribeFeed } from './feed.js'
+import type { EpochWatch } from '../epoch.js'
+import { watchRedisEpoch } from './epoch.js'
 import { recordEvents, updateRecord, type RecordIo } from './records.js'
 import { revocationSnapshot } from './snapshot.js'
 
@@ -41,6 +43,8 @@ export interface RedisStoreOptions {
   /** Prepended to every key. Default `portcullis:`. */
   prefix?: string
   logger?: StoreLogger
+  /** How often the store epoch is re-confirmed, in ms (default EPOCH_CHECK_MS; tests go faster). */
+  epochCheckMs?: number
 }
 
 const noop = (): void => {}
@@ -53,6 +57,7 @@ export class RedisStore implements Store {
   readonly #timeoutMs: number
   readonly #url: string
   readonly #log: StoreLogger
+  readonly epoch: EpochWatch
 
   constructor (opts: RedisStoreOptions) {
     this.#timeoutMs = opts.timeoutMs ?? 1000
@@ -60,14 +65,19 @@ export class RedisStore implements Store {
     this.#log = opts.logger ?? silent
     this.#k = keyLayout(opts.prefix ?? 'portcullis:')
     this.#redis = connectRedis(opts.url, this.#timeoutMs, opts.logger ?? silent)
+    this.epoch = watchRedisEpoch(this.#redis, this.#k.epoch, { timeoutMs: this.#timeoutMs, logger: this.#log, intervalMs: opts.epochCheckMs })
   }
 
-  /** Resolves true once Redis answers PING, false if it does not within `timeoutMs` (startup/readiness). */
+  /** Resolves true once Redis answers PING (its epoch checked), false if it does not within `timeoutMs` (startup/readiness). */
   async ready (timeoutMs = this.#timeoutMs): Promise<boolean> {
     const deadline = Date.now() + timeoutMs
     while (Date.now() < deadline) {
       if (this.#redis.status === 'ready') {
-        try { await this.ping(); return true } catch { /* try again */ }
+        try {
+          await this.ping()
+          await this.epoch.verify() // confirmed (or refused as evicting) before anyone asks
+          return true
+        } catch { /* try again */ }
       }
       await readyOrTimeout(this.#redis, Math.min(250, deadline - Date.now()))
     }
@@ -79,6 +89,7 @@ export class RedisStore implements Store {
   }
 
   async close (): Promise<void> {
+    this.epoch.close()
     const redis = this.#redis
     if (redis.status === 'end') return
     let timer: NodeJS.Timeout | undefined

@@ -116,7 +116,16 @@ return 1
 `
 }
 
-export const scripts = { putRecord, updateRecord, putRefresh, consumeRefresh, rotateRefresh, revokeUntil, revokeBefore, incrementCounter, addKey, updateKey }
+/** KEYS[1] store epoch; ARGV[1] a fresh epoch. Returns the epoch the store holds after the call (SECURITY.md E01). */
+export const claimEpoch: ScriptDefinition = {
+  numberOfKeys: 1,
+  lua: `
+redis.call('SET', KEYS[1], ARGV[1], 'NX')                      -- first initialisation (or after data loss) only
+return redis.call('GET', KEYS[1])                              -- the epoch every instance now agrees on
+`
+}
+
+export const scripts = { putRecord, updateRecord, putRefresh, consumeRefresh, rotateRefresh, revokeUntil, revokeBefore, incrementCounter, addKey, updateKey, claimEpoch }
 
 /** The scripts as ioredis adds them to the client (one method per definition above). */
 export interface ScriptCommands {
@@ -130,4 +139,5 @@ export interface ScriptCommands {
   incrementCounter(key: string, windowMs: number): Promise<[number, number]>
   addKey(key: string, kid: string, json: string, onlyIfEmpty: string): Promise<number>
   updateKey(key: string, kid: string, json: string): Promise<number>
+  claimEpoch(key: string, candidate: string): Promise<string>
 }

@@ -1,0 +1,60 @@
+// The one revocation rule (src/revocation/rule.ts) as a table: RFC 7009 §2.2 (a revoked token stops
+// working), the userCutoff and client cut-off boundaries, client_credentials subjects (J52), and the store epoch
+// (SECURITY.md E02: another epoch or none is refused; E04: no confirmed epoch is never a pass).
+import t from 'tap'
+import { epochVerdict, isUserSubject, revocationVerdict, type RevocationVerdict, type TokenFacts } from '../../src/revocation/rule.js'
+import type { RevocationState } from '../../src/store/types.js'
+
+const E = 'epoch-now'
+const clear: RevocationState = { tokenRevoked: false, sessionRevoked: false, userRevokedBefore: null, userDisabled: false, clientDisabled: false, clientRevokedBefore: null }
+const user: TokenFacts = { user: true, issuedAt: 100, epoch: E }
+const client: TokenFacts = { user: false, issuedAt: 100, epoch: E }
+const pass = { kind: 'pass' }
+const refused = (reason: string): object => ({ kind: 'refused', reason })
+const unknown = { kind: 'unknown', reason: 'store epoch unconfirmed' }
+
+interface Row { proves: string, token: TokenFacts, store: string | null, state: Partial<RevocationState>, verdict: object }
+
+const rows: Row[] = [
+  { proves: 'a clean user token of the current epoch passes', token: user, store: E, state: {}, verdict: pass },
+  { proves: 'a revoked jti is refused', token: user, store: E, state: { tokenRevoked: true }, verdict: refused('token revoked') },
+  { proves: 'a revoked session is refused', token: user, store: E, state: { sessionRevoked: true }, verdict: refused('session revoked') },
+  { proves: 'a disabled client is refused', token: user, store: E, state: { clientDisabled: true }, verdict: refused('client disabled') },
+  { proves: 'a disabled user is refused', token: user, store: E, state: { userDisabled: true }, verdict: refused('user disabled') },
+  { proves: 'iat 100 < cut-off 101 is refused', token: user, store: E, state: { userRevokedBefore: 101 }, verdict: refused('user revoked before') },
+  { proves: 'iat 100 = cut-off 100 passes: issued after the revocation second', token: user, store: E, state: { userRevokedBefore: 100 }, verdict: pass },
+  { proves: 'J52: the user rows never apply to a client_credentials subject', token: client, store: E, state: { userDisabled: true, userRevokedBefore: 1e10 }, verdict: pass },
+  { proves: 'J52: a client token of a disabled client is refused', token: client, store: E, state: { clientDisabled: true }, verdict: refused('client disabled') },
+  { proves: 'J52: a client token whose jti is revoked is refused', token: client, store: E, state: { tokenRevoked: true }, verdict: refused('token revoked') },
+  { proves: 'the client cut-off (clients disable) refuses a user token of the client issued before it', token: user, store: E, state: { clientRevokedBefore: 101 }, verdict: refused('client revoked before') },
+  { proves: 'the client cut-off refuses a client_credentials token too', token: client, store: E, state: { clientRevokedBefore: 101 }, verdict: refused('client revoked before') },
+  { proves: 'iat 100 = client cut-off 100 passes: issued after the disable second', token: user, store: E, state: { clientRevokedBefore: 100 }, verdict: pass },
+  { proves: 'E02: a token of another (lost) epoch is refused, even with a clean state', token: { ...user, epoch: 'epoch-before' }, store: E, state: {}, verdict: refused('store epoch mismatch') },
+  { proves: 'E02: a token without an epoch is refused', token: { ...user, epoch: undefined }, store: E, state: {}, verdict: refused('store epoch mismatch') },
+  { proves: 'E02: a client token of another epoch is refused', token: { ...client, epoch: 'epoch-before' }, store: E, state: {}, verdict: refused('store epoch mismatch') },
+  { proves: 'E04: no confirmed store epoch: cannot be judged, never a pass', token: user, store: null, state: {}, verdict: unknown },
+  { proves: 'E04: no confirmed store epoch wins over a revocation (503, not 401)', token: user, store: null, state: { tokenRevoked: true }, verdict: unknown },
+  { proves: 'E02: the epoch rows come before the state rows', token: { ...user, epoch: 'epoch-before' }, store: E, state: { tokenRevoked: true }, verdict: refused('store epoch mismatch') }
+]
+
+t.test('RFC 7009 §2.2 and SECURITY.md E02/E04: the revocation rule table', async (t) => {
+  for (const r of rows) {
+    t.same(revocationVerdict(r.token, r.store, { ...clear, ...r.state }), r.verdict, r.proves)
+  }
+})
+
+t.test('epochVerdict alone agrees with the epoch rows of the whole rule', async (t) => {
+  const cases: Array<[string | undefined, string | null, RevocationVerdict['kind']]> = [
+    [E, E, 'pass'], ['epoch-before', E, 'refused'], [undefined, E, 'refused'], [E, null, 'unknown'], [undefined, null, 'unknown']
+  ]
+  for (const [token, store, kind] of cases) {
+    t.equal(epochVerdict(token, store).kind, kind, `token ${String(token)}, store ${String(store)}`)
+    t.equal(revocationVerdict({ ...user, epoch: token }, store, clear).kind, kind, 'the same in the whole rule')
+  }
+})
+
+t.test('RFC 9700 §4.15.1: only client:<own client_id> is a client subject', async (t) => {
+  t.equal(isUserSubject('alice', 'mobile'), true)
+  t.equal(isUserSubject('client:svc', 'svc'), false)
+  t.equal(isUserSubject('client:other', 'svc'), true, 'another client\'s name is not this client')
+})

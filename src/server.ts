@@ -43,6 +43,8 @@ export async function startGateway (config: Readonly<Config>, opts: StartOptions
   // SECURITY.md E04: a Redis that may evict keys is refused at start (one line, exit 1). One that
   // does not answer yet is not (F01): its epoch stays unconfirmed, so every token gets 503 until it
   // answers, and if it then turns out to evict, every token keeps being refused (logged once).
+  // Redis has no offline queue: this also waits (at most REDIS_TIMEOUT) for the first connect, or the
+  // first key load below would fail on a connection still being opened and warn about keys about to load.
   if (store instanceof RedisStore) await store.ready()
   await store.epoch.verify()
   const unsafe = store.epoch.status().unsafe
@@ -53,9 +55,6 @@ export async function startGateway (config: Readonly<Config>, opts: StartOptions
   // F01: the key set comes from the store, which may not answer yet. The gateway listens anyway
   // (/healthz 200, /readyz 503, token checks 503) and the ring loads itself once the store answers.
   // One attempt is awaited first, so the memory store and a healthy Redis are ready before listen.
-  // Redis has no offline queue: wait (at most REDIS_TIMEOUT) for the first connect, or that first
-  // attempt fails on a connection still being opened and warns about keys that are about to load.
-  if (store instanceof RedisStore) await store.ready()
   const { ring: keys, settled } = KeyRing.loadLazy(store, { alg: config.SIGNING_ALG, logger })
   await settled
   const watcher = new RouteWatcher(config.ROUTES_FILE, table, logger, { load: loadRoutes })

@@ -7,8 +7,13 @@
 // EpochWatch keeps the epoch this instance last confirmed, in memory, so the per-request check is a
 // string comparison. It re-confirms every `intervalMs` (1 s by default), at once after every
 // reconnect, and when asked (replicated mode re-syncs its view). While unconfirmed (never checked,
-// disconnected since the last check, check failed, or a store that may evict keys) `current` is
-// null and tokens cannot be judged (503). A change is logged once, as one error line.
+// disconnected since the last check, or a store that may evict keys) `current` is null and tokens
+// cannot be judged (503). A change is logged once, as one error line.
+//
+// A check that fails (a slow or frozen store: a timeout) keeps the last confirmation: a timeout loses
+// no data. Losing data takes a restart or a failover, which drop the connection (invalidate, at
+// once), or a FLUSHALL, which the next check that gets an answer sees. Dropping the confirmation on a
+// timeout would turn a store that is merely near its REDIS_TIMEOUT into 503s for every token.
 import { randomBytes } from 'node:crypto'
 
 /** How often the epoch is re-confirmed: a FLUSHALL without a reconnect is noticed within this + the command timeout. */
@@ -119,8 +124,8 @@ export class EpochWatch implements StoreEpoch {
       risk = await this.#source.evictionRisk()
       epoch = risk === null ? await this.#source.claim(newEpoch()) : ''
     } catch {
-      // unreachable or timed out: the store client logs that; here it only means "not confirmed"
-      if (generation === this.#generation) this.#current = null
+      // timed out or refused: the store client logs that. The last confirmation stands (see above);
+      // one that never was stays null.
       return null
     }
     if (generation !== this.#generation) return null // disconnected meanwhile: the answer may be stale

@@ -83,10 +83,13 @@ export class RouteWatcher {
     watcher.on('all', (_event, path) => {
       if (basename(path) === name) this.#schedule()
     })
-    // Any other entry of the directory changing (unfiltered fs events) may be a symlink the file
-    // resolves through being swapped, which chokidar, watching the old target, does not report.
+    // Unfiltered fs events: one for the file itself schedules a reload too (chokidar's own event can be
+    // folded away when the path changes kind, file → directory → file, in a burst; the debounce makes
+    // the two one reload). Any other entry of the directory changing may be a symlink the file resolves
+    // through being swapped, which chokidar, watching the old target, does not report.
     watcher.on('raw', (_event, path) => {
-      if (basename(path) !== name) void this.#checkTarget(full)
+      if (basename(path) === name) this.#schedule()
+      else void this.#checkTarget(full)
     })
     void this.#checkTarget(full, false)
     watcher.on('error', (err) => {

@@ -28,7 +28,7 @@ const gw = await spawnGateway(['serve'], { ROUTES_FILE: file, LOG_LEVEL: 'info' 
 t.teardown(() => { if (gw.child.exitCode === null) gw.child.kill('SIGKILL') })
 
 async function waitForLog (pattern: RegExp, from: number, what: string): Promise<boolean> {
-  const deadline = Date.now() + 5000
+  const deadline = Date.now() + 15_000 // a hang guard, not a speed claim
   while (Date.now() < deadline) {
     if (pattern.test(gw.output().slice(from))) return true
     await new Promise((resolve) => setTimeout(resolve, 25))

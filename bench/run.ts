@@ -4,7 +4,7 @@
 //
 // Knobs (env or --flag=value): BENCH_QUICK=1 (--quick), BENCH_ROUNDS (--rounds), BENCH_DURATION
 // seconds per run (--duration), BENCH_CONNECTIONS (--connections), BENCH_WARMUP seconds,
-// BENCH_TARGETS (comma list), BENCH_EXTRAS (comma list of login,routes,memory,revocation; or none),
+// BENCH_TARGETS (comma list), BENCH_EXTRAS (comma list of login,routes,memory,revocation,startup; or none),
 // BENCH_MEMORY_TOKENS, BENCH_ROUTES, BENCH_LOGIN_RATE, BENCH_TOKEN_COUNT, BENCH_LOG_LEVEL,
 // BENCH_PIN=0, BENCH_TOOL=wrk|autocannon, BENCH_KEEP=1, BENCH_PORTCULLIS_ENV="K=V K=V".
 import { generateKeyPairSync, createPublicKey, sign as cryptoSign, type JsonWebKey } from 'node:crypto'
@@ -17,6 +17,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { freePort, startRedis, type RedisHandle } from '../test/helpers/redis-server.js'
 import { cpuLayout, cpuSecondsOf, memoryOf, pinSelf, run, setLogDir, start, stop, stopAll, type Proc } from './lib/procs.js'
 import { hasWrk, loadRun, type LoadResult } from './lib/load.js'
+import { startupBench } from './startup.js'
 import { fmtInt, fmtMs, fmtRatio, median, percentile, table } from './lib/stats.js'
 
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)))
@@ -57,7 +58,7 @@ type Target = typeof ALL_TARGETS[number]
 const TARGETS: Target[] = (process.env.BENCH_TARGETS ?? flag('targets') ?? ALL_TARGETS.join(','))
   .split(',').map((s) => s.trim()).filter((s): s is Target => (ALL_TARGETS as readonly string[]).includes(s))
 if (!TARGETS.includes('portcullis')) TARGETS.push('portcullis') // the extras and the ratios need it
-const EXTRAS = new Set((process.env.BENCH_EXTRAS ?? flag('extras') ?? 'login,routes,memory,revocation').split(',').map((s) => s.trim()))
+const EXTRAS = new Set((process.env.BENCH_EXTRAS ?? flag('extras') ?? 'login,routes,memory,revocation,startup').split(',').map((s) => s.trim()))
 const PATH = '/orders/42'
 const SCOPE = 'orders:read'
 const AUDIENCE = 'portcullis'
@@ -409,6 +410,13 @@ async function main (): Promise<void> {
     if (EXTRAS.has('routes')) await routeMaps(ctx)
     if (EXTRAS.has('memory')) await memory(ctx)
     if (EXTRAS.has('revocation')) await revocation(ctx)
+    if (EXTRAS.has('startup')) {
+      out('## Start-up of the shipped binary (issue 9 §1)')
+      const r = await startupBench({ redisUrl: redis.url, runs: QUICK ? 3 : 10 })
+      for (const line of r.lines) out(line)
+      out()
+      ctx.summary.push(...r.summary)
+    }
 
     out()
     out('## Summary against the targets of issue 6')

@@ -1,5 +1,5 @@
 // Error wording for enum-like schemas, shared by the environment (env.ts) and the route map
-// (route-map-loader.ts): TypeBox says "must be equal to constant" once per literal of a union, which
+// (route-map-reporter.ts): TypeBox says "must be equal to constant" once per literal of a union, which
 // names no value; a config error must list what is allowed (STYLE.md 4: one clear message).
 
 /** The values an enum-like schema (`enum`, or `anyOf` of string/number literals) allows; null otherwise. */

@@ -1,6 +1,6 @@
 // The production Store: Redis through ioredis, shared by every gateway instance.
 // Connection policy (fail fast, heal by itself) lives in client.ts; key layout in keys.ts;
-// every read-modify-write is one Lua script in scripts.ts.
+// every read-modify-write is one Lua script in scripts.ts; the signing-key set in key-set.ts.
 //
 // The user and client revoked-before cut-offs are kept without TTL: a cut-off has no natural end, the
 // store does not know the longest token lifetime, and one small key per revoked user is
@@ -33,6 +33,7 @@ import type { EpochWatch } from '../epoch.js'
 import { watchRedisEpoch } from './epoch.js'
 import { recordEvents, updateRecord, type RecordIo } from './records.js'
 import { revocationSnapshot } from './snapshot.js'
+import { compare, flag, RedisKeySet } from './key-set.js'
 
 export type { StoreLogger } from './client.js'
 
@@ -57,6 +58,7 @@ export class RedisStore implements Store {
   readonly #timeoutMs: number
   readonly #url: string
   readonly #log: StoreLogger
+  readonly #keys: RedisKeySet
   readonly epoch: EpochWatch
 
   constructor (opts: RedisStoreOptions) {
@@ -65,6 +67,7 @@ export class RedisStore implements Store {
     this.#log = opts.logger ?? silent
     this.#k = keyLayout(opts.prefix ?? 'portcullis:')
     this.#redis = connectRedis(opts.url, this.#timeoutMs, opts.logger ?? silent)
+    this.#keys = new RedisKeySet(this.#redis, this.#k.keys, async (what, op) => await this.#run(what, op))
     this.epoch = watchRedisEpoch(this.#redis, this.#k.epoch, { timeoutMs: this.#timeoutMs, logger: this.#log, intervalMs: opts.epochCheckMs })
   }
 
@@ -237,27 +240,14 @@ export class RedisStore implements Store {
     await this.#run('resetCounter', () => this.#redis.del(this.#k.counter(key)))
   }
 
-  // signing keys
+  // signing keys (key-set.ts)
 
-  async listKeys (): Promise<KeyRecord[]> {
-    const all = await this.#run('listKeys', () => this.#redis.hvals(this.#k.keys))
-    return all.map((json) => JSON.parse(json) as KeyRecord).sort(byCreatedThenKid)
-  }
-
+  async listKeys (): Promise<KeyRecord[]> { return await this.#keys.list() }
   /** Never overwrites an existing kid (use updateKey); resolves false then. */
-  async addKey (key: KeyRecord, opts: { onlyIfEmpty?: boolean } = {}): Promise<boolean> {
-    const added = await this.#run('addKey', () => this.#redis.addKey(this.#k.keys, key.kid, JSON.stringify(key), flag(opts.onlyIfEmpty)))
-    return added === 1
-  }
-
+  async addKey (key: KeyRecord, opts: { onlyIfEmpty?: boolean } = {}): Promise<boolean> { return await this.#keys.add(key, opts) }
   /** Replaces the record of an existing kid; a removed kid is not brought back. */
-  async updateKey (key: KeyRecord): Promise<void> {
-    await this.#run('updateKey', () => this.#redis.updateKey(this.#k.keys, key.kid, JSON.stringify(key)))
-  }
-
-  async removeKey (kid: string): Promise<void> {
-    await this.#run('removeKey', () => this.#redis.hdel(this.#k.keys, kid))
-  }
+  async updateKey (key: KeyRecord): Promise<void> { await this.#keys.update(key) }
+  async removeKey (kid: string): Promise<void> { await this.#keys.remove(kid) }
 
   // internals
 
@@ -296,18 +286,6 @@ function feedEvent (e: RevocationEvent): string {
   return JSON.stringify(e)
 }
 
-function flag (value: boolean | undefined): string {
-  return value === true ? '1' : '0'
-}
-
 function parse<T> (json: string | null): T | null {
   return json == null ? null : JSON.parse(json) as T
-}
-
-function compare (a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0
-}
-
-function byCreatedThenKid (a: KeyRecord, b: KeyRecord): number {
-  return a.createdAt - b.createdAt || compare(a.kid, b.kid)
 }

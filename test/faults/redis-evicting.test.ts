@@ -6,6 +6,7 @@ import t from 'tap'
 import { spawn } from 'node:child_process'
 import { writeRoutes } from '../helpers/gateway.js'
 import { startRedis } from '../helpers/redis-server.js'
+import { nodeChild } from '../helpers/node-child.js'
 import { BIN, freePort, spawnGateway } from '../helpers/spawn-gateway.js'
 
 const routes = writeRoutes(`
@@ -19,7 +20,7 @@ routes:
 
 /** Runs `serve` to its exit (it must not start: if it listens, it is stopped and the test fails). */
 async function serveUntilExit (redisUrl: string): Promise<{ code: number | null, stderr: string, stdout: string }> {
-  const child = spawn(process.execPath, [BIN, 'serve'], {
+  const child = spawn(...nodeChild([BIN, 'serve']), {
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', PORT: String(await freePort()), ROUTES_FILE: routes, REDIS_URL: redisUrl, LOG_LEVEL: 'info' },
     stdio: ['ignore', 'pipe', 'pipe']
   })

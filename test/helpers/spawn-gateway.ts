@@ -2,6 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createServer } from 'node:net'
 import { fileURLToPath } from 'node:url'
+import { nodeChild } from './node-child.js'
 
 export const BIN = fileURLToPath(new URL('../../bin/portcullis.js', import.meta.url))
 
@@ -24,7 +25,7 @@ export async function spawnGateway (
   args: string[], env: Record<string, string>, readyPattern = /portcullis listening/, opts: { cwd?: string } = {}
 ): Promise<SpawnedGateway> {
   const port = env.PORT ?? String(await freePort())
-  const child = spawn(process.execPath, [BIN, ...args], {
+  const child = spawn(...nodeChild([BIN, ...args]), {
     ...(opts.cwd !== undefined && { cwd: opts.cwd }),
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', PORT: port, ...env },
     stdio: ['ignore', 'pipe', 'pipe']

@@ -2,6 +2,7 @@
 import { execFile } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
+import { nodeChild } from '../helpers/node-child.js'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const VALID = 'test/fixtures/routes/valid.yaml'
@@ -12,7 +13,7 @@ interface Run { code: number | null, stdout: string, stderr: string }
 function portcullis (args: string[], env: Record<string, string> = {}): Promise<Run> {
   const { ROUTES_FILE: _, ...inherited } = process.env
   return new Promise((resolve) => {
-    execFile(process.execPath, ['bin/portcullis.js', ...args], { cwd: ROOT, env: { ...inherited, ...env }, timeout: 30_000 },
+    execFile(...nodeChild(['bin/portcullis.js', ...args]), { cwd: ROOT, env: { ...inherited, ...env }, timeout: 30_000 },
       (err, stdout, stderr) => { resolve({ code: err === null ? 0 : (err.code as number | null), stdout, stderr }) })
   })
 }

@@ -99,7 +99,8 @@ t.test('F09: upstream refuses connections → 502 JSON at once, no address in th
   t.equal(res.status, 502)
   t.same(JSON.parse(text), { error: 'bad_gateway', error_description: 'The upstream service is unreachable' })
   t.notMatch(text, /127\.0\.0\.1|ECONNREFUSED|\d{4,5}/, 'no upstream address or port in the body')
-  t.ok(Date.now() - started < 500, `answered in ${Date.now() - started} ms`)
+  // refused at once, not after the route's 1 s timeout (the wrong behaviour this guards against)
+  t.ok(Date.now() - started < 1000, `answered in ${Date.now() - started} ms, before the 1 s route timeout`)
   t.equal(await stillServing(), 200)
 })
 

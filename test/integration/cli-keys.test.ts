@@ -47,9 +47,8 @@ t.test('bad input and failures: one line on stderr, nothing on stdout', async (t
     { what: 'an invalid environment stops before the store', args: ['list'], env: { BCRYPT_COST: '99' }, code: 1, stderr: /^portcullis: invalid configuration: BCRYPT_COST="99"/ },
     { what: 'a store that does not answer within REDIS_TIMEOUT (credentials in the URL are not printed)', args: ['rotate'], env: { REDIS_URL: dead.replace('//', '//user:hunter2@') }, code: 1, stderr: /^portcullis: store unavailable: no answer from Redis at 127\.0\.0\.1:\d+ within 1 s$/ }
   ]
-  const started = Date.now()
+  // a CLI that hung on the unreachable store would be killed by runCli (exit code null, not 1)
   const results = await Promise.all(cases.map(async (c) => await keys(c.args, c.env)))
-  t.ok(Date.now() - started < 15_000, 'an unreachable store fails promptly')
   cases.forEach((c, i) => {
     const r = results[i] as CliResult
     t.equal(r.code, c.code, `${c.what}: exit ${c.code}`)

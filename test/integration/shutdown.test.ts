@@ -51,7 +51,7 @@ t.test('F25: a second SIGTERM during the drain exits at once (non-zero), without
   const started = Date.now()
   gw.child.kill('SIGTERM')
   const exit = await gw.exited
-  t.ok(Date.now() - started < 2000, 'exited promptly after the second signal')
+  t.ok(Date.now() - started < 10_000, 'exited after the second signal, not after the 30 s drain or the 10 s request')
   t.equal(exit.code, 1, 'non-zero: the drain did not complete')
   t.equal(await inFlight, 'aborted', 'the slow request was cut off, as asked')
 })

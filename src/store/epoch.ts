@@ -70,6 +70,8 @@ export class EpochWatch implements StoreEpoch {
   /** Bumped by invalidate(): a check that started before a disconnect must not confirm anything. */
   #generation = 0
   #inflight: Promise<string | null> | null = null
+  /** The check queued behind the one in flight, shared by everyone who asked meanwhile. */
+  #next: Promise<string | null> | null = null
   #timer: NodeJS.Timeout | null = null
 
   /** `confirmed`: an epoch known at once (the memory store's own, per process). */
@@ -102,7 +104,21 @@ export class EpochWatch implements StoreEpoch {
     this.#inflight = null
   }
 
+  /**
+   * The answer of a check that starts after this call: a caller that just changed something (or
+   * just reconnected) never gets the answer of a check that read the store before. Callers arriving
+   * while a check is in flight share the one check queued behind it.
+   */
   verify (): Promise<string | null> {
+    if (this.#inflight === null) return this.#start()
+    this.#next ??= this.#inflight.then(() => {
+      this.#next = null
+      return this.#start()
+    })
+    return this.#next
+  }
+
+  #start (): Promise<string | null> {
     if (this.#inflight === null) {
       const check: Promise<string | null> = this.#check().finally(() => { if (this.#inflight === check) this.#inflight = null })
       this.#inflight = check

@@ -46,6 +46,7 @@ export function parseAuthorization (value: string): BearerCredentials {
   if (value.charCodeAt(i) !== 32) return MALFORMED // tab
   const start = i + 1
   if (start === n) return NO_TOKEN
+  // Stryker disable next-line EqualityOperator: j <= n only adds charCodeAt(n), NaN, which is neither a space nor a tab
   for (let j = start; j < n; j++) {
     const c = value.charCodeAt(j)
     if (c === 32 || c === 9) return MALFORMED // a second space, a tab, extra parts
@@ -82,6 +83,7 @@ const ACCESS_TOKEN = 'access_token'
  */
 export function queryHasAccessToken (query: string): boolean {
   let start = 0
+  // Stryker disable next-line EqualityOperator: `<` only skips the empty name after a trailing `&`, which is never access_token
   while (start <= query.length) {
     let end = query.indexOf('&', start)
     if (end === -1) end = query.length

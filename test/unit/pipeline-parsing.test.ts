@@ -29,6 +29,7 @@ t.test('RFC 6750 §3.1: the count of Authorization fields looks at names only, e
   t.equal(countAuthorization([]), 0)
   t.equal(countAuthorization(['X-Note', 'Authorization']), 0, 'a value that reads "Authorization" is no field')
   t.equal(countAuthorization(['Authorization-X', 'a', 'Authorizatio', 'b']), 0, 'longer and shorter names are other fields')
+  t.equal(countAuthorization(['Cache-Control', 'no-cache', 'Authorizatiom', 'x', 'authorization\u0000', 'y']), 0, 'same length, another name')
   t.equal(countAuthorization(['AuThOrIzAtIoN', 'a']), 1)
   t.equal(countAuthorization(['authorization', 'a', 'x', 'authorization', 'authorization', 'b']), 2, 'names at even positions only')
 })

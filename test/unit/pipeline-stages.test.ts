@@ -231,6 +231,23 @@ t.test('authenticate: RFC 6750 §3.1 a token that fails verification is invalid_
   t.match(await run(authenticate(keys), context({ authorization: [`Bearer ${wrongAudience}`] })), { code: 'token_invalid', status: 401 })
 })
 
+t.test('authenticate: fail closed, an unexpected error while verifying is invalid_token (malformed), never a pass', async (t) => {
+  const real = await keyRing(t)
+  const broken = new Proxy(real, {
+    get (target, prop) {
+      if (prop === 'verificationKey') return () => { throw new TypeError('unexpected') }
+      const v = Reflect.get(target, prop, target) as unknown
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v
+    }
+  })
+  const ctx = context({ authorization: [`Bearer ${signAccessToken(real, claims())}`] })
+  t.same(await run(authenticate(broken), ctx), {
+    code: 'token_invalid', status: 401, detail: 'malformed', description: ERRORS.token_invalid.description,
+    headers: { 'www-authenticate': `${BARE}, error="invalid_token", error_description="${ERRORS.token_invalid.description}"` }
+  })
+  t.equal(ctx.identity, null)
+})
+
 t.test('authenticate J50: a verified token whose claims are not header-safe is invalid_token, never an identity', async (t) => {
   const keys = await keyRing(t)
   const ctx = context({ authorization: [`Bearer ${signAccessToken(keys, claims({ sub: 'alice admin' }))}`] })

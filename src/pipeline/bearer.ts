@@ -88,6 +88,7 @@ export function queryHasAccessToken (query: string): boolean {
     let end = query.indexOf('&', start)
     if (end === -1) end = query.length
     let eq = query.indexOf('=', start)
+    // Stryker disable next-line EqualityOperator: eq === end is impossible (one index cannot hold both `&` and `=`)
     if (eq === -1 || eq > end) eq = end
     if (eq - start === ACCESS_TOKEN.length) {
       if (query.startsWith(ACCESS_TOKEN, start)) return true

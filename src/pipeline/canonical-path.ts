@@ -93,12 +93,14 @@ export function canonicalize (rawUrl: string): CanonicalResult {
       if (s === segments.length - 1) break
       return { ok: false, reason: 'empty path segment' }
     }
+    // Stryker disable next-line ConditionalExpression: a fast path only; the name test below refuses nothing that does not start with `.`
     if (seg.charCodeAt(0) === 46 /* . */) {
       const name = seg.split(';', 1)[0]
       if (name === '.' || name === '..') return { ok: false, reason: 'dot segment in path' }
     }
   }
 
+  // Stryker disable next-line EqualityOperator: i <= length only adds charCodeAt(length), NaN, which no test refuses
   for (let i = 0; i < query.length; i++) {
     const c = query.charCodeAt(i)
     if (c <= 0x20 || c === 0x7f || c === 35 /* # */ || c >= 128) return { ok: false, reason: 'character not allowed in query' }

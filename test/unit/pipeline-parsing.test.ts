@@ -47,6 +47,7 @@ t.test('RFC 6750 §3: each challenge kind is built from its own text (no cache m
   t.equal(c.invalidRequest('same words'), 'Bearer realm="api", error="invalid_request", error_description="same words"')
   t.equal(c.invalidToken('same words'), 'Bearer realm="api", error="invalid_token", error_description="same words"', 'again, from the cache')
   t.equal(c.invalidRequest('other'), 'Bearer realm="api", error="invalid_request", error_description="other"')
+  t.equal(c.invalidToken('other'), 'Bearer realm="api", error="invalid_token", error_description="other"')
   t.equal(c.insufficientScope([]), 'Bearer realm="api", error="insufficient_scope", scope=""')
 })
 

@@ -97,6 +97,7 @@ export function authenticateStage (opts: AuthenticateOptions): Stage {
       token = parsed
     }
     // RFC 6750 §2: a client MUST NOT use more than one method to transmit the token
+    // Stryker disable next-line ConditionalExpression,StringLiteral: `ctx.query !== ''` is a fast path only (an empty query holds no access_token)
     if (token !== null && ctx.query !== '' && queryHasAccessToken(ctx.query)) throw invalidRequest(challenges, TWO_METHODS)
     if (token === null) {
       if (route.auth === 'optional') return undefined

@@ -172,6 +172,7 @@ export function toIdentity (c: AccessTokenClaims): Identity | null {
 
 function isVisibleAscii (s: string): boolean {
   if (s.length === 0) return false
+  // Stryker disable next-line EqualityOperator: i <= length only adds charCodeAt(length), NaN, which passes both comparisons
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i)
     if (c < 0x21 || c > 0x7e) return false

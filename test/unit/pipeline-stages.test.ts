@@ -316,11 +316,25 @@ t.test('scopeList RFC 6749 §3.3: scope-token boundaries', async (t) => {
   for (const bad of [' ', 'a\u007f', 'a\u001f', 'a "', 'x\\']) t.equal(scopeList(bad), null, JSON.stringify(bad))
 })
 
-t.test('scopeList: the shared cache is bounded (1024 scope strings), then starts afresh', async (t) => {
+t.test('scopeList: the shared cache holds at most 1024 scope strings (SCOPE_CACHE_MAX), then starts afresh', async (t) => {
   const first = scopeList('bounded-0')
   t.equal(scopeList('bounded-0'), first, 'a hit returns the same array')
-  for (let i = 1; i <= 1024; i++) scopeList(`bounded-${i}`)
-  t.not(scopeList('bounded-0'), first, 'evicted once the cache reached its bound')
+  scopeList('bounded-other')
+  t.equal(scopeList('bounded-0'), first, 'another scope string does not evict it')
+  // find the insert that clears the cache: from then on it holds exactly that one entry
+  let last: readonly string[] | null = null
+  let i = 1
+  for (; i <= 2048; i++) {
+    last = scopeList(`fill-${i}`)
+    if (scopeList('bounded-0') !== first) break
+  }
+  t.ok(i <= 2048, 'the cache was cleared once it was full')
+  t.not(scopeList('bounded-0'), first, 'evicted by the clear')
+  // the cache now holds fill-i and bounded-0: 1022 more fit, the next insert clears it again
+  for (let j = 0; j < 1022; j++) scopeList(`refill-${j}`)
+  t.equal(scopeList(`fill-${i}`), last, '1024 entries: still cached')
+  scopeList('one-more')
+  t.not(scopeList(`fill-${i}`), last, 'the 1025th string clears the cache (bounded memory)')
   t.same(scopeList('bounded-0'), ['bounded-0'])
 })
 

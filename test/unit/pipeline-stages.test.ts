@@ -12,7 +12,7 @@ import { newJti, signAccessToken, type AccessTokenClaims } from '../../src/oauth
 import { KeyRing } from '../../src/oauth/keys.js'
 import { authenticateStage, scopeList, toIdentity } from '../../src/pipeline/authenticate.js'
 import { authorizeStage } from '../../src/pipeline/authorize.js'
-import { checkRevocationStage, DEFAULT_RETRY_AFTER } from '../../src/pipeline/check-revocation.js'
+import { checkRevocationStage, DEFAULT_RETRY_AFTER, revocationReason } from '../../src/pipeline/check-revocation.js'
 import type { Identity, PipelineContext, Stage } from '../../src/pipeline/context.js'
 import { refusalLog } from '../../src/pipeline/decision-log.js'
 import { matchStage } from '../../src/pipeline/match.js'
@@ -361,6 +361,11 @@ t.test('check-revocation RFC 7009 §2.2: one store query per authenticated reque
   t.same(seen, [{ jti: 'j1', sid: 's1', sub: 'alice', clientId: 'web' }])
   t.equal(stage(context({ identity: null })), undefined, 'anonymous: nothing to check, nothing to await')
   t.equal(seen.length, 1)
+})
+
+t.test('revocationReason: no user cut-off means none, whatever the token\'s iat (never compared with null)', async (t) => {
+  for (const issuedAt of [-1, 0, 1]) t.equal(revocationReason(CLEAR, { ...alice, issuedAt }), null, `iat ${issuedAt}`)
+  t.equal(revocationReason({ ...CLEAR, userRevokedBefore: 0 }, { ...alice, issuedAt: -1 }), 'user revoked before')
 })
 
 t.test('check-revocation: a revoked token is a 401 invalid_token with the reason in the log detail', async (t) => {

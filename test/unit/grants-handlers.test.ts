@@ -56,7 +56,7 @@ async function setup (opts: { storeNowS?: number, depsNowS?: number, wrap?: (sto
   } as unknown as LoginThrottle
   const deps: OAuthDeps = { config, store: opts.wrap?.(store) ?? store, keys: {} as KeyRing, throttle: fakeThrottle, now: () => (opts.depsNowS ?? NOW_S) * 1000 }
   const warnings: Array<Record<string, unknown>> = []
-  const request = { log: { warn: (o: Record<string, unknown>) => warnings.push(o), info () {} } } as unknown as FastifyRequest
+  const request = { log: { warn: (o: Record<string, unknown>, msg: string) => warnings.push({ ...o, msg }), info () {} } } as unknown as FastifyRequest
   const call = async (grant: GrantHandler, params: Record<string, string>, auth: AuthenticatedClient = basicAuth()): Promise<unknown> => {
     try {
       return await grant({ deps, form: form(params), auth, request })
@@ -115,6 +115,16 @@ t.test('T23–T25: unknown user, wrong password and disabled user are one invali
   t.same(await s.call(passwordGrant, { username: 'no such:user', password: PASSWORD }), badLogin('unknown user'), 'a name that cannot exist')
   t.same(s.throttle, ['begin:mallory', 'begin:alice', 'begin:bob', 'begin:no such:user'],
     'every attempt counts against the username; a failure is never forgiven')
+})
+
+t.test('T24: a username that cannot exist is never looked up in the store (no `user:null` key)', async (t) => {
+  const lookups: unknown[] = []
+  const s = await setup({ wrap: (store) => override(store, { getUser: async (name: unknown) => { lookups.push(name); return await store.getUser(name as string) } }) })
+  t.same(await s.call(passwordGrant, { username: 'no such:user', password: PASSWORD }), badLogin('unknown user'))
+  t.same(await s.call(passwordGrant, { username: 'x'.repeat(300), password: PASSWORD }), badLogin('unknown user'))
+  t.same(lookups, [], 'refused without a lookup, after the same bcrypt work (verifySecret against no hash)')
+  t.match(await s.call(passwordGrant, { username: 'Alice', password: PASSWORD }), { sub: 'alice' })
+  t.same(lookups, ['alice'], 'a possible name is looked up normalised')
 })
 
 t.test('T26: the attempt counts against the normalised username; success forgives it', async (t) => {
@@ -206,7 +216,8 @@ t.test('RFC 9700 §4.14.2 (T36, T38): a replayed refresh token revokes the whole
   t.same(await s.call(refreshTokenGrant, { refresh_token: token }), invalidGrant('refresh token reused; session revoked'))
   t.same(revoked, [['sid-1', Math.max(NOW_S + 1000, NOW_S + config.ACCESS_TOKEN_TTL) + config.CLOCK_SKEW]],
     'until the family\'s last refresh token and its last access token are dead, plus skew')
-  t.same(s.warnings, [{ reason: 'refresh_token_reused', sid: 'sid-1', sub: 'alice', client_id: 'web' }])
+  t.same(s.warnings, [{ reason: 'refresh_token_reused', sid: 'sid-1', sub: 'alice', client_id: 'web', msg: 'refresh token replayed: session revoked' }],
+    'one warning an operator can alert on')
   t.same(await s.call(refreshTokenGrant, { refresh_token: first.refreshToken }), invalidGrant('session revoked'), 'the rotated token of the family is dead too')
 })
 
@@ -247,6 +258,9 @@ t.test('RFC 7009 §2.2 (T42, T44–T46): a revoked session, user or client ends 
     t.same(await s.call(refreshTokenGrant, { refresh_token: token }), invalidGrant(detail), detail)
     t.same(seen, [{ jti: 'rt:sid-1', sid: 'sid-1', sub: 'alice', clientId: 'web' }])
   }
+  const noCutoff = await setup()
+  const early = await family(noCutoff, { issuedAt: -1 })
+  t.match(await noCutoff.call(refreshTokenGrant, { refresh_token: early.token }), { sub: 'alice' }, 'no cut-off: never compared, whatever the iat')
   const s = await setup()
   const { token } = await family(s)
   await s.store.revokeUserBefore('alice', NOW_S - 100)

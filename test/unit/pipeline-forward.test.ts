@@ -244,6 +244,19 @@ t.test('F17: a chunked body is counted on its way and cut once it passes the lim
   t.match(ctx.reply.logs, [['info', { reason: 'payload_too_large', route: 'GET /x/*', upstream: 'orders', limit: 4 }]])
 })
 
+t.test('F17: a chunked body within its limit is no 413 when the upstream fails for another reason', async (t) => {
+  const body = new PassThrough()
+  const ctx = forwardContext({ body, route: route({ bodyLimit: 100 }) })
+  forwardStage()(ctx)
+  const counted = (ctx.request as unknown as { body: PassThrough }).body
+  counted.on('data', () => {})
+  body.write('abc')
+  await new Promise((resolve) => setImmediate(resolve))
+  ctx.reply.calls[0]!.opts.onError(ctx.reply, { error: Object.assign(new Error('refused'), { cause: { code: 'ECONNREFUSED' } }) })
+  t.equal(ctx.reply.sent.status, 502)
+  t.match(ctx.reply.logs, [['warn', { reason: 'upstream_unreachable', cause: 'ECONNREFUSED' }]])
+})
+
 t.test('F15: a client gone mid-body aborts the upstream request body too', async (t) => {
   const body = new PassThrough()
   const ctx = forwardContext({ body, route: route({ bodyLimit: 100 }) })

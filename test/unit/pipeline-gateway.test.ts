@@ -11,6 +11,7 @@ import { registerErrorHandler } from '../../src/errors/handler.js'
 import { KeyRing } from '../../src/oauth/keys.js'
 import { buildPipeline, gatewayPlugin } from '../../src/pipeline/index.js'
 import { MemoryStore } from '../../src/store/index.js'
+import { StoreUnavailableError } from '../../src/store/types.js'
 import { startEchoUpstream } from '../helpers/echo-upstream.js'
 import { silentLogger, writeRoutes } from '../helpers/gateway.js'
 import { mint, userClaims } from '../helpers/tokens.js'
@@ -129,6 +130,38 @@ t.test('config reaches forward: TRUST_PROXY (H09) and MAX_BODY_SIZE (F17); bodie
   const direct = await gateway(t)
   await direct.app.inject({ url: '/open/x', headers: { 'x-forwarded-for': '203.0.113.5' } })
   t.equal(echo.seen.at(-1)!.headers['x-forwarded-for'], '127.0.0.1', 'no TRUST_PROXY: the client\'s value is replaced')
+})
+
+t.test('REVOCATION_MODE=replicated: with a live view the store is not asked per request; strict mode asks it (F02)', async (t) => {
+  for (const mode of ['replicated', 'strict'] as const) {
+    const config = loadConfig({ ISSUER: 'https://as.example', AUDIENCE: 'portcullis', PORT: '0', REVOCATION_MODE: mode })
+    const inner = new MemoryStore()
+    let down = false
+    const store = new Proxy(inner, {
+      get (target, prop) {
+        if (prop === 'checkRevocation' && down) return async () => { throw new StoreUnavailableError('down') }
+        const v = Reflect.get(target, prop, target) as unknown
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v
+      }
+    })
+    const keys = await KeyRing.load(inner, { alg: config.SIGNING_ALG, logger: silentLogger, refreshIntervalMs: 0 })
+    const table = await loadRouteTable(writeRoutes(ROUTES))
+    const app = Fastify()
+    registerErrorHandler(app)
+    await app.register(gatewayPlugin, { routes: { current: () => table }, config, store, keys })
+    await app.ready()
+    t.teardown(async () => { await app.close(); keys.close(); await inner.close() })
+    const token = mint(keys, userClaims(config))
+    down = true
+    let status = 0
+    // the view goes live once it has subscribed and read the snapshot (bounded wait, no timing assertion)
+    for (let i = 0; i < 500 && status !== 200; i++) {
+      status = (await app.inject({ url: '/me/x', headers: bearer(token) })).statusCode
+      if (mode === 'strict') break
+      if (status !== 200) await new Promise((resolve) => setTimeout(resolve, 10))
+    }
+    t.equal(status, mode === 'replicated' ? 200 : 503, `${mode}: store revocation reads ${mode === 'replicated' ? 'not needed' : 'fail closed'}`)
+  }
 })
 
 t.test('REVOCATION_MODE=replicated: the gateway answers from its local view, and closes it with the app', async (t) => {

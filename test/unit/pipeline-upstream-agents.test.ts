@@ -100,6 +100,12 @@ t.test('H15: tls_verify: false is an explicit opt-out, logged for every upstream
   t.same(verifiedWithCa.warnings, [], 'verify: true with a CA is not an opt-out')
 })
 
+t.test('H15: the origin is recognised also when reply-from passes it as a URL object', async (t) => {
+  const { agents: a } = agents(source(tableOf(upstream('a', ORIGIN_A, { verify: false }))))
+  const res = await a.dispatcher.request({ origin: new URL(ORIGIN_A), path: '/', method: 'GET' })
+  t.equal(await res.body.text(), 'ok', 'routed to the upstream\'s own Agent')
+})
+
 t.test('a reload takes effect on the next request: with onSwap, and for a plain source per request', async (t) => {
   for (const swaps of [true, false]) {
     const src = source(tableOf(upstream('a', ORIGIN_A, { verify: false })), swaps)

@@ -257,6 +257,28 @@ t.test('F17: a chunked body within its limit is no 413 when the upstream fails f
   t.match(ctx.reply.logs, [['warn', { reason: 'upstream_unreachable', cause: 'ECONNREFUSED' }]])
 })
 
+t.test('F15: a body the client finished is never cut, even when the upstream has not read it yet', async (t) => {
+  const body = new PassThrough()
+  const ctx = forwardContext({ body, route: route({ bodyLimit: 100 }) })
+  forwardStage()(ctx)
+  const counted = (ctx.request as unknown as { body: PassThrough }).body
+  let errored: Error | null = null
+  counted.on('error', (e) => { errored = e })
+  const closed = new Promise((resolve) => body.once('close', resolve))
+  body.end('xyz')
+  await closed
+  await new Promise((resolve) => setImmediate(resolve))
+  t.equal(errored, null, 'the client closing after its last byte is no abort')
+  const chunks: Buffer[] = []
+  counted.on('data', (c: Buffer) => chunks.push(c))
+  await new Promise((resolve) => counted.once('end', resolve))
+  t.equal(Buffer.concat(chunks).toString(), 'xyz', 'the upstream still gets the whole body')
+})
+
+t.test('upstream headers without a matched route: the Authorization header is left as it is (no route decision to apply)', async (t) => {
+  t.equal(upstreamHeaders(context({ route: null }), { authorization: 'Bearer t' }, {}, untrusted).authorization, 'Bearer t')
+})
+
 t.test('F15: a client gone mid-body aborts the upstream request body too', async (t) => {
   const body = new PassThrough()
   const ctx = forwardContext({ body, route: route({ bodyLimit: 100 }) })

@@ -82,6 +82,7 @@ t.test('RFC 6750 §3.1: authenticate runs before authorize (401 invalid_token, n
   t.equal(none.headers['www-authenticate'], 'Bearer realm="portcullis"', 'the realm of the gateway')
   const weak = await gw.app.inject({ url: '/admin/x', headers: bearer(mint(gw.keys, userClaims(gw.config, { scope: 'read' }))) })
   t.equal(weak.statusCode, 403)
+  t.equal(weak.headers['www-authenticate'], 'Bearer realm="portcullis", error="insufficient_scope", scope="admin"', 'the same realm on a 403')
   const path = await gw.app.inject({ url: '/me/a%2Fb', headers: bearer('not.a.token') })
   t.equal(path.statusCode, 400, 'an ambiguous path is refused before any token is looked at')
   t.equal(path.json().error, 'invalid_request')

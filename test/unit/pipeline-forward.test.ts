@@ -109,6 +109,7 @@ t.test('RFC 7239 / H09: forwarding headers are regenerated; a client\'s are kept
   const sent: IncomingHttpHeaders = { 'x-forwarded-for': '10.0.0.1', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'evil', host: 'gw.example' }
   const direct = upstreamHeaders(context({ headers: sent, peer: '198.51.100.9' }), { ...sent }, {}, untrusted)
   t.match(direct, { 'x-forwarded-for': '198.51.100.9', 'x-forwarded-proto': 'http', 'x-forwarded-host': 'gw.example', 'x-request-id': 'req-1' })
+  t.equal(direct['x-forwarded-proto'], 'http', 'plain HTTP at this process (exactly)')
   t.equal(upstreamHeaders(context({ headers: sent }), { ...sent }, { https: true }, untrusted)['x-forwarded-proto'], 'https', 'TLS at this process')
   const trust = peerTrust(['198.51.100.0/24'])
   t.ok(trust('198.51.100.9'))
@@ -134,7 +135,8 @@ t.test('RFC 6750 §5.3 / J61: every access_token query parameter is removed, how
     ['a=access_token', 'a=access_token'],
     ['access_tokens=1', 'access_tokens=1'],
     ['%zz=1&access_token=2', '%zz=1'],
-    ['access+token=1', 'access+token=1']
+    ['access+token=1', 'access+token=1'],
+    ['acc%65ss+_token=1', 'acc%65ss+_token=1']
   ]
   for (const [q, expected] of rows) t.equal(withoutAccessToken(q), expected, q)
 })

@@ -5,6 +5,8 @@
 // REVOCATION_MODE) are the ones that apply. Over real sockets: test/integration/edge-auth.test.ts.
 import t, { type Test } from 'tap'
 import Fastify, { type FastifyInstance } from 'fastify'
+import { createServer as createHttpsServer } from 'node:https'
+import type { AddressInfo } from 'node:net'
 import { loadConfig, type Config } from '../../src/config/env.js'
 import { loadRouteTable } from '../../src/config/route-map-loader.js'
 import { registerErrorHandler } from '../../src/errors/handler.js'
@@ -19,11 +21,36 @@ import { mint, userClaims } from '../helpers/tokens.js'
 const echo = await startEchoUpstream()
 t.teardown(() => echo.close())
 
+// H15: an HTTPS upstream with a self-signed certificate (the test-only pair of test/security/headers.test.ts)
+const TLS_KEY = `-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgT2+Lz3HrErhhQlp9
+3h95VMmxRnQLKFlTCkNoScZMdPGhRANCAASUkIZfFTpo/HG9tcNhIsyC+4WQnHKj
+Zi2d9Z6WVpjp0YiSV4WMCcYUQiCkHmFA+AH5jA3ZC+U+EjR5Jyj2lpMN
+-----END PRIVATE KEY-----`
+const TLS_CERT = `-----BEGIN CERTIFICATE-----
+MIIBqzCCAVCgAwIBAgIUAfdJwkvyr16P7P+yd38w/cH3xhIwCgYIKoZIzj0EAwIw
+GzEZMBcGA1UEAwwQdXBzdHJlYW0uaW52YWxpZDAgFw0yNjExMjIwNjI0MjZaGA8y
+MTI2MTAyOTA2MjQyNlowGzEZMBcGA1UEAwwQdXBzdHJlYW0uaW52YWxpZDBZMBMG
+ByqGSM49AgEGCCqGSM49AwEHA0IABJSQhl8VOmj8cb21w2EizIL7hZCccqNmLZ31
+npZWmOnRiJJXhYwJxhRCIKQeYUD4AfmMDdkL5T4SNHknKPaWkw2jcDBuMB0GA1Ud
+DgQWBBQdugABNVvxR9olKCem1Z3qsm8QTTAfBgNVHSMEGDAWgBQdugABNVvxR9ol
+KCem1Z3qsm8QTTAPBgNVHRMBAf8EBTADAQH/MBsGA1UdEQQUMBKCEHVwc3RyZWFt
+LmludmFsaWQwCgYIKoZIzj0EAwIDSQAwRgIhANvVwbi4SsXqM8I57WgKAu/DfNvR
+FOeovmv5i9Zk7QSnAiEAhHEyrzr4hCyPN6BdYmvLbiOC1+cXXT5sQqinD8MDiE8=
+-----END CERTIFICATE-----`
+let tlsHits = 0
+const tls = createHttpsServer({ key: TLS_KEY, cert: TLS_CERT }, (_req, res) => { tlsHits++; res.end('{}') })
+tls.on('tlsClientError', () => {})
+await new Promise<void>((resolve) => tls.listen(0, '127.0.0.1', resolve))
+t.teardown(() => new Promise<void>((resolve) => { tls.closeAllConnections(); tls.close(() => resolve()) }))
+
 const ROUTES = `
 version: 1
 upstreams:
   echo: { url: ${echo.url}, timeout: 2s }
+  tls: { url: https://127.0.0.1:${(tls.address() as AddressInfo).port}, timeout: 2s }
 routes:
+  - { path: /tls/*, upstream: tls, auth: none }
   - { path: /, upstream: echo, auth: none }
   - { path: /open/*, upstream: echo, auth: none }
   - { path: /me/*, upstream: echo }
@@ -70,6 +97,13 @@ t.test('a good token with the scope reaches the upstream with its identity; the 
   const root = await gw.app.inject({ url: '/' })
   t.equal(root.statusCode, 200, 'the root path is routed too')
   t.equal(echo.seen.at(-1)!.url, '/')
+})
+
+t.test('H15 / RFC 9700 §4.13: reply-from forwards through the gateway\'s TLS-verifying dispatcher', async (t) => {
+  const gw = await gateway(t)
+  const res = await gw.app.inject({ url: '/tls/x' })
+  t.equal(res.statusCode, 502, 'a certificate no CA vouches for: refused')
+  t.equal(tlsHits, 0, 'no request reached the unverified upstream')
 })
 
 t.test('RFC 6750 §3.1: authenticate runs before authorize (401 invalid_token, never 403), match before both', async (t) => {

@@ -3,11 +3,11 @@
 // LOG_EVERY while it lasts, one info line when it is restored. Counting itself:
 // test/unit/rate-limit-store.test.ts.
 import t from 'tap'
-import { RateLimitCounters } from '../../src/pipeline/rate-limit-store.js'
+import { DEFAULT_MAX_LOCAL_KEYS, LocalWindows, RateLimitCounters } from '../../src/pipeline/rate-limit-store.js'
 import { MemoryStore } from '../../src/store/memory/index.js'
 import { StoreUnavailableError, type CounterResult, type Store } from '../../src/store/types.js'
 
-function setup (opts: { logEveryMs?: number } = {}): { counters: RateLimitCounters, down: (yes: boolean) => void, advance: (ms: number) => void, warn: string[], info: string[] } {
+function setup (opts: { logEveryMs?: number } = {}): { counters: RateLimitCounters, down: (yes: boolean) => void, advance: (ms: number) => void, warn: string[], info: string[], objects: object[] } {
   let now = 1_000_000
   let isDown = false
   const inner = new MemoryStore({ now: () => now })
@@ -25,9 +25,10 @@ function setup (opts: { logEveryMs?: number } = {}): { counters: RateLimitCounte
   }) as unknown as Store
   const warn: string[] = []
   const info: string[] = []
-  const logger = { warn: (_o: object, m: string) => { warn.push(m) }, info: (_o: object, m: string) => { info.push(m) } }
+  const objects: object[] = []
+  const logger = { warn: (o: object, m: string) => { warn.push(m); objects.push(o) }, info: (o: object, m: string) => { info.push(m); objects.push(o) } }
   const counters = new RateLimitCounters(store, { retryMs: 0, logger, now: () => now, ...(opts.logEveryMs === undefined ? {} : { logEveryMs: opts.logEveryMs }) })
-  return { counters, down: (yes) => { isDown = yes }, advance: (ms) => { now += ms }, warn, info }
+  return { counters, down: (yes) => { isDown = yes }, advance: (ms) => { now += ms }, warn, info, objects }
 }
 
 t.test('a healthy store: shared counts, nothing logged, not degraded', async (t) => {
@@ -73,4 +74,29 @@ t.test('F08: while the outage lasts the warning repeats at most every LOG_EVERY 
   byDefault.advance(1)
   await byDefault.counters.increment('k', 1000)
   t.equal(byDefault.warn.length, 2, 'after a minute: repeated')
+})
+
+t.test('the log lines say what happened and how much was counted locally', async (t) => {
+  const s = setup({ logEveryMs: 10 })
+  s.down(true)
+  await s.counters.increment('k', 1000)
+  await s.counters.increment('k', 1000)
+  await s.counters.increment('k', 1000)
+  s.advance(10)
+  await s.counters.increment('k', 1000)
+  s.down(false)
+  await s.counters.increment('k', 1000)
+  t.same(s.warn, ['rate limiting degraded to per-instance counters: the store is unavailable', 'rate limiting degraded to per-instance counters: the store is unavailable'])
+  t.same(s.info, ['rate limiting restored to shared counters'])
+  t.same(s.objects, [
+    { stage: 'rate-limit', reason: 'rate_limit_degraded', err: 'down', countedLocally: 0, maxLocalKeys: DEFAULT_MAX_LOCAL_KEYS },
+    { stage: 'rate-limit', reason: 'rate_limit_degraded', err: 'down', countedLocally: 3, maxLocalKeys: DEFAULT_MAX_LOCAL_KEYS },
+    { stage: 'rate-limit', reason: 'rate_limit_restored', countedLocally: 1 }
+  ], 'hits counted locally since the previous line')
+})
+
+t.test('LocalWindows: one key is a valid bound; the error names the bad one', async (t) => {
+  const w = new LocalWindows(1)
+  t.same(w.increment('a', 100, 0), { count: 1, ttlMs: 100 })
+  t.throws(() => new LocalWindows(0), { name: 'TypeError', message: 'maxKeys must be a positive integer, got 0' })
 })

@@ -47,6 +47,8 @@ interface Setup {
 /** A memory store and deps; `depsNow` lets the handlers' clock run ahead of the store's. */
 async function setup (opts: { storeNowS?: number, depsNowS?: number, wrap?: (store: MemoryStore) => Store } = {}): Promise<Setup> {
   const store = new MemoryStore({ now: () => (opts.storeNowS ?? NOW_S) * 1000 })
+  // the store's epoch is confirmed, as the token endpoint requires before any grant (SECURITY.md E02)
+  await store.epoch.verify()
   await store.putUser({ name: 'alice', passwordHash: pwHash, scopes: ['read', 'write', 'admin'], disabled: false, createdAt: 0 })
   await store.putUser({ name: 'bob', passwordHash: pwHash, scopes: ['read'], disabled: true, createdAt: 0 })
   const throttle: string[] = []
@@ -145,8 +147,8 @@ t.test('RFC 6749 §3.3 (T31): granted = requested ∩ user ∩ client; the refre
   t.match(out.sid, /^[A-Za-z0-9_-]{22}$/)
   t.match(out.refreshToken, /^[A-Za-z0-9_-]{43}$/)
   t.same(await s.store.getRefreshToken(hashRefreshToken(out.refreshToken)), {
-    sid: out.sid, sub: 'alice', clientId: 'web', scope: ['read', 'write'], issuedAt: NOW_S, expiresAt: NOW_S + config.REFRESH_TOKEN_TTL
-  }, 'the family: its session, owner, client, scope and absolute expiry')
+    sid: out.sid, sub: 'alice', clientId: 'web', scope: ['read', 'write'], issuedAt: NOW_S, expiresAt: NOW_S + config.REFRESH_TOKEN_TTL, epoch: s.store.epoch.current
+  }, 'the family: its session, owner, client, scope, absolute expiry and store epoch (SECURITY.md E03)')
   const narrow = await s.call(passwordGrant, { username: 'alice', password: PASSWORD, scope: 'write' }) as { scope: string[] }
   t.same(narrow.scope, ['write'])
   t.match(await s.call(passwordGrant, { username: 'alice', password: PASSWORD, scope: 'admin' }), { code: 'invalid_scope' })
@@ -162,7 +164,9 @@ t.test('a client without the refresh_token grant gets a session but no refresh t
 
 async function family (s: Setup, over: Partial<RefreshTokenRecord> = {}): Promise<{ token: string, record: RefreshTokenRecord }> {
   const token = newRefreshToken()
-  const record: RefreshTokenRecord = { sid: 'sid-1', sub: 'alice', clientId: 'web', scope: ['read', 'write'], issuedAt: NOW_S - 100, expiresAt: NOW_S + 1000, ...over }
+  const record: RefreshTokenRecord = {
+    sid: 'sid-1', sub: 'alice', clientId: 'web', scope: ['read', 'write'], issuedAt: NOW_S - 100, expiresAt: NOW_S + 1000, epoch: s.store.epoch.current ?? undefined, ...over
+  }
   await s.store.putRefreshToken(hashRefreshToken(token), record)
   return { token, record }
 }
@@ -195,14 +199,14 @@ t.test('RFC 6749 §6 (T39, T40): narrowing allowed, widening is invalid_scope wi
   const out = await s.call(refreshTokenGrant, { refresh_token: token, scope: 'read' }) as { sub: string, scope: string[], sid: string, refreshToken: string }
   t.same({ ...out, refreshToken: typeof out.refreshToken }, { sub: 'alice', scope: ['read'], sid: 'sid-1', refreshToken: 'string' })
   t.same(await s.store.getRefreshToken(hashRefreshToken(out.refreshToken)), {
-    sid: 'sid-1', sub: 'alice', clientId: 'web', scope: ['read', 'write'], issuedAt: NOW_S, expiresAt: NOW_S + 1000
-  }, 'the next token of the family: original scope and expiry (no extension), issued now')
+    sid: 'sid-1', sub: 'alice', clientId: 'web', scope: ['read', 'write'], issuedAt: NOW_S, expiresAt: NOW_S + 1000, epoch: s.store.epoch.current
+  }, 'the next token of the family: original scope, expiry (no extension) and epoch, issued now')
 })
 
 t.test('T39: the access token follows today\'s entitlements of user and client', async (t) => {
   const s = await setup()
   const { token } = await family(s, { scope: ['read', 'write', 'admin'] })
-  await s.store.putUser({ name: 'alice', passwordHash: pwHash, scopes: ['read', 'admin'], disabled: false, createdAt: 0 })
+  await s.store.updateUser('alice', (u) => ({ ...u, scopes: ['read', 'admin'] }))
   const out = await s.call(refreshTokenGrant, { refresh_token: token }, basicAuth(client({ scopes: ['read', 'write'] }))) as { scope: string[] }
   t.same(out.scope, ['read'], 'write left the user, admin was never the client\'s')
 })
@@ -221,8 +225,8 @@ t.test('RFC 9700 §4.14.2 (T36, T38): a replayed refresh token revokes the whole
   t.same(await s.call(refreshTokenGrant, { refresh_token: first.refreshToken }), invalidGrant('session revoked'), 'the rotated token of the family is dead too')
 })
 
-t.test('a token that expires between the read and the consume is refused as expired', async (t) => {
-  const s = await setup({ wrap: (store) => override(store, { consumeRefreshToken: async (): Promise<ConsumeResult> => ({ status: 'unknown' }) }) })
+t.test('a token that expires between the read and the rotation is refused as expired', async (t) => {
+  const s = await setup({ wrap: (store) => override(store, { rotateRefreshToken: async (): Promise<ConsumeResult> => ({ status: 'unknown' }) }) })
   const { token } = await family(s)
   t.same(await s.call(refreshTokenGrant, { refresh_token: token }), invalidGrant('refresh token expired'))
 })
@@ -240,9 +244,11 @@ t.test('RFC 9700 §4.14.2: the family\'s absolute expiry is checked on the handl
 t.test('RFC 7009 §2.2 (T42, T44–T46): a revoked session, user or client ends the family', async (t) => {
   const rows: Array<[Partial<RevocationState>, string]> = [
     [{ sessionRevoked: true }, 'session revoked'],
-    [{ userRevokedBefore: NOW_S - 99 }, 'user sessions revoked'],
-    [{ userDisabled: true }, 'user or client disabled'],
-    [{ clientDisabled: true }, 'user or client disabled']
+    [{ tokenRevoked: true }, 'token revoked'],
+    [{ userRevokedBefore: NOW_S - 99 }, 'user revoked before'],
+    [{ userDisabled: true }, 'user disabled'],
+    [{ clientDisabled: true }, 'client disabled'],
+    [{ clientRevokedBefore: NOW_S - 99 }, 'client revoked before']
   ]
   for (const [state, detail] of rows) {
     const seen: RevocationQuery[] = []
@@ -270,7 +276,7 @@ t.test('RFC 7009 §2.2 (T42, T44–T46): a revoked session, user or client ends 
 t.test('a user gone or disabled since login cannot refresh', async (t) => {
   const s = await setup()
   const { token } = await family(s, { sub: 'bob' })
-  t.same(await s.call(refreshTokenGrant, { refresh_token: token }), invalidGrant('user or client disabled'), 'disabled: the revocation state says so')
+  t.same(await s.call(refreshTokenGrant, { refresh_token: token }), invalidGrant('user disabled'), 'disabled: the revocation state says so')
   // defence in depth: the user record itself is checked too, should the revocation state lag behind it
   const clear = async (): Promise<RevocationState> => ({ tokenRevoked: false, sessionRevoked: false, userRevokedBefore: null, userDisabled: false, clientDisabled: false, clientRevokedBefore: null })
   const lagging = await setup({ wrap: (store) => override(store, { checkRevocation: clear }) })
@@ -278,4 +284,13 @@ t.test('a user gone or disabled since login cannot refresh', async (t) => {
   t.same(await lagging.call(refreshTokenGrant, { refresh_token: bob.token }), invalidGrant('user gone or disabled'), 'disabled: the user record says so')
   const gone = await family(s, { sub: 'carol' })
   t.same(await s.call(refreshTokenGrant, { refresh_token: gone.token }), invalidGrant('user gone or disabled'), 'gone')
+})
+
+t.test('SECURITY.md E03: a refresh token of another store epoch, or of none, is refused without rotating', async (t) => {
+  const s = await setup()
+  for (const epoch of ['another-epoch', undefined]) {
+    const { token } = await family(s, { epoch })
+    t.same(await s.call(refreshTokenGrant, { refresh_token: token }), invalidGrant('store epoch mismatch'), String(epoch))
+    t.match(await s.store.consumeRefreshToken(hashRefreshToken(token)), { status: 'active' }, 'never rotated: still unused')
+  }
 })

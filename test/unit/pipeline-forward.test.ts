@@ -54,7 +54,12 @@ t.test('H01–H10, P24, P25: every header name only the gateway may write is res
     t.ok(isReservedHeader(name), name)
     t.ok(isReservedHeader(name.replaceAll('-', '_')), name.replaceAll('-', '_'))
   }
-  for (const name of ['authorization', 'x-request-id', 'x-realip', 'x-auth', 'x-forwarded', 'xx-auth-subject', 'x-users', 'user-agent', 'forwarded-for', 'x-http-methods']) {
+  // H03: names are compared folded (lower case, letters and digits only), so these fold onto a
+  // reserved name (`xrealip`) or prefix (`xauth`, `xforwarded`, `xuser`) and are reserved too
+  for (const name of ['x-realip', 'x-auth', 'x-forwarded', 'x-users', 'X.Auth.Subject', 'x~auth-subject', 'XAuthSubject']) {
+    t.ok(isReservedHeader(name), name)
+  }
+  for (const name of ['authorization', 'x-request-id', 'xx-auth-subject', 'user-agent', 'forwarded-for', 'x-http-methods']) {
     t.notOk(isReservedHeader(name), name)
   }
 })
@@ -158,6 +163,8 @@ function fakeReply (): FastifyReply & { calls: FromCall[], sent: { status?: numb
   const logs: Array<[string, object]> = []
   const reply = {
     calls: [] as FromCall[],
+    // the response still holds an open connection (src/http/connection.ts canStillAnswer)
+    raw: { socket: { destroyed: false, writable: true }, writableEnded: false, destroyed: false },
     sent,
     logs,
     request: { log: { info: (o: object) => logs.push(['info', o]), warn: (o: object) => logs.push(['warn', o]) } },
@@ -187,6 +194,21 @@ t.test('forward: the upstream gets exactly origin + base path + canonical path, 
   const headers = opts.rewriteRequestHeaders({}, { 'x-auth-subject': 'root', connection: 'close' })
   t.match(headers, { 'x-auth-subject': 'alice', 'x-request-id': 'req-1' })
   t.notOk('connection' in headers)
+})
+
+t.test('forward: a request whose connection is already closed is never forwarded (src/http/connection.ts)', async (t) => {
+  for (const raw of [
+    { socket: null, writableEnded: false, destroyed: false },
+    { socket: { destroyed: true, writable: true }, writableEnded: false, destroyed: false },
+    { socket: { destroyed: false, writable: false }, writableEnded: false, destroyed: false },
+    { socket: { destroyed: false, writable: true }, writableEnded: true, destroyed: false },
+    { socket: { destroyed: false, writable: true }, writableEnded: false, destroyed: true }
+  ]) {
+    const ctx = forwardContext()
+    ;(ctx.reply as unknown as { raw: unknown }).raw = raw
+    t.throws(() => forwardStage()(ctx), { code: 'bad_request', status: 400, headers: { connection: 'close' }, detail: 'connection closed before forwarding' })
+    t.equal(ctx.reply.calls.length, 0, 'the upstream was not contacted')
+  }
 })
 
 t.test('forward J61: an access_token query parameter never travels further', async (t) => {

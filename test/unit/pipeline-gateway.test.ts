@@ -16,7 +16,7 @@ import { MemoryStore } from '../../src/store/index.js'
 import { StoreUnavailableError } from '../../src/store/types.js'
 import { startEchoUpstream } from '../helpers/echo-upstream.js'
 import { silentLogger, writeRoutes } from '../helpers/gateway.js'
-import { mint, userClaims } from '../helpers/tokens.js'
+import { mint, registerStoreEpoch, userClaims } from '../helpers/tokens.js'
 
 const echo = await startEchoUpstream()
 t.teardown(() => echo.close())
@@ -70,6 +70,9 @@ async function gateway (t: Test, env: Record<string, string> = {}): Promise<Gw> 
   await app.register(gatewayPlugin, { routes: { current: () => table }, config, store, keys })
   await app.ready()
   t.teardown(async () => { await app.close(); keys.close(); await store.close() })
+  // tokens minted by tests carry the store's epoch, as the token endpoint's do (SECURITY.md E02)
+  await store.epoch.verify()
+  registerStoreEpoch(config, () => store.epoch.current)
   return { app, store, keys, config }
 }
 
@@ -186,6 +189,9 @@ t.test('REVOCATION_MODE=replicated: with a live view the store is not asked per 
     await app.register(gatewayPlugin, { routes: { current: () => table }, config, store, keys })
     await app.ready()
     t.teardown(async () => { await app.close(); keys.close(); await inner.close() })
+    // the token carries the store's epoch (SECURITY.md E02), so only the revocation read decides
+    await inner.epoch.verify()
+    registerStoreEpoch(config, () => inner.epoch.current)
     const token = mint(keys, userClaims(config))
     down = true
     let status = 0

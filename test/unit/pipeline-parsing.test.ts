@@ -93,7 +93,9 @@ t.test('P01, P09: dot and empty segments, wherever they are', async (t) => {
     ['/.', 'dot segment in path'], ['/..', 'dot segment in path'], ['/a/.', 'dot segment in path'], ['/a/..', 'dot segment in path'],
     ['/./a', 'dot segment in path'], ['/a/..;x', 'dot segment in path'], ['/a/.;x/b', 'dot segment in path'], ['/%2E', 'dot segment in path'],
     ['/a//', 'empty path segment'], ['//', 'empty path segment'], ['/a//b', 'empty path segment'],
-    ['/...', null], ['/.a', null], ['/a..', null], ['/..a', null], ['/.;x', 'dot segment in path'], ['/a/;x', null], ['/a/', null]
+    // issue 9 item 10: a segment starting or ending with `..` is refused too (the forwarder would refuse it)
+    ['/...', 'path segment starting with ..'], ['/.a', null], ['/a..', 'path segment ending with ..'], ['/..a', 'path segment starting with ..'],
+    ['/.;x', 'dot segment in path'], ['/a/;x', null], ['/a/', null]
   ]
   for (const [raw, reason] of rows) {
     const r = canonicalize(raw)

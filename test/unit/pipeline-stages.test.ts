@@ -34,7 +34,7 @@ function route (over: Partial<CompiledRoute> = {}): CompiledRoute {
 }
 
 const alice: Identity = {
-  subject: 'alice', subjectType: 'user', clientId: 'web', scopes: ['read', 'write'], tokenId: 'j1', sessionId: 's1', issuedAt: 100, expiresAt: 200
+  subject: 'alice', subjectType: 'user', clientId: 'web', scopes: ['read', 'write'], tokenId: 'j1', sessionId: 's1', issuedAt: 100, expiresAt: 200, storeEpoch: 'epoch-1'
 }
 
 function context (over: {
@@ -109,7 +109,7 @@ t.test('match: an ambiguous target is a 400 bad_path naming the reason, before a
     [undefined, 'request target is not origin-form']
   ] as const) {
     t.same(await run(stage, context({ url, method: 'GET' })), {
-      code: 'bad_path', status: 400, headers: {}, detail: reason, description: ERRORS.bad_path.description
+      code: 'bad_path', status: 400, headers: { connection: 'close' }, detail: reason, description: ERRORS.bad_path.description
     }, String(url))
   }
   t.same(calls, [], 'nothing was looked up')
@@ -343,8 +343,9 @@ t.test('scopeList: the shared cache holds at most 1024 scope strings (SCOPE_CACH
 
 const CLEAR: RevocationState = { tokenRevoked: false, sessionRevoked: false, userRevokedBefore: null, userDisabled: false, clientDisabled: false, clientRevokedBefore: null }
 
-function revocationStore (answer: RevocationState | Error, seen: RevocationQuery[] = []): Store {
+function revocationStore (answer: RevocationState | Error, seen: RevocationQuery[] = [], epoch: string | null = 'epoch-1'): Store {
   return {
+    epoch: { current: epoch },
     async checkRevocation (q: RevocationQuery): Promise<RevocationState> {
       seen.push(q)
       if (answer instanceof Error) throw answer
@@ -392,6 +393,14 @@ t.test('check-revocation J67/F02: a store that cannot answer is a 503 + Retry-Af
   })
   const configured = checkRevocationStage({ store: revocationStore(down), realm: 'portcullis', retryAfter: 7 })
   t.match(await run(configured, context({ identity: alice })), { headers: { 'retry-after': '7' } })
+  const seen: RevocationQuery[] = []
+  const unconfirmed = checkRevocationStage({ store: revocationStore(CLEAR, seen, null), realm: 'portcullis' })
+  t.throws(() => unconfirmed(context({ identity: alice })), { code: 'store_unavailable', status: 503, detail: 'store epoch unconfirmed', headers: { 'retry-after': '2' } },
+    'SECURITY.md E04: no confirmed store epoch, no token is judged')
+  const otherEpoch = checkRevocationStage({ store: revocationStore(CLEAR, seen, 'epoch-2'), realm: 'portcullis' })
+  t.throws(() => otherEpoch(context({ identity: alice })), { code: 'revoked', status: 401, detail: 'store epoch mismatch' },
+    'SECURITY.md E02: a token of another epoch is refused')
+  t.same(seen, [], 'both decided in memory, before any store read')
 })
 
 t.test('check-revocation REVOCATION_MODE=replicated: a live replica decides locally; otherwise the store does', async (t) => {

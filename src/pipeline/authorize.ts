@@ -22,6 +22,7 @@ export function authorizeStage (opts: { realm: string }): Stage {
 
   function insufficientScope (route: CompiledRoute): GatewayError {
     let r = refusals.get(route)
+    // Stryker disable next-line ConditionalExpression: building the refusal again yields the same one (a memo only)
     if (r === undefined) {
       r = { challenge: challenges.insufficientScope(route.scopes), scope: route.scopes.join(' ') }
       refusals.set(route, r)

@@ -86,6 +86,7 @@ function limitBody (ctx: PipelineContext, limit: number): BodyLimit | null {
 export type PeerTrust = (peer: string) => boolean
 
 export function peerTrust (proxies: readonly string[] = []): PeerTrust {
+  // Stryker disable next-line ConditionalExpression,ArrowFunction: an empty list trusts nobody either way; this only skips compiling it
   if (proxies.length === 0) return () => false
   const trusted = compile([...proxies])
   return (peer) => trusted(peer, 0)

@@ -1,0 +1,353 @@
+// What the upstream receives, as pure logic (no sockets): strip, then set (SECURITY.md H01–H10,
+// P24, P25), hop-by-hop fields (RFC 9110 §7.6.1; P31, H14), forwarding headers (RFC 7239; H09),
+// the access_token query parameter (RFC 6750 §5.3, RFC 9700 §4.3; J61), body limits (F17) and
+// upstream failures. End to end: test/security/headers.test.ts, test/integration/forwarding.test.ts.
+import t from 'tap'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { IncomingHttpHeaders } from 'node:http'
+import { PassThrough } from 'node:stream'
+import type { CompiledRoute } from '../../src/config/route-types.js'
+import { GatewayError } from '../../src/errors/gateway-error.js'
+import type { Identity, PipelineContext } from '../../src/pipeline/context.js'
+import { forwardStage, peerTrust, stripResponseHopByHop, upstreamHeaders, withoutAccessToken } from '../../src/pipeline/forward.js'
+import { IDENTITY_HEADERS, isReservedHeader, setIdentityHeaders, stripReservedHeaders } from '../../src/pipeline/identity-headers.js'
+
+const alice: Identity = {
+  subject: 'alice', subjectType: 'user', clientId: 'web', scopes: ['read', 'write'], tokenId: 'j1', sessionId: 's1', issuedAt: 0, expiresAt: 0
+}
+
+function route (over: Partial<CompiledRoute> = {}): CompiledRoute {
+  return {
+    id: 'GET /x/*', path: '/x/*', methods: ['GET'], auth: 'required', scopes: [], rateLimit: null, forwardToken: true,
+    upstream: { name: 'orders', origin: 'http://127.0.0.1:9001', basePath: '/base', timeoutMs: 1234 },
+    ...over
+  }
+}
+
+function context (over: { headers?: IncomingHttpHeaders, peer?: string, identity?: Identity | null, route?: CompiledRoute | null, query?: string, body?: unknown } = {}): PipelineContext {
+  const request = {
+    id: 'req-1',
+    headers: over.headers ?? {},
+    socket: { remoteAddress: over.peer ?? '198.51.100.9' },
+    body: over.body
+  }
+  return {
+    request: request as unknown as FastifyRequest,
+    reply: {} as FastifyReply,
+    path: '/x/1',
+    query: over.query ?? '',
+    route: over.route === undefined ? route() : over.route,
+    params: {},
+    identity: over.identity === undefined ? alice : over.identity,
+    stage: 'forward'
+  }
+}
+
+// --- identity headers -------------------------------------------------------------------------
+
+t.test('H01–H10, P24, P25: every header name only the gateway may write is reserved, also with `_` for `-` (H03)', async (t) => {
+  const exact = ['forwarded', 'x-real-ip', 'x-client-ip', 'true-client-ip', 'cf-connecting-ip',
+    'x-original-url', 'x-rewrite-url', 'x-original-uri', 'x-original-method',
+    'x-http-method-override', 'x-http-method', 'x-method-override']
+  const prefixed = ['x-auth-subject', 'x-auth-anything', 'x-forwarded-for', 'x-forwarded-host', 'x-envoy-original-path', 'x-user-id', 'x-gateway-role']
+  for (const name of [...exact, ...prefixed]) {
+    t.ok(isReservedHeader(name), name)
+    t.ok(isReservedHeader(name.replaceAll('-', '_')), name.replaceAll('-', '_'))
+  }
+  // H03: names are compared folded (lower case, letters and digits only), so these fold onto a
+  // reserved name (`xrealip`) or prefix (`xauth`, `xforwarded`, `xuser`) and are reserved too
+  for (const name of ['x-realip', 'x-auth', 'x-forwarded', 'x-users', 'X.Auth.Subject', 'x~auth-subject', 'XAuthSubject']) {
+    t.ok(isReservedHeader(name), name)
+  }
+  for (const name of ['authorization', 'x-request-id', 'xx-auth-subject', 'user-agent', 'forwarded-for', 'x-http-methods']) {
+    t.notOk(isReservedHeader(name), name)
+  }
+})
+
+t.test('strip: reserved headers go whatever their case; others stay (STYLE.md §7, H02)', async (t) => {
+  const headers: Record<string, unknown> = { 'X-Auth-Subject': 'admin', x_auth_scopes: 'admin', Forwarded: 'for=1.2.3.4', accept: 'a', 'X-Trace': 't' }
+  stripReservedHeaders(headers)
+  t.same(headers, { accept: 'a', 'X-Trace': 't' })
+})
+
+t.test('set: the identity of the verified token, nothing for an anonymous request', async (t) => {
+  const headers: Record<string, unknown> = {}
+  setIdentityHeaders(headers, alice)
+  t.same(headers, { 'x-auth-subject': 'alice', 'x-auth-subject-type': 'user', 'x-auth-client-id': 'web', 'x-auth-scopes': 'read write', 'x-auth-token-id': 'j1' })
+  t.same(IDENTITY_HEADERS, { subject: 'x-auth-subject', subjectType: 'x-auth-subject-type', clientId: 'x-auth-client-id', scopes: 'x-auth-scopes', tokenId: 'x-auth-token-id' })
+  const none: Record<string, unknown> = {}
+  setIdentityHeaders(none, null)
+  t.same(none, {})
+})
+
+// --- upstream request headers -----------------------------------------------------------------
+
+const untrusted = peerTrust([])
+
+t.test('RFC 9110 §7.6.1 (P31): hop-by-hop and h2c upgrade fields, and Expect, never reach the upstream', async (t) => {
+  const hop = ['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-authorization', 'proxy-authenticate', 'http2-settings', 'expect']
+  const incoming: IncomingHttpHeaders = { accept: 'application/json', 'x-trace': 't1' }
+  for (const h of hop) incoming[h] = 'x'
+  const out = upstreamHeaders(context({ headers: { host: 'gw.example' } }), incoming, {}, untrusted)
+  for (const h of hop) t.notOk(h in out, h)
+  t.equal(out.accept, 'application/json')
+  t.equal(out['x-trace'], 't1')
+  t.equal(incoming.connection, 'x', 'the incoming object is not modified')
+})
+
+t.test('strip, then set: client identity headers replaced by the verified identity (H01, H03)', async (t) => {
+  const incoming: IncomingHttpHeaders = { 'x-auth-subject': 'root', 'x-auth-scopes': 'admin', x_auth_client_id: 'evil', 'x-user-id': '0', authorization: 'Bearer t' }
+  const out = upstreamHeaders(context(), incoming, {}, untrusted)
+  t.match(out, { 'x-auth-subject': 'alice', 'x-auth-subject-type': 'user', 'x-auth-client-id': 'web', 'x-auth-scopes': 'read write', 'x-auth-token-id': 'j1', authorization: 'Bearer t' })
+  t.notOk('x_auth_client_id' in out)
+  t.notOk('x-user-id' in out)
+  const anonymous = upstreamHeaders(context({ identity: null }), { 'x-auth-subject': 'root' }, {}, untrusted)
+  t.notOk('x-auth-subject' in anonymous, 'an anonymous request carries no identity at all')
+})
+
+t.test('forward_token: false keeps the Authorization header from the upstream; the default forwards it', async (t) => {
+  t.notOk('authorization' in upstreamHeaders(context({ route: route({ forwardToken: false }) }), { authorization: 'Bearer t' }, {}, untrusted))
+  t.equal(upstreamHeaders(context({ route: route({ forwardToken: true }) }), { authorization: 'Bearer t' }, {}, untrusted).authorization, 'Bearer t')
+})
+
+t.test('RFC 7239 / H09: forwarding headers are regenerated; a client\'s are kept only from a trusted proxy', async (t) => {
+  const sent: IncomingHttpHeaders = { 'x-forwarded-for': '10.0.0.1', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'evil', host: 'gw.example' }
+  const direct = upstreamHeaders(context({ headers: sent, peer: '198.51.100.9' }), { ...sent }, {}, untrusted)
+  t.match(direct, { 'x-forwarded-for': '198.51.100.9', 'x-forwarded-proto': 'http', 'x-forwarded-host': 'gw.example', 'x-request-id': 'req-1' })
+  t.equal(direct['x-forwarded-proto'], 'http', 'plain HTTP at this process (exactly)')
+  t.equal(upstreamHeaders(context({ headers: sent }), { ...sent }, { https: true }, untrusted)['x-forwarded-proto'], 'https', 'TLS at this process')
+  const trust = peerTrust(['198.51.100.0/24'])
+  t.ok(trust('198.51.100.9'))
+  t.notOk(trust('203.0.113.1'))
+  const viaProxy = upstreamHeaders(context({ headers: sent, peer: '198.51.100.9' }), { ...sent }, {}, trust)
+  t.match(viaProxy, { 'x-forwarded-for': '10.0.0.1, 198.51.100.9', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'gw.example' })
+  const emptyChain = upstreamHeaders(context({ headers: { 'x-forwarded-for': '' }, peer: '198.51.100.9' }), {}, {}, trust)
+  t.equal(emptyChain['x-forwarded-for'], '198.51.100.9', 'an empty chain from a trusted proxy is not kept as ", peer"')
+  t.equal(emptyChain['x-forwarded-host'], '', 'no Host: empty')
+  const untrustedPeer = upstreamHeaders(context({ headers: sent, peer: '203.0.113.1' }), { ...sent }, {}, trust)
+  t.match(untrustedPeer, { 'x-forwarded-for': '203.0.113.1', 'x-forwarded-proto': 'http' })
+  const noSocket = { ...context(), request: { id: 'r', headers: {}, socket: {} } as unknown as FastifyRequest }
+  t.equal(upstreamHeaders(noSocket, {}, {}, untrusted)['x-forwarded-for'], '', 'no peer address: empty, never a client value')
+})
+
+t.test('RFC 6750 §5.3 / J61: every access_token query parameter is removed, however encoded', async (t) => {
+  const rows: Array<[string, string]> = [
+    ['access_token=x', ''],
+    ['a=1&access_token=x&b=2', 'a=1&b=2'],
+    ['acc%65ss_token=x&b=2', 'b=2'],
+    ['access%5Ftoken=x', ''],
+    ['access_token&b', 'b'],
+    ['a=access_token', 'a=access_token'],
+    ['access_tokens=1', 'access_tokens=1'],
+    ['%zz=1&access_token=2', '%zz=1'],
+    ['access+token=1', 'access+token=1'],
+    ['acc%65ss+_token=1', 'acc%65ss+_token=1']
+  ]
+  for (const [q, expected] of rows) t.equal(withoutAccessToken(q), expected, q)
+})
+
+t.test('H14: the upstream\'s hop-by-hop fields and the fields its Connection names stay on its hop', async (t) => {
+  const headers: IncomingHttpHeaders = {
+    connection: 'X-Private , Keep-Alive', 'x-private': 'internal', 'keep-alive': 'timeout=5', 'proxy-authenticate': 'Basic', upgrade: 'h2c', trailer: 'x', 'x-kept': 'yes'
+  }
+  t.same(stripResponseHopByHop(headers), { 'x-kept': 'yes' })
+  t.same(stripResponseHopByHop({ 'x-kept': 'yes', te: 'trailers' }), { 'x-kept': 'yes' }, 'without a Connection field')
+})
+
+// --- the forward stage ------------------------------------------------------------------------
+
+interface FromCall { url: string, opts: Record<string, any> }
+
+function fakeReply (): FastifyReply & { calls: FromCall[], sent: { status?: number, headers: Record<string, string>, body?: unknown }, logs: Array<[string, object]> } {
+  const sent: { status?: number, headers: Record<string, string>, body?: unknown } = { headers: {} }
+  const logs: Array<[string, object]> = []
+  const reply = {
+    calls: [] as FromCall[],
+    // the response still holds an open connection (src/http/connection.ts canStillAnswer)
+    raw: { socket: { destroyed: false, writable: true }, writableEnded: false, destroyed: false },
+    sent,
+    logs,
+    request: { log: { info: (o: object) => logs.push(['info', o]), warn: (o: object) => logs.push(['warn', o]) } },
+    from (url: string, opts: Record<string, unknown>) { reply.calls.push({ url, opts }); return reply },
+    header (k: string, v: string) { sent.headers[k] = v; return reply },
+    code (s: number) { sent.status = s; return reply },
+    type () { return reply },
+    send (b: unknown) { sent.body = b; return reply }
+  }
+  return reply as never
+}
+
+function forwardContext (over: Parameters<typeof context>[0] = {}): PipelineContext & { reply: ReturnType<typeof fakeReply> } {
+  const ctx = context(over)
+  return { ...ctx, reply: fakeReply() }
+}
+
+t.test('forward: the upstream gets exactly origin + base path + canonical path, with the route\'s timeout', async (t) => {
+  const ctx = forwardContext()
+  forwardStage()(ctx)
+  t.equal(ctx.reply.calls.length, 1)
+  const { url, opts } = ctx.reply.calls[0]!
+  t.equal(url, 'http://127.0.0.1:9001/base/x/1')
+  t.equal(opts.timeout, 1234)
+  t.notOk('queryString' in opts, 'a query without access_token goes as sent')
+  t.equal(opts.rewriteHeaders, stripResponseHopByHop, 'no rate limit: the upstream\'s RateLimit-* headers are not the gateway\'s business')
+  const headers = opts.rewriteRequestHeaders({}, { 'x-auth-subject': 'root', connection: 'close' })
+  t.match(headers, { 'x-auth-subject': 'alice', 'x-request-id': 'req-1' })
+  t.notOk('connection' in headers)
+})
+
+t.test('forward: a request whose connection is already closed is never forwarded (src/http/connection.ts)', async (t) => {
+  for (const raw of [
+    { socket: null, writableEnded: false, destroyed: false },
+    { socket: { destroyed: true, writable: true }, writableEnded: false, destroyed: false },
+    { socket: { destroyed: false, writable: false }, writableEnded: false, destroyed: false },
+    { socket: { destroyed: false, writable: true }, writableEnded: true, destroyed: false },
+    { socket: { destroyed: false, writable: true }, writableEnded: false, destroyed: true }
+  ]) {
+    const ctx = forwardContext()
+    ;(ctx.reply as unknown as { raw: unknown }).raw = raw
+    t.throws(() => forwardStage()(ctx), { code: 'bad_request', status: 400, headers: { connection: 'close' }, detail: 'connection closed before forwarding' })
+    t.equal(ctx.reply.calls.length, 0, 'the upstream was not contacted')
+  }
+})
+
+t.test('forward J61: an access_token query parameter never travels further', async (t) => {
+  const ctx = forwardContext({ query: 'a=1&access_token=secret' })
+  forwardStage()(ctx)
+  t.equal(ctx.reply.calls[0]!.opts.queryString(), 'a=1')
+  const only = forwardContext({ query: 'access_token=secret' })
+  forwardStage()(only)
+  t.equal(only.reply.calls[0]!.opts.queryString(), '', 'nothing else: an empty query')
+})
+
+t.test('forward: on a limited route the gateway\'s RateLimit-* headers win over the upstream\'s', async (t) => {
+  const ctx = forwardContext({ route: route({ rateLimit: { limit: 1, windowMs: 1000, by: 'ip' } }) })
+  forwardStage()(ctx)
+  const rewrite = ctx.reply.calls[0]!.opts.rewriteHeaders as (h: IncomingHttpHeaders) => IncomingHttpHeaders
+  t.not(rewrite, stripResponseHopByHop)
+  t.same(rewrite({ 'ratelimit-limit': '99', 'ratelimit-remaining': '98', 'ratelimit-reset': '1', connection: 'x-a', 'x-a': '1', 'x-kept': 'k' }), { 'x-kept': 'k' })
+})
+
+t.test('F17: an announced body over the route\'s limit is a 413 before the upstream is contacted', async (t) => {
+  const over = forwardContext({ headers: { 'content-length': '11' }, route: route({ bodyLimit: 10 }) })
+  t.throws(() => forwardStage()(over), { code: 'payload_too_large', status: 413, headers: { connection: 'close' }, detail: 'content-length 11 (limit 10 bytes)' })
+  t.equal(over.reply.calls.length, 0, 'the upstream was not contacted')
+  const at = forwardContext({ headers: { 'content-length': '10' }, route: route({ bodyLimit: 10 }) })
+  forwardStage()(at)
+  t.equal(at.reply.calls.length, 1, 'exactly the limit is forwarded')
+  const byDefault = forwardContext({ headers: { 'content-length': '6' } })
+  t.throws(() => forwardStage({ maxBodySize: 5 })(byDefault), { code: 'payload_too_large' }, 'MAX_BODY_SIZE applies to routes without body_limit')
+  const routeWins = forwardContext({ headers: { 'content-length': '6' }, route: route({ bodyLimit: 100 }) })
+  forwardStage({ maxBodySize: 5 })(routeWins)
+  t.equal(routeWins.reply.calls.length, 1, 'a route\'s body_limit replaces MAX_BODY_SIZE')
+  const tenMiB = forwardContext({ headers: { 'content-length': String(10 * 1024 * 1024) } })
+  forwardStage()(tenMiB)
+  t.equal(tenMiB.reply.calls.length, 1, 'default MAX_BODY_SIZE: 10 MiB')
+  t.throws(() => forwardStage()(forwardContext({ headers: { 'content-length': String(10 * 1024 * 1024 + 1) } })), { code: 'payload_too_large' })
+})
+
+t.test('F17: a chunked body is counted on its way and cut once it passes the limit; then a 413', async (t) => {
+  const body = new PassThrough()
+  const ctx = forwardContext({ body, route: route({ bodyLimit: 4 }) })
+  forwardStage()(ctx)
+  const counted = (ctx.request as unknown as { body: PassThrough }).body
+  t.not(counted, body, 'the body now goes through the counter')
+  const received: Buffer[] = []
+  counted.on('data', (c: Buffer) => received.push(c))
+  const failed = new Promise<Error>((resolve) => counted.once('error', resolve))
+  body.write('abcd')
+  await new Promise((resolve) => setImmediate(resolve))
+  t.equal(Buffer.concat(received).toString(), 'abcd', 'up to the limit flows')
+  body.write('e')
+  t.match((await failed).message, /over the route limit/)
+  t.equal(Buffer.concat(received).toString(), 'abcd', 'the byte over the limit never flows')
+  ctx.reply.calls[0]!.opts.onError(ctx.reply, { error: new Error('socket hang up') })
+  t.equal(ctx.reply.sent.status, 413)
+  t.match(ctx.reply.sent.headers, { connection: 'close' })
+  t.same(ctx.reply.sent.body, { error: 'payload_too_large', error_description: 'Request body too large' })
+  t.match(ctx.reply.logs, [['info', { reason: 'payload_too_large', route: 'GET /x/*', upstream: 'orders', limit: 4 }]])
+})
+
+t.test('F17: a chunked body within its limit is no 413 when the upstream fails for another reason', async (t) => {
+  const body = new PassThrough()
+  const ctx = forwardContext({ body, route: route({ bodyLimit: 100 }) })
+  forwardStage()(ctx)
+  const counted = (ctx.request as unknown as { body: PassThrough }).body
+  counted.on('data', () => {})
+  body.write('abc')
+  await new Promise((resolve) => setImmediate(resolve))
+  ctx.reply.calls[0]!.opts.onError(ctx.reply, { error: Object.assign(new Error('refused'), { cause: { code: 'ECONNREFUSED' } }) })
+  t.equal(ctx.reply.sent.status, 502)
+  t.match(ctx.reply.logs, [['warn', { reason: 'upstream_unreachable', cause: 'ECONNREFUSED' }]])
+})
+
+t.test('F15: a body the client finished is never cut, even when the upstream has not read it yet', async (t) => {
+  const body = new PassThrough()
+  const ctx = forwardContext({ body, route: route({ bodyLimit: 100 }) })
+  forwardStage()(ctx)
+  const counted = (ctx.request as unknown as { body: PassThrough }).body
+  let errored: Error | null = null
+  counted.on('error', (e) => { errored = e })
+  const closed = new Promise((resolve) => body.once('close', resolve))
+  body.end('xyz')
+  await closed
+  await new Promise((resolve) => setImmediate(resolve))
+  t.equal(errored, null, 'the client closing after its last byte is no abort')
+  const chunks: Buffer[] = []
+  counted.on('data', (c: Buffer) => chunks.push(c))
+  await new Promise((resolve) => counted.once('end', resolve))
+  t.equal(Buffer.concat(chunks).toString(), 'xyz', 'the upstream still gets the whole body')
+})
+
+t.test('upstream headers without a matched route: the Authorization header is left as it is (no route decision to apply)', async (t) => {
+  t.equal(upstreamHeaders(context({ route: null }), { authorization: 'Bearer t' }, {}, untrusted).authorization, 'Bearer t')
+})
+
+t.test('F15: a client gone mid-body aborts the upstream request body too', async (t) => {
+  const body = new PassThrough()
+  const ctx = forwardContext({ body, route: route({ bodyLimit: 100 }) })
+  forwardStage()(ctx)
+  const counted = (ctx.request as unknown as { body: PassThrough }).body
+  counted.on('data', () => {})
+  const failed = new Promise<Error>((resolve) => counted.once('error', resolve))
+  body.write('ab')
+  body.destroy()
+  t.match((await failed).message, /aborted by the client/)
+  const finished = new PassThrough()
+  const ok = forwardContext({ body: finished, route: route({ bodyLimit: 100 }) })
+  forwardStage()(ok)
+  const okCounted = (ok.request as unknown as { body: PassThrough }).body
+  let errored = false
+  okCounted.on('error', () => { errored = true })
+  const chunks: Buffer[] = []
+  okCounted.on('data', (c: Buffer) => chunks.push(c))
+  const ended = new Promise((resolve) => okCounted.once('end', resolve))
+  finished.end('xyz')
+  await ended
+  finished.destroy()
+  await new Promise((resolve) => setImmediate(resolve))
+  t.equal(Buffer.concat(chunks).toString(), 'xyz')
+  t.notOk(errored, 'a body read to its end is no abort')
+})
+
+t.test('forward: an upstream failure is a 502, a timeout a 504, with the transport cause in the log', async (t) => {
+  const rows: Array<[unknown, number, string, string]> = [
+    [Object.assign(new Error('x'), { code: 'FST_REPLY_FROM_INTERNAL_SERVER_ERROR', statusCode: 500, cause: { code: 'ECONNREFUSED' } }), 502, 'upstream_unreachable', 'ECONNREFUSED'],
+    [Object.assign(new Error('x'), { code: 'UND_ERR_HEADERS_TIMEOUT' }), 504, 'upstream_timeout', 'UND_ERR_HEADERS_TIMEOUT'],
+    [Object.assign(new Error('x'), { statusCode: 504 }), 504, 'upstream_timeout', 'error'],
+    [Object.assign(new Error('x'), { code: 'ECONNRESET', cause: { code: 42 } }), 502, 'upstream_unreachable', 'ECONNRESET']
+  ]
+  for (const [error, status, reason, cause] of rows) {
+    const ctx = forwardContext()
+    forwardStage()(ctx)
+    ctx.reply.calls[0]!.opts.onError(ctx.reply, { error })
+    t.equal(ctx.reply.sent.status, status, reason)
+    t.same(ctx.reply.logs, [['warn', { reason, upstream: 'orders', route: 'GET /x/*', cause: cause === 'error' ? undefined : cause }]], `${reason}: log`)
+  }
+  const plain = forwardContext()
+  forwardStage()(plain)
+  let thrown: GatewayError | undefined
+  const reply = { ...plain.reply, header () { return reply }, code () { return reply }, type () { return reply }, send (b: unknown) { thrown = b as never; return reply } }
+  plain.reply.calls[0]!.opts.onError(reply, { error: new Error('no code') })
+  t.same(thrown, { error: 'bad_gateway', error_description: 'The upstream service is unreachable' })
+})

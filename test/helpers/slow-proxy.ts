@@ -17,18 +17,25 @@ export interface SlowProxy {
 }
 
 /** A one-way pipe that delivers each chunk `latency()` ms after it arrived, never out of order. */
+// One FIFO queue per direction and one timer draining it: chunks leave strictly in arrival order,
+// also when timers fire late on a loaded machine (one timer per chunk, or delivering a chunk that is
+// due at once while an earlier one still waits for its late timer, reorders the byte stream).
 function delayedPipe (from: Socket, to: Socket, latency: () => number, frozen: () => boolean, held: Array<() => void>): void {
-  let lastDue = 0
-  from.on('data', (chunk: Buffer) => {
-    const due = Math.max(Date.now() + latency(), lastDue)
-    lastDue = due
-    const deliver = (): void => {
-      if (frozen()) { held.push(deliver); return }
+  const queue: Array<{ due: number, chunk: Buffer }> = []
+  let timer: NodeJS.Timeout | null = null
+  const drain = (): void => {
+    timer = null
+    if (frozen()) { held.push(drain); return }
+    while (queue.length > 0 && queue[0]!.due <= Date.now()) {
+      const { chunk } = queue.shift()!
       if (!to.destroyed) to.write(chunk)
     }
-    const wait = due - Date.now()
-    if (wait <= 0) deliver()
-    else setTimeout(deliver, wait).unref()
+    if (queue.length > 0) timer = setTimeout(drain, queue[0]!.due - Date.now()).unref()
+  }
+  from.on('data', (chunk: Buffer) => {
+    const last = queue.at(-1)?.due ?? 0
+    queue.push({ due: Math.max(Date.now() + latency(), last), chunk })
+    if (timer === null && !held.includes(drain)) drain()
   })
 }
 

@@ -200,6 +200,7 @@ t.test('Redis slow: round trips at 0.3 × the timeout succeed; at 1.5 × → 503
   await sleep(TIMEOUT_MS * 1.5)
   const after = await Promise.all(Array.from({ length: 20 }, async () => await once('/me')))
   t.same(after.map((s) => s.status), Array(20).fill(200), 'latency removed: 20 protected requests all 200')
-  // a poisoned connection would make each request wait for a stale reply (a slow-phase round trip or more)
-  t.ok(Math.max(...after.map((s) => s.ms)) < waited, `and none waited like the slow phase did (max ${Math.max(...after.map((s) => s.ms))} ms < ${waited} ms)`)
+  // a poisoned connection would make requests wait for stale replies until the command timeout (then
+  // 503, refused above): none waits past the bound scaled by this run's healthy baseline
+  t.ok(Math.max(...after.map((s) => s.ms)) < BOUND_MS, `and none waited past the bound (max ${Math.max(...after.map((s) => s.ms))} ms < ${BOUND_MS} ms)`)
 })

@@ -1,6 +1,7 @@
 // Signing key material: fresh key pairs as store records (kid = RFC 7638 thumbprint) and their public
 // JWKs (RFC 7517 §4), which copy public members only. Also the order of a key set (oldest first).
 import { createHash, generateKeyPairSync, type KeyObject } from 'node:crypto'
+import { byCreatedThenKid } from '../store/key-order.js'
 import type { KeyRecord, SigningAlg } from '../store/types.js'
 
 /** A public JWK as served in JWKS (RFC 7517 §4): never a private member. */
@@ -60,9 +61,7 @@ export function toPublicJwk (publicKey: KeyObject, kid: string, alg: SigningAlg)
   return out
 }
 
-export function byCreatedThenKid (a: KeyRecord, b: KeyRecord): number {
-  return a.createdAt - b.createdAt || (a.kid < b.kid ? -1 : a.kid > b.kid ? 1 : 0)
-}
+export { byCreatedThenKid }
 
 export function newest (records: KeyRecord[]): KeyRecord | undefined {
   return [...records].sort(byCreatedThenKid).at(-1)

@@ -81,7 +81,9 @@ async function workers (): Promise<Piscina> {
   const { Piscina } = await import('piscina')
   // Compiled JavaScript needs no loader. Run from the TypeScript sources (tests), a worker thread needs
   // tsx too, resolved from this file rather than from the working directory (which may be anywhere).
-  const execArgv = FROM_SOURCES ? [...process.execArgv, '--import', import.meta.resolve('tsx')] : process.execArgv
+  // (only there: tsx is a dev dependency; and only once, when the test runner's own flags carry it)
+  let execArgv = process.execArgv
+  if (FROM_SOURCES && !execArgv.some((a) => a === '--import=tsx')) execArgv = [...execArgv, '--import', import.meta.resolve('tsx')]
   pool ??= new Piscina({ filename: fileURLToPath(WORKER), minThreads: poolThreads, maxThreads: poolThreads, idleTimeout: Number.POSITIVE_INFINITY, execArgv })
   return pool
 }

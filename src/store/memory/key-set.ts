@@ -1,6 +1,9 @@
 // Pieces of the memory store with no state of their own beyond what they hold: the signing-key set
 // and the small helpers the store shares with it.
 import type { KeyRecord } from '../types.js'
+import { byCreatedThenKid, compare } from '../key-order.js'
+
+export { compare }
 
 export interface Expiring { expiresAtMs: number }
 
@@ -43,12 +46,4 @@ export function setUntil (map: Map<string, Expiring>, key: string, expiresAtMs: 
 /** Records are copied in and out so callers never share mutable state with the store. */
 export function copy<T> (value: T): T {
   return structuredClone(value)
-}
-
-export function compare (a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0
-}
-
-export function byCreatedThenKid (a: KeyRecord, b: KeyRecord): number {
-  return a.createdAt - b.createdAt || compare(a.kid, b.kid)
 }

@@ -2,6 +2,9 @@
 // store's KeySet: add never overwrites, update never brings a removed kid back), and the small helpers
 // the store shares with it.
 import type { KeyRecord } from '../types.js'
+import { byCreatedThenKid, compare } from '../key-order.js'
+
+export { compare }
 import type { StoreRedis } from './client.js'
 
 type Run = <T>(what: string, op: () => Promise<T>) => Promise<T>
@@ -41,12 +44,4 @@ export class RedisKeySet {
 
 export function flag (value: boolean | undefined): string {
   return value === true ? '1' : '0'
-}
-
-export function compare (a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0
-}
-
-function byCreatedThenKid (a: KeyRecord, b: KeyRecord): number {
-  return a.createdAt - b.createdAt || compare(a.kid, b.kid)
 }

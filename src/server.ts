@@ -3,6 +3,7 @@
 import closeWithGrace from 'close-with-grace'
 import type { FastifyInstance } from 'fastify'
 import { pino, type Logger } from 'pino'
+import { accessDiffOnSwap } from './access/reload-log.js'
 import { buildApp } from './app.js'
 import type { Config } from './config/env.js'
 import { loadRouteTable, type CompileOptions } from './config/route-map-loader.js'
@@ -58,6 +59,8 @@ export async function startGateway (config: Readonly<Config>, opts: StartOptions
   const { ring: keys, settled } = KeyRing.loadLazy(store, { alg: config.SIGNING_ALG, logger })
   await settled
   const watcher = new RouteWatcher(config.ROUTES_FILE, table, logger, { load: loadRoutes })
+  // every reload logs who gains (warn) or loses (info) access; the watcher (src/config) cannot import src/access
+  watcher.onSwap(accessDiffOnSwap(logger))
   const app = await buildApp({ config, store, routes: watcher, keys, logger })
   // The app owns the store's connections (command client, and the revocation feed's subscriber,
   // closed by the replica's own onClose): app.close() ends them all (test/integration/redis-close.test.ts).

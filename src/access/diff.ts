@@ -1,0 +1,252 @@
+// The access diff between two route maps: per route and method, what changed and whom it lets in or
+// keeps out. "Access" is who may send which method to which upstream at which path, so an entry
+// WIDENS when some caller (anonymous, or a token with some scopes) can reach something it could not
+// before: a new route or method, a path that matches more, `auth: none`/`optional` on a protected
+// route, fewer or other scopes, or another upstream behind the same paths. It NARROWS in the mirror
+// cases; one entry can do both. Pure: no I/O (the registry is read by the caller).
+import { patternsOverlap } from '../config/route-overlap.js'
+import type { AuthMode, HttpMethod, RouteTable } from '../config/route-types.js'
+import { coveredBy } from './coverage.js'
+import { accessEntries, allows, byPathAndMethod, letsMoreIn, type AccessEntry, type AccessRule, type Caller } from './entries.js'
+import type { Registry } from './registry.js'
+
+export interface EntryView {
+  route: string
+  path: string
+  auth: AuthMode
+  scopes: string[]
+  upstream: string
+  /** Where requests go: the upstream's origin and base path. */
+  target: string
+}
+
+export type EffectReason = 'new_paths' | 'removed_paths' | 'now_public' | 'now_protected' | 'scopes' | 'upstream'
+
+/** One way an entry widens or narrows, against one entry of the other map on the same method. */
+export interface AccessEffect {
+  reason: EffectReason
+  /** The other map's entry whose paths overlap; null: no entry there (paths new, or gone). */
+  against: EntryView | null
+  /** Who gains (widening) or loses (narrowing), in scope terms. */
+  who: string
+}
+
+export type Access = 'unchanged' | 'narrows' | 'widens' | 'widens_and_narrows'
+
+export interface DiffEntry {
+  method: HttpMethod
+  path: string
+  change: 'added' | 'removed' | 'changed'
+  /** For `changed`: which of path, auth, scopes, upstream, forward_token, rate_limit, body_limit differ. */
+  changed: string[]
+  before: EntryView | null
+  after: EntryView | null
+  access: Access
+  scopes: { no_longer_required: string[], newly_required: string[] }
+  widens: AccessEffect[]
+  narrows: AccessEffect[]
+  /** Only with a registry: the ids / names that gain or lose access to this route and method. */
+  clients?: { gain: string[], lose: string[] }
+  users?: { gain: string[], lose: string[] }
+}
+
+export interface AccessDiff {
+  old_file: string
+  new_file: string
+  /** Whether clients and users were compared (a registry was given); otherwise scopes only. */
+  registry: boolean
+  access: 'unchanged' | 'narrows' | 'widens'
+  widened: number
+  narrowed: number
+  entries: DiffEntry[]
+}
+
+/** CLI exit code: 0 unchanged, 1 narrows only, 3 widens anywhere (CI can ask for a second review). */
+export function diffExitCode (d: AccessDiff): 0 | 1 | 3 {
+  return d.access === 'widens' ? 3 : d.access === 'narrows' ? 1 : 0
+}
+
+function view (e: AccessEntry): EntryView {
+  return { route: e.route.id, path: e.path, auth: e.route.auth, scopes: [...e.route.scopes], upstream: e.route.upstream.name, target: e.target }
+}
+
+function holders (rule: AccessRule): string {
+  if (rule.public) return 'anyone (no token needed)'
+  return rule.scopes.length === 0 ? 'any valid token' : `tokens with ${rule.scopes.join(' ')}`
+}
+
+const missing = (need: readonly string[], have: readonly string[]): string[] => need.filter((s) => !have.includes(s))
+
+/** Whether `caller` reaches `to` now but did not reach it through `from` (same target) before. */
+function gains (caller: Caller, from: AccessEntry | null, to: AccessEntry): boolean {
+  return allows(to.rule, caller) && !(from !== null && from.target === to.target && allows(from.rule, caller))
+}
+
+/**
+ * The effect of `from` → `to` on the paths both match: someone passes `to` who did not pass `from`,
+ * or `to` sends them to another upstream (`from` null: the paths were not served). Read with the
+ * maps swapped (old entry as `to`, new as `from`) it is the narrowing. null: nobody gains.
+ */
+function effect (from: AccessEntry | null, to: AccessEntry, widening: boolean): AccessEffect | null {
+  const against = from === null ? null : view(from)
+  if (from === null) return { reason: widening ? 'new_paths' : 'removed_paths', against, who: holders(to.rule) }
+  if (from.target !== to.target) {
+    const there = `${to.route.upstream.name} (${to.target})`
+    const here = `${from.route.upstream.name} (${from.target})`
+    return { reason: 'upstream', against, who: widening ? `${holders(to.rule)}: now reach ${there} instead of ${here}` : `${holders(to.rule)}: no longer reach ${there} (now ${here})` }
+  }
+  if (!letsMoreIn(from.rule, to.rule)) return null
+  if (to.rule.public) {
+    const who = from.rule.scopes.length === 0 ? 'anonymous callers' : `anonymous callers and tokens without ${from.rule.scopes.join(' ')}`
+    return { reason: widening ? 'now_public' : 'now_protected', against, who }
+  }
+  return { reason: 'scopes', against, who: `${holders(to.rule)} but without ${missing(from.rule.scopes, to.rule.scopes).join(' ')}` }
+}
+
+/** An effect and the two entries it compares (`from` null: paths not served there). */
+interface Part { readonly effect: AccessEffect, readonly from: AccessEntry | null, readonly to: AccessEntry }
+
+/** Entries bucketed by method and first path segment (routes overlap only within one bucket). */
+class Buckets {
+  readonly #map = new Map<string, AccessEntry[]>()
+  constructor (entries: readonly AccessEntry[]) {
+    for (const e of entries) {
+      const key = Buckets.key(e)
+      const list = this.#map.get(key)
+      if (list === undefined) this.#map.set(key, [e])
+      else list.push(e)
+    }
+  }
+
+  // a first segment cannot be a parameter (the loader refuses it as shadowing reserved paths)
+  static key (e: AccessEntry): string {
+    const first = e.pattern.segments[0]
+    return `${e.method} ${first?.kind === 'static' ? first.value : ''}`
+  }
+
+  get (e: AccessEntry): AccessEntry | undefined {
+    return this.#map.get(Buckets.key(e))?.find((o) => o.path === e.path)
+  }
+
+  /** The entries on e's method whose paths overlap e's. */
+  overlapping (e: AccessEntry): AccessEntry[] {
+    return (this.#map.get(Buckets.key(e)) ?? []).filter((o) => patternsOverlap(o.pattern, e.pattern))
+  }
+}
+
+/**
+ * Effects of `entry` against the other map's entries on its method that overlap its paths (the
+ * loader keeps one map's entries on one method disjoint, so each overlap is a region of its own),
+ * plus the paths none of them matches. `widening`: `entry` is in the new map.
+ */
+function parts (entry: AccessEntry, other: Buckets, widening: boolean): Part[] {
+  const near = other.overlapping(entry)
+  const out: Part[] = []
+  for (const o of near) {
+    const e = effect(o, entry, widening)
+    if (e !== null) out.push({ effect: e, from: o, to: entry })
+  }
+  if (!coveredBy(entry.pattern, near.map((o) => o.pattern))) out.push({ effect: effect(null, entry, widening)!, from: null, to: entry })
+  return out
+}
+
+function sameEntry (a: AccessEntry, b: AccessEntry): boolean {
+  return a.target === b.target && a.rule.public === b.rule.public &&
+    a.rule.scopes.length === b.rule.scopes.length && a.rule.scopes.every((s) => b.rule.scopes.includes(s))
+}
+
+function changedFields (a: AccessEntry, b: AccessEntry): string[] {
+  const r = a.route
+  const s = b.route
+  const out: string[] = []
+  if (a.path !== b.path) out.push('path')
+  if (r.auth !== s.auth) out.push('auth')
+  if (r.scopes.length !== s.scopes.length || !r.scopes.every((x) => s.scopes.includes(x))) out.push('scopes')
+  if (r.upstream.name !== s.upstream.name || a.target !== b.target) out.push('upstream')
+  if (r.forwardToken !== s.forwardToken) out.push('forward_token')
+  if (JSON.stringify(r.rateLimit) !== JSON.stringify(s.rateLimit)) out.push('rate_limit')
+  if (r.bodyLimit !== s.bodyLimit) out.push('body_limit')
+  return out
+}
+
+/** Pairs each new entry with the old one it replaces: the same path, else an overlapping one (a path change). */
+function pair (olds: readonly AccessEntry[], news: readonly AccessEntry[], oldB: Buckets, newB: Buckets):
+  Array<[AccessEntry | null, AccessEntry | null]> {
+  const pairs: Array<[AccessEntry | null, AccessEntry | null]> = []
+  const taken = new Set<AccessEntry>()
+  const open: AccessEntry[] = []
+  for (const n of news) {
+    const o = oldB.get(n)
+    if (o === undefined) open.push(n)
+    else {
+      taken.add(o)
+      pairs.push([o, n])
+    }
+  }
+  for (const n of open) {
+    const candidates = oldB.overlapping(n).filter((o) => !taken.has(o) && newB.get(o) === undefined)
+    const o = candidates.find((c) => c.route.upstream.name === n.route.upstream.name) ?? candidates[0]
+    if (o !== undefined) taken.add(o)
+    pairs.push([o ?? null, n])
+  }
+  for (const o of olds) if (!taken.has(o)) pairs.push([o, null])
+  return pairs
+}
+
+/** Who, of the registry's clients or users (by their scopes), is in some of `ps`. */
+function who (ps: readonly Part[], holders: ReadonlyArray<{ id: string, scopes: readonly string[] }>): string[] {
+  return holders.filter((h) => ps.some((p) => gains(h.scopes, p.from, p.to))).map((h) => h.id)
+}
+
+/** The access diff of two route maps; with a registry, also which clients and users gain or lose. */
+export function accessDiff (oldTable: RouteTable, newTable: RouteTable, registry?: Registry): AccessDiff {
+  const olds = accessEntries(oldTable)
+  const news = accessEntries(newTable)
+  const oldB = new Buckets(olds)
+  const newB = new Buckets(news)
+  const entries: DiffEntry[] = []
+  for (const [o, n] of pair(olds, news, oldB, newB)) {
+    const changed = o !== null && n !== null ? changedFields(o, n) : []
+    if (o !== null && n !== null && changed.length === 0) continue
+    // an entry with the same path, rule and upstream serves the same paths to the same callers
+    const same = o !== null && n !== null && o.path === n.path && sameEntry(o, n)
+    const wider = n === null || same ? [] : parts(n, oldB, true)
+    const narrower = o === null || same ? [] : parts(o, newB, false)
+    const widens = wider.map((p) => p.effect)
+    const narrows = narrower.map((p) => p.effect)
+    const entry: DiffEntry = {
+      method: (n ?? o)!.method,
+      path: (n ?? o)!.path,
+      change: o === null ? 'added' : n === null ? 'removed' : 'changed',
+      changed,
+      before: o === null ? null : view(o),
+      after: n === null ? null : view(n),
+      access: widens.length > 0 ? (narrows.length > 0 ? 'widens_and_narrows' : 'widens') : narrows.length > 0 ? 'narrows' : 'unchanged',
+      scopes: {
+        no_longer_required: o === null ? [] : missing(o.rule.scopes, n?.rule.scopes ?? []),
+        newly_required: n === null ? [] : missing(n.rule.scopes, o?.rule.scopes ?? [])
+      },
+      widens,
+      narrows
+    }
+    if (registry !== undefined) {
+      const clients = registry.clients.map((c) => ({ id: c.id, scopes: c.scopes }))
+      const users = registry.users.map((u) => ({ id: u.name, scopes: u.scopes }))
+      entry.clients = { gain: who(wider, clients), lose: who(narrower, clients) }
+      entry.users = { gain: who(wider, users), lose: who(narrower, users) }
+    }
+    entries.push(entry)
+  }
+  entries.sort(byPathAndMethod)
+  const widened = entries.filter((e) => e.widens.length > 0).length
+  const narrowed = entries.filter((e) => e.narrows.length > 0).length
+  return {
+    old_file: oldTable.file,
+    new_file: newTable.file,
+    registry: registry !== undefined,
+    access: widened > 0 ? 'widens' : narrowed > 0 ? 'narrows' : 'unchanged',
+    widened,
+    narrowed,
+    entries
+  }
+}

@@ -1,0 +1,84 @@
+// Access entries: a route table seen as who may call what. One entry per route and method: its path
+// pattern, the rule a caller must meet (the authenticate and authorize stages, src/pipeline/) and
+// the upstream it reaches. Pure: no I/O, used by the CLI, the admin endpoint and the reload log.
+import { parseRoutePath, type RoutePattern } from '../config/route-map-schema.js'
+import { HTTP_METHODS, type AuthMode, type CompiledRoute, type HttpMethod, type RouteTable } from '../config/route-types.js'
+
+/**
+ * What a caller needs. `public`: no token needed (auth: none, or auth: optional, which takes
+ * anonymous requests; the loader refuses scopes on both). Otherwise a valid token carrying every
+ * one of `scopes` (RFC 6750 §3.1; empty: any valid token).
+ */
+export interface AccessRule {
+  readonly public: boolean
+  readonly scopes: readonly string[]
+}
+
+export interface AccessEntry {
+  readonly method: HttpMethod
+  readonly path: string
+  readonly pattern: RoutePattern
+  readonly route: CompiledRoute
+  readonly rule: AccessRule
+  /** Where the request goes: the upstream's origin and base path (its name is only a label). */
+  readonly target: string
+}
+
+/** A caller: null is an anonymous request; otherwise the scopes its token carries. */
+export type Caller = readonly string[] | null
+
+export function ruleOf (auth: AuthMode, scopes: readonly string[]): AccessRule {
+  return { public: auth !== 'required', scopes: auth === 'required' ? scopes : [] }
+}
+
+/** Whether `caller` passes `rule` (exact scope match, all required, as the authorize stage). */
+export function allows (rule: AccessRule, caller: Caller): boolean {
+  if (rule.public) return true
+  return caller !== null && rule.scopes.every((s) => caller.includes(s))
+}
+
+/**
+ * Whether some caller passes `after` but not `before`: the change lets someone in. A caller with
+ * exactly after's scopes passes `after`; it passes `before` only when before's scopes are among them.
+ */
+export function letsMoreIn (before: AccessRule, after: AccessRule): boolean {
+  if (before.public) return false
+  if (after.public) return true
+  return !before.scopes.every((s) => after.scopes.includes(s))
+}
+
+const patterns = new WeakMap<CompiledRoute, RoutePattern>()
+
+function patternOf (route: CompiledRoute): RoutePattern {
+  let p = patterns.get(route)
+  if (p === undefined) {
+    const parsed = parseRoutePath(route.path)
+    // a compiled route's path was parsed by the loader: this cannot fail
+    if (typeof parsed === 'string') throw new TypeError(`route ${route.id}: path ${parsed}`)
+    p = parsed
+    patterns.set(route, p)
+  }
+  return p
+}
+
+export function targetOf (route: CompiledRoute): string {
+  return route.upstream.origin + route.upstream.basePath
+}
+
+/** Every route and method of the table, ordered by path, then method (HTTP_METHODS order). */
+export function accessEntries (table: RouteTable): AccessEntry[] {
+  const out: AccessEntry[] = []
+  for (const route of table.routes) {
+    const pattern = patternOf(route)
+    const rule = ruleOf(route.auth, route.scopes)
+    for (const method of route.methods) {
+      out.push({ method, path: route.path, pattern, route, rule, target: targetOf(route) })
+    }
+  }
+  return out.sort(byPathAndMethod)
+}
+
+export function byPathAndMethod (a: { path: string, method: HttpMethod }, b: { path: string, method: HttpMethod }): number {
+  if (a.path !== b.path) return a.path < b.path ? -1 : 1
+  return HTTP_METHODS.indexOf(a.method) - HTTP_METHODS.indexOf(b.method)
+}

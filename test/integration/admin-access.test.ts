@@ -20,8 +20,9 @@ const app = Fastify()
 await app.register(adminAccessPlugin, { store, routes: { current: () => table } })
 t.teardown(async () => { await app.close(); await store.close(); await redis.stop() })
 
-// the one process start: the CLI's answer, compared below with the endpoint's
+// the process starts: the CLI's answer, compared below with the endpoint's, and a usage error
 const cli = runCli(['access', '--client', 'reporter', '--json'], { env: { REDIS_URL: redis.url, ROUTES_FILE: ROUTES } })
+const twoSelectors = runCli(['access', '--client', 'reporter', '--scopes', 'a'], { env: { REDIS_URL: redis.url, ROUTES_FILE: ROUTES } })
 
 const get = async (query: string): Promise<{ status: number, body: any }> => {
   const res = await app.inject({ method: 'GET', url: `/admin/access${query}` })
@@ -39,6 +40,10 @@ t.test('?client=ID: the client\'s scopes from the store; the same JSON as `portc
   const run = await cli
   t.equal(run.code, 0, run.stderr)
   t.same(json(run), res.body, 'CLI and endpoint answer alike')
+})
+
+t.test('`portcullis access` with two selectors: a usage error, exit 2', async (t) => {
+  t.same(await twoSelectors, { code: 2, stdout: '', stderr: 'portcullis: give exactly one of --client ID, --user NAME or --scopes "a b"\n' })
 })
 
 t.test('?user=NAME: usernames are case-insensitive; a disabled user is marked', async (t) => {

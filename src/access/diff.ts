@@ -4,8 +4,8 @@
 // before: a new route or method, a path that matches more, `auth: none`/`optional` on a protected
 // route, fewer or other scopes, or another upstream behind the same paths. It NARROWS in the mirror
 // cases; one entry can do both. Pure: no I/O (the registry is read by the caller).
-import { patternsOverlap } from '../config/route-overlap.js'
-import type { AuthMode, HttpMethod, RouteTable } from '../config/route-types.js'
+import { OverlapIndex } from '../config/route-overlap.js'
+import type { AuthMode, HttpMethod, RateLimitPolicy, RouteTable } from '../config/route-types.js'
 import { coveredBy } from './coverage.js'
 import { accessEntries, allows, byPathAndMethod, letsMoreIn, type AccessEntry, type AccessRule, type Caller } from './entries.js'
 import type { Registry } from './registry.js'
@@ -106,31 +106,44 @@ function effect (from: AccessEntry | null, to: AccessEntry, widening: boolean): 
 /** An effect and the two entries it compares (`from` null: paths not served there). */
 interface Part { readonly effect: AccessEffect, readonly from: AccessEntry | null, readonly to: AccessEntry }
 
-/** Entries bucketed by method and first path segment (routes overlap only within one bucket). */
-class Buckets {
-  readonly #map = new Map<string, AccessEntry[]>()
+/**
+ * One map's entries, found by method and path, and by overlap: per method, the loader's trie of
+ * patterns (src/config/route-overlap.ts), so a 10,000-route map is not compared pairwise on reload.
+ */
+class Side {
+  readonly #byKey = new Map<string, AccessEntry>()
+  readonly #byMethod = new Map<string, AccessEntry[]>()
+  /** Built on first use: an unchanged map never needs one. */
+  readonly #indexes = new Map<string, OverlapIndex>()
+  #queries = 0
   constructor (entries: readonly AccessEntry[]) {
     for (const e of entries) {
-      const key = Buckets.key(e)
-      const list = this.#map.get(key)
-      if (list === undefined) this.#map.set(key, [e])
+      this.#byKey.set(`${e.method} ${e.path}`, e)
+      const list = this.#byMethod.get(e.method)
+      if (list === undefined) this.#byMethod.set(e.method, [e])
       else list.push(e)
     }
   }
 
-  // a first segment cannot be a parameter (the loader refuses it as shadowing reserved paths)
-  static key (e: AccessEntry): string {
-    const first = e.pattern.segments[0]
-    return `${e.method} ${first?.kind === 'static' ? first.value : ''}`
-  }
-
+  /** The entry on e's method with e's path. */
   get (e: AccessEntry): AccessEntry | undefined {
-    return this.#map.get(Buckets.key(e))?.find((o) => o.path === e.path)
+    return this.#byKey.get(`${e.method} ${e.path}`)
   }
 
   /** The entries on e's method whose paths overlap e's. */
   overlapping (e: AccessEntry): AccessEntry[] {
-    return (this.#map.get(Buckets.key(e)) ?? []).filter((o) => patternsOverlap(o.pattern, e.pattern))
+    const entries = this.#byMethod.get(e.method)
+    if (entries === undefined) return []
+    let index = this.#indexes.get(e.method)
+    if (index === undefined) {
+      index = new OverlapIndex()
+      for (const [i, x] of entries.entries()) index.add(x.pattern, i)
+      this.#indexes.set(e.method, index)
+    }
+    // the index answers only while adding: the query goes in past the end (n and up), and indexes
+    // from n up are dropped from every answer
+    const n = entries.length
+    return index.add(e.pattern, n + this.#queries++).filter((i) => i < n).map((i) => entries[i]!)
   }
 }
 
@@ -139,7 +152,7 @@ class Buckets {
  * loader keeps one map's entries on one method disjoint, so each overlap is a region of its own),
  * plus the paths none of them matches. `widening`: `entry` is in the new map.
  */
-function parts (entry: AccessEntry, other: Buckets, widening: boolean): Part[] {
+function parts (entry: AccessEntry, other: Side, widening: boolean): Part[] {
   const near = other.overlapping(entry)
   const out: Part[] = []
   for (const o of near) {
@@ -155,6 +168,10 @@ function sameEntry (a: AccessEntry, b: AccessEntry): boolean {
     a.rule.scopes.length === b.rule.scopes.length && a.rule.scopes.every((s) => b.rule.scopes.includes(s))
 }
 
+function sameRateLimit (a: RateLimitPolicy | null, b: RateLimitPolicy | null): boolean {
+  return a === null || b === null ? a === b : a.limit === b.limit && a.windowMs === b.windowMs && a.by === b.by
+}
+
 function changedFields (a: AccessEntry, b: AccessEntry): string[] {
   const r = a.route
   const s = b.route
@@ -164,13 +181,13 @@ function changedFields (a: AccessEntry, b: AccessEntry): string[] {
   if (r.scopes.length !== s.scopes.length || !r.scopes.every((x) => s.scopes.includes(x))) out.push('scopes')
   if (r.upstream.name !== s.upstream.name || a.target !== b.target) out.push('upstream')
   if (r.forwardToken !== s.forwardToken) out.push('forward_token')
-  if (JSON.stringify(r.rateLimit) !== JSON.stringify(s.rateLimit)) out.push('rate_limit')
+  if (!sameRateLimit(r.rateLimit, s.rateLimit)) out.push('rate_limit')
   if (r.bodyLimit !== s.bodyLimit) out.push('body_limit')
   return out
 }
 
 /** Pairs each new entry with the old one it replaces: the same path, else an overlapping one (a path change). */
-function pair (olds: readonly AccessEntry[], news: readonly AccessEntry[], oldB: Buckets, newB: Buckets):
+function pair (olds: readonly AccessEntry[], news: readonly AccessEntry[], oldB: Side, newB: Side):
   Array<[AccessEntry | null, AccessEntry | null]> {
   const pairs: Array<[AccessEntry | null, AccessEntry | null]> = []
   const taken = new Set<AccessEntry>()
@@ -202,8 +219,8 @@ function who (ps: readonly Part[], holders: ReadonlyArray<{ id: string, scopes: 
 export function accessDiff (oldTable: RouteTable, newTable: RouteTable, registry?: Registry): AccessDiff {
   const olds = accessEntries(oldTable)
   const news = accessEntries(newTable)
-  const oldB = new Buckets(olds)
-  const newB = new Buckets(news)
+  const oldB = new Side(olds)
+  const newB = new Side(news)
   const entries: DiffEntry[] = []
   for (const [o, n] of pair(olds, news, oldB, newB)) {
     const changed = o !== null && n !== null ? changedFields(o, n) : []

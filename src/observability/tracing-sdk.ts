@@ -132,8 +132,8 @@ class RequestSpans implements RequestTrace {
       kind: SpanKind.CLIENT, attributes: { [ATTR_HTTP_REQUEST_METHOD]: method, [ATTR_UPSTREAM]: name }
     }, this.#parent)
     this.#upstream = span
-    // the client's own traceparent/tracestate never reach the upstream: ours replace them
-    delete headers.traceparent
+    // the client's own traceparent/tracestate never reach the upstream: inject overwrites traceparent,
+    // and writes tracestate only when the trace has one (a client's beside a malformed traceparent is dropped)
     delete headers.tracestate
     propagator.inject(trace.setSpan(ROOT_CONTEXT, span), headers, defaultTextMapSetter)
   }

@@ -113,12 +113,14 @@ t.test('tracing on: spans continue the client trace, the upstream is parented by
   t.test('no traceparent, or a malformed one: a new trace is started and sent upstream', async (t) => {
     for (const [path, headers] of [
       ['/orders/8', {}],
-      ['/orders/9', { traceparent: `00-${CLIENT_TRACE}-${CLIENT_SPAN}-zz` }]
+      ['/orders/9', { traceparent: `00-${CLIENT_TRACE}-${CLIENT_SPAN}-zz`, tracestate: 'vendor=abc' }]
     ] as const) {
       const r = await get(gw, path, { authorization: `Bearer ${token}`, ...headers })
       t.equal(r.status, 200)
       const sent = traceparent(r.seen!)
       t.not(sent.traceId, CLIENT_TRACE, `${path}: a new trace, the malformed one is not passed on`)
+      // W3C Trace Context §3.3.1: tracestate belongs to the traceparent it came with
+      t.notOk('tracestate' in r.seen!.headers, `${path}: no tracestate of another trace`)
       t.equal(accessLine(logs.lines, path)?.trace_id, sent.traceId, `${path}: the log and the upstream agree on the trace id`)
       await gw.app.tracing!.forceFlush()
       const spans = spansOf(sent.traceId)

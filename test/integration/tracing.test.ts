@@ -186,3 +186,23 @@ t.test('a stuck collector never holds a request, and close stops waiting for it'
   // close returned while the exporter was still waiting (its own timeout, 10 s, had not passed)
   t.equal(stuck.requests[0]?.closedEarly, false, 'close did not wait for the collector')
 })
+
+t.test('a collector that refuses connections: requests are served, the failure is logged once', async (t) => {
+  const gone = await startOtlpReceiver()
+  const url = gone.url
+  await gone.close()
+  const logs = captureLogs()
+  // the exporter reads OTEL_EXPORTER_OTLP_TIMEOUT itself, when it is built: 500 ms instead of 10 s of
+  // retries per export keeps this test short (set only while this gateway is built)
+  process.env.OTEL_EXPORTER_OTLP_TIMEOUT = '500'
+  const gw = await startTestGateway(t, { routes: ROUTES, logger: logs.logger, env: { OTEL_EXPORTER_OTLP_ENDPOINT: url } })
+    .finally(() => { delete process.env.OTEL_EXPORTER_OTLP_TIMEOUT })
+  const token = mint(gw.keys, userClaims(gw.config))
+  for (const path of ['/orders/14', '/orders/15']) {
+    t.equal((await get(gw, path, { authorization: `Bearer ${token}` })).status, 200, `${path} served`)
+    await gw.app.tracing!.forceFlush().catch(() => {})
+  }
+  const failures = logs.lines.filter((l) => l.msg === 'trace export failed')
+  t.equal(failures.length, 1, 'one line, not one per export')
+  t.equal(failures[0]?.url, `${url}/v1/traces`)
+})

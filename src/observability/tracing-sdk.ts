@@ -113,7 +113,7 @@ class RequestSpans implements RequestTrace {
   constructor (tracer: Tracer, method: string, headers: IncomingHttpHeaders) {
     this.#tracer = tracer
     this.#method = method
-    // a malformed traceparent is ignored (W3C Trace Context §4.2): the request starts a new trace
+    // a malformed traceparent is ignored: the request starts a new trace
     const client = propagator.extract(ROOT_CONTEXT, headers, defaultTextMapGetter)
     // named `METHOD route` once the route is known (end); never the path or its query string
     this.#request = tracer.startSpan(method, { kind: SpanKind.SERVER, attributes: { [ATTR_HTTP_REQUEST_METHOD]: method } }, client)

@@ -1,6 +1,6 @@
-// OpenTelemetry tracing (issue 13 item 3, README "Tracing") through real in-process gateways, a real
-// echo upstream and a real OTLP/HTTP receiver in this test. W3C Trace Context §3.2 (traceparent) and
-// §3.3 (tracestate): continued from the client when valid, started otherwise, and the upstream's
+// OpenTelemetry tracing (README "Tracing") through real in-process gateways, a real
+// echo upstream and a real OTLP/HTTP receiver in this test. The W3C traceparent and tracestate are
+// continued from the client when valid, started otherwise, and the upstream's
 // parent is the gateway's upstream span. Tracing off: nothing of the SDK is loaded.
 import t from 'tap'
 import { createRequire } from 'node:module'
@@ -119,7 +119,7 @@ t.test('tracing on: spans continue the client trace, the upstream is parented by
       t.equal(r.status, 200)
       const sent = traceparent(r.seen!)
       t.not(sent.traceId, CLIENT_TRACE, `${path}: a new trace, the malformed one is not passed on`)
-      // W3C Trace Context §3.3.1: tracestate belongs to the traceparent it came with
+      // a tracestate belongs to the traceparent it came with
       t.notOk('tracestate' in r.seen!.headers, `${path}: no tracestate of another trace`)
       t.equal(accessLine(logs.lines, path)?.trace_id, sent.traceId, `${path}: the log and the upstream agree on the trace id`)
       await gw.app.tracing!.forceFlush()

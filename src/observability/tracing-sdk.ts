@@ -50,7 +50,7 @@ function resourceFor (config: Readonly<Config>) {
  * other standard variables itself (OTEL_EXPORTER_OTLP_HEADERS, _TIMEOUT, _COMPRESSION, certificates).
  * A failed export is logged once, and once more when exports work again; never its headers.
  */
-async function exporterFor (config: Readonly<Config>, url: string, log: FastifyBaseLogger): Promise<SpanExporter> {
+async function exporterFor (config: Readonly<Config>, url: string, logged: string, log: FastifyBaseLogger): Promise<SpanExporter> {
   const protocol = config.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL ?? config.OTEL_EXPORTER_OTLP_PROTOCOL ?? 'http/protobuf'
   const inner: SpanExporter = protocol === 'http/json'
     ? new (await import('@opentelemetry/exporter-trace-otlp-http')).OTLPTraceExporter({ url })
@@ -60,8 +60,8 @@ async function exporterFor (config: Readonly<Config>, url: string, log: FastifyB
     export (spans: ReadableSpan[], done: (result: ExportResult) => void): void {
       inner.export(spans, (result) => {
         const failed = result.code !== ExportResultCode.SUCCESS
-        if (failed && !failing) log.warn({ url, cause: result.error?.message, spans: spans.length }, 'trace export failed')
-        if (!failed && failing) log.info({ url }, 'trace export works again')
+        if (failed && !failing) log.warn({ url: logged, cause: result.error?.message, spans: spans.length }, 'trace export failed')
+        if (!failed && failing) log.info({ url: logged }, 'trace export works again')
         failing = failed
         done(result)
       })
@@ -79,16 +79,24 @@ function within (ms: number, work: Promise<unknown>): Promise<void> {
   })
 }
 
+/** The collector URL as logged: without any user or password in it. */
+function shown (url: string): string {
+  const u = new URL(url)
+  u.username = ''
+  u.password = ''
+  return u.href
+}
+
 export async function startSdk (config: Readonly<Config>, url: string, log: FastifyBaseLogger): Promise<Tracing> {
   const provider = new BasicTracerProvider({
     resource: resourceFor(config),
     sampler: samplerFor(config),
     // OTEL_BSP_* (queue size, batch size, delay, export timeout) are read by the processor itself
-    spanProcessors: [new BatchSpanProcessor(await exporterFor(config, url, log))]
+    spanProcessors: [new BatchSpanProcessor(await exporterFor(config, url, shown(url), log))]
   })
   const tracer = provider.getTracer('portcullis')
   let closed: Promise<void> | undefined
-  log.info({ url, sampler: config.OTEL_TRACES_SAMPLER }, 'tracing on')
+  log.info({ url: shown(url), sampler: config.OTEL_TRACES_SAMPLER }, 'tracing on')
   return {
     start: (method, headers) => new RequestSpans(tracer, method, headers),
     forceFlush: () => provider.forceFlush(),

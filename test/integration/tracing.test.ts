@@ -195,7 +195,8 @@ t.test('a collector that refuses connections: requests are served, the failure i
   // the exporter reads OTEL_EXPORTER_OTLP_TIMEOUT itself, when it is built: 500 ms instead of 10 s of
   // retries per export keeps this test short (set only while this gateway is built)
   process.env.OTEL_EXPORTER_OTLP_TIMEOUT = '500'
-  const gw = await startTestGateway(t, { routes: ROUTES, logger: logs.logger, env: { OTEL_EXPORTER_OTLP_ENDPOINT: url } })
+  const withPassword = url.replace('http://', 'http://otel:s3cret-pw@')
+  const gw = await startTestGateway(t, { routes: ROUTES, logger: logs.logger, env: { OTEL_EXPORTER_OTLP_ENDPOINT: withPassword } })
     .finally(() => { delete process.env.OTEL_EXPORTER_OTLP_TIMEOUT })
   const token = mint(gw.keys, userClaims(gw.config))
   for (const path of ['/orders/14', '/orders/15']) {
@@ -204,5 +205,6 @@ t.test('a collector that refuses connections: requests are served, the failure i
   }
   const failures = logs.lines.filter((l) => l.msg === 'trace export failed')
   t.equal(failures.length, 1, 'one line, not one per export')
-  t.equal(failures[0]?.url, `${url}/v1/traces`)
+  t.equal(failures[0]?.url, `${url}/v1/traces`, 'the collector named without its password')
+  t.notOk(JSON.stringify(logs.lines).includes('s3cret-pw'), 'no log line has the password')
 })

@@ -14,6 +14,8 @@ import { healthPlugin } from './health.js'
 import { awaitTurn, mayHaveRun } from './http/connection.js'
 import { checkFraming } from './http/framing.js'
 import { gatewayPlugin } from './pipeline/index.js'
+import { routeLabel } from './pipeline/context.js'
+import { createTracing, traceRequests } from './observability/tracing.js'
 import type { RouteSource } from './pipeline/match.js'
 import type { KeyRing } from './oauth/keys.js'
 import { oauthPlugin } from './oauth/plugin.js'
@@ -84,11 +86,12 @@ function accessLog (request: FastifyRequest, reply: FastifyReply, aborted: boole
   request.log.info({
     method: request.method,
     path: request.pipeline?.path ?? request.url.split('?', 1)[0],
-    route: request.pipeline?.route?.id ?? request.routeOptions.url ?? null,
+    route: routeLabel(request),
     subject: request.pipeline?.identity?.subject ?? null,
     client: request.pipeline?.identity?.clientId ?? null,
     status: aborted ? null : reply.statusCode,
     ms: Math.round(reply.elapsedTime * 100) / 100,
+    ...(request.trace !== null && { trace_id: request.trace.traceId }),
     ...(aborted ? { aborted: true } : {})
   }, aborted ? 'request aborted' : 'request')
 }
@@ -137,7 +140,12 @@ export async function buildApp (opts: AppOptions): Promise<FastifyInstance> {
   app.server.on('connect', answerConnect.bind(app))
 
   app.decorateRequest('pipeline', null)
+  app.decorateRequest('trace', null)
   registerErrorHandler(app)
+  // OTEL_EXPORTER_OTLP_ENDPOINT unset: null, and the SDK is never loaded (README "Tracing")
+  const tracing = await createTracing(config, app.log)
+  app.decorate('tracing', tracing)
+  if (tracing !== null) traceRequests(app, tracing)
 
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id)

@@ -84,7 +84,7 @@ export async function startGateway (config: Readonly<Config>, opts: StartOptions
     close: () => {
       closed ??= (async () => {
         await watcher.stop()
-        await app.close() // closes the store too (onClose above)
+        await app.close() // closes the store too (onClose above) and flushes traces, bounded (src/observability/tracing.ts)
         await opts.onClose?.()
       })()
       return closed

@@ -8,6 +8,9 @@ import { oneOfMessage } from './schema-values.js'
 const Seconds = (def: number, min = 0, description = '') =>
   Type.Integer({ minimum: min, default: def, description })
 
+/** OTLP over HTTP: protobuf (the OpenTelemetry default) or JSON; gRPC is not offered. */
+const OtlpProtocol = Type.Union([Type.Literal('http/protobuf'), Type.Literal('http/json')], { description: 'OTLP encoding' })
+
 export const EnvSchema = Type.Object({
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 8080, description: 'TCP port to listen on' }),
   HOST: Type.String({ minLength: 1, default: '127.0.0.1', description: 'Address to bind' }),
@@ -53,7 +56,20 @@ export const EnvSchema = Type.Object({
     default: 'strict', description: '`strict`: one store read per request; `replicated`: a local view fed by Redis pub/sub, strict while the feed is down'
   }),
   REVOCATION_VIEW_MAX: Type.Integer({ minimum: 1000, default: 200_000, description: 'Replicated mode: most revocation entries held locally (about 100 bytes each); beyond it the instance checks per request (strict)' }),
-  BCRYPT_THREADS: Type.Integer({ minimum: 1, maximum: 16, default: 1, description: 'Worker threads hashing and checking passwords and client secrets off the event loop' })
+  BCRYPT_THREADS: Type.Integer({ minimum: 1, maximum: 16, default: 1, description: 'Worker threads hashing and checking passwords and client secrets off the event loop' }),
+
+  // tracing (README "Tracing"): the standard OpenTelemetry variables; off unless an endpoint is set
+  OTEL_EXPORTER_OTLP_ENDPOINT: Type.Optional(Type.String({ pattern: '^https?://', description: 'OTLP/HTTP collector base URL (traces go to /v1/traces); unset: tracing off' })),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: Type.Optional(Type.String({ pattern: '^https?://', description: 'OTLP/HTTP traces URL, used as is; wins over OTEL_EXPORTER_OTLP_ENDPOINT' })),
+  OTEL_EXPORTER_OTLP_PROTOCOL: Type.Optional(OtlpProtocol),
+  OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: Type.Optional(OtlpProtocol),
+  OTEL_SERVICE_NAME: Type.Optional(Type.String({ minLength: 1, description: '`service.name` of the spans; default portcullis' })),
+  OTEL_TRACES_SAMPLER: Type.Union([
+    Type.Literal('parentbased_always_on'), Type.Literal('parentbased_always_off'), Type.Literal('parentbased_traceidratio'),
+    Type.Literal('always_on'), Type.Literal('always_off'), Type.Literal('traceidratio')
+  ], { default: 'parentbased_always_on', description: 'Which requests are recorded' }),
+  OTEL_TRACES_SAMPLER_ARG: Type.Optional(Type.String({ pattern: '^(0(\\.[0-9]+)?|1(\\.0+)?)$', description: 'Ratio (0 to 1) of the traceidratio samplers; default 1' })),
+  OTEL_SDK_DISABLED: Type.Union([Type.Literal('false'), Type.Literal('true')], { default: 'false', description: '`true` turns tracing off whatever else is set' })
 }, { additionalProperties: true })
 
 export type Env = Static<typeof EnvSchema>

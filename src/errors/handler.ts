@@ -37,12 +37,21 @@ export function toGatewayError (err: unknown): GatewayError {
   return new GatewayError('server_error', { cause: err, detail: fe?.message })
 }
 
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The reason id of the refusal sent for this request (null: none); read by tracing. */
+    refusal: ErrorCode | null
+  }
+}
+
 export function sendError (reply: FastifyReply, err: GatewayError): FastifyReply {
+  reply.request.refusal = err.code
   for (const [k, v] of Object.entries(err.headers)) reply.header(k, v)
   return reply.code(err.status).type('application/json; charset=utf-8').send(err.body())
 }
 
 export function registerErrorHandler (app: FastifyInstance): void {
+  app.decorateRequest('refusal', null)
   app.setErrorHandler((error: unknown, request: FastifyRequest, reply: FastifyReply) => {
     const ge = toGatewayError(error)
     // one line per refusal, one shape for every stage (src/pipeline/decision-log.ts)

@@ -39,6 +39,11 @@ export type Stage = (ctx: PipelineContext) => void | Promise<void>
 /** The last stage: hands the request to the upstream and owns the reply from then on. */
 export type FinalStage = (ctx: PipelineContext) => FastifyReply
 
+/** The route a request is counted under: the route-map id, else the gateway endpoint's own path. */
+export function routeLabel (request: FastifyRequest): string | null {
+  return request.pipeline?.route?.id ?? request.routeOptions.url ?? null
+}
+
 declare module 'fastify' {
   interface FastifyRequest {
     /** Set by the gateway route; read by the access log. */

@@ -169,7 +169,13 @@ export function forwardStage (opts: ForwardOptions = {}): FinalStage {
     return reply.from(up.origin + up.basePath + ctx.path, {
       timeout: up.timeoutMs,
       ...(query === undefined ? {} : { queryString: () => query }),
-      rewriteRequestHeaders: (_req, headers) => upstreamHeaders(ctx, headers, opts, isTrusted),
+      rewriteRequestHeaders: (_req, headers) => {
+        const out = upstreamHeaders(ctx, headers, opts, isTrusted)
+        // tracing on: the upstream span starts here and its traceparent replaces the client's
+        const trace = ctx.request.trace
+        if (trace !== null) trace.upstream(up.name, ctx.request.method, out as Record<string, unknown>)
+        return out
+      },
       rewriteHeaders: route.rateLimit === null ? stripResponseHopByHop : stripResponseHopByHopAndLimits,
       onError: (r, { error }) => {
         if (counter?.exceeded === true) {

@@ -61,6 +61,8 @@ export function buildPipeline (opts: PipelineOptions, rateLimit: Stage): Pipelin
 
 /** Registers the catch-all gateway route. Register after the gateway's own endpoints. */
 export async function gatewayPlugin (app: FastifyInstance, opts: PipelineOptions): Promise<void> {
+  // request.trace is set by tracing's onRequest hook (src/observability/tracing.ts) when tracing is on
+  if (!app.hasRequestDecorator('trace')) app.decorateRequest('trace', null)
   const revocations = revocationReplicaFor(opts.config, opts.store, app.log)
   if (revocations !== null) app.addHook('onClose', async () => { await revocations.close() })
   const { stages, stageNames, forward } = buildPipeline({ ...opts, revocations }, await rateLimitStage(app, { store: opts.store }))
@@ -78,12 +80,16 @@ export async function gatewayPlugin (app: FastifyInstance, opts: PipelineOptions
     // Stryker disable next-line StringLiteral: placeholders, written by the match stage before anything reads them
     const ctx: PipelineContext = { request, reply, path: '', query: '', route: null, params: {}, identity: null, stage: '' }
     request.pipeline = ctx
+    // one span per stage when tracing is on (src/observability/tracing.ts); off: null
+    const trace = request.trace
     for (let i = 0; i < count; i++) {
       ctx.stage = stageNames[i]!
+      if (trace !== null) trace.stage(ctx.stage)
       const r = stages[i]!(ctx)
       // Stryker disable next-line ConditionalExpression: awaiting undefined is a no-op; the test only saves a tick on the hot path
       if (r !== undefined) await r
     }
+    if (trace !== null) trace.stage(null)
     ctx.stage = 'forward'
     return forward(ctx)
   }

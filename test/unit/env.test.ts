@@ -1,6 +1,7 @@
 import t from 'tap'
 import { readFileSync } from 'node:fs'
 import { ConfigError, EnvSchema, loadConfig } from '../../src/config/env.js'
+import { tracesEndpoint } from '../../src/observability/tracing.js'
 
 t.test('defaults apply when nothing is set', async (t) => {
   const c = loadConfig({})
@@ -29,7 +30,11 @@ const bad: Array<[Record<string, string>, RegExp, string]> = [
   [{ LOG_LEVEL: 'loud' }, /LOG_LEVEL="loud"/, 'unknown log level'],
   [{ REDIS_URL: 'localhost:6379' }, /REDIS_URL/, 'REDIS_URL must be a redis:// URL'],
   [{ SIGNING_ALG: 'HS256' }, /SIGNING_ALG/, 'symmetric signing is not offered'],
-  [{ NODE_ENV: 'production' }, /REDIS_URL is required when NODE_ENV=production/, 'production needs Redis']
+  [{ NODE_ENV: 'production' }, /REDIS_URL is required when NODE_ENV=production/, 'production needs Redis'],
+  [{ OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' }, /OTEL_EXPORTER_OTLP_PROTOCOL="grpc" must be one of http\/protobuf, http\/json/, 'OTLP over gRPC is not offered'],
+  [{ OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4318' }, /OTEL_EXPORTER_OTLP_ENDPOINT="collector:4318"/, 'the collector is an http(s) URL'],
+  [{ OTEL_TRACES_SAMPLER: 'jaeger_remote' }, /OTEL_TRACES_SAMPLER="jaeger_remote" must be one of/, 'an unknown sampler is refused, not defaulted'],
+  [{ OTEL_TRACES_SAMPLER_ARG: '1.5' }, /OTEL_TRACES_SAMPLER_ARG="1.5"/, 'a ratio is between 0 and 1']
 ]
 
 t.test('a bad value is one clear line naming the variable', async (t) => {
@@ -91,4 +96,15 @@ t.test('NODE_ENV: an unknown value is refused, not treated as development (issue
   }
   for (const value of ['development', 'test'] as const) t.equal(loadConfig({ NODE_ENV: value }).NODE_ENV, value)
   t.equal(loadConfig({ NODE_ENV: 'production', REDIS_URL: 'redis://127.0.0.1:1' }).NODE_ENV, 'production')
+})
+
+t.test('tracing is on only with an OTLP endpoint; the traces endpoint is used as is (README "Tracing")', async (t) => {
+  t.equal(tracesEndpoint(loadConfig({})), null, 'off by default')
+  t.equal(tracesEndpoint(loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://otel:4318' })), 'http://otel:4318/v1/traces')
+  t.equal(tracesEndpoint(loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://otel:4318/base/' })), 'http://otel:4318/base/v1/traces')
+  t.equal(tracesEndpoint(loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://otel:4318', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'https://t.example/x' })),
+    'https://t.example/x', 'the traces endpoint wins, unchanged')
+  t.equal(tracesEndpoint(loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://otel:4318', OTEL_SDK_DISABLED: 'true' })), null, 'OTEL_SDK_DISABLED')
+  t.equal(loadConfig({}).OTEL_TRACES_SAMPLER, 'parentbased_always_on', 'the OpenTelemetry default sampler')
+  t.equal(loadConfig({ OTEL_TRACES_SAMPLER_ARG: '0.25' }).OTEL_TRACES_SAMPLER_ARG, '0.25')
 })

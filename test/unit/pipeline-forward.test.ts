@@ -29,7 +29,8 @@ function context (over: { headers?: IncomingHttpHeaders, peer?: string, identity
     id: 'req-1',
     headers: over.headers ?? {},
     socket: { remoteAddress: over.peer ?? '198.51.100.9' },
-    body: over.body
+    body: over.body,
+    trace: null // tracing off (src/observability/tracing.ts)
   }
   return {
     request: request as unknown as FastifyRequest,

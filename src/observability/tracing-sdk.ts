@@ -163,7 +163,8 @@ class RequestSpans implements RequestTrace {
     this.#stage?.end()
     this.#upstream?.end()
     if (route !== null) {
-      request.updateName(`${this.#method} ${route}`)
+      // `METHOD path` (route ids already begin with their method list: `GET,HEAD /orders/*`)
+      request.updateName(`${this.#method} ${route.replace(/^[A-Z]+(?:,[A-Z]+)* /, '')}`)
       request.setAttribute(ATTR_ROUTE, route)
     }
     if (reason !== null) request.setAttribute(ATTR_REASON, reason)

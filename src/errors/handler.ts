@@ -37,7 +37,16 @@ export function toGatewayError (err: unknown): GatewayError {
   return new GatewayError('server_error', { cause: err, detail: fe?.message })
 }
 
+/** The refusal each reply was answered with (sendError is the one way refusals are sent): metrics read it. */
+const refusals = new WeakMap<FastifyReply, ErrorCode>()
+
+/** The error code a reply was refused with, or undefined when it was not a refusal. */
+export function refusalOf (reply: FastifyReply): ErrorCode | undefined {
+  return refusals.get(reply)
+}
+
 export function sendError (reply: FastifyReply, err: GatewayError): FastifyReply {
+  refusals.set(reply, err.code)
   for (const [k, v] of Object.entries(err.headers)) reply.header(k, v)
   return reply.code(err.status).type('application/json; charset=utf-8').send(err.body())
 }

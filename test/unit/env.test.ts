@@ -1,6 +1,6 @@
 import t from 'tap'
 import { readFileSync } from 'node:fs'
-import { ConfigError, EnvSchema, loadConfig } from '../../src/config/env.js'
+import { ConfigError, EnvSchema, adminAuthMode, loadConfig } from '../../src/config/env.js'
 
 t.test('defaults apply when nothing is set', async (t) => {
   const c = loadConfig({})
@@ -14,8 +14,8 @@ t.test('defaults apply when nothing is set', async (t) => {
 })
 
 t.test('numbers are converted from strings; empty means unset', async (t) => {
-  const c = loadConfig({ PORT: '9090', CLOCK_SKEW: '0', ACCESS_TOKEN_TTL: '60', REDIS_URL: '' })
-  t.equal(c.PORT, 9090)
+  const c = loadConfig({ PORT: '9091', CLOCK_SKEW: '0', ACCESS_TOKEN_TTL: '60', REDIS_URL: '' })
+  t.equal(c.PORT, 9091)
   t.equal(c.CLOCK_SKEW, 0)
   t.equal(c.ACCESS_TOKEN_TTL, 60)
   t.equal(c.REDIS_URL, undefined)
@@ -91,4 +91,18 @@ t.test('NODE_ENV: an unknown value is refused, not treated as development (issue
   }
   for (const value of ['development', 'test'] as const) t.equal(loadConfig({ NODE_ENV: value }).NODE_ENV, value)
   t.equal(loadConfig({ NODE_ENV: 'production', REDIS_URL: 'redis://127.0.0.1:1' }).NODE_ENV, 'production')
+})
+
+t.test('admin listener settings: defaults, the loopback rule for ADMIN_AUTH, and no shared port', async (t) => {
+  const c = loadConfig({})
+  t.equal(c.ADMIN_PORT, 9090)
+  t.equal(c.ADMIN_HOST, '127.0.0.1')
+  t.equal(adminAuthMode(c), 'none', 'loopback: no token needed by default')
+  t.equal(adminAuthMode(loadConfig({ ADMIN_HOST: '0.0.0.0' })), 'required', 'any other address: required by default')
+  t.equal(adminAuthMode(loadConfig({ ADMIN_HOST: '::1' })), 'none')
+  t.equal(adminAuthMode(loadConfig({ ADMIN_HOST: '10.0.0.5', ADMIN_AUTH: 'none' })), 'none', 'an explicit setting wins')
+  t.equal(adminAuthMode(loadConfig({ ADMIN_AUTH: 'required' })), 'required')
+  t.throws(() => loadConfig({ PORT: '9090' }), /ADMIN_PORT=9090 must differ from PORT/, 'the proxy port never doubles as the admin port')
+  t.equal(loadConfig({ PORT: '9090', ADMIN_PORT: '0' }).ADMIN_PORT, 0, 'ADMIN_PORT=0: off, no clash')
+  t.throws(() => loadConfig({ ADMIN_AUTH: 'maybe' }), /ADMIN_AUTH="maybe"/)
 })

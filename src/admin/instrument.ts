@@ -59,7 +59,8 @@ export function instrumentApp (app: FastifyInstance, metrics: GatewayMetrics): v
   }
 
   app.decorateRequest('forwardedAtMs', -1)
-  app.addHook('onResponse', async (request: FastifyRequest, reply: FastifyReply) => {
+  // callback style: no promise per request
+  app.addHook('onResponse', (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
     const route = routeLabel(request)
     const elapsedMs = reply.elapsedTime
     const reason = refusalOf(reply) ?? NO_REASON
@@ -70,5 +71,6 @@ export function instrumentApp (app: FastifyInstance, metrics: GatewayMetrics): v
     const forwardedAt = request.forwardedAtMs
     const upstream = request.pipeline?.route?.upstream
     if (forwardedAt >= 0 && upstream !== undefined) upstreamSeries(upstream.name).observe((elapsedMs - forwardedAt) / 1000)
+    done()
   })
 }

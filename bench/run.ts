@@ -4,7 +4,7 @@
 //
 // Knobs (env or --flag=value): BENCH_QUICK=1 (--quick), BENCH_ROUNDS (--rounds), BENCH_DURATION
 // seconds per run (--duration), BENCH_CONNECTIONS (--connections), BENCH_WARMUP seconds,
-// BENCH_TARGETS (comma list), BENCH_EXTRAS (comma list of login,routes,memory,revocation,startup; or none),
+// BENCH_TARGETS (comma list), BENCH_EXTRAS (comma list of login,routes,memory,revocation,metrics,startup; or none),
 // BENCH_MEMORY_TOKENS, BENCH_ROUTES, BENCH_LOGIN_RATE, BENCH_TOKEN_COUNT, BENCH_LOG_LEVEL,
 // BENCH_PIN=0, BENCH_TOOL=wrk|autocannon, BENCH_KEEP=1, BENCH_PORTCULLIS_ENV="K=V K=V".
 import { generateKeyPairSync, createPublicKey, sign as cryptoSign, type JsonWebKey } from 'node:crypto'
@@ -58,7 +58,7 @@ type Target = typeof ALL_TARGETS[number]
 const TARGETS: Target[] = (process.env.BENCH_TARGETS ?? flag('targets') ?? ALL_TARGETS.join(','))
   .split(',').map((s) => s.trim()).filter((s): s is Target => (ALL_TARGETS as readonly string[]).includes(s))
 if (!TARGETS.includes('portcullis')) TARGETS.push('portcullis') // the extras and the ratios need it
-const EXTRAS = new Set((process.env.BENCH_EXTRAS ?? flag('extras') ?? 'login,routes,memory,revocation,startup').split(',').map((s) => s.trim()))
+const EXTRAS = new Set((process.env.BENCH_EXTRAS ?? flag('extras') ?? 'login,routes,memory,revocation,metrics,startup').split(',').map((s) => s.trim()))
 const PATH = '/orders/42'
 const SCOPE = 'orders:read'
 const AUDIENCE = 'portcullis'
@@ -275,7 +275,7 @@ async function describeConfig (env: NodeJS.ProcessEnv): Promise<string> {
   try {
     const { loadConfig } = await import('../src/config/env.js')
     const c = loadConfig(env) as unknown as Record<string, unknown>
-    return ['LOG_LEVEL', 'REVOCATION_MODE', 'TOKEN_CACHE_SIZE', 'BCRYPT_COST', 'BCRYPT_THREADS', 'REDIS_TIMEOUT']
+    return ['LOG_LEVEL', 'ADMIN_PORT', 'REVOCATION_MODE', 'TOKEN_CACHE_SIZE', 'BCRYPT_COST', 'BCRYPT_THREADS', 'REDIS_TIMEOUT']
       .filter((k) => c[k] !== undefined).map((k) => `${k}=${String(c[k])}`).join(' ')
   } catch (err) {
     return `config not parsed: ${(err as Error).message}`
@@ -322,12 +322,13 @@ async function main (): Promise<void> {
     const routes = new RouteDir(join(work, 'routes'), routesYaml(upstreamPort, 9)) // 10 routes
     const routesFile = routes.file
     const portcullisPort = await freePort()
+    const adminPort = await freePort() // metrics on, as by default in production (ADMIN_PORT 9090 would clash between instances)
     const profileArgs = PROFILE ? ['--cpu-prof', '--cpu-prof-dir', join(work, 'profile')] : []
     const portcullis = start('portcullis', process.execPath, [...profileArgs, BIN, 'serve'], {
-      cpus: layout.gateway, cwd: ROOT, env: portcullisEnv(redis.url, portcullisPort, routesFile)
+      cpus: layout.gateway, cwd: ROOT, env: portcullisEnv(redis.url, portcullisPort, routesFile, { ADMIN_PORT: String(adminPort) })
     })
     await waitFor('portcullis', portcullis, answers(portcullisPort, '/readyz', (s) => s === 200))
-    note(`portcullis pid ${portcullis.pid} on ${portcullisPort} (routes: 10; ${await describeConfig(portcullisEnv(redis.url, portcullisPort, routesFile))})`)
+    note(`portcullis pid ${portcullis.pid} on ${portcullisPort} (routes: 10; ${await describeConfig(portcullisEnv(redis.url, portcullisPort, routesFile, { ADMIN_PORT: String(adminPort) }))})`)
     const issuer = `http://127.0.0.1:${portcullisPort}`
 
     // tokens from the gateway's own token endpoint (password grant: real bcrypt)
@@ -369,7 +370,7 @@ async function main (): Promise<void> {
     if (mode !== null && (targets.includes('portcullis-replicated') || EXTRAS.has('revocation'))) {
       // a second instance of the same gateway (same Redis, keys, issuer and route map), revocation replicated
       const port = await freePort()
-      const env = portcullisEnv(redis.url, port, routesFile, { ISSUER: issuer, [mode.variable]: mode.replicated })
+      const env = portcullisEnv(redis.url, port, routesFile, { ISSUER: issuer, ADMIN_PORT: String(await freePort()), [mode.variable]: mode.replicated })
       const p = start('portcullis-replicated', process.execPath, [BIN, 'serve'], { cpus: layout.gateway, cwd: ROOT, env })
       await waitFor('portcullis-replicated', p, answers(port, '/readyz', (s) => s === 200))
       ctx.ports['portcullis-replicated'] = port
@@ -410,6 +411,7 @@ async function main (): Promise<void> {
     if (EXTRAS.has('routes')) await routeMaps(ctx)
     if (EXTRAS.has('memory')) await memory(ctx)
     if (EXTRAS.has('revocation')) await revocation(ctx)
+    if (EXTRAS.has('metrics')) await metricsCost(ctx)
     if (EXTRAS.has('startup')) {
       out('## Start-up of the shipped binary (issue 9 §1)')
       const r = await startupBench({ redisUrl: redis.url, runs: QUICK ? 3 : 10 })
@@ -755,6 +757,45 @@ async function revocation (ctx: Ctx): Promise<void> {
     out('(delay: from the revoke response on A to the first 401 on B)')
     out()
     ctx.summary.push(`revocation propagation p99 ≤ 50 ms (${b.setting}): ${quiet.p99 <= 50 ? 'met' : 'MISSED'} quiet (${quiet.text}); under load ${loaded.p99 <= 50 ? 'met' : 'MISSED'} (${loaded.text})`)
+  }
+}
+
+// ---------------------------------------------------------------- (e) metrics on vs off
+async function metricsCost (ctx: Ctx): Promise<void> {
+  out('## (e) Metrics cost: the same gateway with metrics on (ADMIN_PORT set, the default) and off (ADMIN_PORT=0)')
+  // a second instance, identical but for ADMIN_PORT=0 (no admin listener, no metrics collected), on CPU 0
+  const port = await freePort()
+  const env = portcullisEnv(ctx.redis.url, port, ctx.routes.file, { ISSUER: ctx.issuer, ADMIN_PORT: '0' })
+  const off = start('portcullis-metrics-off', process.execPath, [BIN, 'serve'], { cpus: ctx.gatewayCpus, cwd: ROOT, env })
+  try {
+    await waitFor('portcullis-metrics-off', off, answers(port, '/readyz', (s) => s === 200))
+    note(`metrics-off instance pid ${off.pid} on ${port} (${await describeConfig(env)}); metrics-on: the portcullis target`)
+    await load(ctx, 'warmup-metrics-off', port, { durationS: WARMUP, tokensFile: ctx.tokensFile })
+    const pairs = Math.max(ROUNDS, 3)
+    const on: number[] = []; const offRps: number[] = []; const ratios: number[] = []; const cpuRatios: number[] = []
+    for (let i = 0; i < pairs; i++) {
+      // alternate which goes first, so drift on the machine hits both alike
+      const order: Array<[string, number, number]> = [['on', ctx.portcullisPort, ctx.portcullis.pid], ['off', port, off.pid]]
+      if (i % 2 === 1) order.reverse()
+      const got: Record<string, { rps: number, cpuUs: number }> = {}
+      for (const [label, p, pid] of order) {
+        const c0 = await cpuSecondsOf(pid)
+        const r = await load(ctx, `metrics-${label}-r${i + 1}`, p, { tokensFile: ctx.tokensFile })
+        got[label] = { rps: r.rps, cpuUs: (await cpuSecondsOf(pid) - c0) * 1e6 / r.requests }
+        note(`pair ${i + 1} metrics ${label.padEnd(3)} ${fmtInt(r.rps).padStart(7)} req/s  p99 ${fmtMs(r.p99)}  ${got[label].cpuUs.toFixed(0)} µs CPU/req${failures(r)}`)
+      }
+      on.push(got.on!.rps); offRps.push(got.off!.rps)
+      ratios.push(got.on!.rps / got.off!.rps)
+      cpuRatios.push(got.off!.cpuUs / got.on!.cpuUs)
+    }
+    const cost = 1 - median(ratios)
+    const cpuCost = 1 - median(cpuRatios)
+    out(`metrics on ${fmtInt(median(on))} req/s, off ${fmtInt(median(offRps))} req/s (medians of ${pairs} interleaved pairs); ` +
+      `throughput cost ${(cost * 100).toFixed(1)} % (median of per-pair ratios), CPU-per-request cost ${(cpuCost * 100).toFixed(1)} %`)
+    out()
+    ctx.summary.push(`metrics cost ≤ 3% of throughput: ${cost <= 0.03 ? 'PASS' : 'FAIL'} (${(cost * 100).toFixed(1)} %: on ${fmtInt(median(on))} vs off ${fmtInt(median(offRps))} req/s; CPU per request ${(cpuCost * 100).toFixed(1)} %)`)
+  } finally {
+    await stop(off)
   }
 }
 

@@ -28,7 +28,7 @@ async function serveReady (redisUrl: string, routesFile: string): Promise<number
   const t0 = process.hrtime.bigint()
   const child = spawn(process.execPath, [BIN, 'serve'], {
     stdio: 'ignore',
-    env: { PATH: process.env.PATH ?? '', PORT: String(port), REDIS_URL: redisUrl, ROUTES_FILE: routesFile, LOG_LEVEL: 'warn' }
+    env: { PATH: process.env.PATH ?? '', PORT: String(port), ADMIN_PORT: '0', REDIS_URL: redisUrl, ROUTES_FILE: routesFile, LOG_LEVEL: 'warn' }
   })
   try {
     const deadline = Date.now() + 30_000

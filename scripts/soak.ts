@@ -45,7 +45,7 @@ await seed.close()
 const port = await freePort()
 const base = `http://127.0.0.1:${port}`
 const gateway = spawn(process.execPath, [BIN, 'serve'], {
-  env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', PORT: String(port), REDIS_URL: redis.url, ROUTES_FILE: routes, LOG_LEVEL: 'warn', BCRYPT_COST: '4', TOKEN_RATE_LIMIT: '100000000' },
+  env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', PORT: String(port), ADMIN_PORT: '0', REDIS_URL: redis.url, ROUTES_FILE: routes, LOG_LEVEL: 'warn', BCRYPT_COST: '4', TOKEN_RATE_LIMIT: '100000000' },
   stdio: ['ignore', 'ignore', 'inherit']
 })
 const cleanup = async (): Promise<void> => {

@@ -6,6 +6,8 @@ import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import Fastify, { LogController, type ConnectionError, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import type { Logger } from 'pino'
+import type { GatewayMetrics } from './admin/metrics.js'
+import { instrumentApp } from './admin/instrument.js'
 import { parseTrustProxy, type Config } from './config/env.js'
 import { ERRORS, type ErrorCode } from './errors/codes.js'
 import { HTTP_METHODS } from './config/route-types.js'
@@ -29,6 +31,8 @@ export interface AppOptions {
   keys: KeyRing
   /** A pino logger, or false for none (tests). */
   logger: Logger | false
+  /** Prometheus metrics (ADMIN_PORT ≠ 0); null or absent: nothing is measured, no hook is added. */
+  metrics?: GatewayMetrics | null
 }
 
 /** Idle keep-alive sockets: longer than the 60 s idle timeout of common load balancers, so one in front never reuses a socket being closed. */
@@ -172,9 +176,16 @@ export async function buildApp (opts: AppOptions): Promise<FastifyInstance> {
     if (turn !== undefined) await turn
   })
 
+  const metrics = opts.metrics ?? null
+  if (metrics !== null) {
+    instrumentApp(app, metrics)
+    metrics.watch(store, routes)
+    app.addHook('onClose', async () => { metrics.close() })
+  }
+
   const epochChangeHoldMs = (config.ACCESS_TOKEN_TTL + config.CLOCK_SKEW) * 1000
   await app.register(healthPlugin, { store, routes, keys, isClosing: () => closing, epochChangeHoldMs })
-  await app.register(oauthPlugin, { config, store, keys })
-  await app.register(gatewayPlugin, { routes, config, store, keys })
+  await app.register(oauthPlugin, { config, store, keys, observer: metrics })
+  await app.register(gatewayPlugin, { routes, config, store, keys, observer: metrics })
   return app
 }

@@ -45,7 +45,7 @@ export async function healthPlugin (app: FastifyInstance, opts: HealthOptions): 
     }
     const table = opts.routes.current()
     reply.header('cache-control', 'no-store')
-    return { status: 'ready', store: opts.store.kind, routes: table.routes.length }
+    return { status: 'ready', store: opts.store.kind, routes: table.routes.length, route_map_version: table.version }
   })
 }
 

@@ -4,6 +4,8 @@ import closeWithGrace from 'close-with-grace'
 import type { FastifyInstance } from 'fastify'
 import { pino, type Logger } from 'pino'
 import { accessDiffOnSwap } from './access/reload-log.js'
+import { startAdmin, type RunningAdmin } from './admin/index.js'
+import { GatewayMetrics } from './admin/metrics.js'
 import { buildApp } from './app.js'
 import type { Config } from './config/env.js'
 import { loadRouteTable, type CompileOptions } from './config/route-map-loader.js'
@@ -20,6 +22,8 @@ export interface RunningGateway {
   watcher: RouteWatcher
   logger: Logger
   url: string
+  /** The admin listener (/metrics, /admin/*); null when ADMIN_PORT=0. */
+  admin: RunningAdmin | null
   /** Graceful stop: stop accepting, finish in-flight requests, close the store (app onClose). */
   close(): Promise<void>
 }
@@ -40,7 +44,10 @@ export async function startGateway (config: Readonly<Config>, opts: StartOptions
   }
   const loadRoutes = (file: string): Promise<RouteTable> => loadRouteTable(file, opts.routeMap)
   const table = await loadRoutes(config.ROUTES_FILE)
-  const store = createStore({ redisUrl: config.REDIS_URL, timeoutMs: config.REDIS_TIMEOUT * 1000, logger })
+  const startedAt = Date.now()
+  // ADMIN_PORT=0: no admin listener and no metrics at all (nothing measured on the hot path)
+  const metrics = config.ADMIN_PORT === 0 ? null : new GatewayMetrics()
+  const store = createStore({ redisUrl: config.REDIS_URL, timeoutMs: config.REDIS_TIMEOUT * 1000, logger, observer: metrics ?? undefined })
   // SECURITY.md E04: a Redis that may evict keys is refused at start (one line, exit 1). One that
   // does not answer yet is not (F01): its epoch stays unconfirmed, so every token gets 503 until it
   // answers, and if it then turns out to evict, every token keeps being refused (logged once).
@@ -61,7 +68,7 @@ export async function startGateway (config: Readonly<Config>, opts: StartOptions
   const watcher = new RouteWatcher(config.ROUTES_FILE, table, logger, { load: loadRoutes })
   // every reload logs who gains (warn) or loses (info) access; the watcher (src/config) cannot import src/access
   watcher.onSwap(accessDiffOnSwap(logger))
-  const app = await buildApp({ config, store, routes: watcher, keys, logger })
+  const app = await buildApp({ config, store, routes: watcher, keys, logger, metrics })
   // The app owns the store's connections (command client, and the revocation feed's subscriber,
   // closed by the replica's own onClose): app.close() ends them all (test/integration/redis-close.test.ts).
   // Not @fastify/redis: its registration waits for 'ready', so a gateway could not start while Redis
@@ -71,19 +78,31 @@ export async function startGateway (config: Readonly<Config>, opts: StartOptions
     await store.close()
   })
   await app.listen({ port: config.PORT, host: config.HOST })
+  let admin: RunningAdmin | null = null
+  if (metrics !== null) {
+    try {
+      admin = await startAdmin({ config, store, routes: watcher, keys, metrics, startedAt, now: Date.now },
+        { port: config.ADMIN_PORT, host: config.ADMIN_HOST }, logger)
+    } catch (err) {
+      await app.close()
+      throw err
+    }
+    logger.info({ url: admin.url }, 'admin listener (/metrics, /admin/*) listening')
+  }
   watcher.start()
   const addr = app.server.address()
   const url = typeof addr === 'object' && addr !== null
     ? `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`
     : String(addr)
-  logger.info({ url, routes: table.routes.length, store: store.kind, ready: keys.ready }, 'portcullis listening')
+  logger.info({ url, routes: table.routes.length, route_map_version: table.version, store: store.kind, ready: keys.ready }, 'portcullis listening')
 
   let closed: Promise<void> | undefined
   return {
-    app, store, watcher, logger, url,
+    app, store, watcher, logger, url, admin,
     close: () => {
       closed ??= (async () => {
         await watcher.stop()
+        await admin?.close()
         await app.close() // closes the store too (onClose above) and flushes traces, bounded (src/observability/tracing.ts)
         await opts.onClose?.()
       })()

@@ -69,7 +69,14 @@ export const EnvSchema = Type.Object({
     Type.Literal('always_on'), Type.Literal('always_off'), Type.Literal('traceidratio')
   ], { default: 'parentbased_always_on', description: 'Which requests are recorded' }),
   OTEL_TRACES_SAMPLER_ARG: Type.Optional(Type.String({ pattern: '^(0(\\.[0-9]+)?|1(\\.0+)?)$', description: 'Ratio (0 to 1) of the traceidratio samplers; default 1' })),
-  OTEL_SDK_DISABLED: Type.Union([Type.Literal('false'), Type.Literal('true')], { default: 'false', description: '`true` turns tracing off whatever else is set' })
+  OTEL_SDK_DISABLED: Type.Union([Type.Literal('false'), Type.Literal('true')], { default: 'false', description: '`true` turns tracing off whatever else is set' }),
+  // admin listener (README "Admin listener and metrics"): a second port, never the proxy port
+  ADMIN_PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 9090, description: 'Port of the admin listener (/metrics, /admin/*); 0 turns it and metrics collection off' }),
+  ADMIN_HOST: Type.String({ minLength: 1, default: '127.0.0.1', description: 'Address the admin listener binds' }),
+  ADMIN_AUTH: Type.Optional(Type.Union([Type.Literal('required'), Type.Literal('none')], {
+    description: '`required`: a gateway token with scope portcullis:admin; default `required` unless ADMIN_HOST is a loopback address'
+  })),
+  ADMIN_METRICS_PUBLIC: Type.Union([Type.Literal('0'), Type.Literal('1')], { default: '0', description: '`1`: /metrics needs no token even when ADMIN_AUTH=required' })
 }, { additionalProperties: true })
 
 export type Env = Static<typeof EnvSchema>
@@ -118,8 +125,24 @@ export function loadConfig (env: NodeJS.ProcessEnv): Readonly<Config> {
     // Node refuses headersTimeout > requestTimeout; the whole request includes its headers anyway
     throw new ConfigError(`invalid configuration: HEADERS_TIMEOUT=${parsed.HEADERS_TIMEOUT} must not exceed REQUEST_TIMEOUT=${parsed.REQUEST_TIMEOUT}`)
   }
+  if (parsed.ADMIN_PORT !== 0 && parsed.ADMIN_PORT === parsed.PORT) {
+    throw new ConfigError(`invalid configuration: ADMIN_PORT=${parsed.ADMIN_PORT} must differ from PORT (nothing of the admin listener is served on the proxy port)`)
+  }
   const issuer = parsed.ISSUER ?? `http://${parsed.HOST.includes(':') ? `[${parsed.HOST}]` : parsed.HOST}:${parsed.PORT}`
   return Object.freeze({ ...parsed, issuer })
+}
+
+/** Whether `host` names this machine only: 127.0.0.0/8, ::1 (also IPv4-mapped) or localhost. */
+export function isLoopbackHost (host: string): boolean {
+  const h = host.toLowerCase().replace(/^\[|\]$/g, '')
+  if (h === 'localhost' || h === '::1' || h === '0:0:0:0:0:0:0:1') return true
+  const v4 = h.startsWith('::ffff:') ? h.slice(7) : h
+  return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(v4)
+}
+
+/** ADMIN_AUTH as set, else `required` whenever ADMIN_HOST is not a loopback address. */
+export function adminAuthMode (config: Pick<Env, 'ADMIN_AUTH' | 'ADMIN_HOST'>): 'required' | 'none' {
+  return config.ADMIN_AUTH ?? (isLoopbackHost(config.ADMIN_HOST) ? 'none' : 'required')
 }
 
 /** TRUST_PROXY as Fastify's `trustProxy` takes it: the list, or false when empty. */

@@ -11,6 +11,7 @@
 import Router from 'find-my-way'
 import type { PathSegment, RoutePattern } from './route-map-schema.js'
 import { OverlapIndex, methodMask, methodsOf, shapeOf } from './route-overlap.js'
+import { routeMapVersion } from './route-version.js'
 import {
   HTTP_METHODS, type CompiledRoute, type CompiledUpstream, type RouteLookup, type RouteTable
 } from './route-types.js'
@@ -129,6 +130,7 @@ export class CompiledRouteTable implements RouteTable {
   readonly file: string
   readonly #shapes = newRouter()
   readonly #byMethod: Array<FindMyWay | undefined> = HTTP_METHODS.map(() => undefined)
+  #version: string | undefined
 
   /**
    * `routes[i]` has the pattern `patterns[i]`. The loader has refused overlaps on a shared method
@@ -190,6 +192,12 @@ export class CompiledRouteTable implements RouteTable {
     this.upstreams = new FrozenMap(upstreams)
     this.file = file
     Object.freeze(this)
+  }
+
+  /** Computed on first read (a 10,000-route map is hashed only when someone asks for its version). */
+  get version (): string {
+    this.#version ??= routeMapVersion(this.routes, this.upstreams.values())
+    return this.#version
   }
 
   lookup (method: string, path: string): RouteLookup {

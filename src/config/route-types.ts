@@ -62,6 +62,8 @@ export interface RouteTable {
   readonly upstreams: ReadonlyMap<string, CompiledUpstream>
   /** The file it came from (for messages). */
   readonly file: string
+  /** First 12 hex chars of sha256 over the normalised content (route-version.ts); computed on first read. */
+  readonly version: string
   /** `path` is the canonical request path (no query), already normalised by the match stage. */
   lookup(method: string, path: string): RouteLookup
 }

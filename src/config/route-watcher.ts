@@ -16,6 +16,9 @@ export interface WatcherLogger { info: LogFn, warn: LogFn, error: LogFn }
 /** Called after each swap, with the new and the replaced table and what triggered the reload. */
 export type SwapListener = (next: RouteTable, previous: RouteTable, trigger: string) => void
 
+/** How a reload ended: `success` (swapped), `rejected` (the new map has errors) or `failed` (could not load). */
+export type ReloadOutcome = 'success' | 'rejected' | 'failed'
+
 export interface RouteWatcherOptions {
   /**
    * Quiet time after a file event before reloading (editors write in bursts). Default 75 ms, at least
@@ -32,6 +35,7 @@ export class RouteWatcher {
   readonly #debounceMs: number
   readonly #load: (file: string) => Promise<RouteTable>
   readonly #listeners = new Set<SwapListener>()
+  readonly #outcomeListeners = new Set<(outcome: ReloadOutcome) => void>()
   #table: RouteTable
   #chain: Promise<unknown> = Promise.resolve()
   #watcher: FSWatcher | null = null
@@ -59,12 +63,19 @@ export class RouteWatcher {
     return () => { this.#listeners.delete(listener) }
   }
 
+  /** Observes every reload's outcome (metrics); returns the function that stops observing. */
+  onReload (listener: (outcome: ReloadOutcome) => void): () => void {
+    this.#outcomeListeners.add(listener)
+    return () => { this.#outcomeListeners.delete(listener) }
+  }
+
   /**
    * Loads and checks the file; swaps the table only when it is valid. Reloads run one at a time, in
    * call order, so the last one reads the newest file. Never rejects; resolves to whether it swapped.
    */
   reload (trigger: string): Promise<boolean> {
     const run = this.#chain.then(() => this.#reloadNow(trigger)).catch(() => false) // e.g. a logger that throws
+      .then((swapped) => { this.#reported(this.#outcome ?? (swapped ? 'success' : 'failed')); return swapped })
     this.#chain = run
     return run
   }
@@ -131,7 +142,18 @@ export class RouteWatcher {
     this.#timer.unref()
   }
 
+  /** The outcome of the reload running now, set by #reloadNow. */
+  #outcome: ReloadOutcome | null = null
+
+  #reported (outcome: ReloadOutcome): void {
+    this.#outcome = null
+    for (const listener of this.#outcomeListeners) {
+      try { listener(outcome) } catch { /* an observer never changes a reload */ }
+    }
+  }
+
   async #reloadNow (trigger: string): Promise<boolean> {
+    this.#outcome = null
     let next: RouteTable
     if (this.#watcher !== null) this.#target = await realpath(this.file).catch(() => null)
     try {
@@ -141,6 +163,7 @@ export class RouteWatcher {
         for (const issue of err.issues) {
           this.#log.error({ reason: 'routes_invalid', file: issue.file, line: issue.line, column: issue.column }, formatIssue(issue))
         }
+        this.#outcome = 'rejected'
         this.#log.warn({ reason: 'routes_reload_rejected', trigger, file: this.file, problems: err.issues.length },
           'route map reload rejected: the current map stays live')
       } else {
@@ -150,7 +173,7 @@ export class RouteWatcher {
     }
     const previous = this.#table
     this.#table = next
-    this.#log.info({ reason: 'routes_reloaded', trigger, file: this.file, routes: next.routes.length, upstreams: next.upstreams.size },
+    this.#log.info({ reason: 'routes_reloaded', trigger, file: this.file, version: next.version, routes: next.routes.length, upstreams: next.upstreams.size },
       'route map reloaded')
     for (const listener of this.#listeners) {
       try {

@@ -39,7 +39,7 @@ export function toGatewayError (err: unknown): GatewayError {
 
 declare module 'fastify' {
   interface FastifyRequest {
-    /** The reason id of the refusal sent for this request (null: none); read by tracing. */
+    /** The reason id of the refusal sent for this request (null: none); read by tracing and metrics. */
     refusal: ErrorCode | null
   }
 }
@@ -48,6 +48,11 @@ export function sendError (reply: FastifyReply, err: GatewayError): FastifyReply
   reply.request.refusal = err.code
   for (const [k, v] of Object.entries(err.headers)) reply.header(k, v)
   return reply.code(err.status).type('application/json; charset=utf-8').send(err.body())
+}
+
+/** The error code a reply was refused with, or undefined when it was not a refusal (metrics read it). */
+export function refusalOf (reply: FastifyReply): ErrorCode | undefined {
+  return reply.request.refusal ?? undefined
 }
 
 export function registerErrorHandler (app: FastifyInstance): void {

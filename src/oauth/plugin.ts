@@ -18,7 +18,7 @@ import type { KeyRing } from './keys.js'
 import { LoginThrottle } from './login-throttle.js'
 import { configurePasswordPool, setDummyCost } from './passwords.js'
 import { revokeEndpoint } from './revoke.js'
-import { tokenEndpoint } from './token-endpoint.js'
+import { tokenEndpoint, type TokenObserver } from './token-endpoint.js'
 
 export interface OAuthPluginOptions {
   config: Readonly<Config>
@@ -26,6 +26,8 @@ export interface OAuthPluginOptions {
   keys: KeyRing
   /** Epoch milliseconds; tests pass a fixed clock. */
   now?: () => number
+  /** Counts token requests (metrics); null or absent: nothing counted. */
+  observer?: TokenObserver | null
 }
 
 const ALL_METHODS: HTTPMethods[] = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'TRACE']
@@ -57,7 +59,7 @@ export async function oauthPlugin (app: FastifyInstance, opts: OAuthPluginOption
   }
 
   for (const [url, handler] of [
-    [OAUTH_PATHS.token, tokenEndpoint(deps)],
+    [OAUTH_PATHS.token, tokenEndpoint(deps, opts.observer ?? null)],
     [OAUTH_PATHS.revoke, revokeEndpoint(deps)],
     [OAUTH_PATHS.introspect, introspectEndpoint(deps)]
   ] as const) {

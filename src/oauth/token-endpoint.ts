@@ -2,7 +2,9 @@
 // sign the access token, answer per §5.1. Errors are GatewayErrors answered per §5.2 by the shared
 // handler; plugin.ts adds Cache-Control: no-store and Pragma: no-cache to every response.
 import type { FastifyReply, FastifyRequest } from 'fastify'
+import { ERRORS } from '../errors/codes.js'
 import { GatewayError } from '../errors/gateway-error.js'
+import { toGatewayError } from '../errors/handler.js'
 import { StoreUnavailableError } from '../store/types.js'
 import { authenticateClient } from './client-auth.js'
 import { nowSeconds, type OAuthDeps } from './deps.js'
@@ -28,7 +30,35 @@ export interface TokenResponse {
   refresh_token?: string
 }
 
-export function tokenEndpoint (deps: OAuthDeps) {
+/** Counts token requests (metrics): `grant` one of GRANT_HANDLERS' names or `unknown`; `outcome` `issued` or the RFC 6749 §5.2 error. */
+export interface TokenObserver {
+  tokenRequest(grant: string, outcome: string): void
+}
+
+export function tokenEndpoint (deps: OAuthDeps, observer: TokenObserver | null = null) {
+  const token = tokenRequest(deps)
+  if (observer === null) return token
+  return async function observedToken (request: FastifyRequest, reply: FastifyReply): Promise<TokenResponse> {
+    try {
+      const body = await token(request, reply)
+      observer.tokenRequest(grantLabel(request), 'issued')
+      return body
+    } catch (err) {
+      // the public error value only: a bounded set of label values
+      observer.tokenRequest(grantLabel(request), ERRORS[toGatewayError(err).code].error)
+      throw err
+    }
+  }
+}
+
+/** The grant_type as a metric label: an unsupported or missing one is `unknown` (bounded cardinality). */
+function grantLabel (request: FastifyRequest): string {
+  let grant: string | undefined
+  try { grant = formOf(request).get('grant_type') } catch { grant = undefined }
+  return grant !== undefined && GRANT_HANDLERS.has(grant) ? grant : 'unknown'
+}
+
+function tokenRequest (deps: OAuthDeps) {
   return async function token (request: FastifyRequest, reply: FastifyReply): Promise<TokenResponse> {
     const form = formOf(request)
     const grantType = form.get('grant_type')

@@ -15,6 +15,7 @@ import { authorizeStage } from './authorize.js'
 import { checkRevocationStage } from './check-revocation.js'
 import { forwardStage, type ForwardOptions } from './forward.js'
 import { matchStage, type RouteSource } from './match.js'
+import type { PipelineObserver } from './observer.js'
 import { rateLimitStage } from './rate-limit.js'
 import { tokenCacheFor } from './token-cache.js'
 import { revocationReplicaFor, type RevocationReplica } from '../revocation/replica.js'
@@ -28,6 +29,8 @@ export interface PipelineOptions {
   forward?: ForwardOptions
   /** REVOCATION_MODE=replicated: the local revocation view (null or absent: strict). */
   revocations?: RevocationReplica | null
+  /** Metrics (ADMIN_PORT set); null or absent: nothing is observed. */
+  observer?: PipelineObserver | null
 }
 
 export interface Pipeline {
@@ -42,11 +45,13 @@ export interface Pipeline {
 export function buildPipeline (opts: PipelineOptions, rateLimit: Stage): Pipeline {
   const realm = DEFAULT_REALM
   const { config, keys, store } = opts
+  const tokenCache = tokenCacheFor(config)
+  opts.observer?.attach({ tokenCache, revocations: opts.revocations ?? null })
   const ordered: Array<[string, Stage]> = [
     ['match', matchStage(opts.routes)],
     ['authenticate', authenticateStage({
       keys, realm, issuer: config.issuer, audience: config.AUDIENCE, clockSkew: config.CLOCK_SKEW, maxTokenLength: config.MAX_TOKEN_LENGTH,
-      tokenCache: tokenCacheFor(config)
+      tokenCache
     })],
     ['check-revocation', checkRevocationStage({ store, realm, replica: opts.revocations ?? null })],
     ['authorize', authorizeStage({ realm })],
@@ -67,6 +72,7 @@ export async function gatewayPlugin (app: FastifyInstance, opts: PipelineOptions
   if (revocations !== null) app.addHook('onClose', async () => { await revocations.close() })
   const { stages, stageNames, forward } = buildPipeline({ ...opts, revocations }, await rateLimitStage(app, { store: opts.store }))
   const count = stages.length
+  const observer = opts.observer ?? null
   // TLS verified for every https: upstream unless it says tls_verify: false (SECURITY.md H15)
   const agents = new UpstreamAgents({ routes: opts.routes, log: app.log, agent: { connections: 128, pipelining: 1 } })
   app.addHook('onClose', async () => { await agents.close() })
@@ -91,6 +97,7 @@ export async function gatewayPlugin (app: FastifyInstance, opts: PipelineOptions
     }
     if (trace !== null) trace.stage(null)
     ctx.stage = 'forward'
+    if (observer !== null) observer.forwarding(ctx)
     return forward(ctx)
   }
 

@@ -42,6 +42,9 @@ export class TokenCache {
   readonly #skewMs: number
   readonly #now: () => number
   readonly #entries = new Map<string, Entry>()
+  /** Lookups answered from the cache / not (read by the metrics at scrape time: two integer increments). */
+  hits = 0
+  misses = 0
 
   constructor (opts: TokenCacheOptions) {
     if (!Number.isSafeInteger(opts.maxEntries) || opts.maxEntries < 1) throw new TypeError('maxEntries must be a positive integer')
@@ -55,12 +58,17 @@ export class TokenCache {
   /** The identity of a token verified before, or undefined (then verify it in full). */
   get (token: string, ring: KeyRing): Identity | undefined {
     const entry = this.#entries.get(token)
-    if (entry === undefined) return undefined
+    if (entry === undefined) {
+      this.misses++
+      return undefined
+    }
     // RFC 7519 §4.1.4: never past exp (+ skew), whatever the cache holds; the full check then answers
     if (this.#now() >= entry.staleAtMs || ring.verificationKey(entry.kid)?.publicKey !== entry.publicKey) {
       this.#entries.delete(token)
+      this.misses++
       return undefined
     }
+    this.hits++
     entry.hit = true
     return entry.identity
   }

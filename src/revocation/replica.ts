@@ -50,6 +50,8 @@ export class RevocationReplica {
   #closed = false
   /** Epoch ms when the view last became live (tests, diagnostics). */
   liveSince: number | null = null
+  /** Epoch ms when the feed last proved the view current: live, an event, or a heartbeat answered. */
+  #confirmedAt = 0
 
   constructor (opts: ReplicaOptions) {
     this.#store = opts.store
@@ -64,13 +66,24 @@ export class RevocationReplica {
     this.#feed = this.#store.subscribeRevocations({
       event: (e) => { this.#event(e) },
       up: () => { void this.#resync() },
-      down: () => { this.#drop() }
+      down: () => { this.#drop() },
+      alive: () => { this.#confirmedAt = this.#now() }
     })
     this.#every(SWEEP_EVERY_MS, () => { this.#view?.sweep(this.#now()) })
     return this
   }
 
   get live (): boolean { return this.#view !== null }
+
+  /**
+   * How far the local view may be behind the store, in seconds: the time since the feed last proved
+   * it current (the Redis feed's heartbeat answers every second). 0 while the view is not live (every
+   * check then reads the store) and for an in-process feed.
+   */
+  feedLagSeconds (): number {
+    if (this.#view === null || this.#feed?.inProcess === true) return 0
+    return Math.max(0, this.#now() - this.#confirmedAt) / 1000
+  }
 
   /** The revocation state from the local view, or null when not live (then ask the store). */
   state (q: RevocationQuery): RevocationState | null {
@@ -86,6 +99,7 @@ export class RevocationReplica {
   }
 
   #event (e: RevocationEvent): void {
+    this.#confirmedAt = this.#now()
     if (this.#buffer !== null) this.#buffer.push(e)
     else if (this.#view !== null) {
       this.#view.apply(e)
@@ -119,6 +133,7 @@ export class RevocationReplica {
     if (view.size > this.#max) { this.#overflow(); return }
     this.#view = view
     this.liveSince = this.#now()
+    this.#confirmedAt = this.liveSince
     this.#log.info({ entries: view.size }, 'revocation view live: revocation checked locally')
   }
 

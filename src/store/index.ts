@@ -3,7 +3,7 @@
 
 import { MemoryStore } from './memory/index.js'
 import { RedisStore, type StoreLogger } from './redis/index.js'
-import type { Store } from './types.js'
+import type { Store, StoreObserver } from './types.js'
 
 export * from './types.js'
 export { MemoryStore, type MemoryStoreOptions } from './memory/index.js'
@@ -17,6 +17,8 @@ export interface CreateStoreOptions {
   logger?: StoreLogger | undefined
   /** Redis key prefix; default `portcullis:`. */
   prefix?: string | undefined
+  /** Times every Redis command (metrics); the memory store has none to time. */
+  observer?: StoreObserver | undefined
 }
 
 export function createStore (opts: CreateStoreOptions): Store {
@@ -25,6 +27,7 @@ export function createStore (opts: CreateStoreOptions): Store {
     url: opts.redisUrl,
     timeoutMs: opts.timeoutMs,
     ...(opts.logger !== undefined && { logger: opts.logger }),
-    ...(opts.prefix !== undefined && { prefix: opts.prefix })
+    ...(opts.prefix !== undefined && { prefix: opts.prefix }),
+    ...(opts.observer !== undefined && { observer: opts.observer })
   })
 }

@@ -105,10 +105,14 @@ export interface RevocationFeedHandlers {
   up(): void
   /** Changes may be missed from now until the next up(). */
   down(): void
+  /** The feed proved itself current (its heartbeat was answered): every change published before now was delivered. */
+  alive?(): void
 }
 
 export interface RevocationFeed {
   close(): Promise<void>
+  /** True for a feed that delivers every change as it is made, in process (memory store): never behind. */
+  readonly inProcess?: boolean
 }
 
 export interface CounterResult {
@@ -202,6 +206,15 @@ export interface Store {
   /** Replaces an existing key record (to set retireAt). */
   updateKey(key: KeyRecord): Promise<void>
   removeKey(kid: string): Promise<void>
+}
+
+/**
+ * Watches the store's backing service for metrics. Implemented by a higher layer (src/admin) and
+ * handed in through the store options: the store never imports it. Absent: nothing is measured.
+ */
+export interface StoreObserver {
+  /** One Redis command ended after `seconds`; `failed`: an error or no answer within REDIS_TIMEOUT. */
+  command(seconds: number, failed: boolean): void
 }
 
 /** Thrown (rejected) by every store method when the backing service cannot answer in time. */

@@ -21,7 +21,7 @@ routes:
 /** Runs `serve` to its exit (it must not start: if it listens, it is stopped and the test fails). */
 async function serveUntilExit (redisUrl: string): Promise<{ code: number | null, stderr: string, stdout: string }> {
   const child = spawn(...nodeChild([BIN, 'serve']), {
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', PORT: String(await freePort()), ROUTES_FILE: routes, REDIS_URL: redisUrl, LOG_LEVEL: 'info' },
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', PORT: String(await freePort()), ADMIN_PORT: '0', ROUTES_FILE: routes, REDIS_URL: redisUrl, LOG_LEVEL: 'info' },
     stdio: ['ignore', 'pipe', 'pipe']
   })
   let stderr = ''

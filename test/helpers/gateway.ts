@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
+import { startAdmin, type RunningAdmin } from '../../src/admin/index.js'
+import { GatewayMetrics } from '../../src/admin/metrics.js'
 import { buildApp } from '../../src/app.js'
 import { loadConfig, type Config } from '../../src/config/env.js'
 import { loadRouteTable } from '../../src/config/route-map-loader.js'
@@ -24,6 +26,9 @@ export interface TestGateway {
   watcher: RouteWatcher
   routesFile: string
   config: Readonly<Config>
+  /** With `admin: true`: the admin listener on an ephemeral loopback port, and its metrics. */
+  admin: RunningAdmin | null
+  metrics: GatewayMetrics | null
 }
 
 export const silentLogger = { info () {}, warn () {}, error () {}, debug () {} }
@@ -43,24 +48,36 @@ export async function startTestGateway (t: Teardown, opts: {
   keys?: KeyRing
   /** A pino logger (e.g. captureLogs().logger); default none. */
   logger?: Logger
+  /**
+   * Start the admin listener (metrics on) on an ephemeral loopback port. Default: off, as ADMIN_PORT=0
+   * (parallel test files would otherwise all bind the default 9090).
+   */
+  admin?: boolean
+  /** The metrics to use (implies `admin`), e.g. already given to a Redis store as its observer. */
+  metrics?: GatewayMetrics
 }): Promise<TestGateway> {
   const routesFile = writeRoutes(opts.routes)
-  const config = loadConfig({ ROUTES_FILE: routesFile, PORT: '0', BCRYPT_COST: '4', ...opts.env })
-  const store = opts.store ?? createStore({ timeoutMs: 1000 })
+  const config = loadConfig({ ROUTES_FILE: routesFile, PORT: '0', ADMIN_PORT: '0', BCRYPT_COST: '4', ...opts.env })
+  const metrics = opts.metrics ?? (opts.admin === true ? new GatewayMetrics() : null)
+  const store = opts.store ?? createStore({ timeoutMs: 1000, observer: metrics ?? undefined })
   const table = await loadRouteTable(routesFile)
   const keys = opts.keys ?? await KeyRing.load(store, { alg: config.SIGNING_ALG, logger: silentLogger, refreshIntervalMs: 0 })
   const watcher = new RouteWatcher(routesFile, table, silentLogger)
-  const app = await buildApp({ config, store, routes: watcher, keys, logger: opts.logger ?? false })
+  const app = await buildApp({ config, store, routes: watcher, keys, logger: opts.logger ?? false, metrics })
   await app.listen({ port: 0, host: '127.0.0.1' })
+  const admin = metrics === null
+    ? null
+    : await startAdmin({ config, store, routes: watcher, keys, metrics, startedAt: Date.now(), now: Date.now }, { port: 0, host: '127.0.0.1' }, opts.logger ?? false)
   const port = (app.server.address() as { port: number }).port
   // tokens minted by tests carry the store's epoch, as the token endpoint's do (SECURITY.md E02)
   await store.epoch.verify()
   registerStoreEpoch(config, () => store.epoch.current)
   t.teardown(async () => {
     await watcher.stop()
+    await admin?.close()
     await app.close()
     if (opts.keys === undefined) keys.close()
     if (opts.store === undefined) await store.close()
   })
-  return { app, url: `http://127.0.0.1:${port}`, port, store, keys, watcher, routesFile, config }
+  return { app, url: `http://127.0.0.1:${port}`, port, store, keys, watcher, routesFile, config, admin, metrics }
 }

@@ -27,7 +27,8 @@ export async function spawnGateway (
   const port = env.PORT ?? String(await freePort())
   const child = spawn(...nodeChild([BIN, ...args]), {
     ...(opts.cwd !== undefined && { cwd: opts.cwd }),
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', PORT: port, ...env },
+    // ADMIN_PORT=0 unless the test asks for one: parallel test files would all bind the default 9090
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', PORT: port, ADMIN_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe']
   })
   let out = ''

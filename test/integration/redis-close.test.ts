@@ -50,7 +50,7 @@ routes:
 for (const mode of ['strict', 'replicated'] as const) {
   t.test(`REVOCATION_MODE=${mode}: after the gateway closes, Redis lists none of its connections`, async (t) => {
     const config = loadConfig({
-      ROUTES_FILE: routes, REDIS_URL: redis.url, REVOCATION_MODE: mode, PORT: '0', HOST: '127.0.0.1', BCRYPT_COST: '4', LOG_LEVEL: 'silent'
+      ROUTES_FILE: routes, REDIS_URL: redis.url, REVOCATION_MODE: mode, PORT: '0', ADMIN_PORT: '0', HOST: '127.0.0.1', BCRYPT_COST: '4', LOG_LEVEL: 'silent'
     })
     const gw = await startGateway(config, { logger: pino({ level: 'silent' }) })
     let status = 0

@@ -29,8 +29,12 @@ const CLIENT = 3
 const INTERNAL = 1
 const ERROR = 2
 
-/** The OpenTelemetry modules loaded in this process (they are CommonJS, so the require cache lists them). */
-const otelModules = (): string[] => Object.keys(createRequire(import.meta.url).cache).filter((k) => k.includes('/@opentelemetry/'))
+/**
+ * The OpenTelemetry SDK modules loaded in this process (they are CommonJS, so the require cache lists
+ * them). `@opentelemetry/api` alone is not the SDK: prom-client (metrics) loads it for exemplars.
+ */
+const otelModules = (): string[] => Object.keys(createRequire(import.meta.url).cache)
+  .filter((k) => k.includes('/@opentelemetry/') && !k.includes('/@opentelemetry/api/'))
 
 /** A W3C traceparent (version 00) sent by a client, and the ids it carries. */
 const CLIENT_TRACE = '4bf92f3577b34da6a3ce929d0e0e4736'
@@ -68,7 +72,7 @@ t.test('tracing off (no OTEL_EXPORTER_OTLP_ENDPOINT): no SDK loaded, no export, 
   t.equal(without.status, 200)
   t.notOk('traceparent' in (without.seen?.headers ?? {}), 'no traceparent injected by the gateway')
   t.notOk('trace_id' in (accessLine(logs.lines, '/orders/2') ?? { trace_id: 'no line' }), 'no trace_id in the access log')
-  t.same(otelModules(), [], 'no OpenTelemetry module was loaded')
+  t.same(otelModules(), [], 'no OpenTelemetry SDK module was loaded')
   t.equal(receiver.requests.length, 0, 'nothing exported')
 })
 

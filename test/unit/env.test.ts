@@ -1,6 +1,6 @@
 import t from 'tap'
 import { readFileSync } from 'node:fs'
-import { ConfigError, EnvSchema, loadConfig } from '../../src/config/env.js'
+import { ConfigError, EnvSchema, adminAuthMode, loadConfig } from '../../src/config/env.js'
 import { tracesEndpoint } from '../../src/observability/tracing.js'
 
 t.test('defaults apply when nothing is set', async (t) => {
@@ -15,8 +15,8 @@ t.test('defaults apply when nothing is set', async (t) => {
 })
 
 t.test('numbers are converted from strings; empty means unset', async (t) => {
-  const c = loadConfig({ PORT: '9090', CLOCK_SKEW: '0', ACCESS_TOKEN_TTL: '60', REDIS_URL: '' })
-  t.equal(c.PORT, 9090)
+  const c = loadConfig({ PORT: '9091', CLOCK_SKEW: '0', ACCESS_TOKEN_TTL: '60', REDIS_URL: '' })
+  t.equal(c.PORT, 9091)
   t.equal(c.CLOCK_SKEW, 0)
   t.equal(c.ACCESS_TOKEN_TTL, 60)
   t.equal(c.REDIS_URL, undefined)
@@ -107,4 +107,18 @@ t.test('tracing is on only with an OTLP endpoint; the traces endpoint is used as
   t.equal(tracesEndpoint(loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://otel:4318', OTEL_SDK_DISABLED: 'true' })), null, 'OTEL_SDK_DISABLED')
   t.equal(loadConfig({}).OTEL_TRACES_SAMPLER, 'parentbased_always_on', 'the OpenTelemetry default sampler')
   t.equal(loadConfig({ OTEL_TRACES_SAMPLER_ARG: '0.25' }).OTEL_TRACES_SAMPLER_ARG, '0.25')
+})
+
+t.test('admin listener settings: defaults, the loopback rule for ADMIN_AUTH, and no shared port', async (t) => {
+  const c = loadConfig({})
+  t.equal(c.ADMIN_PORT, 9090)
+  t.equal(c.ADMIN_HOST, '127.0.0.1')
+  t.equal(adminAuthMode(c), 'none', 'loopback: no token needed by default')
+  t.equal(adminAuthMode(loadConfig({ ADMIN_HOST: '0.0.0.0' })), 'required', 'any other address: required by default')
+  t.equal(adminAuthMode(loadConfig({ ADMIN_HOST: '::1' })), 'none')
+  t.equal(adminAuthMode(loadConfig({ ADMIN_HOST: '10.0.0.5', ADMIN_AUTH: 'none' })), 'none', 'an explicit setting wins')
+  t.equal(adminAuthMode(loadConfig({ ADMIN_AUTH: 'required' })), 'required')
+  t.throws(() => loadConfig({ PORT: '9090' }), /ADMIN_PORT=9090 must differ from PORT/, 'the proxy port never doubles as the admin port')
+  t.equal(loadConfig({ PORT: '9090', ADMIN_PORT: '0' }).ADMIN_PORT, 0, 'ADMIN_PORT=0: off, no clash')
+  t.throws(() => loadConfig({ ADMIN_AUTH: 'maybe' }), /ADMIN_AUTH="maybe"/)
 })

@@ -40,7 +40,7 @@ function upstream (name: string, origin: string, tls?: { ca?: string, verify: bo
 }
 
 function tableOf (...ups: CompiledUpstream[]): RouteTable {
-  return { routes: [], upstreams: new Map(ups.map((u) => [u.name, u])), file: 'routes.yaml', lookup: () => ({ kind: 'not_found' }) }
+  return { routes: [], upstreams: new Map(ups.map((u) => [u.name, u])), file: 'routes.yaml', version: 'test', lookup: () => ({ kind: 'not_found' }) }
 }
 
 /** A route source; `swaps` false behaves like a plain source without onSwap. */

@@ -207,7 +207,7 @@ export class MemoryStore implements Store {
   subscribeRevocations (handlers: RevocationFeedHandlers): RevocationFeed {
     this.#feeds.add(handlers)
     queueMicrotask(() => { if (this.#feeds.has(handlers)) handlers.up() })
-    return { close: async () => { this.#feeds.delete(handlers) } }
+    return { inProcess: true, close: async () => { this.#feeds.delete(handlers) } }
   }
 
   async revocationSnapshot (): Promise<RevocationEvent[]> {

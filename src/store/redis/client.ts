@@ -7,7 +7,7 @@
 // failure reaches the caller as StoreUnavailableError with the ioredis error as `cause`.
 
 import { Redis } from 'ioredis'
-import { StoreUnavailableError } from '../types.js'
+import { StoreUnavailableError, type StoreObserver } from '../types.js'
 import { scripts, type ScriptCommands } from './scripts.js'
 
 export interface StoreLogger {
@@ -74,6 +74,19 @@ export async function bounded<T> (what: string, timeoutMs: number, op: () => Pro
     throw new StoreUnavailableError(`redis ${what} failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err })
   } finally {
     clearTimeout(timer)
+  }
+}
+
+/** bounded(), timed for the store's observer (metrics): duration in seconds, and whether it failed. */
+export async function timed<T> (observer: StoreObserver, what: string, timeoutMs: number, op: () => Promise<T>): Promise<T> {
+  const start = performance.now()
+  let failed = true
+  try {
+    const result = await bounded(what, timeoutMs, op)
+    failed = false
+    return result
+  } finally {
+    observer.command((performance.now() - start) / 1000, failed)
   }
 }
 

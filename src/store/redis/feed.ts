@@ -73,7 +73,10 @@ export function subscribeFeed (opts: FeedOptions): RevocationFeed {
     Promise.race([
       sub.ping(),
       new Promise((_resolve, reject) => { timer = setTimeout(() => { reject(new Error('no answer')) }, opts.timeoutMs) })
-    ]).then(() => { clearTimeout(timer) }, () => {
+    ]).then(() => {
+      clearTimeout(timer)
+      if (up) handlers.alive?.()
+    }, () => {
       clearTimeout(timer)
       lost('heartbeat unanswered')
       if (!closed) sub.disconnect(true) // reconnect: a fresh subscription, then up() and a re-sync

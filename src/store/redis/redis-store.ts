@@ -23,11 +23,12 @@ import type {
   RevocationQuery,
   RevocationState,
   Store,
+  StoreObserver,
   UpdateOptions,
   UserRecord
 } from '../types.js'
 import { keyLayout, type KeyLayout } from './keys.js'
-import { bounded, connectRedis, readyOrTimeout, type StoreLogger, type StoreRedis } from './client.js'
+import { bounded, connectRedis, readyOrTimeout, timed, type StoreLogger, type StoreRedis } from './client.js'
 import { subscribeFeed } from './feed.js'
 import type { EpochWatch } from '../epoch.js'
 import { watchRedisEpoch } from './epoch.js'
@@ -46,6 +47,8 @@ export interface RedisStoreOptions {
   logger?: StoreLogger
   /** How often the store epoch is re-confirmed, in ms (default EPOCH_CHECK_MS; tests go faster). */
   epochCheckMs?: number
+  /** Times every command (metrics); absent: nothing is timed. */
+  observer?: StoreObserver
 }
 
 const noop = (): void => {}
@@ -59,12 +62,14 @@ export class RedisStore implements Store {
   readonly #url: string
   readonly #log: StoreLogger
   readonly #keys: RedisKeySet
+  readonly #observer: StoreObserver | null
   readonly epoch: EpochWatch
 
   constructor (opts: RedisStoreOptions) {
     this.#timeoutMs = opts.timeoutMs ?? 1000
     this.#url = opts.url
     this.#log = opts.logger ?? silent
+    this.#observer = opts.observer ?? null
     this.#k = keyLayout(opts.prefix ?? 'portcullis:')
     this.#redis = connectRedis(opts.url, this.#timeoutMs, opts.logger ?? silent)
     this.#keys = new RedisKeySet(this.#redis, this.#k.keys, async (what, op) => await this.#run(what, op))
@@ -274,7 +279,7 @@ export class RedisStore implements Store {
   }
 
   async #run<T> (what: string, op: () => Promise<T>): Promise<T> {
-    return await bounded(what, this.#timeoutMs, op)
+    return await (this.#observer === null ? bounded(what, this.#timeoutMs, op) : timed(this.#observer, what, this.#timeoutMs, op))
   }
 }
 

@@ -1,0 +1,153 @@
+// Prometheus metrics through a real in-process gateway (issue 13 items 1, 2, 4): a real Redis, a real
+// echo upstream, the admin listener on its own port. Requests are made, /metrics is scraped and parsed
+// (prom-client's text exposition), and names, labels and values are checked.
+import t from 'tap'
+import { writeFileSync } from 'node:fs'
+import { GatewayMetrics } from '../../src/admin/metrics.js'
+import { RedisStore } from '../../src/store/index.js'
+import { startEchoUpstream } from '../helpers/echo-upstream.js'
+import { startTestGateway } from '../helpers/gateway.js'
+import { basic, seedClient } from '../helpers/oauth.js'
+import { metricTypes, parseExposition, samples, value, type Sample } from '../helpers/prometheus.js'
+import { startRedis } from '../helpers/redis-server.js'
+import { mint, userClaims } from '../helpers/tokens.js'
+
+const redis = await startRedis()
+t.teardown(() => redis.stop())
+const echo = await startEchoUpstream()
+t.teardown(() => echo.close())
+
+const routes = (scope: string): string => `
+version: 1
+upstreams:
+  echo: { url: ${echo.url}, timeout: 2s }
+routes:
+  - path: /orders/*
+    methods: [GET]
+    upstream: echo
+    scopes: [${scope}]
+  - path: /limited
+    upstream: echo
+    auth: none
+    rate_limit: { limit: 1, window: 1m, by: ip }
+  - path: /admin/*
+    upstream: echo
+    auth: none
+`
+const metrics = new GatewayMetrics()
+const store = new RedisStore({ url: redis.url, timeoutMs: 1000, prefix: 'metrics-test:', observer: metrics })
+t.teardown(() => store.close())
+if (!await store.ready(5000)) throw new Error('test redis did not become ready')
+const gw = await startTestGateway(t, { routes: routes('orders:read'), store, metrics })
+await seedClient(store, 'svc', { secret: 'svc-secret', grants: ['client_credentials'], scopes: ['orders:read'] })
+const admin = gw.admin!
+
+async function scrape (): Promise<{ text: string, all: Sample[] }> {
+  const res = await fetch(`${admin.url}/metrics`)
+  t.equal(res.status, 200, '/metrics answers on the admin port')
+  t.match(res.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/)
+  const text = await res.text()
+  return { text, all: parseExposition(text) }
+}
+
+const reader = mint(gw.keys, userClaims(gw.config, { scope: 'orders:read' }))
+const get = async (path: string, token?: string): Promise<number> => {
+  const res = await fetch(gw.url + path, token === undefined ? {} : { headers: { authorization: `Bearer ${token}` } })
+  await res.arrayBuffer()
+  return res.status
+}
+
+t.test('requests are counted by route id, method, status and reason; latency by route', async (t) => {
+  t.equal(await get('/orders/1', reader), 200)
+  t.equal(await get('/orders/2', reader), 200, 'the same token again: a token-cache hit')
+  t.equal(await get('/orders/3'), 401)
+  t.equal(await get('/orders/4', mint(gw.keys, userClaims(gw.config, { scope: 'other' }))), 403)
+  t.equal(await get('/limited'), 200)
+  t.equal(await get('/limited'), 429)
+  const { all, text } = await scrape()
+  const route = 'GET /orders/*'
+  t.equal(value(all, 'portcullis_http_requests_total', { route, method: 'GET', status: '200', reason: 'none' }), 2)
+  t.equal(value(all, 'portcullis_http_requests_total', { route, method: 'GET', status: '401', reason: 'token_missing' }), 1)
+  t.equal(value(all, 'portcullis_http_requests_total', { route, method: 'GET', status: '403', reason: 'scope_missing' }), 1)
+  const limited = gw.watcher.current().routes.find((r) => r.path === '/limited')!.id
+  t.equal(value(all, 'portcullis_rate_limited_total', { route: limited }), 1, 'one 429, labelled with the route id')
+  t.equal(value(all, 'portcullis_http_requests_total', { route: limited, status: '429', reason: 'rate_limited' }), 1)
+  t.equal(value(all, 'portcullis_http_request_duration_seconds_count', { route }), 4)
+  t.equal(value(all, 'portcullis_http_request_duration_seconds_bucket', { route, le: '+Inf' }), 4)
+  t.equal(value(all, 'portcullis_upstream_duration_seconds_count', { upstream: 'echo' }), 3, 'the forwarded ones: two orders, the first /limited')
+  t.equal(value(all, 'portcullis_pipeline_duration_seconds_count'), 3, 'time before forwarding: observed once per forwarded request')
+  t.equal(value(all, 'portcullis_token_cache_hits_total'), 1)
+  t.equal(value(all, 'portcullis_token_cache_misses_total'), 2, 'the first sight of each token')
+  t.ok((value(all, 'portcullis_redis_command_duration_seconds_count') ?? 0) > 0, 'revocation checks and counters were Redis commands')
+  t.equal(value(all, 'portcullis_redis_errors_total'), 0)
+  t.equal(value(all, 'portcullis_store_up'), 1)
+  t.equal(value(all, 'portcullis_revocation_feed_lag_seconds'), 0, 'strict mode: every check reads the store')
+  const types = metricTypes(text)
+  t.equal(types.get('portcullis_http_request_duration_seconds'), 'histogram')
+  t.equal(types.get('portcullis_store_up'), 'gauge')
+  t.ok(types.has('process_cpu_user_seconds_total') && types.has('nodejs_eventloop_lag_seconds'), "prom-client's default process metrics")
+})
+
+t.test('labels are route ids, never raw paths: 300 distinct unmatched paths make one series', async (t) => {
+  const statuses = new Set<number>()
+  for (let i = 0; i < 300; i++) statuses.add(await get(`/nowhere/${i}/${'x'.repeat(i % 7)}`))
+  t.same([...statuses], [404])
+  const { all } = await scrape()
+  const routesSeen = new Set(samples(all, 'portcullis_http_requests_total').map((s) => s.labels.route))
+  t.ok(routesSeen.has('none'))
+  for (const r of routesSeen) t.notMatch(r, /nowhere/, `no raw path as a label: ${r}`)
+  t.equal(value(all, 'portcullis_http_requests_total', { route: 'none', status: '404', reason: 'route_not_found' }), 300)
+  t.equal(samples(all, 'portcullis_http_request_duration_seconds_count', { route: 'none' }).length, 1)
+})
+
+t.test('nothing of the admin listener is served on the proxy port', async (t) => {
+  const metricsOnProxy = await fetch(`${gw.url}/metrics`)
+  t.equal(metricsOnProxy.status, 404, '/metrics on the proxy port: no route, an ordinary 404')
+  t.same(await metricsOnProxy.json(), { error: 'not_found', error_description: 'No route matches this path' })
+  const before = echo.seen.length
+  const res = await fetch(`${gw.url}/admin/status`)
+  t.equal(res.status, 200)
+  t.equal(echo.seen.length, before + 1, '/admin/status on the proxy port goes where the route map says: the upstream')
+  t.equal(echo.seen.at(-1)?.url, '/admin/status')
+})
+
+t.test('token requests by grant and outcome', async (t) => {
+  const token = async (auth: string): Promise<number> => (await fetch(`${gw.url}/oauth/token`, {
+    method: 'POST', headers: { authorization: auth, 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=client_credentials'
+  })).status
+  t.equal(await token(basic('svc', 'svc-secret')), 200)
+  t.equal(await token(basic('svc', 'wrong')), 401)
+  const { all } = await scrape()
+  t.equal(value(all, 'portcullis_token_requests_total', { grant: 'client_credentials', outcome: 'issued' }), 1)
+  t.equal(value(all, 'portcullis_token_requests_total', { grant: 'client_credentials', outcome: 'invalid_client' }), 1)
+})
+
+t.test('route-map version: /readyz, /admin/status and portcullis_route_map_info follow reloads', async (t) => {
+  const v1 = gw.watcher.current().version
+  t.match(v1, /^[0-9a-f]{12}$/)
+  t.equal((await (await fetch(`${gw.url}/readyz`)).json() as { route_map_version: string }).route_map_version, v1)
+  writeFileSync(gw.routesFile, routes('orders:write'))
+  t.equal(await gw.watcher.reload('test'), true)
+  writeFileSync(gw.routesFile, 'version: 2\n')
+  t.equal(await gw.watcher.reload('test'), false)
+  const v2 = gw.watcher.current().version
+  t.not(v2, v1, 'a scope edit is a new version')
+  const { all } = await scrape()
+  t.same(samples(all, 'portcullis_route_map_info').map((s) => [s.labels.version, s.value]), [[v2, 1]], 'only the running version has a series')
+  t.equal(value(all, 'portcullis_route_map_reloads_total', { outcome: 'success' }), 1)
+  t.equal(value(all, 'portcullis_route_map_reloads_total', { outcome: 'rejected' }), 1)
+  const status = await (await fetch(`${admin.url}/admin/status`)).json() as Record<string, unknown>
+  t.equal(status.route_map_version, v2)
+  t.equal((await (await fetch(`${gw.url}/readyz`)).json() as { route_map_version: string }).route_map_version, v2)
+})
+
+t.test('a Redis that stops answering: store_up 0 and errors counted', async (t) => {
+  redis.pause()
+  t.teardown(() => { redis.resume() })
+  t.equal(await get('/orders/9', reader), 503, 'fail closed: the revocation check cannot be answered')
+  const { all } = await scrape()
+  t.equal(value(all, 'portcullis_store_up'), 0)
+  t.ok((value(all, 'portcullis_redis_errors_total') ?? 0) >= 1, 'the unanswered revocation read was counted')
+  t.equal(value(all, 'portcullis_http_requests_total', { route: 'GET /orders/*', status: '503', reason: 'store_unavailable' }), 1)
+  redis.resume()
+})

@@ -101,9 +101,12 @@ export async function startGateway (config: Readonly<Config>, opts: StartOptions
     app, store, watcher, logger, url, admin,
     close: () => {
       closed ??= (async () => {
-        await watcher.stop()
-        await admin?.close()
-        await app.close() // closes the store too (onClose above) and flushes traces, bounded (src/observability/tracing.ts)
+        // the drain starts in this tick: from here a new request gets 503 or a refused connection;
+        // in-flight ones finish. app.close() also closes the store (onClose above) and flushes traces,
+        // bounded (src/observability/tracing.ts)
+        const draining = app.close()
+        await Promise.all([watcher.stop(), admin?.close()])
+        await draining
         await opts.onClose?.()
       })()
       return closed

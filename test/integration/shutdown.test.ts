@@ -2,6 +2,7 @@
 import t, { type Test } from 'tap'
 import { startEchoUpstream } from '../helpers/echo-upstream.js'
 import { writeRoutes } from '../helpers/gateway.js'
+import { until } from '../helpers/log-capture.js'
 import { spawnGateway } from '../helpers/spawn-gateway.js'
 
 /** A real gateway process with one public route, /slow/*, to an echo upstream; both stopped in teardown. */
@@ -26,10 +27,11 @@ t.test('SIGTERM with a request in flight: it completes, then the process exits 0
   const { echo, gw } = await slowGateway(t, '5s', '10')
 
   const inFlight = fetch(`${gw.url}/slow/1200/x`).then(async (r) => ({ status: r.status, body: await r.json() as { url: string } }))
-  await new Promise((resolve) => setTimeout(resolve, 300))
+  // events, not sleeps: the request is at the upstream, then the gateway has begun its drain
+  await until(() => echo.seen.length === 1, 'the request to reach the upstream')
   t.equal(echo.seen.length, 1, 'the request reached the upstream before the signal')
   gw.child.kill('SIGTERM')
-  await new Promise((resolve) => setTimeout(resolve, 200))
+  await until(() => /shutting down/.test(gw.output()), 'the drain to begin')
 
   const late = await fetch(`${gw.url}/slow/1/x`).then((r) => r.status, (err: Error) => err.name)
   t.not(late, 200, 'a new request after SIGTERM is not served')
@@ -43,11 +45,11 @@ t.test('SIGTERM with a request in flight: it completes, then the process exits 0
 })
 
 t.test('F25: a second SIGTERM during the drain exits at once (non-zero), without waiting for in-flight requests', async (t) => {
-  const { gw } = await slowGateway(t, '30s', '30')
+  const { echo, gw } = await slowGateway(t, '30s', '30')
   const inFlight = fetch(`${gw.url}/slow/10000/x`).then((r) => r.status, () => 'aborted')
-  await new Promise((resolve) => setTimeout(resolve, 300))
+  await until(() => echo.seen.length === 1, 'the request to reach the upstream')
   gw.child.kill('SIGTERM')
-  await new Promise((resolve) => setTimeout(resolve, 300))
+  await until(() => /shutting down/.test(gw.output()), 'the drain to begin')
   const started = Date.now()
   gw.child.kill('SIGTERM')
   const exit = await gw.exited

@@ -4,6 +4,7 @@
 import { Command } from 'commander'
 import { RouteMapError, formatIssue } from '../config/route-types.js'
 import { EXIT_FAILURE, action, cliConventions, output } from './common.js'
+import { addReplayCommand } from './routes-replay.js'
 
 export function routesCommand (): Command {
   const routes = new Command('routes').description('work with the route map (routes.yaml)')
@@ -26,6 +27,8 @@ export function routesCommand (): Command {
         else process.stderr.write(err.issues.map((i) => `${formatIssue(i)}\n`).join(''))
       }
     }))
+
+  addReplayCommand(routes)
 
   return cliConventions(routes)
 }

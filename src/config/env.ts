@@ -53,7 +53,11 @@ export const EnvSchema = Type.Object({
     default: 'strict', description: '`strict`: one store read per request; `replicated`: a local view fed by Redis pub/sub, strict while the feed is down'
   }),
   REVOCATION_VIEW_MAX: Type.Integer({ minimum: 1000, default: 200_000, description: 'Replicated mode: most revocation entries held locally (about 100 bytes each); beyond it the instance checks per request (strict)' }),
-  BCRYPT_THREADS: Type.Integer({ minimum: 1, maximum: 16, default: 1, description: 'Worker threads hashing and checking passwords and client secrets off the event loop' })
+  BCRYPT_THREADS: Type.Integer({ minimum: 1, maximum: 16, default: 1, description: 'Worker threads hashing and checking passwords and client secrets off the event loop' }),
+
+  // decision log (README "Operations": decision log and replay)
+  DECISION_LOG: Type.Optional(Type.String({ minLength: 1, description: 'File receiving one JSON line per edge decision (allowed or refused); unset: off' })),
+  DECISION_LOG_MAX_BYTES: Type.Integer({ minimum: 1024, default: 104_857_600, description: 'Size at which the decision log is renamed to FILE.1 and a new one started (bytes)' })
 }, { additionalProperties: true })
 
 export type Env = Static<typeof EnvSchema>

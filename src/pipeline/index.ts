@@ -7,12 +7,15 @@
 import replyFrom from '@fastify/reply-from'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { parseTrustProxy, type Config } from '../config/env.js'
+import { toGatewayError } from '../errors/handler.js'
 import type { KeyRing } from '../oauth/keys.js'
 import type { Store } from '../store/types.js'
 import type { FinalStage, PipelineContext, Stage } from './context.js'
 import { authenticateStage, DEFAULT_REALM } from './authenticate.js'
 import { authorizeStage } from './authorize.js'
 import { checkRevocationStage } from './check-revocation.js'
+import { DecisionFile } from './decision-file.js'
+import { allowRecord, refusalRecord } from './decision-log.js'
 import { forwardStage, type ForwardOptions } from './forward.js'
 import { matchStage, type RouteSource } from './match.js'
 import { rateLimitStage } from './rate-limit.js'
@@ -70,6 +73,12 @@ export async function gatewayPlugin (app: FastifyInstance, opts: PipelineOptions
   app.addHook('onClose', async () => { await agents.close() })
   await app.register(replyFrom, { undici: agents.dispatcher as never, disableRequestLogging: true })
 
+  // DECISION_LOG: one line per decision (README "Decision log and replay"); off, it costs a null check
+  const decisions = opts.config.DECISION_LOG === undefined
+    ? null
+    : await DecisionFile.open(opts.config.DECISION_LOG, { maxBytes: opts.config.DECISION_LOG_MAX_BYTES, log: app.log })
+  if (decisions !== null) app.addHook('onClose', async () => { await decisions.close() })
+
   // Bodies are streamed to the upstream, never buffered or parsed here.
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', (_req, payload, done) => { done(null, payload) })
@@ -78,12 +87,20 @@ export async function gatewayPlugin (app: FastifyInstance, opts: PipelineOptions
     // Stryker disable next-line StringLiteral: placeholders, written by the match stage before anything reads them
     const ctx: PipelineContext = { request, reply, path: '', query: '', route: null, params: {}, identity: null, stage: '' }
     request.pipeline = ctx
-    for (let i = 0; i < count; i++) {
-      ctx.stage = stageNames[i]!
-      const r = stages[i]!(ctx)
-      // Stryker disable next-line ConditionalExpression: awaiting undefined is a no-op; the test only saves a tick on the hot path
-      if (r !== undefined) await r
+    try {
+      for (let i = 0; i < count; i++) {
+        ctx.stage = stageNames[i]!
+        const r = stages[i]!(ctx)
+        // Stryker disable next-line ConditionalExpression: awaiting undefined is a no-op; the test only saves a tick on the hot path
+        if (r !== undefined) await r
+      }
+    } catch (err) {
+      // a stage refused: one decision line (the error handler answers and writes the log line)
+      if (decisions !== null) decisions.write(refusalRecord(ctx, toGatewayError(err).code))
+      throw err
     }
+    // every stage passed: the request is allowed, whatever the upstream then answers
+    if (decisions !== null) decisions.write(allowRecord(ctx))
     ctx.stage = 'forward'
     return forward(ctx)
   }

@@ -94,7 +94,8 @@ export class DecisionFile {
 
   /** Opens the file for appending and makes it the current one. */
   async #attach (): Promise<void> {
-    const handle = await open(this.file, 'a')
+    // subjects and client ids are personal data: readable by the gateway's user and group only
+    const handle = await open(this.file, 'a', 0o640)
     try {
       this.#size = (await handle.stat()).size
     } catch (err) {

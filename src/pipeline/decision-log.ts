@@ -1,6 +1,8 @@
 // The one shape of a refusal in the log (STYLE.md §10; oathkeeper-style stable reasons): written
-// once, by the error handler, for every refusal of every stage. Never a token, never the
-// Authorization header, never the query string: only ids the gateway itself decided on.
+// once, by the error handler, for every refusal of every stage. And the one shape of a line of the
+// decision log file (DECISION_LOG, decision-file.ts), allowed or refused, written by the pipeline.
+// Never a token, never the Authorization header, never the query string: only ids the gateway
+// itself decided on.
 import type { FastifyRequest } from 'fastify'
 import type { AuthMode } from '../config/route-types.js'
 import type { GatewayError } from '../errors/gateway-error.js'

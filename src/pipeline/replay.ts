@@ -12,14 +12,14 @@
 //   new map reads no token either; elsewhere not re-decidable (`token_not_read`);
 // - any other refusal (rate_limited, store_unavailable, bad_path ...) depends on more than the map:
 //   kept as recorded, not re-decidable.
-import { Type } from 'typebox'
+import { Type, type TSchema } from 'typebox'
 import { Compile } from 'typebox/compile'
 import { HTTP_METHODS, type RouteTable } from '../config/route-types.js'
 import { admitsAnonymous, readsToken } from './authenticate.js'
 import { scopeRefusal } from './authorize.js'
 import { ALLOWED, type DecisionRecord } from './decision-log.js'
 
-const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()])
+const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()])
 
 /** One decision-log line as replay reads it (unknown extra members are ignored). */
 export const DecisionRecordSchema = Type.Object({

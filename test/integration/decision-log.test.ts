@@ -120,6 +120,7 @@ t.test('one line per decision, allowed or refused, with exactly these fields', a
     t.notOk(text.includes(tok.split('.')[2]!), 'not even a token signature')
   }
   t.notMatch(text, /access_token|bearer|authorization|\?/i, 'no query string, no header name or value')
+  t.equal(statSync(file).mode & 0o777, 0o640, 'readable by the gateway\'s user and group only')
 })
 
 t.test('rotation: the file is renamed to FILE.1 before a line would take it past DECISION_LOG_MAX_BYTES', async (t) => {

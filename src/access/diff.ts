@@ -62,8 +62,13 @@ export interface AccessDiff {
 }
 
 /** CLI exit code: 0 unchanged, 1 narrows only, 3 widens anywhere (CI can ask for a second review). */
+/** Exit codes of `routes diff` and `routes replay`: access unchanged, only narrowed, widened anywhere. */
+export const EXIT_UNCHANGED = 0
+export const EXIT_NARROWED = 1
+export const EXIT_WIDENED = 3
+
 export function diffExitCode (d: AccessDiff): 0 | 1 | 3 {
-  return d.access === 'widens' ? 3 : d.access === 'narrows' ? 1 : 0
+  return d.access === 'widens' ? EXIT_WIDENED : d.access === 'narrows' ? EXIT_NARROWED : EXIT_UNCHANGED
 }
 
 function view (e: AccessEntry): EntryView {

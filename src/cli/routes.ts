@@ -9,6 +9,7 @@
 import { Command } from 'commander'
 import { CliError, EXIT_FAILURE, EXIT_USAGE, action, cliConventions, output } from './common.js'
 import { failingWith, hasRedisUrl, loadMaps, readRegistry } from './registry.js'
+import { addReplayCommand } from './routes-replay.js'
 
 interface CheckOpts { json?: boolean, registry?: boolean }
 
@@ -58,6 +59,8 @@ export function routesCommand (): Command {
         process.exitCode = diffExitCode(diff)
       })
     }))
+
+  addReplayCommand(routes)
 
   return cliConventions(routes)
 }

@@ -76,7 +76,10 @@ export const EnvSchema = Type.Object({
   ADMIN_AUTH: Type.Optional(Type.Union([Type.Literal('required'), Type.Literal('none')], {
     description: '`required`: a gateway token with scope portcullis:admin; default `required` unless ADMIN_HOST is a loopback address'
   })),
-  ADMIN_METRICS_PUBLIC: Type.Union([Type.Literal('0'), Type.Literal('1')], { default: '0', description: '`1`: /metrics needs no token even when ADMIN_AUTH=required' })
+  ADMIN_METRICS_PUBLIC: Type.Union([Type.Literal('0'), Type.Literal('1')], { default: '0', description: '`1`: /metrics needs no token even when ADMIN_AUTH=required' }),
+  // decision log (README "Operations": decision log and replay)
+  DECISION_LOG: Type.Optional(Type.String({ minLength: 1, description: 'File receiving one JSON line per edge decision (allowed or refused); unset: off' })),
+  DECISION_LOG_MAX_BYTES: Type.Integer({ minimum: 1024, default: 104_857_600, description: 'Size at which the decision log is renamed to FILE.1 and a new one started (bytes)' })
 }, { additionalProperties: true })
 
 export type Env = Static<typeof EnvSchema>

@@ -17,6 +17,7 @@ import { ERRORS } from '../errors/codes.js'
 import { GatewayError } from '../errors/gateway-error.js'
 import { AccessTokenError, verifyAccessToken, type AccessTokenClaims, type VerifyOptions } from '../oauth/jwt.js'
 import type { KeyRing } from '../oauth/keys.js'
+import type { AuthMode } from '../config/route-types.js'
 import { bearerChallenges, countAuthorization, parseAuthorization, queryHasAccessToken, REPEATED, TWO_METHODS, type BearerProblem, type Challenges } from './bearer.js'
 import { DEFAULT_RETRY_AFTER } from './check-revocation.js'
 import { CLIENT_SUBJECT_PREFIX } from '../revocation/rule.js'
@@ -24,6 +25,16 @@ import type { Identity, PipelineContext, Stage } from './context.js'
 import { kidOf, type TokenCache } from './token-cache.js'
 
 export const DEFAULT_REALM = 'portcullis'
+
+/** `auth: none` reads no token at all (the rule this stage and `routes replay` share). */
+export function readsToken (auth: AuthMode): boolean {
+  return auth !== 'none'
+}
+
+/** A request without a bearer token passes `auth: optional` (anonymous), never `auth: required`. */
+export function admitsAnonymous (auth: AuthMode): boolean {
+  return auth !== 'required'
+}
 
 export interface AuthenticateOptions {
   keys: KeyRing
@@ -83,7 +94,7 @@ export function authenticateStage (opts: AuthenticateOptions): Stage {
 
   return function authenticate (ctx: PipelineContext): Promise<void> | undefined {
     const route = ctx.route!
-    if (route.auth === 'none') return undefined
+    if (!readsToken(route.auth)) return undefined
     const request = ctx.request
     const header = request.headers.authorization
     let token: string | null = null
@@ -99,7 +110,7 @@ export function authenticateStage (opts: AuthenticateOptions): Stage {
     // Stryker disable next-line ConditionalExpression,StringLiteral: `ctx.query !== ''` is a fast path only (an empty query holds no access_token)
     if (token !== null && ctx.query !== '' && queryHasAccessToken(ctx.query)) throw invalidRequest(challenges, TWO_METHODS)
     if (token === null) {
-      if (route.auth === 'optional') return undefined
+      if (admitsAnonymous(route.auth)) return undefined
       // RFC 6750 §3.1: no authentication information, so no error code in the challenge
       throw new GatewayError('token_missing', { headers: { 'www-authenticate': challenges.bare } })
     }

@@ -15,6 +15,19 @@ export function hasAllScopes (granted: readonly string[], required: readonly str
   return true
 }
 
+/**
+ * The route map's scope rule for one caller, shared by this stage and `routes replay`: null when
+ * `scopes` (the verified token's; null without a token) satisfy the route, else the refusal reason.
+ */
+export function scopeRefusal (route: CompiledRoute, scopes: readonly string[] | null): 'token_missing' | 'scope_missing' | null {
+  const required = route.scopes
+  if (required.length === 0) return null
+  // fail closed: the loader refuses scopes without auth: required, so no caller without a token gets here
+  if (scopes === null) return 'token_missing'
+  // RFC 6750 §3.1: insufficient_scope
+  return hasAllScopes(scopes, required) ? null : 'scope_missing'
+}
+
 export function authorizeStage (opts: { realm: string }): Stage {
   const challenges = bearerChallenges(opts.realm)
   // the refusal of a route is the same every time: built on first use, per compiled route
@@ -36,15 +49,11 @@ export function authorizeStage (opts: { realm: string }): Stage {
 
   return function authorize (ctx: PipelineContext): void {
     const route = ctx.route!
-    const required = route.scopes
-    if (required.length === 0) return
-    const identity = ctx.identity
-    if (identity === null) {
-      // fail closed: the loader refuses scopes without auth: required, so this is unreachable;
-      // RFC 6750 §3.1: without credentials the challenge carries no error code
-      throw new GatewayError('token_missing', { headers: { 'www-authenticate': challenges.bare } })
-    }
+    const refusal = scopeRefusal(route, ctx.identity?.scopes ?? null)
+    if (refusal === null) return
+    // RFC 6750 §3.1: without credentials the challenge carries no error code
+    if (refusal === 'token_missing') throw new GatewayError('token_missing', { headers: { 'www-authenticate': challenges.bare } })
     // RFC 6750 §3.1: insufficient_scope, with the scope the resource needs
-    if (!hasAllScopes(identity.scopes, required)) throw insufficientScope(route)
+    throw insufficientScope(route)
   }
 }

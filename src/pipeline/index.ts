@@ -7,12 +7,15 @@
 import replyFrom from '@fastify/reply-from'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { parseTrustProxy, type Config } from '../config/env.js'
+import { toGatewayError } from '../errors/handler.js'
 import type { KeyRing } from '../oauth/keys.js'
 import type { Store } from '../store/types.js'
 import type { FinalStage, PipelineContext, Stage } from './context.js'
 import { authenticateStage, DEFAULT_REALM } from './authenticate.js'
 import { authorizeStage } from './authorize.js'
 import { checkRevocationStage } from './check-revocation.js'
+import { DecisionFile } from './decision-file.js'
+import { allowRecord, refusalRecord } from './decision-log.js'
 import { forwardStage, type ForwardOptions } from './forward.js'
 import { matchStage, type RouteSource } from './match.js'
 import type { PipelineObserver } from './observer.js'
@@ -68,6 +71,13 @@ export function buildPipeline (opts: PipelineOptions, rateLimit: Stage): Pipelin
 export async function gatewayPlugin (app: FastifyInstance, opts: PipelineOptions): Promise<void> {
   // request.trace is set by tracing's onRequest hook (src/observability/tracing.ts) when tracing is on
   if (!app.hasRequestDecorator('trace')) app.decorateRequest('trace', null)
+  // DECISION_LOG: one line per decision (README "Decision log and replay"); off, it costs a null check
+  // (opened first: a path that cannot be opened stops the start before the pipeline opens anything else)
+  const decisions = opts.config.DECISION_LOG === undefined
+    ? null
+    : await DecisionFile.open(opts.config.DECISION_LOG, { maxBytes: opts.config.DECISION_LOG_MAX_BYTES, log: app.log })
+  if (decisions !== null) app.addHook('onClose', async () => { await decisions.close() })
+
   const revocations = revocationReplicaFor(opts.config, opts.store, app.log)
   if (revocations !== null) app.addHook('onClose', async () => { await revocations.close() })
   const { stages, stageNames, forward } = buildPipeline({ ...opts, revocations }, await rateLimitStage(app, { store: opts.store }))
@@ -88,14 +98,22 @@ export async function gatewayPlugin (app: FastifyInstance, opts: PipelineOptions
     request.pipeline = ctx
     // one span per stage when tracing is on (src/observability/tracing.ts); off: null
     const trace = request.trace
-    for (let i = 0; i < count; i++) {
-      ctx.stage = stageNames[i]!
-      if (trace !== null) trace.stage(ctx.stage)
-      const r = stages[i]!(ctx)
-      // Stryker disable next-line ConditionalExpression: awaiting undefined is a no-op; the test only saves a tick on the hot path
-      if (r !== undefined) await r
+    try {
+      for (let i = 0; i < count; i++) {
+        ctx.stage = stageNames[i]!
+        if (trace !== null) trace.stage(ctx.stage)
+        const r = stages[i]!(ctx)
+        // Stryker disable next-line ConditionalExpression: awaiting undefined is a no-op; the test only saves a tick on the hot path
+        if (r !== undefined) await r
+      }
+    } catch (err) {
+      // a stage refused: one decision line (the error handler answers and writes the log line)
+      if (decisions !== null) decisions.write(refusalRecord(ctx, toGatewayError(err).code))
+      throw err
     }
     if (trace !== null) trace.stage(null)
+    // every stage passed: the request is allowed, whatever the upstream then answers
+    if (decisions !== null) decisions.write(allowRecord(ctx))
     ctx.stage = 'forward'
     if (observer !== null) observer.forwarding(ctx)
     return forward(ctx)

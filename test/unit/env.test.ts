@@ -29,8 +29,19 @@ const bad: Array<[Record<string, string>, RegExp, string]> = [
   [{ LOG_LEVEL: 'loud' }, /LOG_LEVEL="loud"/, 'unknown log level'],
   [{ REDIS_URL: 'localhost:6379' }, /REDIS_URL/, 'REDIS_URL must be a redis:// URL'],
   [{ SIGNING_ALG: 'HS256' }, /SIGNING_ALG/, 'symmetric signing is not offered'],
-  [{ NODE_ENV: 'production' }, /REDIS_URL is required when NODE_ENV=production/, 'production needs Redis']
+  [{ NODE_ENV: 'production' }, /REDIS_URL is required when NODE_ENV=production/, 'production needs Redis'],
+  [{ NODE_ENV: 'production', REDIS_URL: 'redis://r:6379' }, /SESSION_SECRET \(at least 32 bytes\) is required when NODE_ENV=production/, 'production needs SESSION_SECRET'],
+  [{ SESSION_SECRET: 'short' }, /SESSION_SECRET/, 'SESSION_SECRET under 32 bytes']
 ]
+
+t.test('SESSION_SECRET: used when set; outside production one is generated per process', async (t) => {
+  const secret = 'x'.repeat(32)
+  t.equal(loadConfig({ SESSION_SECRET: secret }).sessionSecret, secret)
+  t.equal(loadConfig({ NODE_ENV: 'production', REDIS_URL: 'redis://r:6379', SESSION_SECRET: secret }).sessionSecret, secret)
+  const a = loadConfig({}).sessionSecret
+  t.ok(Buffer.byteLength(a) >= 32, 'generated: at least 32 bytes')
+  t.not(loadConfig({}).sessionSecret, a, 'a fresh one per load')
+})
 
 t.test('a bad value is one clear line naming the variable', async (t) => {
   for (const [env, re, why] of bad) {

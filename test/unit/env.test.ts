@@ -101,5 +101,5 @@ t.test('NODE_ENV: an unknown value is refused, not treated as development (issue
       { name: 'ConfigError', message: `invalid configuration: NODE_ENV=${JSON.stringify(value)} must be one of development, production, test` }, value)
   }
   for (const value of ['development', 'test'] as const) t.equal(loadConfig({ NODE_ENV: value }).NODE_ENV, value)
-  t.equal(loadConfig({ NODE_ENV: 'production', REDIS_URL: 'redis://127.0.0.1:1' }).NODE_ENV, 'production')
+  t.equal(loadConfig({ NODE_ENV: 'production', REDIS_URL: 'redis://127.0.0.1:1', SESSION_SECRET: 's'.repeat(32) }).NODE_ENV, 'production')
 })

@@ -166,7 +166,8 @@ export async function buildApp (opts: AppOptions): Promise<FastifyInstance> {
 
   const epochChangeHoldMs = (config.ACCESS_TOKEN_TTL + config.CLOCK_SKEW) * 1000
   await app.register(healthPlugin, { store, routes, keys, isClosing: () => closing, epochChangeHoldMs })
-  await app.register(oauthPlugin, { config, store, keys })
+  // the consent page reads the current route map's `scopes` section (hot-reloaded like the routes)
+  await app.register(oauthPlugin, { config, store, keys, scopeDescriptions: () => routes.current().scopeDescriptions ?? new Map() })
   await app.register(gatewayPlugin, { routes, config, store, keys })
   return app
 }

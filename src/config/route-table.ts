@@ -127,6 +127,7 @@ export class CompiledRouteTable implements RouteTable {
   readonly routes: readonly CompiledRoute[]
   readonly upstreams: ReadonlyMap<string, CompiledUpstream>
   readonly file: string
+  readonly scopeDescriptions: ReadonlyMap<string, string>
   readonly #shapes = newRouter()
   readonly #byMethod: Array<FindMyWay | undefined> = HTTP_METHODS.map(() => undefined)
 
@@ -135,7 +136,8 @@ export class CompiledRouteTable implements RouteTable {
    * (a TypeError here if not), reserved paths and bad references; routes and upstreams are frozen.
    */
   constructor (routes: readonly CompiledRoute[], patterns: readonly RoutePattern[],
-    upstreams: Iterable<readonly [string, CompiledUpstream]>, file: string) {
+    upstreams: Iterable<readonly [string, CompiledUpstream]>, file: string, scopeDescriptions: ReadonlyMap<string, string> = new Map()) {
+    this.scopeDescriptions = scopeDescriptions
     const shapes = new Map<string, Shape>()
     const keys: string[] = []
     const masks: number[] = []

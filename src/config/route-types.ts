@@ -62,6 +62,8 @@ export interface RouteTable {
   readonly upstreams: ReadonlyMap<string, CompiledUpstream>
   /** The file it came from (for messages). */
   readonly file: string
+  /** The `scopes` section: scope → description, for the consent page. */
+  readonly scopeDescriptions?: ReadonlyMap<string, string>
   /** `path` is the canonical request path (no query), already normalised by the match stage. */
   lookup(method: string, path: string): RouteLookup
 }

@@ -70,3 +70,60 @@ t.test('RFC 6749 §4.1 + RFC 7636 + RFC 8252 §7.3: login page → loopback redi
   t.equal(api.status, 200, 'the protected route accepts the token')
   t.equal((await api.json() as { headers: Record<string, string> }).headers['x-auth-subject'], 'alice')
 })
+
+t.test('in the browser: W05 markup in state stays text, a wrong password shows the error, SSO skips the form, prompt=login forces it', async (t) => {
+  const context = await browser.newContext()
+  t.teardown(async () => { await context.close() })
+  const page = await context.newPage()
+  const alerts: string[] = []
+  page.on('dialog', (d) => { alerts.push(d.message()); void d.dismiss() })
+  const evil = '"><script>alert(1)</script><img src=x onerror=alert(2)>'
+  const { url } = await authorizationUrl(as, 'mobile', loopback.redirectUri, { state: evil })
+  await page.goto(url.href)
+  await signIn(page, USER.name, 'wrong password')
+  t.equal(await page.getByRole('alert').textContent(), 'The username or password is incorrect.')
+  t.equal(await page.getByLabel('Password').getAttribute('aria-describedby'), 'login-error', 'the error is tied to the field')
+  t.equal(await page.locator('input[name=state]').inputValue(), evil, 'state survives as a value, not as markup')
+  t.same(alerts, [], 'no injected script ran')
+  const first = loopback.next()
+  await signIn(page)
+  t.equal((await first).searchParams.get('state'), evil, 'and comes back unchanged')
+
+  const second = await authorizationUrl(as, 'mobile', loopback.redirectUri)
+  const sso = loopback.next()
+  await page.goto(second.url.href)
+  t.equal((await sso).searchParams.get('state'), second.state, 'SSO: a second authorize in the session skips the form')
+
+  const forced = await authorizationUrl(as, 'mobile', loopback.redirectUri, { prompt: 'login' })
+  await page.goto(forced.url.href)
+  t.equal(await page.getByLabel('Username').count(), 1, 'prompt=login shows the form again')
+})
+
+t.test('in the browser: W04 the login page refuses to render inside a frame', async (t) => {
+  const context = await browser.newContext()
+  t.teardown(async () => { await context.close() })
+  const page = await context.newPage()
+  const { url } = await authorizationUrl(as, 'mobile', loopback.redirectUri)
+  const blocked = page.waitForEvent('response', (r) => r.url() === url.href)
+  await page.setContent(`<iframe src="${url.href}" width="400" height="400"></iframe>`)
+  t.equal((await (await blocked).headerValue('x-frame-options')), 'DENY')
+  await page.waitForTimeout(200) // let the frame settle (hang guard only: the assertion does not depend on speed)
+  const frame = page.frames().find((f) => f !== page.mainFrame())
+  t.equal(await frame?.locator('#username').count() ?? 0, 0, 'no form inside the frame')
+})
+
+t.test('in the browser: W01 the code replayed after a successful exchange revokes the tokens it gave', async (t) => {
+  const context = await browser.newContext()
+  t.teardown(async () => { await context.close() })
+  const page = await context.newPage()
+  const { url, verifier, state } = await authorizationUrl(as, 'mobile', loopback.redirectUri)
+  const callback = loopback.next()
+  await page.goto(url.href)
+  await signIn(page)
+  const cb = await callback
+  const tokens = await exchangeCode(as, client, cb, loopback.redirectUri, verifier, state)
+  const replay = await exchangeCode(as, client, cb, loopback.redirectUri, verifier, state).catch((err: unknown) => err)
+  t.equal((replay as { error?: string }).error, 'invalid_grant', 'a replay is invalid_grant')
+  const api = await fetch(`${issuer}/orders/7`, { headers: { authorization: `Bearer ${tokens.access_token}` } })
+  t.equal(api.status, 401, 'the access token from the first exchange is revoked')
+})

@@ -185,7 +185,8 @@ export async function buildApp (opts: AppOptions): Promise<FastifyInstance> {
 
   const epochChangeHoldMs = (config.ACCESS_TOKEN_TTL + config.CLOCK_SKEW) * 1000
   await app.register(healthPlugin, { store, routes, keys, isClosing: () => closing, epochChangeHoldMs })
-  await app.register(oauthPlugin, { config, store, keys, observer: metrics })
+  // the consent page reads the current route map's `scopes` section (hot-reloaded like the routes)
+  await app.register(oauthPlugin, { config, store, keys, observer: metrics, scopeDescriptions: () => routes.current().scopeDescriptions ?? new Map() })
   await app.register(gatewayPlugin, { routes, config, store, keys, observer: metrics })
   return app
 }

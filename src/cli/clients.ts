@@ -2,17 +2,21 @@
 // A generated secret is printed once, by the command that made it; secret hashes are never printed.
 import { Command } from 'commander'
 import {
-  addClient, checkClientId, disableClient, enableClient, GRANTS, listClients, parseGrants, parseScopes,
+  addClient, checkClientId, disableClient, enableClient, GRANTS, listClients, parseGrants, parseScopes, redirectUrisFor,
   rotateClientSecret, type ClientCredentials, type ClientView
 } from '../oauth/accounts.js'
+import { setRedirectUris } from '../oauth/client-redirects.js'
 import { action, cliConventions, isoTime, output, table, withStore } from './common.js'
 
 interface JsonOpt { json?: boolean }
-interface AddOpts extends JsonOpt { grants: string; scopes: string; public?: boolean; introspect?: boolean }
+interface AddOpts extends JsonOpt { grants: string; scopes: string; public?: boolean; introspect?: boolean; redirectUri: string[]; consent?: boolean }
 
 /** The JSON shape of a client. */
 function clientJson (c: ClientView): object {
-  return { client_id: c.id, public: c.public, grants: c.grants, scopes: c.scopes, disabled: c.disabled, introspect: c.introspect, created_at: c.createdAt }
+  return {
+    client_id: c.id, public: c.public, grants: c.grants, scopes: c.scopes, disabled: c.disabled, introspect: c.introspect,
+    redirect_uris: c.redirectUris, consent: c.consent, created_at: c.createdAt
+  }
 }
 
 const list = (items: string[]): string => items.length === 0 ? '(none)' : items.join(' ')
@@ -36,15 +40,33 @@ export function clientsCommand (): Command {
     .requiredOption('--scopes <scopes>', 'space-separated scopes the client may be granted ("" for none)')
     .option('--public', 'a public client (no secret; not allowed client_credentials)')
     .option('--introspect', 'may introspect tokens issued to other clients (a resource server; confidential only)')
+    .option('--redirect-uri <uri>', 'a redirect URI for authorization_code (repeatable): https, http://127.0.0.1 or [::1] (any port), or com.example.app:/path', (v: string, all: string[]) => [...all, v], [])
+    .option('--consent', 'ask the user to approve the requested scopes (third-party clients); without it the consent page is skipped')
     .option('--json', 'print {"client_id": ..., "client_secret": ...}')
     .action(action(async (id: string, opts: AddOpts) => {
       // validated before touching the store
+      const grants = parseGrants(opts.grants)
       const input = {
-        id: checkClientId(id), grants: parseGrants(opts.grants), scopes: parseScopes(opts.scopes), public: opts.public === true, introspect: opts.introspect === true
+        id: checkClientId(id), grants, scopes: parseScopes(opts.scopes), public: opts.public === true, introspect: opts.introspect === true,
+        redirectUris: redirectUrisFor(opts.redirectUri, grants), consent: opts.consent === true
       }
       await withStore(async (store, config) => {
         const created = await addClient(store, { ...input, cost: config.BCRYPT_COST })
         output(opts.json, { client_id: created.client_id, client_secret: created.client_secret }, () => credentialsText(created))
+      })
+    }))
+
+  clients.command('set-redirect-uris')
+    .description('replace the client\'s registered redirect URIs (RFC 8252 rules, see clients add)')
+    .argument('<id>', 'client id')
+    .argument('[uris...]', 'the redirect URIs (none: remove all; not allowed for an authorization_code client)')
+    .option('--json', 'print JSON')
+    .action(action(async (id: string, uris: string[], opts: JsonOpt) => {
+      checkClientId(id)
+      redirectUrisFor(uris, []) // the URIs themselves, before touching the store (a bad one: usage error, exit 2)
+      await withStore(async (store) => {
+        const c = await setRedirectUris(store, id, uris)
+        output(opts.json, clientJson(c), () => `client ${c.id} redirect URIs: ${list(c.redirectUris)}`)
       })
     }))
 

@@ -1,6 +1,7 @@
 // Configuration from the environment, validated with TypeBox at start, then frozen.
 // A bad value stops the process with one clear line (see cli/serve.ts). Durations are whole seconds.
 // Every variable here has a row in README "Configuration"; test/unit/env.test.ts keeps them in sync.
+import { randomBytes } from 'node:crypto'
 import { Type, type Static } from 'typebox'
 import { Value } from 'typebox/value'
 import { oneOfMessage } from './schema-values.js'
@@ -40,6 +41,10 @@ export const EnvSchema = Type.Object({
   LOGIN_MAX_FAILURES: Type.Integer({ minimum: 1, default: 10, description: 'Failed password attempts per username per LOGIN_FAILURE_WINDOW' }),
   LOGIN_FAILURE_WINDOW: Seconds(900, 1, 'Window for LOGIN_MAX_FAILURES (s)'),
   TOKEN_RATE_LIMIT: Type.Integer({ minimum: 1, default: 60, description: 'Token-endpoint requests per client IP per minute' }),
+
+  // hosted login page (README "Mobile clients")
+  SESSION_SECRET: Type.Optional(Type.String({ minLength: 32, description: 'Signs the login-session and CSRF cookies; at least 32 bytes; required in production' })),
+  LOGIN_SESSION_TTL: Seconds(28_800, 60, 'Lifetime of a hosted-login session (SSO) (s)'),
 
   // input limits (README "Limits"): every one bounds what a single client can make the gateway hold
   MAX_HEADER_SIZE: Type.Integer({ minimum: 1024, default: 16_384, description: 'Largest request head (request line and headers) in bytes; past it: 431' }),
@@ -87,6 +92,8 @@ export type Env = Static<typeof EnvSchema>
 export interface Config extends Env {
   /** Resolved issuer. */
   issuer: string
+  /** SESSION_SECRET, or (outside production) one generated for this process. */
+  sessionSecret: string
 }
 
 export class ConfigError extends Error {
@@ -124,6 +131,13 @@ export function loadConfig (env: NodeJS.ProcessEnv): Readonly<Config> {
   if (parsed.NODE_ENV === 'production' && parsed.REDIS_URL === undefined) {
     throw new ConfigError('invalid configuration: REDIS_URL is required when NODE_ENV=production')
   }
+  if (parsed.SESSION_SECRET === undefined && parsed.NODE_ENV === 'production') {
+    // every instance must sign and check login cookies with the same key
+    throw new ConfigError('invalid configuration: SESSION_SECRET (at least 32 bytes) is required when NODE_ENV=production')
+  }
+  if (parsed.SESSION_SECRET !== undefined && Buffer.byteLength(parsed.SESSION_SECRET) < 32) {
+    throw new ConfigError('invalid configuration: SESSION_SECRET must be at least 32 bytes')
+  }
   if (parsed.HEADERS_TIMEOUT > parsed.REQUEST_TIMEOUT) {
     // Node refuses headersTimeout > requestTimeout; the whole request includes its headers anyway
     throw new ConfigError(`invalid configuration: HEADERS_TIMEOUT=${parsed.HEADERS_TIMEOUT} must not exceed REQUEST_TIMEOUT=${parsed.REQUEST_TIMEOUT}`)
@@ -132,7 +146,8 @@ export function loadConfig (env: NodeJS.ProcessEnv): Readonly<Config> {
     throw new ConfigError(`invalid configuration: ADMIN_PORT=${parsed.ADMIN_PORT} must differ from PORT (nothing of the admin listener is served on the proxy port)`)
   }
   const issuer = parsed.ISSUER ?? `http://${parsed.HOST.includes(':') ? `[${parsed.HOST}]` : parsed.HOST}:${parsed.PORT}`
-  return Object.freeze({ ...parsed, issuer })
+  const sessionSecret = parsed.SESSION_SECRET ?? randomBytes(32).toString('base64url')
+  return Object.freeze({ ...parsed, issuer, sessionSecret })
 }
 
 /** Whether `host` names this machine only: 127.0.0.0/8, ::1 (also IPv4-mapped) or localhost. */

@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises'
 import { LineCounter, parseDocument } from 'yaml'
 import { DURATION_PATTERN, parseDuration } from './duration.js'
 import {
-  DEFAULT_UPSTREAM_TIMEOUT, RateLimitSchema, RouteMapSchema, UPSTREAM_NAME_PATTERN,
+  DEFAULT_UPSTREAM_TIMEOUT, RateLimitSchema, RouteMapSchema, SCOPE_TOKEN_PATTERN, UPSTREAM_NAME_PATTERN,
   parseRoutePath, parseSize, parseUpstreamUrl, type RoutePattern
 } from './route-map-schema.js'
 import { FastReporter, NEEDS_POSITIONS, parseFast } from './route-map-fast-parse.js'
@@ -91,9 +91,14 @@ function compileData (r: SourceReporter, data: unknown, file: string, opts: Comp
     rateLimit: checkRateLimit(r, isRecord(map.defaults) ? map.defaults.rate_limit : undefined, ['defaults', 'rate_limit']) ?? null
   }
   const { routes, patterns } = compileRoutes(r, map.routes, upstreams, defaults)
+  const scopes = new Map<string, string>()
+  for (const [name, text] of Object.entries(isRecord(map.scopes) ? map.scopes : {})) {
+    if (!new RegExp(SCOPE_TOKEN_PATTERN).test(name)) r.at(['scopes', name], `scopes: ${JSON.stringify(name)} is not a scope token (RFC 6749 §3.3)`, 'key')
+    else if (typeof text === 'string') scopes.set(name, text)
+  }
   if (r.issues.length > 0) throw new RouteMapError(r.sorted())
   const good = [...upstreams].filter((e): e is [string, CompiledUpstream] => e[1] !== BAD)
-  return new CompiledRouteTable(routes, patterns, good, file)
+  return new CompiledRouteTable(routes, patterns, good, file, scopes)
 }
 
 function compileUpstreams (r: SourceReporter, value: unknown, file: string, opts: CompileOptions): Map<string, Checked<CompiledUpstream>> {

@@ -57,7 +57,10 @@ export const RouteMapSchema = Type.Object({
   version: Type.Literal(1, { errorMessage: 'must be 1' }),
   upstreams: Type.Record(Type.String(), UpstreamSchema, { errorMessage: 'must be a mapping of upstream names to { url, timeout }' }),
   defaults: Type.Optional(DefaultsSchema),
-  routes: Type.Array(RouteSchema, { errorMessage: 'must be a list of routes' })
+  routes: Type.Array(RouteSchema, { errorMessage: 'must be a list of routes' }),
+  // what each scope means, shown on the hosted login's consent page (README "Mobile clients")
+  scopes: Type.Optional(Type.Record(Type.String(), Type.String({ minLength: 1, maxLength: 200, errorMessage: 'must be a description of 1-200 characters' }),
+    { errorMessage: 'must be a mapping of scope names to descriptions' }))
 }, { additionalProperties: false, errorMessage: 'must be a mapping with version, upstreams and routes' })
 
 // --- route paths

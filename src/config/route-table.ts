@@ -128,6 +128,7 @@ export class CompiledRouteTable implements RouteTable {
   readonly routes: readonly CompiledRoute[]
   readonly upstreams: ReadonlyMap<string, CompiledUpstream>
   readonly file: string
+  readonly scopeDescriptions: ReadonlyMap<string, string>
   readonly #shapes = newRouter()
   readonly #byMethod: Array<FindMyWay | undefined> = HTTP_METHODS.map(() => undefined)
   #version: string | undefined
@@ -137,7 +138,8 @@ export class CompiledRouteTable implements RouteTable {
    * (a TypeError here if not), reserved paths and bad references; routes and upstreams are frozen.
    */
   constructor (routes: readonly CompiledRoute[], patterns: readonly RoutePattern[],
-    upstreams: Iterable<readonly [string, CompiledUpstream]>, file: string) {
+    upstreams: Iterable<readonly [string, CompiledUpstream]>, file: string, scopeDescriptions: ReadonlyMap<string, string> = new Map()) {
+    this.scopeDescriptions = scopeDescriptions
     const shapes = new Map<string, Shape>()
     const keys: string[] = []
     const masks: number[] = []
@@ -196,7 +198,7 @@ export class CompiledRouteTable implements RouteTable {
 
   /** Computed on first read (a 10,000-route map is hashed only when someone asks for its version). */
   get version (): string {
-    this.#version ??= routeMapVersion(this.routes, this.upstreams.values())
+    this.#version ??= routeMapVersion(this.routes, this.upstreams.values(), this.scopeDescriptions)
     return this.#version
   }
 

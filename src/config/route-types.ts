@@ -64,6 +64,8 @@ export interface RouteTable {
   readonly file: string
   /** First 12 hex chars of sha256 over the normalised content (route-version.ts); computed on first read. */
   readonly version: string
+  /** The `scopes` section: scope → description, for the consent page. */
+  readonly scopeDescriptions?: ReadonlyMap<string, string>
   /** `path` is the canonical request path (no query), already normalised by the match stage. */
   lookup(method: string, path: string): RouteLookup
 }

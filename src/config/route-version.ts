@@ -5,7 +5,8 @@
 // "Normalised" is the compiled table, not the file: the canonical JSON (object keys sorted, no
 // whitespace) of every route (id, path, methods, auth, scopes, rate limit, forward_token, body limit,
 // upstream name) sorted by id, and every upstream (name, origin, base path, timeout, TLS settings with
-// the CA bundle's PEM text) sorted by name. Comments, whitespace, key order, YAML spelling (`5s` or
+// the CA bundle's PEM text) sorted by name, and the `scopes` section's descriptions (shown on the
+// consent page) sorted by scope. Comments, whitespace, key order, YAML spelling (`5s` or
 // `5000ms`) and route order (routes never overlap, so order decides nothing) leave it unchanged; any
 // change of what the gateway enforces or where it forwards changes it.
 import { createHash } from 'node:crypto'
@@ -52,14 +53,18 @@ function routeContent (r: CompiledRoute): object {
 }
 
 /** The normalised content whose hash is the version (see the top of this file). */
-export function normalisedRouteMap (routes: readonly CompiledRoute[], upstreams: Iterable<CompiledUpstream>): string {
+export function normalisedRouteMap (routes: readonly CompiledRoute[], upstreams: Iterable<CompiledUpstream>,
+  scopeDescriptions: ReadonlyMap<string, string> = new Map()): string {
   return canonicalJson({
     routes: [...routes].sort(byKey((r) => r.id)).map(routeContent),
-    upstreams: [...upstreams].sort(byKey((u) => u.name)).map(upstreamContent)
+    upstreams: [...upstreams].sort(byKey((u) => u.name)).map(upstreamContent),
+    // left out when empty, so a map without a `scopes` section keeps the version it had before the section existed
+    scopes: scopeDescriptions.size === 0 ? undefined : Object.fromEntries(scopeDescriptions)
   })
 }
 
 /** First 12 hex characters of sha256(normalised content). */
-export function routeMapVersion (routes: readonly CompiledRoute[], upstreams: Iterable<CompiledUpstream>): string {
-  return createHash('sha256').update(normalisedRouteMap(routes, upstreams)).digest('hex').slice(0, 12)
+export function routeMapVersion (routes: readonly CompiledRoute[], upstreams: Iterable<CompiledUpstream>,
+  scopeDescriptions?: ReadonlyMap<string, string>): string {
+  return createHash('sha256').update(normalisedRouteMap(routes, upstreams, scopeDescriptions)).digest('hex').slice(0, 12)
 }

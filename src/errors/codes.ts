@@ -47,6 +47,11 @@ export const ERRORS = {
   invalid_scope: { status: 400, error: 'invalid_scope', description: 'The requested scope is invalid or exceeds what is allowed' },
   login_throttled: { status: 429, error: 'slow_down', description: 'Too many attempts; retry later' },
 
+  // --- authorization endpoint and hosted login page (RFC 6749 §4.1.2.1: never redirected)
+  unknown_client: { status: 400, error: 'invalid_request', description: 'Unknown or disabled client' },
+  redirect_uri_invalid: { status: 400, error: 'invalid_request', description: 'The redirect_uri is missing or not registered for this client' },
+  csrf_invalid: { status: 403, error: 'invalid_request', description: 'Missing or invalid CSRF token; reload the form and try again' },
+
   // --- anything else
   server_error: { status: 500, error: 'server_error', description: 'Internal error' }
 } as const satisfies Record<string, ErrorSpec>

@@ -20,10 +20,11 @@
 import { randomBytes } from 'node:crypto'
 import type { ClientRecord, Store, UserRecord } from '../store/types.js'
 import { hashSecret } from './passwords.js'
+import { checkRedirectUris, RedirectUriError } from './redirect-uri.js'
 
 export type AccountErrorCode =
   | 'invalid_name' | 'invalid_scope' | 'invalid_grant' | 'invalid_client_type'
-  | 'exists' | 'not_found'
+  | 'exists' | 'not_found' | 'invalid_redirect_uri'
 
 /** A refused account operation; `message` is one line fit for the operator. */
 export class AccountError extends Error {
@@ -33,7 +34,7 @@ export class AccountError extends Error {
   }
 }
 
-export const GRANTS = ['password', 'refresh_token', 'client_credentials'] as const
+export const GRANTS = ['password', 'refresh_token', 'client_credentials', 'authorization_code'] as const
 export type Grant = typeof GRANTS[number]
 
 const USER_NAME = /^[A-Za-z0-9._@-]{1,64}$/
@@ -82,7 +83,7 @@ export function parseGrants (input: string | readonly string[]): Grant[] {
 /** What may be shown of a user: never the hash. */
 export interface UserView { name: string; scopes: string[]; disabled: boolean; createdAt: number }
 /** What may be shown of a client: never the secret hash. */
-export interface ClientView { id: string; public: boolean; grants: string[]; scopes: string[]; disabled: boolean; introspect: boolean; createdAt: number }
+export interface ClientView { id: string; public: boolean; grants: string[]; scopes: string[]; disabled: boolean; introspect: boolean; createdAt: number; redirectUris: string[]; consent: boolean }
 /** A client's credentials; client_secret is null for a public client. Shown once. */
 export interface ClientCredentials { client_id: string; client_secret: string | null }
 
@@ -93,7 +94,7 @@ export function userView (u: UserRecord): UserView {
 export function clientView (c: ClientRecord): ClientView {
   return {
     id: c.id, public: c.secretHash === null, grants: [...c.grants], scopes: [...c.scopes], disabled: c.disabled,
-    introspect: c.introspect === true, createdAt: c.createdAt
+    introspect: c.introspect === true, createdAt: c.createdAt, redirectUris: [...c.redirectUris ?? []], consent: c.consent === true
   }
 }
 
@@ -213,11 +214,15 @@ export async function getClient (store: Store, id: string): Promise<ClientView> 
 
 export async function addClient (
   store: Store,
-  opts: { id: string; grants: string | readonly string[]; scopes: string | readonly string[]; public: boolean; introspect?: boolean; cost: number } & Clock
+  opts: {
+    id: string; grants: string | readonly string[]; scopes: string | readonly string[]; public: boolean; introspect?: boolean; cost: number
+    redirectUris?: readonly string[]; consent?: boolean
+  } & Clock
 ): Promise<ClientCredentials> {
   const id = checkClientId(opts.id)
   const grants = parseGrants(opts.grants)
   const scopes = parseScopes(opts.scopes)
+  const redirectUris = redirectUrisFor(opts.redirectUris ?? [], grants)
   if (opts.public && grants.includes('client_credentials')) {
     // RFC 6749 §4.4: the client credentials grant is for confidential clients only
     throw new AccountError('invalid_client_type', 'a public client cannot have the client_credentials grant (RFC 6749 §4.4)')
@@ -234,12 +239,19 @@ export async function addClient (
     scopes,
     disabled: false,
     ...(opts.introspect === true && { introspect: true }),
+    ...(redirectUris.length > 0 && { redirectUris }),
+    ...(opts.consent === true && { consent: true }),
     createdAt: seconds(opts)
   }
   if (!await store.putClient(client, { ifAbsent: true })) {
     throw new AccountError('exists', `client ${JSON.stringify(id)} already exists`)
   }
   return { client_id: id, client_secret: secret }
+}
+
+/** The client's redirect URIs checked (redirect-uri.ts), refused as every account error is. */
+export function redirectUrisFor (uris: readonly string[], grants: readonly string[]): string[] {
+  try { return checkRedirectUris(uris, grants) } catch (err) { throw err instanceof RedirectUriError ? new AccountError('invalid_redirect_uri', err.message) : err }
 }
 
 /** One atomic change of the client (see the header); AccountError not_found when there is none. */

@@ -1,6 +1,6 @@
 // GET /.well-known/oauth-authorization-server (RFC 8414 §3). REQUIRED members: issuer,
-// response_types_supported (we have no authorization endpoint, so it is []; authorization_endpoint is
-// then not required, §2). token_endpoint, jwks_uri, grant types and auth methods as we implement them;
+// authorization_endpoint and response_types_supported (`code` only, with PKCE S256, RFC 7636 §6.2,
+// and `iss` in the response, RFC 9207 §3). token_endpoint, jwks_uri, grant types and auth methods as we implement them;
 // scopes_supported (RECOMMENDED) is the union of the enabled clients' scopes, re-read at most once a minute.
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { OAuthDeps } from './deps.js'
@@ -11,7 +11,8 @@ export const OAUTH_PATHS = {
   revoke: '/oauth/revoke',
   introspect: '/oauth/introspect',
   jwks: '/.well-known/jwks.json',
-  metadata: '/.well-known/oauth-authorization-server'
+  metadata: '/.well-known/oauth-authorization-server',
+  authorize: '/oauth/authorize'
 } as const
 
 const SCOPES_TTL_MS = 60_000
@@ -20,11 +21,15 @@ export function discoveryEndpoint (deps: OAuthDeps) {
   const base = deps.config.issuer.replace(/\/+$/, '')
   const fixed = {
     issuer: deps.config.issuer,
+    authorization_endpoint: base + OAUTH_PATHS.authorize,
     token_endpoint: base + OAUTH_PATHS.token,
     jwks_uri: base + OAUTH_PATHS.jwks,
     revocation_endpoint: base + OAUTH_PATHS.revoke,
     introspection_endpoint: base + OAUTH_PATHS.introspect,
-    response_types_supported: [] as string[],
+    response_types_supported: ['code'],
+    response_modes_supported: ['query'],
+    code_challenge_methods_supported: ['S256'],
+    authorization_response_iss_parameter_supported: true,
     grant_types_supported: [...GRANT_HANDLERS.keys()],
     token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
     revocation_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],

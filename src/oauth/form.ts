@@ -14,6 +14,11 @@ export class FormParams {
   get (name: string): string | undefined {
     return this.#values.get(name)
   }
+
+  /** Every parameter sent with a value. */
+  entries (): IterableIterator<[string, string]> {
+    return this.#values.entries()
+  }
 }
 
 /** Small: the largest legitimate request (a refresh with a long scope) is a few hundred bytes. */

@@ -17,6 +17,7 @@ import { jwksEndpoint } from './jwks.js'
 import type { KeyRing } from './keys.js'
 import { LoginThrottle } from './login-throttle.js'
 import { configurePasswordPool, setDummyCost } from './passwords.js'
+import { authorizePlugin } from './authorize/plugin.js'
 import { revokeEndpoint } from './revoke.js'
 import { tokenEndpoint, type TokenObserver } from './token-endpoint.js'
 
@@ -24,6 +25,8 @@ export interface OAuthPluginOptions {
   config: Readonly<Config>
   store: Store
   keys: KeyRing
+  /** Scope descriptions for the consent page (the route map's `scopes` section); default none. */
+  scopeDescriptions?: () => ReadonlyMap<string, string>
   /** Epoch milliseconds; tests pass a fixed clock. */
   now?: () => number
   /** Counts token requests (metrics); null or absent: nothing counted. */
@@ -67,6 +70,9 @@ export async function oauthPlugin (app: FastifyInstance, opts: OAuthPluginOption
     app.route({ method: 'POST', url, onRequest: beforeBody, handler: guarded(handler) })
     notAllowed(app, url, ['POST'])
   }
+  // RFC 6749 §4.1: the authorization endpoint and the hosted login page, in their own scope (cookies, CSRF, HTML)
+  const none = new Map<string, string>()
+  await app.register(authorizePlugin, { deps, scopeDescriptions: opts.scopeDescriptions ?? (() => none) })
   app.get(OAUTH_PATHS.jwks, jwksEndpoint(opts.keys))
   notAllowed(app, OAUTH_PATHS.jwks, ['GET', 'HEAD'])
   app.get(OAUTH_PATHS.metadata, discoveryEndpoint(deps))

@@ -9,6 +9,7 @@ import { StoreUnavailableError } from '../store/types.js'
 import { authenticateClient } from './client-auth.js'
 import { nowSeconds, type OAuthDeps } from './deps.js'
 import { formOf } from './form.js'
+import { authorizationCodeGrant } from './grants/authorization-code.js'
 import { clientCredentialsGrant } from './grants/client-credentials.js'
 import { passwordGrant } from './grants/password.js'
 import { refreshTokenGrant } from './grants/refresh-token.js'
@@ -19,7 +20,8 @@ import { newJti, signAccessToken, type AccessTokenClaims } from './jwt.js'
 export const GRANT_HANDLERS: ReadonlyMap<string, GrantHandler> = new Map([
   ['password', passwordGrant],
   ['client_credentials', clientCredentialsGrant],
-  ['refresh_token', refreshTokenGrant]
+  ['refresh_token', refreshTokenGrant],
+  ['authorization_code', authorizationCodeGrant]
 ])
 
 export interface TokenResponse {

@@ -8,9 +8,11 @@
 // - TTLs equal the remaining lifetime of what they guard, so nothing outlives its purpose;
 // - read-modify-write operations are atomic (one Lua script in Redis).
 
+import type { AuthCodeStore, LoginSessionStore } from './auth-types.js'
 import type { StoreEpoch } from './epoch.js'
 
 export type { EpochStatus, StoreEpoch } from './epoch.js'
+export type * from './auth-types.js'
 
 export type SigningAlg = 'EdDSA' | 'ES256' | 'RS256'
 
@@ -36,6 +38,10 @@ export interface ClientRecord {
    * server). Absent or false: the client learns only about its own tokens.
    */
   introspect?: boolean
+  /** RFC 6749 §3.1.2.2: the registered redirect URIs (authorization_code clients); matched per RFC 8252. */
+  redirectUris?: string[]
+  /** Ask the user's consent before issuing a code; absent or false: a first-party client, no consent page. */
+  consent?: boolean
 }
 
 export interface RefreshTokenRecord {
@@ -138,6 +144,9 @@ export interface Store {
   readonly kind: 'memory' | 'redis'
   /** The store's identity as this instance last confirmed it (epoch.ts, SECURITY.md E01-E04). */
   readonly epoch: StoreEpoch
+  /** Authorization codes (RFC 6749 §4.1.2) and hosted-login sessions: auth-types.ts. */
+  readonly codes: AuthCodeStore
+  readonly loginSessions: LoginSessionStore
   /** Rejects when the store cannot answer (readiness). */
   ping(): Promise<void>
   close(): Promise<void>

@@ -64,7 +64,7 @@ export async function startTestGateway (t: Teardown, opts: {
   const keys = opts.keys ?? await KeyRing.load(store, { alg: config.SIGNING_ALG, logger: silentLogger, refreshIntervalMs: 0 })
   const watcher = new RouteWatcher(routesFile, table, silentLogger)
   const app = await buildApp({ config, store, routes: watcher, keys, logger: opts.logger ?? false, metrics })
-  await app.listen({ port: 0, host: '127.0.0.1' })
+  await app.listen({ port: config.PORT, host: '127.0.0.1' }) // 0 (a free port) unless env.PORT names one
   const admin = metrics === null
     ? null
     : await startAdmin({ config, store, routes: watcher, keys, metrics, startedAt: Date.now(), now: Date.now }, { port: 0, host: '127.0.0.1' }, opts.logger ?? false)

@@ -28,11 +28,13 @@ export async function buildOAuthApp (t: Teardown, opts: {
   env?: Record<string, string>
   now?: () => number
   listen?: boolean
+  /** Fastify's trustProxy (e.g. true: X-Forwarded-Proto decides request.protocol). */
+  trustProxy?: boolean
 } = {}): Promise<OAuthTestApp> {
   const config = loadConfig({ BCRYPT_COST: '4', ISSUER: 'https://as.example', AUDIENCE: 'portcullis', ...opts.env })
   const store = opts.store ?? createStore({ timeoutMs: 1000 })
   const keys = opts.keys ?? await KeyRing.load(store, { alg: config.SIGNING_ALG, logger: quietLogger, refreshIntervalMs: 0, ...(opts.now !== undefined && { now: opts.now }) })
-  const app = Fastify()
+  const app = Fastify({ trustProxy: opts.trustProxy ?? false })
   registerErrorHandler(app)
   await app.register(oauthPlugin, { config, store, keys, ...(opts.now !== undefined && { now: opts.now }) })
   if (opts.listen === true) await app.listen({ port: Number(config.PORT), host: '127.0.0.1' })

@@ -53,7 +53,7 @@ t.test('rotate-secret (text): a new secret, shown once; the old one stops workin
 t.test('disable refuses the client at once; enable allows it again', async (t) => {
   const off = await clients(['disable', 'web', '--json'])
   t.equal(off.code, 0, off.stderr)
-  t.same(Object.keys(json(off) as object).sort(), ['client_id', 'created_at', 'disabled', 'grants', 'introspect', 'public', 'scopes'])
+  t.same(Object.keys(json(off) as object).sort(), ['client_id', 'consent', 'created_at', 'disabled', 'grants', 'introspect', 'public', 'redirect_uris', 'scopes'])
   t.match(json(off), { client_id: 'web', public: false, disabled: true })
   t.equal((await store.checkRevocation({ jti: 'j', sub: 'u', clientId: 'web' })).clientDisabled, true)
   const on = await clients(['enable', 'web'])
@@ -72,6 +72,28 @@ t.test('add --introspect: a resource server that may introspect other clients\' 
   t.equal(await store.getClient('spa2'), null)
 })
 
+t.test('add --redirect-uri (repeatable) --consent, set-redirect-uris: RFC 8252 §7 kinds; a bad URI is a usage error', async (t) => {
+  const r = await clients(['add', 'mobile', '--grants', 'authorization_code refresh_token', '--scopes', 'read', '--public', '--consent',
+    '--redirect-uri', 'com.example.app:/oauth/callback', '--redirect-uri', 'http://127.0.0.1/cb', '--json'])
+  t.equal(r.code, 0, r.stderr)
+  t.match(await store.getClient('mobile'), { redirectUris: ['com.example.app:/oauth/callback', 'http://127.0.0.1/cb'], consent: true })
+  const set = await clients(['set-redirect-uris', 'mobile', 'https://app.example.com/cb', 'http://[::1]/cb', '--json'])
+  t.equal(set.code, 0, set.stderr)
+  t.match(json(set), { client_id: 'mobile', redirect_uris: ['https://app.example.com/cb', 'http://[::1]/cb'], consent: true })
+  const bad = await Promise.all([
+    clients(['set-redirect-uris', 'mobile', 'http://localhost/cb']),
+    clients(['set-redirect-uris', 'mobile']),
+    clients(['add', 'm2', '--grants', 'authorization_code', '--scopes', 'read', '--public']),
+    clients(['add', 'm3', '--grants', 'authorization_code', '--scopes', 'read', '--public', '--redirect-uri', 'https://a.example/cb#frag'])
+  ])
+  t.match(bad.map((b) => b.code), [2, 2, 2, 2], 'usage errors')
+  t.match(bad[0]!.stderr, /^portcullis: invalid redirect URI "http:\/\/localhost\/cb": http is allowed only for the loopback IP literals/)
+  t.match(bad[1]!.stderr, /needs at least one redirect URI/)
+  t.match(bad[3]!.stderr, /a fragment is not allowed/)
+  t.match(await store.getClient('mobile'), { redirectUris: ['https://app.example.com/cb', 'http://[::1]/cb'] }, 'unchanged by the refusals')
+  t.equal(await store.getClient('m2'), null)
+})
+
 t.test('rotate-secret racing disable as two real processes: disabled, with the rotated secret (issue 9 item 14)', async (t) => {
   const [rotated, disabled] = await Promise.all([clients(['rotate-secret', 'web', '--json']), clients(['disable', 'web'])])
   t.equal(rotated.code, 0, rotated.stderr)
@@ -87,13 +109,14 @@ t.test('list: JSON and text, never a secret or a hash', async (t) => {
   const [asJson, asText] = await Promise.all([clients(['list', '--json']), clients(['list'])])
   t.equal(asJson.code, 0, asJson.stderr)
   t.match(json(asJson), [
-    { client_id: 'orders-api', public: false, grants: ['client_credentials'], scopes: [], disabled: false, introspect: true, created_at: Number },
+    { client_id: 'mobile', public: true, grants: ['authorization_code', 'refresh_token'], redirect_uris: ['https://app.example.com/cb', 'http://[::1]/cb'], consent: true },
+    { client_id: 'orders-api', public: false, grants: ['client_credentials'], scopes: [], disabled: false, introspect: true, redirect_uris: [], consent: false, created_at: Number },
     { client_id: 'spa', public: true, grants: ['password', 'refresh_token'], scopes: ['read'], disabled: false, introspect: false, created_at: Number },
     { client_id: 'web', public: false, grants: ['password', 'refresh_token', 'client_credentials'], scopes: ['read', 'write'], disabled: false, introspect: false, created_at: Number }
   ])
-  t.equal((json(asJson) as unknown[]).length, 3)
+  t.equal((json(asJson) as unknown[]).length, 4)
   t.equal(asText.code, 0, asText.stderr)
-  t.match(asText.stdout, /^CLIENT_ID +TYPE +STATUS +INTROSPECT +CREATED +GRANTS +SCOPES\norders-api +confidential +active +any .+\nspa +public +active +own .+\nweb +confidential +active +own .+ read write\n$/)
+  t.match(asText.stdout, /^CLIENT_ID +TYPE +STATUS +INTROSPECT +CREATED +GRANTS +SCOPES\nmobile +public .+\norders-api +confidential +active +any .+\nspa +public +active +own .+\nweb +confidential +active +own .+ read write\n$/)
   for (const s of secrets) t.notOk(asJson.stdout.includes(s) || asText.stdout.includes(s), 'no secret in the listing')
 })
 

@@ -79,7 +79,7 @@ t.test('RFC 6749 §5.2: grant_type missing → invalid_request; unknown or wrong
   const missing = await post(app, '/oauth/token', { username: 'alice' }, webAuth)
   t.equal(missing.statusCode, 400)
   t.same(missing.json(), { error: 'invalid_request', error_description: 'grant_type is required' })
-  for (const g of ['implicit', 'authorization_code', 'urn:ietf:params:oauth:grant-type:jwt-bearer', 'PASSWORD', 'Password', 'client_credentials ']) {
+  for (const g of ['implicit', 'token', 'urn:ietf:params:oauth:grant-type:jwt-bearer', 'PASSWORD', 'Password', 'client_credentials ']) {
     const res = await post(app, '/oauth/token', { ...pw, grant_type: g }, webAuth)
     t.equal(res.statusCode, 400, g)
     t.same(res.json(), { error: 'unsupported_grant_type', error_description: 'Unsupported grant type' }, g)

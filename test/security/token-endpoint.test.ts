@@ -92,7 +92,7 @@ const ROWS: Row[] = [
   { id: 'T06', proves: 'unknown parameters are ignored (RFC 6749 §3.2)', send: () => token({ ...PW, nonce: 'n', foo: 'bar' }), status: 200, keys: TOKEN_KEYS },
   { id: 'T07', proves: 'grant_type missing is invalid_request (RFC 6749 §5.2)', send: () => token({ username: 'alice' }), status: 400, body: err('invalid_request', 'grant_type is required') },
   { id: 'T08a', proves: 'grant_type=implicit is unsupported_grant_type', send: () => token({ ...PW, grant_type: 'implicit' }), status: 400, body: UNSUPPORTED },
-  { id: 'T08b', proves: 'grant_type=authorization_code is unsupported_grant_type', send: () => token({ ...PW, grant_type: 'authorization_code' }), status: 400, body: UNSUPPORTED },
+  { id: 'T08b', proves: 'grant_type=authorization_code from a client not registered for it is unauthorized_client (RFC 6749 §5.2)', send: () => token({ ...PW, grant_type: 'authorization_code' }), status: 400, body: err('unauthorized_client', 'The client may not use this grant type') },
   { id: 'T08c', proves: 'the JWT-bearer grant is unsupported_grant_type', send: () => token({ ...PW, grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer' }), status: 400, body: UNSUPPORTED },
   { id: 'T08d', proves: 'grant_type=PASSWORD (wrong case) is unsupported_grant_type', send: () => token({ ...PW, grant_type: 'PASSWORD' }), status: 400, body: UNSUPPORTED },
   { id: 'T09', proves: 'a grant the client is not registered for is unauthorized_client (RFC 6749 §5.2)', send: () => token(CC), status: 400, body: err('unauthorized_client', 'The client may not use this grant type') },

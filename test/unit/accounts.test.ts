@@ -51,10 +51,11 @@ t.test('RFC 6749 §3.3: scope tokens are printable ASCII except space, " and \\'
   t.throws(() => parseScopes(['ok', 'not ok']), { code: 'invalid_scope' }, 'a listed token with a space')
 })
 
-t.test('grants are a non-empty subset of password refresh_token client_credentials', async (t) => {
+t.test('grants are a non-empty subset of password refresh_token client_credentials authorization_code', async (t) => {
   t.same(parseGrants('password refresh_token password'), ['password', 'refresh_token'])
+  t.same(parseGrants('authorization_code'), ['authorization_code'])
   t.throws(() => parseGrants(''), { code: 'invalid_grant' })
-  t.throws(() => parseGrants('authorization_code'), { code: 'invalid_grant' })
+  t.throws(() => parseGrants('token'), { code: 'invalid_grant' })
   t.throws(() => parseGrants('implicit password'), { code: 'invalid_grant' })
 })
 
@@ -180,7 +181,7 @@ t.test('disableClient / enableClient flip the flag checkRevocation reads; listCl
   t.equal((await enableClient(store, 'svc')).disabled, false)
   t.equal((await revocationOf(store, 'u', 'svc')).clientDisabled, false)
   const all = await listClients(store)
-  t.same(all, [{ id: 'svc', public: false, grants: ['client_credentials'], scopes: ['read'], disabled: false, introspect: false, createdAt: all[0]?.createdAt }])
+  t.same(all, [{ id: 'svc', public: false, grants: ['client_credentials'], scopes: ['read'], disabled: false, introspect: false, createdAt: all[0]?.createdAt, redirectUris: [], consent: false }])
   t.notMatch(JSON.stringify(all), /\$2[aby]\$/)
   await t.rejects(enableClient(store, 'nope'), { code: 'not_found' })
 })

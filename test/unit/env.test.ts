@@ -34,8 +34,19 @@ const bad: Array<[Record<string, string>, RegExp, string]> = [
   [{ OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' }, /OTEL_EXPORTER_OTLP_PROTOCOL="grpc" must be one of http\/protobuf, http\/json/, 'OTLP over gRPC is not offered'],
   [{ OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4318' }, /OTEL_EXPORTER_OTLP_ENDPOINT="collector:4318"/, 'the collector is an http(s) URL'],
   [{ OTEL_TRACES_SAMPLER: 'jaeger_remote' }, /OTEL_TRACES_SAMPLER="jaeger_remote" must be one of/, 'an unknown sampler is refused, not defaulted'],
-  [{ OTEL_TRACES_SAMPLER_ARG: '1.5' }, /OTEL_TRACES_SAMPLER_ARG="1.5"/, 'a ratio is between 0 and 1']
+  [{ OTEL_TRACES_SAMPLER_ARG: '1.5' }, /OTEL_TRACES_SAMPLER_ARG="1.5"/, 'a ratio is between 0 and 1'],
+  [{ NODE_ENV: 'production', REDIS_URL: 'redis://r:6379' }, /SESSION_SECRET \(at least 32 bytes\) is required when NODE_ENV=production/, 'production needs SESSION_SECRET'],
+  [{ SESSION_SECRET: 'short' }, /SESSION_SECRET/, 'SESSION_SECRET under 32 bytes']
 ]
+
+t.test('SESSION_SECRET: used when set; outside production one is generated per process', async (t) => {
+  const secret = 'x'.repeat(32)
+  t.equal(loadConfig({ SESSION_SECRET: secret }).sessionSecret, secret)
+  t.equal(loadConfig({ NODE_ENV: 'production', REDIS_URL: 'redis://r:6379', SESSION_SECRET: secret }).sessionSecret, secret)
+  const a = loadConfig({}).sessionSecret
+  t.ok(Buffer.byteLength(a) >= 32, 'generated: at least 32 bytes')
+  t.not(loadConfig({}).sessionSecret, a, 'a fresh one per load')
+})
 
 t.test('a bad value is one clear line naming the variable', async (t) => {
   for (const [env, re, why] of bad) {
@@ -95,7 +106,7 @@ t.test('NODE_ENV: an unknown value is refused, not treated as development (issue
       { name: 'ConfigError', message: `invalid configuration: NODE_ENV=${JSON.stringify(value)} must be one of development, production, test` }, value)
   }
   for (const value of ['development', 'test'] as const) t.equal(loadConfig({ NODE_ENV: value }).NODE_ENV, value)
-  t.equal(loadConfig({ NODE_ENV: 'production', REDIS_URL: 'redis://127.0.0.1:1' }).NODE_ENV, 'production')
+  t.equal(loadConfig({ NODE_ENV: 'production', REDIS_URL: 'redis://127.0.0.1:1', SESSION_SECRET: 's'.repeat(32) }).NODE_ENV, 'production')
 })
 
 t.test('tracing is on only with an OTLP endpoint; the traces endpoint is used as is (README "Tracing")', async (t) => {

@@ -46,7 +46,7 @@ const cases: Array<{ proves: string, yaml: string, expect: string[] }> = [
     yaml: 'upstreams: {}\n',
     expect: ['1:1 the route map: missing required key "version"', '1:1 the route map: missing required key "routes"']
   },
-  { proves: 'an unknown top-level key is refused at the key', yaml: 'version: 1\nupstreams: {}\nroutes: []\nextra: true\n', expect: ['4:1 extra: unknown key (expected one of version, upstreams, defaults, routes)'] },
+  { proves: 'an unknown top-level key is refused at the key', yaml: 'version: 1\nupstreams: {}\nroutes: []\nextra: true\n', expect: ['4:1 extra: unknown key (expected one of version, upstreams, defaults, routes, scopes)'] },
   {
     proves: 'an unknown route key is refused at the key',
     yaml: HEAD + '  - path: /a\n    upstream: u\n    timeout: 5s\n',

@@ -46,9 +46,12 @@ t.test('any change of access or forwarding is a new version', async (t) => {
     ['auth mode', BASE.replace('auth: none', 'auth: optional')],
     ['upstream URL', BASE.replace('9001', '9002')],
     ['upstream timeout', BASE.replace('timeout: 5s', 'timeout: 6s')],
-    ['a rate limit', `${BASE}    rate_limit: { limit: 5, window: 1m, by: ip }\n`]
+    ['a rate limit', `${BASE}    rate_limit: { limit: 5, window: 1m, by: ip }\n`],
+    ['a scope description (the consent page shows it)', `${BASE}scopes:\n  orders:read: See your orders\n`]
   ]
   for (const [why, text] of changed) t.not(version(text), v, why)
+  const described = `${BASE}scopes:\n  orders:read: See your orders\n`
+  t.not(version(described.replace('See your orders', 'Read your orders')), version(described), 'a description edited')
 })
 
 t.test('canonical JSON: keys sorted at every level, undefined members left out', async (t) => {

@@ -25,6 +25,7 @@ import {
 } from '../types.js'
 import { EpochWatch, newEpoch } from '../epoch.js'
 import { compare, copy, KeySet, setUntil, type Expiring } from './key-set.js'
+import { MemoryCodes, MemoryLoginSessions } from './auth-state.js'
 
 export interface MemoryStoreOptions {
   /** Clock in epoch milliseconds; defaults to Date.now. Tests inject a fixed clock. */
@@ -60,6 +61,10 @@ export class MemoryStore implements Store {
     logger: { info: () => {}, error: () => {} },
     confirmed: this.#epoch
   })
+
+  readonly #clock = { now: () => this.#now(), open: () => { this.#open() } }
+  readonly codes = new MemoryCodes(this.#clock) // auth-state.ts
+  readonly loginSessions = new MemoryLoginSessions(this.#clock)
 
   constructor (opts: MemoryStoreOptions = {}) {
     this.#now = opts.now ?? Date.now

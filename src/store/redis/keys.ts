@@ -8,6 +8,8 @@
 //   <p>client-disabled:<id>    string  "1" while the client is disabled     no TTL (deleted when enabled)
 //   <p>clients                 set     every client id (listClients index)  no TTL
 //   <p>rt:<tokenHash>          hash    r = JSON RefreshTokenRecord, u = "0"|"1" (used)   until expiresAt
+//   <p>code:<codeHash>         hash    r = JSON AuthCodeRecord, u = "0"|"1" (used)       until the code expires (≤ 60 s)
+//   <p>login:<idHash>          string  JSON LoginSessionRecord              until the login session expires
 //   <p>revoked:jti:<jti>       string  "1"                                  until the token's expiresAt
 //   <p>revoked:sid:<sid>       string  "1"                                  until expiresAt given
 //   <p>revoked-before:<sub>    string  epoch seconds cut-off                no TTL (see redis-store.ts)
@@ -25,6 +27,8 @@ export interface KeyLayout {
   clientDisabled(id: string): string
   clients: string
   refresh(tokenHash: string): string
+  code(codeHash: string): string
+  loginSession(idHash: string): string
   revokedJti(jti: string): string
   revokedSid(sid: string): string
   revokedBefore(sub: string): string
@@ -44,6 +48,8 @@ export function keyLayout (p: string): KeyLayout {
     clientDisabled: (id) => `${p}client-disabled:${id}`,
     clients: `${p}clients`,
     refresh: (tokenHash) => `${p}rt:${tokenHash}`,
+    code: (codeHash) => `${p}code:${codeHash}`,
+    loginSession: (idHash) => `${p}login:${idHash}`,
     revokedJti: (jti) => `${p}revoked:jti:${jti}`,
     revokedSid: (sid) => `${p}revoked:sid:${sid}`,
     revokedBefore: (sub) => `${p}revoked-before:${sub}`,

@@ -35,6 +35,7 @@ import { watchRedisEpoch } from './epoch.js'
 import { recordEvents, updateRecord, type RecordIo } from './records.js'
 import { revocationSnapshot } from './snapshot.js'
 import { compare, flag, RedisKeySet } from './key-set.js'
+import { RedisCodes, RedisLoginSessions } from './auth-state.js'
 
 export type { StoreLogger } from './client.js'
 
@@ -64,6 +65,8 @@ export class RedisStore implements Store {
   readonly #keys: RedisKeySet
   readonly #observer: StoreObserver | null
   readonly epoch: EpochWatch
+  readonly codes: RedisCodes
+  readonly loginSessions: RedisLoginSessions
 
   constructor (opts: RedisStoreOptions) {
     this.#timeoutMs = opts.timeoutMs ?? 1000
@@ -72,7 +75,10 @@ export class RedisStore implements Store {
     this.#observer = opts.observer ?? null
     this.#k = keyLayout(opts.prefix ?? 'portcullis:')
     this.#redis = connectRedis(opts.url, this.#timeoutMs, opts.logger ?? silent)
-    this.#keys = new RedisKeySet(this.#redis, this.#k.keys, async (what, op) => await this.#run(what, op))
+    const run = async <T>(what: string, op: () => Promise<T>): Promise<T> => await this.#run(what, op)
+    this.#keys = new RedisKeySet(this.#redis, this.#k.keys, run)
+    this.codes = new RedisCodes(this.#redis, this.#k, run)
+    this.loginSessions = new RedisLoginSessions(this.#redis, this.#k, run)
     this.epoch = watchRedisEpoch(this.#redis, this.#k.epoch, { timeoutMs: this.#timeoutMs, logger: this.#log, intervalMs: opts.epochCheckMs })
   }
 

@@ -1,0 +1,55 @@
+// Redis implementations of the authorization-code and login-session stores (src/store/auth-types.ts).
+// A code is a hash {r: JSON record, u: "0"|"1"} that lives until the code expires; it is written and
+// consumed by the same two Lua scripts as refresh tokens (putRefresh, consumeRefresh in scripts.ts):
+// the consume reads the used flag and sets it in one atomic step, so of two concurrent redemptions
+// exactly one sees "unused". A login session is a plain string with a TTL.
+import type { AuthCodeRecord, AuthCodeStore, CodeConsumeResult, LoginSessionRecord, LoginSessionStore } from '../auth-types.js'
+import type { StoreRedis } from './client.js'
+import type { KeyLayout } from './keys.js'
+
+type Run = <T>(what: string, op: () => Promise<T>) => Promise<T>
+
+function msUntil (epochSeconds: number): number {
+  return Math.ceil(epochSeconds * 1000 - Date.now())
+}
+
+export class RedisCodes implements AuthCodeStore {
+  constructor (private readonly redis: StoreRedis, private readonly k: KeyLayout, private readonly run: Run) {}
+
+  async put (codeHash: string, record: AuthCodeRecord): Promise<void> {
+    const ttlMs = msUntil(record.expiresAt)
+    if (ttlMs <= 0) return // already expired: nothing to keep
+    await this.run('putCode', () => this.redis.putRefresh(this.k.code(codeHash), JSON.stringify(record), ttlMs))
+  }
+
+  async get (codeHash: string): Promise<AuthCodeRecord | null> {
+    const json = await this.run('getCode', () => this.redis.hget(this.k.code(codeHash), 'r'))
+    return json == null ? null : JSON.parse(json) as AuthCodeRecord
+  }
+
+  async consume (codeHash: string): Promise<CodeConsumeResult> {
+    const state = await this.run('consumeCode', () => this.redis.consumeRefresh(this.k.code(codeHash)))
+    if (state === null) return { status: 'unknown' }
+    // RFC 6749 §4.1.2: a code used twice is a replay
+    return { status: state[0] === '1' ? 'reused' : 'active', record: JSON.parse(state[1]) as AuthCodeRecord }
+  }
+}
+
+export class RedisLoginSessions implements LoginSessionStore {
+  constructor (private readonly redis: StoreRedis, private readonly k: KeyLayout, private readonly run: Run) {}
+
+  async put (idHash: string, record: LoginSessionRecord): Promise<void> {
+    const ttlMs = msUntil(record.expiresAt)
+    if (ttlMs <= 0) return
+    await this.run('putLoginSession', () => this.redis.set(this.k.loginSession(idHash), JSON.stringify(record), 'PX', ttlMs))
+  }
+
+  async get (idHash: string): Promise<LoginSessionRecord | null> {
+    const json = await this.run('getLoginSession', () => this.redis.get(this.k.loginSession(idHash)))
+    return json == null ? null : JSON.parse(json) as LoginSessionRecord
+  }
+
+  async delete (idHash: string): Promise<void> {
+    await this.run('deleteLoginSession', () => this.redis.del(this.k.loginSession(idHash)))
+  }
+}

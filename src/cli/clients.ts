@@ -1,6 +1,7 @@
 // `portcullis clients add | rotate-secret | disable | enable | list`, on REDIS_URL.
 // A generated secret is printed once, by the command that made it; secret hashes are never printed.
-import { Command } from 'commander'
+import { Command, Option } from 'commander'
+import { DPOP_MODES, setClientDpop, type DpopMode } from '../oauth/client-dpop.js'
 import {
   addClient, checkClientId, disableClient, enableClient, GRANTS, listClients, parseGrants, parseScopes,
   rotateClientSecret, type ClientCredentials, type ClientView
@@ -8,11 +9,11 @@ import {
 import { action, cliConventions, isoTime, output, table, withStore } from './common.js'
 
 interface JsonOpt { json?: boolean }
-interface AddOpts extends JsonOpt { grants: string; scopes: string; public?: boolean; introspect?: boolean }
+interface AddOpts extends JsonOpt { grants: string; scopes: string; public?: boolean; introspect?: boolean; dpop?: DpopMode }
 
 /** The JSON shape of a client. */
 function clientJson (c: ClientView): object {
-  return { client_id: c.id, public: c.public, grants: c.grants, scopes: c.scopes, disabled: c.disabled, introspect: c.introspect, created_at: c.createdAt }
+  return { client_id: c.id, public: c.public, grants: c.grants, scopes: c.scopes, disabled: c.disabled, introspect: c.introspect, dpop: c.dpop, created_at: c.createdAt }
 }
 
 const list = (items: string[]): string => items.length === 0 ? '(none)' : items.join(' ')
@@ -26,6 +27,11 @@ function credentialsText (c: ClientCredentials): string[] {
   ]
 }
 
+/** RFC 9449 §5.2: `required` = the client never receives a bearer token. */
+function dpopOption (): Option {
+  return new Option('--dpop <mode>', 'required: token requests without a DPoP proof are refused (RFC 9449); optional: DPoP when a proof is sent').choices(DPOP_MODES)
+}
+
 export function clientsCommand (): Command {
   const clients = new Command('clients').description('manage OAuth clients in the store at REDIS_URL')
 
@@ -36,15 +42,28 @@ export function clientsCommand (): Command {
     .requiredOption('--scopes <scopes>', 'space-separated scopes the client may be granted ("" for none)')
     .option('--public', 'a public client (no secret; not allowed client_credentials)')
     .option('--introspect', 'may introspect tokens issued to other clients (a resource server; confidential only)')
+    .addOption(dpopOption())
     .option('--json', 'print {"client_id": ..., "client_secret": ...}')
     .action(action(async (id: string, opts: AddOpts) => {
       // validated before touching the store
       const input = {
-        id: checkClientId(id), grants: parseGrants(opts.grants), scopes: parseScopes(opts.scopes), public: opts.public === true, introspect: opts.introspect === true
+        id: checkClientId(id), grants: parseGrants(opts.grants), scopes: parseScopes(opts.scopes), public: opts.public === true, introspect: opts.introspect === true, dpop: opts.dpop ?? 'optional'
       }
       await withStore(async (store, config) => {
         const created = await addClient(store, { ...input, cost: config.BCRYPT_COST })
         output(opts.json, { client_id: created.client_id, client_secret: created.client_secret }, () => credentialsText(created))
+      })
+    }))
+
+  clients.command('set')
+    .description('change a client\'s settings')
+    .argument('<id>', 'client id')
+    .addOption(dpopOption().makeOptionMandatory())
+    .option('--json', 'print JSON')
+    .action(action(async (id: string, opts: JsonOpt & { dpop: DpopMode }) => {
+      await withStore(async (store) => {
+        const c = await setClientDpop(store, id, opts.dpop)
+        output(opts.json, clientJson(c), () => `client ${c.id}: DPoP ${c.dpop}${c.dpop === 'required' ? ' (token requests without a DPoP proof are refused)' : ''}`)
       })
     }))
 
@@ -89,9 +108,9 @@ export function clientsCommand (): Command {
         const all = await listClients(store)
         output(opts.json, all.map(clientJson), () => all.length === 0
           ? 'no clients'
-          : table(['CLIENT_ID', 'TYPE', 'STATUS', 'INTROSPECT', 'CREATED', 'GRANTS', 'SCOPES'],
+          : table(['CLIENT_ID', 'TYPE', 'STATUS', 'INTROSPECT', 'DPOP', 'CREATED', 'GRANTS', 'SCOPES'],
             all.map((c) => [c.id, c.public ? 'public' : 'confidential', c.disabled ? 'disabled' : 'active',
-              c.introspect ? 'any' : 'own', isoTime(c.createdAt), list(c.grants), list(c.scopes)])))
+              c.introspect ? 'any' : 'own', c.dpop, isoTime(c.createdAt), list(c.grants), list(c.scopes)])))
       })
     }))
 

@@ -82,7 +82,7 @@ export function parseGrants (input: string | readonly string[]): Grant[] {
 /** What may be shown of a user: never the hash. */
 export interface UserView { name: string; scopes: string[]; disabled: boolean; createdAt: number }
 /** What may be shown of a client: never the secret hash. */
-export interface ClientView { id: string; public: boolean; grants: string[]; scopes: string[]; disabled: boolean; introspect: boolean; createdAt: number }
+export interface ClientView { id: string; public: boolean; grants: string[]; scopes: string[]; disabled: boolean; introspect: boolean; dpop: 'required' | 'optional'; createdAt: number }
 /** A client's credentials; client_secret is null for a public client. Shown once. */
 export interface ClientCredentials { client_id: string; client_secret: string | null }
 
@@ -93,7 +93,7 @@ export function userView (u: UserRecord): UserView {
 export function clientView (c: ClientRecord): ClientView {
   return {
     id: c.id, public: c.secretHash === null, grants: [...c.grants], scopes: [...c.scopes], disabled: c.disabled,
-    introspect: c.introspect === true, createdAt: c.createdAt
+    introspect: c.introspect === true, dpop: c.dpop ?? 'optional', createdAt: c.createdAt
   }
 }
 
@@ -213,7 +213,7 @@ export async function getClient (store: Store, id: string): Promise<ClientView> 
 
 export async function addClient (
   store: Store,
-  opts: { id: string; grants: string | readonly string[]; scopes: string | readonly string[]; public: boolean; introspect?: boolean; cost: number } & Clock
+  opts: { id: string; grants: string | readonly string[]; scopes: string | readonly string[]; public: boolean; introspect?: boolean; dpop?: 'required' | 'optional'; cost: number } & Clock
 ): Promise<ClientCredentials> {
   const id = checkClientId(opts.id)
   const grants = parseGrants(opts.grants)
@@ -234,6 +234,7 @@ export async function addClient (
     scopes,
     disabled: false,
     ...(opts.introspect === true && { introspect: true }),
+    ...(opts.dpop === 'required' && { dpop: 'required' as const }), // RFC 9449 §5.2: never a bearer token
     createdAt: seconds(opts)
   }
   if (!await store.putClient(client, { ifAbsent: true })) {

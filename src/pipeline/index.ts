@@ -12,6 +12,8 @@ import type { Store } from '../store/types.js'
 import type { FinalStage, PipelineContext, Stage } from './context.js'
 import { authenticateStage, DEFAULT_REALM } from './authenticate.js'
 import { authorizeStage } from './authorize.js'
+import { dpopEdge } from './dpop-proof.js'
+import { dpopSettings } from '../oauth/dpop-request.js'
 import { checkRevocationStage } from './check-revocation.js'
 import { forwardStage, type ForwardOptions } from './forward.js'
 import { matchStage, type RouteSource } from './match.js'
@@ -46,7 +48,7 @@ export function buildPipeline (opts: PipelineOptions, rateLimit: Stage): Pipelin
     ['match', matchStage(opts.routes)],
     ['authenticate', authenticateStage({
       keys, realm, issuer: config.issuer, audience: config.AUDIENCE, clockSkew: config.CLOCK_SKEW, maxTokenLength: config.MAX_TOKEN_LENGTH,
-      tokenCache: tokenCacheFor(config)
+      tokenCache: tokenCacheFor(config), dpop: dpopEdge(dpopSettings(config, store), realm)
     })],
     ['check-revocation', checkRevocationStage({ store, realm, replica: opts.revocations ?? null })],
     ['authorize', authorizeStage({ realm })],

@@ -8,6 +8,11 @@
 //   <p>client-disabled:<id>    string  "1" while the client is disabled     no TTL (deleted when enabled)
 //   <p>clients                 set     every client id (listClients index)  no TTL
 //   <p>rt:<tokenHash>          hash    r = JSON RefreshTokenRecord, u = "0"|"1" (used)   until expiresAt
+//   <p>rt-grace:<tokenHash>    hash    s = successor key, c = sealed successor, k = DPoP key   REFRESH_GRACE
+//   <p>session:<sid>           hash    SessionRecord fields (one per refresh family)   until the family expires
+//   <p>user-sessions:<sub>     zset    sid -> expiry ms (the user's sessions)       until its last session expires
+//   <p>once:<id>               string  "1": a one-time claim (DPoP proof jti)       the claim's ttl
+//   <p>secret:<name>           string  a shared random secret (DPoP nonce key)      no TTL (SET NX once)
 //   <p>revoked:jti:<jti>       string  "1"                                  until the token's expiresAt
 //   <p>revoked:sid:<sid>       string  "1"                                  until expiresAt given
 //   <p>revoked-before:<sub>    string  epoch seconds cut-off                no TTL (see redis-store.ts)
@@ -25,6 +30,11 @@ export interface KeyLayout {
   clientDisabled(id: string): string
   clients: string
   refresh(tokenHash: string): string
+  refreshGrace(tokenHash: string): string
+  session(sid: string): string
+  userSessions(sub: string): string
+  once(id: string): string
+  secret(name: string): string
   revokedJti(jti: string): string
   revokedSid(sid: string): string
   revokedBefore(sub: string): string
@@ -44,6 +54,11 @@ export function keyLayout (p: string): KeyLayout {
     clientDisabled: (id) => `${p}client-disabled:${id}`,
     clients: `${p}clients`,
     refresh: (tokenHash) => `${p}rt:${tokenHash}`,
+    refreshGrace: (tokenHash) => `${p}rt-grace:${tokenHash}`,
+    session: (sid) => `${p}session:${sid}`,
+    userSessions: (sub) => `${p}user-sessions:${sub}`,
+    once: (id) => `${p}once:${id}`,
+    secret: (name) => `${p}secret:${name}`,
     revokedJti: (jti) => `${p}revoked:jti:${jti}`,
     revokedSid: (sid) => `${p}revoked:sid:${sid}`,
     revokedBefore: (sub) => `${p}revoked-before:${sub}`,

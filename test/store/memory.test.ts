@@ -4,6 +4,7 @@ import { MemoryStore } from '../../src/store/memory/index.js'
 import { createStore } from '../../src/store/index.js'
 import { storeContract } from './contract.js'
 import { storeUpdateContract } from './contract-updates.js'
+import { storeMobileContract } from './contract-mobile.js'
 
 const makeMemory = async (): Promise<{ store: MemoryStore, cleanup: () => Promise<void> }> => {
   const store = new MemoryStore()
@@ -11,6 +12,7 @@ const makeMemory = async (): Promise<{ store: MemoryStore, cleanup: () => Promis
 }
 storeContract(t, makeMemory)
 storeUpdateContract(t, makeMemory)
+storeMobileContract(t, makeMemory)
 
 t.test('createStore without a Redis URL gives the memory store', async (t) => {
   const store = createStore({ timeoutMs: 1000 })

@@ -7,6 +7,7 @@ import { createStore } from '../../src/store/index.js'
 import { startRedis } from '../helpers/redis-server.js'
 import { storeContract } from './contract.js'
 import { storeUpdateContract } from './contract-updates.js'
+import { storeMobileContract } from './contract-mobile.js'
 
 const redis = await startRedis()
 t.teardown(async () => { await redis.stop() })
@@ -23,6 +24,7 @@ const makeRedis = async (): Promise<{ store: RedisStore, cleanup: () => Promise<
 }
 storeContract(t, makeRedis)
 storeUpdateContract(t, makeRedis)
+storeMobileContract(t, makeRedis)
 
 t.test('createStore with a Redis URL gives the redis store', async (t) => {
   const store = createStore({ redisUrl: redis.url, timeoutMs: 1000, prefix: `t-${randomUUID()}:` })

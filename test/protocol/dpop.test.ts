@@ -208,3 +208,16 @@ t.test('RFC 9449 §8, §9: DPOP_NONCE=1 requires server nonces at the token endp
   const noNonceGw = await send(API_URL, { headers: { authorization: `DPoP ${tok}`, dpop: await proof(key, { htu: API_URL, token: tok }) } })
   t.equal(noNonceGw.status, 200, 'a gateway without DPOP_NONCE asks for none')
 })
+
+t.test('RFC 9449 §4.3 check 9 behind a proxy: htu is the URL as the gateway sees it; X-Forwarded-Proto/Host count only from TRUST_PROXY peers', async (t) => {
+  const proxied = await startTestGateway(t, { routes: ROUTES, env: { TRUST_PROXY: '127.0.0.1' }, store: gw.store, keys: gw.keys })
+  const publicUrl = 'https://api.example/api/orders/7'
+  const forwarded = { 'x-forwarded-proto': 'https', 'x-forwarded-host': 'api.example' }
+  const call = async (url: string, htu: string): Promise<Answer> =>
+    await send(url, { headers: { authorization: `DPoP ${token}`, dpop: await proof(key, { htu, token }), ...forwarded } })
+  t.equal((await call(`${proxied.url}/api/orders/7`, publicUrl)).status, 200, 'a trusted proxy: the public https URL')
+  t.equal((await call(`${proxied.url}/api/orders/7`, 'https://API.example:443/api/%6Frders/7')).status, 200, 'compared normalised (RFC 3986 §6.2.2, §6.2.3)')
+  t.equal((await call(`${proxied.url}/api/orders/7`, `${proxied.url}/api/orders/7`)).status, 401, 'not the hop behind the proxy')
+  t.equal((await call(API_URL, publicUrl)).status, 401, 'an untrusted peer cannot choose the scheme and host the proof is checked against')
+  t.equal((await call(API_URL, API_URL)).status, 200, 'the untrusted peer\'s own URL')
+})

@@ -4,7 +4,7 @@
 import t from 'tap'
 import { startEchoUpstream, type SeenRequest } from '../helpers/echo-upstream.js'
 import { startTestGateway } from '../helpers/gateway.js'
-import { decodeSegment, FIXTURE, seedClient, seedFixture } from '../helpers/oauth.js'
+import { basic, decodeSegment, FIXTURE, seedClient, seedFixture } from '../helpers/oauth.js'
 import { ath, dpopKey, proof, type DpopKey, type ProofOptions } from '../helpers/dpop.js'
 
 const echo = await startEchoUpstream()
@@ -220,4 +220,16 @@ t.test('RFC 9449 §4.3 check 9 behind a proxy: htu is the URL as the gateway see
   t.equal((await call(`${proxied.url}/api/orders/7`, `${proxied.url}/api/orders/7`)).status, 401, 'not the hop behind the proxy')
   t.equal((await call(API_URL, publicUrl)).status, 401, 'an untrusted peer cannot choose the scheme and host the proof is checked against')
   t.equal((await call(API_URL, API_URL)).status, 200, 'the untrusted peer\'s own URL')
+})
+
+t.test('RFC 9449 §6.2: introspection tells a DPoP-bound token by token_type and cnf.jkt', async (t) => {
+  const auth = { authorization: basic('web', FIXTURE.webSecret) }
+  const web = await send(TOKEN_URL, { form: { grant_type: 'password', username: FIXTURE.user, password: FIXTURE.password }, headers: { ...auth, dpop: await proof(key, { htm: 'POST', htu: TOKEN_URL }) } })
+  t.equal(web.body.token_type, 'DPoP', 'a confidential client gets bound access tokens too')
+  const res = await send(`${gw.url}/oauth/introspect`, { form: { token: web.body.access_token as string }, headers: auth })
+  t.match(res.body, { active: true, token_type: 'DPoP', cnf: { jkt: key.jkt } })
+  const plain = await send(TOKEN_URL, { form: { grant_type: 'password', username: FIXTURE.user, password: FIXTURE.password }, headers: auth })
+  const bearer = await send(`${gw.url}/oauth/introspect`, { form: { token: plain.body.access_token as string }, headers: auth })
+  t.match(bearer.body, { active: true, token_type: 'Bearer' })
+  t.notOk('cnf' in bearer.body)
 })

@@ -1,9 +1,11 @@
 // DPoP proofs (RFC 9449 §4.3), checked the same way at the token endpoint and at the edge. jose
-// verifies the signature with the key the proof embeds (EmbeddedJWK: public keys only) under our
-// algorithm allow-list and `typ: dpop+jwt`; the claims are checked here, and the jti is claimed once
-// in the store (SET NX), so a proof replayed to any instance is refused (RFC 9449 §11.1).
+// verifies the signature with the public key the proof embeds under our algorithm allow-list and
+// `typ: dpop+jwt`; the claims are checked here, and the jti is claimed once in the store (SET NX),
+// so a proof replayed to any instance is refused (RFC 9449 §11.1). A client signs every request
+// with the same key, so the imported key and its thumbprint are memoised (importing is half the
+// cost of a check: bench/dpop-verify.ts); the memo holds public keys only and is bounded.
 import { createHash } from 'node:crypto'
-import { calculateJwkThumbprint, decodeProtectedHeader, EmbeddedJWK, jwtVerify, type JWK } from 'jose'
+import { calculateJwkThumbprint, decodeProtectedHeader, importJWK, jwtVerify, type JWK } from 'jose'
 import type { Store } from '../store/types.js'
 
 /** Asymmetric algorithms only (RFC 9449 §4.3 check 5): never `none`, never HMAC. Advertised in discovery. */
@@ -63,10 +65,11 @@ export async function verifyDpopProof (proof: string, expect: ProofExpectations)
   if (typeof header.alg !== 'string' || !ALGS.includes(header.alg)) throw new DpopError('bad_alg')
   const jwk = header.jwk
   if (typeof jwk !== 'object' || jwk === null || PRIVATE_MEMBERS.some((m) => m in jwk)) throw new DpopError('bad_jwk')
+  const proven = await proofKey(header.alg, jwk as JWK)
   let payload: Record<string, unknown>
   try {
-    // check 6: the signature, by the embedded key; jose refuses a private or symmetric jwk too
-    ;({ payload } = await jwtVerify(proof, EmbeddedJWK, { algorithms: ALGS, typ: 'dpop+jwt', currentDate: new Date(expect.now * 1000) }))
+    // check 6: the signature, by the embedded key
+    ;({ payload } = await jwtVerify(proof, proven.key, { algorithms: ALGS, typ: 'dpop+jwt', currentDate: new Date(expect.now * 1000) }))
   } catch (err) {
     throw new DpopError('bad_signature', (err as Error).name)
   }
@@ -81,7 +84,32 @@ export async function verifyDpopProof (proof: string, expect: ProofExpectations)
   if (expect.nonceOk !== undefined && !expect.nonceOk(payload.nonce)) throw new DpopError('nonce') // check 10, RFC 9449 §8, §9
   if (!Number.isFinite(iat) || Math.abs(expect.now - iat) > expect.iatWindow) throw new DpopError('stale_iat') // check 11
   if (expect.ath !== undefined && payload.ath !== expect.ath) throw new DpopError('wrong_ath') // check 12
-  return { jkt: await calculateJwkThumbprint(jwk as JWK, 'sha256'), jti, iat }
+  return { jkt: proven.jkt, jti, iat }
+}
+
+type PublicKey = Awaited<ReturnType<typeof importJWK>>
+const KEY_MEMO_MAX = 1000
+const keyMemo = new Map<string, { key: PublicKey, jkt: string }>()
+
+/** The proof's public key, imported for `alg`, and its RFC 7638 thumbprint (memoised). */
+async function proofKey (alg: string, jwk: JWK): Promise<{ key: PublicKey, jkt: string }> {
+  const id = `${alg} ${JSON.stringify(jwk)}`
+  const hit = keyMemo.get(id)
+  if (hit !== undefined) return hit
+  // RFC 7517 §4.2, §4.4: a key meant for another use or algorithm is not this proof's key
+  if ((jwk.use !== undefined && jwk.use !== 'sig') || (jwk.alg !== undefined && jwk.alg !== alg)) throw new DpopError('bad_jwk')
+  let entry: { key: PublicKey, jkt: string }
+  try {
+    const key = await importJWK(jwk, alg)
+    // check 7: a public key only (never a secret or a private key)
+    if (key instanceof Uint8Array || key.type !== 'public') throw new DpopError('bad_jwk')
+    entry = { key, jkt: await calculateJwkThumbprint(jwk, 'sha256') }
+  } catch (err) {
+    throw err instanceof DpopError ? err : new DpopError('bad_jwk', (err as Error).name)
+  }
+  if (keyMemo.size >= KEY_MEMO_MAX) keyMemo.clear()
+  keyMemo.set(id, entry)
+  return entry
 }
 
 /**

@@ -105,6 +105,8 @@ t.test('RFC 9449 §4.3, §7.1: each broken proof at the edge is 401 invalid_dpop
     { proves: 'an iat beyond DPOP_IAT_WINDOW in the future is refused', headers: async () => ({ dpop: await proof(key, { htu: API_URL, token, iatOffset: 61 }) }) },
     { proves: 'typ JWT instead of dpop+jwt is refused', headers: async () => ({ dpop: await proof(key, { htu: API_URL, token, typ: 'JWT' }) }) },
     { proves: 'a jwk holding the private key is refused', headers: async () => ({ dpop: await proof(key, { htu: API_URL, token, jwk: { ...key.jwk, d: 'AAAA' } }) }) },
+    { proves: 'a jwk meant for another algorithm or use is refused (RFC 7517 §4.2, §4.4)', headers: async () => ({ dpop: await proof(key, { htu: API_URL, token, jwk: { ...key.jwk, alg: 'ES384' } }) }) },
+    { proves: 'a jwk for encryption is refused', headers: async () => ({ dpop: await proof(key, { htu: API_URL, token, jwk: { ...key.jwk, use: 'enc' } }) }) },
     { proves: 'a proof without jti is refused', headers: async () => ({ dpop: await proof(key, { htu: API_URL, token, omit: ['jti'] }) }) },
     { proves: 'a proof that is not a JWS is refused', headers: async () => ({ dpop: 'not-a-proof' }) },
     { proves: 'alg none is refused', headers: async () => ({ dpop: `${Buffer.from(JSON.stringify({ alg: 'none', typ: 'dpop+jwt', jwk: key.jwk })).toString('base64url')}.${Buffer.from(JSON.stringify({ jti: 'x', htm: 'GET', htu: API_URL, iat: Math.floor(Date.now() / 1000), ath: ath(token) })).toString('base64url')}.` }) },

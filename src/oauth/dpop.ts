@@ -13,7 +13,7 @@ export const DPOP_ALGS = ['ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519', 'RS256'
 
 /** Stable reasons (logs); the client sees the description of invalid_dpop_proof / use_dpop_nonce. */
 export type DpopFailure =
-  | 'malformed' | 'wrong_typ' | 'bad_alg' | 'bad_jwk' | 'bad_signature' | 'missing_claim'
+  | 'missing' | 'malformed' | 'wrong_typ' | 'bad_alg' | 'bad_jwk' | 'bad_signature' | 'missing_claim'
   | 'wrong_htm' | 'wrong_htu' | 'stale_iat' | 'wrong_ath' | 'wrong_key' | 'replayed' | 'nonce'
 
 export class DpopError extends Error {

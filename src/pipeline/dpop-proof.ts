@@ -21,6 +21,8 @@ export interface DpopEdge {
 }
 
 const ALGS = DPOP_ALGS.join(' ')
+const SCHEME = 'dpop'
+const NO_PROOF_TOKEN = Object.freeze({ problem: 'DPoP scheme without a token' })
 
 export function dpopEdge (settings: DpopSettings, realm: string): DpopEdge {
   const challenge = (error: string, description: string): string => `DPoP realm="${realm}", algs="${ALGS}", error="${error}", error_description="${description}"`
@@ -34,13 +36,13 @@ export function dpopEdge (settings: DpopSettings, realm: string): DpopEdge {
     try {
       const proof = proofHeader(ctx.request)
       // RFC 9449 §7.1: a DPoP-bound token needs its proof
-      if (proof === undefined) throw new DpopError('malformed', 'no DPoP proof')
+      if (proof === undefined) throw new DpopError('missing')
       await checkRequestProof(ctx.request, proof, settings, { ath: accessTokenHash(token), jkt: identity.dpopJkt! })
     } catch (err) {
       if (err instanceof DpopError) {
-        const nonce = freshNonce(settings)
-        // RFC 9449 §9: the resource server's nonce, with the one to use
-        if (err.reason === 'nonce') throw refuse('dpop_nonce_missing', 'nonce', nonce === null ? {} : { 'dpop-nonce': nonce })
+        // RFC 9449 §9: the resource server's nonce, with the one to use (nonces are on and loaded here)
+        // Stryker disable next-line LogicalOperator,StringLiteral: a 'nonce' failure implies a loaded nonce source
+        if (err.reason === 'nonce') throw refuse('dpop_nonce_missing', 'nonce', { 'dpop-nonce': freshNonce(settings) ?? '' })
         throw refuse('dpop_proof_rejected', err.reason)
       }
       if (!(err instanceof StoreUnavailableError)) throw err
@@ -52,17 +54,19 @@ export function dpopEdge (settings: DpopSettings, realm: string): DpopEdge {
 
   return {
     parse (value) {
-      if (value.length < 5 || value.slice(0, 5).toLowerCase() !== 'dpop ') return null
-      const token = value.slice(5)
-      // the same b64token syntax as Bearer (RFC 9449 §7.1, RFC 6750 §2.1): one SP, no further whitespace
+      // the same syntax as Bearer (RFC 9449 §7.1, RFC 6750 §2.1): `DPoP` SP token, nothing more
+      if (value.length < SCHEME.length || value.slice(0, SCHEME.length).toLowerCase() !== SCHEME) return null
+      if (value.length === SCHEME.length) return NO_PROOF_TOKEN
+      const separator = value.charCodeAt(SCHEME.length)
+      if (separator === 9) return MALFORMED // a tab
+      if (separator !== 32) return null // another scheme (DPoPx ...)
+      const token = value.slice(SCHEME.length + 1)
       if (token === '' || /[ \t]/.test(token)) return MALFORMED
       return token
     },
     bind (ctx, token, identity, dpopScheme) {
-      if (identity.dpopJkt === undefined) {
-        if (!dpopScheme) return undefined
-        throw refuse('token_invalid', 'DPoP scheme with an unbound token')
-      }
+      // called for the DPoP scheme or a bound token (a bearer token under Bearer never gets here)
+      if (identity.dpopJkt === undefined) throw refuse('token_invalid', 'DPoP scheme with an unbound token')
       // RFC 9449 §7.2: a bound token presented as a bearer token is refused
       if (!dpopScheme) throw refuse('token_dpop_bound', 'DPoP-bound token sent as Bearer')
       return prove(ctx, token, identity)

@@ -4,6 +4,8 @@
 import t from 'tap'
 import { startEchoUpstream, type SeenRequest } from '../helpers/echo-upstream.js'
 import { startTestGateway } from '../helpers/gateway.js'
+import { captureLogs } from '../helpers/log-capture.js'
+import { hookedStore } from '../helpers/store-hooks.js'
 import { basic, decodeSegment, FIXTURE, seedClient, seedFixture } from '../helpers/oauth.js'
 import { ath, dpopKey, proof, type DpopKey, type ProofOptions } from '../helpers/dpop.js'
 
@@ -21,7 +23,9 @@ routes:
     upstream: echo
     auth: optional
 `
-const gw = await startTestGateway(t, { routes: ROUTES, env: { TOKEN_RATE_LIMIT: '1000' } })
+const logs = captureLogs()
+const lastRefusal = (): Record<string, unknown> | undefined => logs.lines.findLast((l) => l.outcome === 'refused')
+const gw = await startTestGateway(t, { routes: ROUTES, env: { TOKEN_RATE_LIMIT: '1000' }, logger: logs.logger })
 await seedFixture(gw.store)
 await seedClient(gw.store, 'strict-app', { grants: ['password', 'refresh_token'], scopes: ['read'] })
 await gw.store.updateClient('strict-app', (c) => ({ ...c, dpop: 'required' }))
@@ -93,24 +97,24 @@ t.test('RFC 9449 §7.1: a bound token with a valid proof passes; the upstream se
 
 t.test('RFC 9449 §4.3, §7.1: each broken proof at the edge is 401 invalid_dpop_proof, nothing forwarded', async (t) => {
   const other = await dpopKey('ES256')
-  const rows: Array<{ proves: string; headers: () => Promise<Record<string, string>> }> = [
-    { proves: 'a bound token used without its proof is refused', headers: async () => ({}) },
-    { proves: 'a wrong htu (another path) is refused', headers: async () => ({ dpop: await proof(key, { htu: `${gw.url}/api/orders/8`, token }) }) },
-    { proves: 'a wrong htu (another origin) is refused', headers: async () => ({ dpop: await proof(key, { htu: 'https://evil.example/api/orders/7', token }) }) },
-    { proves: 'a wrong htm is refused', headers: async () => ({ dpop: await proof(key, { htm: 'POST', htu: API_URL, token }) }) },
-    { proves: 'a bad ath (another token) is refused', headers: async () => ({ dpop: await proof(key, { htu: API_URL, ath: ath('another token') }) }) },
-    { proves: 'a missing ath is refused', headers: async () => ({ dpop: await proof(key, { htu: API_URL }) }) },
-    { proves: 'a proof by another key than cnf.jkt is refused', headers: async () => ({ dpop: await proof(other, { htu: API_URL, token }) }) },
-    { proves: 'an iat beyond DPOP_IAT_WINDOW in the past is refused', headers: async () => ({ dpop: await proof(key, { htu: API_URL, token, iatOffset: -61 }) }) },
-    { proves: 'an iat beyond DPOP_IAT_WINDOW in the future is refused', headers: async () => ({ dpop: await proof(key, { htu: API_URL, token, iatOffset: 61 }) }) },
-    { proves: 'typ JWT instead of dpop+jwt is refused', headers: async () => ({ dpop: await proof(key, { htu: API_URL, token, typ: 'JWT' }) }) },
-    { proves: 'a jwk holding the private key is refused', headers: async () => ({ dpop: await proof(key, { htu: API_URL, token, jwk: { ...key.jwk, d: 'AAAA' } }) }) },
-    { proves: 'a jwk meant for another algorithm or use is refused (RFC 7517 §4.2, §4.4)', headers: async () => ({ dpop: await proof(key, { htu: API_URL, token, jwk: { ...key.jwk, alg: 'ES384' } }) }) },
-    { proves: 'a jwk for encryption is refused', headers: async () => ({ dpop: await proof(key, { htu: API_URL, token, jwk: { ...key.jwk, use: 'enc' } }) }) },
-    { proves: 'a proof without jti is refused', headers: async () => ({ dpop: await proof(key, { htu: API_URL, token, omit: ['jti'] }) }) },
-    { proves: 'a proof that is not a JWS is refused', headers: async () => ({ dpop: 'not-a-proof' }) },
-    { proves: 'alg none is refused', headers: async () => ({ dpop: `${Buffer.from(JSON.stringify({ alg: 'none', typ: 'dpop+jwt', jwk: key.jwk })).toString('base64url')}.${Buffer.from(JSON.stringify({ jti: 'x', htm: 'GET', htu: API_URL, iat: Math.floor(Date.now() / 1000), ath: ath(token) })).toString('base64url')}.` }) },
-    { proves: 'a signature by another key than the embedded jwk is refused', headers: async () => ({ dpop: await proof({ ...other, jwk: key.jwk }, { htu: API_URL, token }) }) }
+  const rows: Array<{ proves: string; detail: string; headers: () => Promise<Record<string, string>> }> = [
+    { proves: 'a bound token used without its proof is refused', detail: 'missing', headers: async () => ({}) },
+    { proves: 'a wrong htu (another path) is refused', detail: 'wrong_htu', headers: async () => ({ dpop: await proof(key, { htu: `${gw.url}/api/orders/8`, token }) }) },
+    { proves: 'a wrong htu (another origin) is refused', detail: 'wrong_htu', headers: async () => ({ dpop: await proof(key, { htu: 'https://evil.example/api/orders/7', token }) }) },
+    { proves: 'a wrong htm is refused', detail: 'wrong_htm', headers: async () => ({ dpop: await proof(key, { htm: 'POST', htu: API_URL, token }) }) },
+    { proves: 'a bad ath (another token) is refused', detail: 'wrong_ath', headers: async () => ({ dpop: await proof(key, { htu: API_URL, ath: ath('another token') }) }) },
+    { proves: 'a missing ath is refused', detail: 'wrong_ath', headers: async () => ({ dpop: await proof(key, { htu: API_URL }) }) },
+    { proves: 'a proof by another key than cnf.jkt is refused', detail: 'wrong_key', headers: async () => ({ dpop: await proof(other, { htu: API_URL, token }) }) },
+    { proves: 'an iat beyond DPOP_IAT_WINDOW in the past is refused', detail: 'stale_iat', headers: async () => ({ dpop: await proof(key, { htu: API_URL, token, iatOffset: -61 }) }) },
+    { proves: 'an iat beyond DPOP_IAT_WINDOW in the future is refused', detail: 'stale_iat', headers: async () => ({ dpop: await proof(key, { htu: API_URL, token, iatOffset: 61 }) }) },
+    { proves: 'typ JWT instead of dpop+jwt is refused', detail: 'wrong_typ', headers: async () => ({ dpop: await proof(key, { htu: API_URL, token, typ: 'JWT' }) }) },
+    { proves: 'a jwk holding the private key is refused', detail: 'bad_jwk', headers: async () => ({ dpop: await proof(key, { htu: API_URL, token, jwk: { ...key.jwk, d: 'AAAA' } }) }) },
+    { proves: 'a jwk meant for another algorithm or use is refused (RFC 7517 §4.2, §4.4)', detail: 'bad_jwk', headers: async () => ({ dpop: await proof(key, { htu: API_URL, token, jwk: { ...key.jwk, alg: 'ES384' } }) }) },
+    { proves: 'a jwk for encryption is refused', detail: 'bad_jwk', headers: async () => ({ dpop: await proof(key, { htu: API_URL, token, jwk: { ...key.jwk, use: 'enc' } }) }) },
+    { proves: 'a proof without jti is refused', detail: 'missing_claim', headers: async () => ({ dpop: await proof(key, { htu: API_URL, token, omit: ['jti'] }) }) },
+    { proves: 'a proof that is not a JWS is refused', detail: 'malformed', headers: async () => ({ dpop: 'not-a-proof' }) },
+    { proves: 'alg none is refused', detail: 'bad_alg', headers: async () => ({ dpop: `${Buffer.from(JSON.stringify({ alg: 'none', typ: 'dpop+jwt', jwk: key.jwk })).toString('base64url')}.${Buffer.from(JSON.stringify({ jti: 'x', htm: 'GET', htu: API_URL, iat: Math.floor(Date.now() / 1000), ath: ath(token) })).toString('base64url')}.` }) },
+    { proves: 'a signature by another key than the embedded jwk is refused', detail: 'bad_signature', headers: async () => ({ dpop: await proof({ ...other, jwk: key.jwk }, { htu: API_URL, token }) }) }
   ]
   for (const row of rows) {
     const a = await send(API_URL, { headers: { authorization: `DPoP ${token}`, ...await row.headers() } })
@@ -118,6 +122,7 @@ t.test('RFC 9449 §4.3, §7.1: each broken proof at the edge is 401 invalid_dpop
     t.same(a.body, { error: 'invalid_dpop_proof', error_description: 'The DPoP proof is invalid' }, row.proves)
     t.equal(a.headers.get('www-authenticate'), BAD_PROOF, row.proves)
     t.equal(a.seen, undefined, `${row.proves}: nothing forwarded`)
+    t.match(lastRefusal(), { reason: 'dpop_proof_rejected', stage: 'authenticate', detail: row.detail }, `${row.proves}: logged with its reason`)
   }
   const two = await fetch(API_URL, { headers: [['authorization', `DPoP ${token}`], ['dpop', await proof(key, { htu: API_URL, token })], ['dpop', await proof(key, { htu: API_URL, token })]] })
   t.equal(two.status, 401, 'RFC 9449 §4.3 check 1: two DPoP headers are refused')
@@ -144,6 +149,7 @@ t.test('RFC 9449 §7.2: a bound token sent as Bearer is refused; an unbound toke
   t.same(a.body, { error: 'invalid_token', error_description: 'The access token is bound to a DPoP key: send it with the DPoP scheme and a proof' })
   t.equal(a.headers.get('www-authenticate'), DPOP_CHALLENGE('invalid_token', 'The access token is bound to a DPoP key: send it with the DPoP scheme and a proof'))
   t.equal(a.seen, undefined)
+  t.match(lastRefusal(), { reason: 'token_dpop_bound', detail: 'DPoP-bound token sent as Bearer' })
   const withProof = await callApi(token, { scheme: 'Bearer', key })
   t.equal(withProof.status, 401, 'a proof does not make the Bearer scheme acceptable')
   const optional = await callApi(token, { scheme: 'Bearer', url: `${gw.url}/maybe/x` })
@@ -152,6 +158,8 @@ t.test('RFC 9449 §7.2: a bound token sent as Bearer is refused; an unbound toke
   const b = await callApi(plain, { key })
   t.equal(b.status, 401)
   t.same(b.body, { error: 'invalid_token', error_description: 'The access token is invalid' })
+  t.equal(b.headers.get('www-authenticate'), DPOP_CHALLENGE('invalid_token', 'The access token is invalid'))
+  t.match(lastRefusal(), { reason: 'token_invalid', detail: 'DPoP scheme with an unbound token' })
   t.equal((await send(API_URL, { headers: { authorization: `DPoP ${token} extra` } })).status, 400, 'a malformed DPoP field is invalid_request')
 })
 
@@ -234,4 +242,18 @@ t.test('RFC 9449 §6.2: introspection tells a DPoP-bound token by token_type and
   const bearer = await send(`${gw.url}/oauth/introspect`, { form: { token: plain.body.access_token as string }, headers: auth })
   t.match(bearer.body, { active: true, token_type: 'Bearer' })
   t.notOk('cnf' in bearer.body)
+})
+
+t.test('fail closed: a store that cannot claim the proof\'s jti is 503 + Retry-After, never a pass', async (t) => {
+  const { store, hooks } = hookedStore(gw.store)
+  const down = await startTestGateway(t, { routes: ROUTES, store, keys: gw.keys })
+  const url = `${down.url}/api/orders/7`
+  hooks.failFrom(1)
+  const a = await send(url, { headers: { authorization: `DPoP ${token}`, dpop: await proof(key, { htu: url, token }) } })
+  hooks.heal()
+  t.equal(a.status, 503)
+  t.same(a.body, { error: 'temporarily_unavailable', error_description: 'The token store is unavailable; retry later' })
+  t.equal(a.headers.get('retry-after'), '2')
+  t.equal(a.seen, undefined)
+  t.same(hooks.calls, ['claimOnce'], 'the jti claim was the call that failed')
 })

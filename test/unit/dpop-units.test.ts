@@ -2,7 +2,10 @@
 // any instance sharing the secret; htu normalisation (§4.3 check 9, RFC 3986 §6.2.2, §6.2.3); the
 // sealed successor of the refresh grace window (only the old token opens it).
 import t from 'tap'
+import { loadConfig } from '../../src/config/env.js'
 import { normalizeHtu } from '../../src/oauth/dpop.js'
+import { dpopSettings } from '../../src/oauth/dpop-request.js'
+import { dpopEdge } from '../../src/pipeline/dpop-proof.js'
 import { DpopNonces } from '../../src/oauth/dpop-nonce.js'
 import { openSuccessor, sealSuccessor } from '../../src/oauth/refresh-grace.js'
 import { MemoryStore } from '../../src/store/index.js'
@@ -53,4 +56,23 @@ t.test('REFRESH_GRACE: the successor is sealed under the old token; no other tok
   raw[14] = raw[14]! ^ 1
   t.equal(openSuccessor('old-token', raw.toString('base64url')), null, 'a damaged entry opens to nothing')
   t.equal(openSuccessor('old-token', 'short'), null)
+})
+
+t.test('RFC 9449 §7.1: the DPoP authorization scheme has Bearer\'s syntax', async (t) => {
+  const edge = dpopEdge(dpopSettings(loadConfig({}), new MemoryStore()), 'portcullis')
+  const rows: Array<[string, string | null | { problem: string }]> = [
+    ['DPoP abc.def.ghi', 'abc.def.ghi'],
+    ['dpop abc', 'abc'],
+    ['DPOP abc', 'abc'],
+    ['DPoP', { problem: 'DPoP scheme without a token' }],
+    ['DPoP ', { problem: 'Malformed Authorization header' }],
+    ['DPoP\tabc', { problem: 'Malformed Authorization header' }],
+    ['DPoP  abc', { problem: 'Malformed Authorization header' }],
+    ['DPoP abc def', { problem: 'Malformed Authorization header' }],
+    ['DPoPabc', null],
+    ['DPo', null],
+    ['Basic dXNlcjpwYXNz', null],
+    ['Bearer abc', null]
+  ]
+  for (const [value, want] of rows) t.same(edge.parse(value), want, JSON.stringify(value))
 })

@@ -55,7 +55,7 @@ export function dpopEdge (settings: DpopSettings, realm: string): DpopEdge {
   return {
     parse (value) {
       // the same syntax as Bearer (RFC 9449 §7.1, RFC 6750 §2.1): `DPoP` SP token, nothing more
-      if (value.length < SCHEME.length || value.slice(0, SCHEME.length).toLowerCase() !== SCHEME) return null
+      if (value.slice(0, SCHEME.length).toLowerCase() !== SCHEME) return null
       if (value.length === SCHEME.length) return NO_PROOF_TOKEN
       const separator = value.charCodeAt(SCHEME.length)
       if (separator === 9) return MALFORMED // a tab

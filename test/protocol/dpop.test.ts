@@ -246,7 +246,7 @@ t.test('RFC 9449 §6.2: introspection tells a DPoP-bound token by token_type and
 
 t.test('fail closed: a store that cannot claim the proof\'s jti is 503 + Retry-After, never a pass', async (t) => {
   const { store, hooks } = hookedStore(gw.store)
-  const down = await startTestGateway(t, { routes: ROUTES, store, keys: gw.keys })
+  const down = await startTestGateway(t, { routes: ROUTES, store, keys: gw.keys, logger: logs.logger })
   const url = `${down.url}/api/orders/7`
   hooks.failFrom(1)
   const a = await send(url, { headers: { authorization: `DPoP ${token}`, dpop: await proof(key, { htu: url, token }) } })
@@ -256,4 +256,9 @@ t.test('fail closed: a store that cannot claim the proof\'s jti is 503 + Retry-A
   t.equal(a.headers.get('retry-after'), '2')
   t.equal(a.seen, undefined)
   t.same(hooks.calls, ['claimOnce'], 'the jti claim was the call that failed')
+  t.match(lastRefusal(), { reason: 'store_unavailable', detail: 'DPoP proof check failed' })
+  hooks.onceAfter('claimOnce', async () => { throw new TypeError('test: a bug, not an outage') })
+  const bug = await send(url, { headers: { authorization: `DPoP ${token}`, dpop: await proof(key, { htu: url, token }) } })
+  t.equal(bug.status, 500, 'anything else is no outage: a generic 500, never a pass')
+  t.same(bug.body, { error: 'server_error', error_description: 'Internal error' })
 })

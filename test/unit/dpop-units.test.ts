@@ -72,6 +72,7 @@ t.test('RFC 9449 §7.1: the DPoP authorization scheme has Bearer\'s syntax', asy
     ['DPoPabc', null],
     ['DPo', null],
     ['Basic dXNlcjpwYXNz', null],
+    ['HOBA result=x', null],
     ['Bearer abc', null]
   ]
   for (const [value, want] of rows) t.same(edge.parse(value), want, JSON.stringify(value))

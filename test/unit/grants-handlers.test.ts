@@ -239,6 +239,21 @@ t.test('REFRESH_GRACE: a retry of the token just rotated gets the same successor
   t.same(await s.call(refreshTokenGrant, { refresh_token: token }), invalidGrant('refresh token reused; session revoked'), 'two generations old: a replay')
 })
 
+t.test('RFC 9449 §5: a family bound to a DPoP key is refreshed only with a proof of it; a refused try does not use the token up', async (t) => {
+  const s = await setup()
+  const { token } = await family(s, { jkt: 'key-1' })
+  const call = async (dpopJkt?: string): Promise<unknown> => {
+    try {
+      return await refreshTokenGrant({ deps: s.deps, form: form({ refresh_token: token }), auth: basicAuth(), request: { log: { warn () {}, info () {} } } as unknown as FastifyRequest, dpopJkt })
+    } catch (err) {
+      return { code: (err as GatewayError).code, description: (err as GatewayError).description, detail: (err as GatewayError).detail }
+    }
+  }
+  t.same(await call(), invalidGrant('refresh token bound to another DPoP key'), 'no proof')
+  t.same(await call('key-2'), invalidGrant('refresh token bound to another DPoP key'), 'another key')
+  t.match(await call('key-1'), { sid: 'sid-1', refreshToken: String }, 'its own key, afterwards: the token was still unused')
+})
+
 t.test('a token that expires between the read and the rotation is refused as expired', async (t) => {
   const s = await setup({ wrap: (store) => override(store, { rotateRefreshToken: async (): Promise<ConsumeResult> => ({ status: 'unknown' }) }) })
   const { token } = await family(s)

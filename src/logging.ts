@@ -6,6 +6,7 @@ import type { LoggerOptions } from 'pino'
 export const REDACT_PATHS = [
   'req.headers.authorization', 'req.headers.cookie', 'req.headers["proxy-authorization"]',
   'headers.authorization', 'headers.cookie',
+  'req.headers.dpop', 'headers.dpop', // RFC 9449 proofs: bound to one request, but no business of a log
   'res.headers["set-cookie"]',
   '*.password', '*.client_secret', '*.secret', '*.token', '*.access_token', '*.refresh_token',
   '*.privateKeyPem', '*.passwordHash', '*.secretHash'

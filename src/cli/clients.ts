@@ -1,6 +1,7 @@
 // `portcullis clients add | rotate-secret | disable | enable | list`, on REDIS_URL.
 // A generated secret is printed once, by the command that made it; secret hashes are never printed.
-import { Command } from 'commander'
+import { Command, Option } from 'commander'
+import { DPOP_MODES, setClientDpop, type DpopMode } from '../oauth/client-dpop.js'
 import {
   addClient, checkClientId, disableClient, enableClient, GRANTS, listClients, parseGrants, parseScopes, redirectUrisFor,
   rotateClientSecret, type ClientCredentials, type ClientView
@@ -9,13 +10,13 @@ import { setRedirectUris } from '../oauth/client-redirects.js'
 import { action, cliConventions, isoTime, output, table, withStore } from './common.js'
 
 interface JsonOpt { json?: boolean }
-interface AddOpts extends JsonOpt { grants: string; scopes: string; public?: boolean; introspect?: boolean; redirectUri: string[]; consent?: boolean }
+interface AddOpts extends JsonOpt { grants: string; scopes: string; public?: boolean; introspect?: boolean; redirectUri: string[]; consent?: boolean; dpop?: DpopMode }
 
 /** The JSON shape of a client. */
 function clientJson (c: ClientView): object {
   return {
     client_id: c.id, public: c.public, grants: c.grants, scopes: c.scopes, disabled: c.disabled, introspect: c.introspect,
-    redirect_uris: c.redirectUris, consent: c.consent, created_at: c.createdAt
+    redirect_uris: c.redirectUris, consent: c.consent, dpop: c.dpop, created_at: c.createdAt
   }
 }
 
@@ -30,6 +31,11 @@ function credentialsText (c: ClientCredentials): string[] {
   ]
 }
 
+/** RFC 9449 §5.2: `required` = the client never receives a bearer token. */
+function dpopOption (): Option {
+  return new Option('--dpop <mode>', 'required: token requests without a DPoP proof are refused (RFC 9449); optional: DPoP when a proof is sent').choices(DPOP_MODES)
+}
+
 export function clientsCommand (): Command {
   const clients = new Command('clients').description('manage OAuth clients in the store at REDIS_URL')
 
@@ -42,13 +48,14 @@ export function clientsCommand (): Command {
     .option('--introspect', 'may introspect tokens issued to other clients (a resource server; confidential only)')
     .option('--redirect-uri <uri>', 'a redirect URI for authorization_code (repeatable): https, http://127.0.0.1 or [::1] (any port), or com.example.app:/path', (v: string, all: string[]) => [...all, v], [])
     .option('--consent', 'ask the user to approve the requested scopes (third-party clients); without it the consent page is skipped')
+    .addOption(dpopOption())
     .option('--json', 'print {"client_id": ..., "client_secret": ...}')
     .action(action(async (id: string, opts: AddOpts) => {
       // validated before touching the store
       const grants = parseGrants(opts.grants)
       const input = {
         id: checkClientId(id), grants, scopes: parseScopes(opts.scopes), public: opts.public === true, introspect: opts.introspect === true,
-        redirectUris: redirectUrisFor(opts.redirectUri, grants), consent: opts.consent === true
+        redirectUris: redirectUrisFor(opts.redirectUri, grants), consent: opts.consent === true, dpop: opts.dpop ?? 'optional'
       }
       await withStore(async (store, config) => {
         const created = await addClient(store, { ...input, cost: config.BCRYPT_COST })
@@ -67,6 +74,18 @@ export function clientsCommand (): Command {
       await withStore(async (store) => {
         const c = await setRedirectUris(store, id, uris)
         output(opts.json, clientJson(c), () => `client ${c.id} redirect URIs: ${list(c.redirectUris)}`)
+      })
+    }))
+
+  clients.command('set')
+    .description('change a client\'s settings')
+    .argument('<id>', 'client id')
+    .addOption(dpopOption().makeOptionMandatory())
+    .option('--json', 'print JSON')
+    .action(action(async (id: string, opts: JsonOpt & { dpop: DpopMode }) => {
+      await withStore(async (store) => {
+        const c = await setClientDpop(store, id, opts.dpop)
+        output(opts.json, clientJson(c), () => `client ${c.id}: DPoP ${c.dpop}${c.dpop === 'required' ? ' (token requests without a DPoP proof are refused)' : ''}`)
       })
     }))
 
@@ -111,9 +130,9 @@ export function clientsCommand (): Command {
         const all = await listClients(store)
         output(opts.json, all.map(clientJson), () => all.length === 0
           ? 'no clients'
-          : table(['CLIENT_ID', 'TYPE', 'STATUS', 'INTROSPECT', 'CREATED', 'GRANTS', 'SCOPES'],
+          : table(['CLIENT_ID', 'TYPE', 'STATUS', 'INTROSPECT', 'DPOP', 'CREATED', 'GRANTS', 'SCOPES'],
             all.map((c) => [c.id, c.public ? 'public' : 'confidential', c.disabled ? 'disabled' : 'active',
-              c.introspect ? 'any' : 'own', isoTime(c.createdAt), list(c.grants), list(c.scopes)])))
+              c.introspect ? 'any' : 'own', c.dpop, isoTime(c.createdAt), list(c.grants), list(c.scopes)])))
       })
     }))
 

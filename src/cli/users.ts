@@ -6,7 +6,9 @@ import {
   addUser, disableUser, enableUser, getUser, listUsers, normalizeUserName, parseScopes, revokeUser,
   setPassword, setUserScopes, type UserView
 } from '../oauth/accounts.js'
-import { action, cliConventions, isoTime, output, readSecret, table, withStore } from './common.js'
+import { endSession, liveSessions } from '../oauth/sessions.js'
+import type { SessionRecord } from '../store/types.js'
+import { action, CliError, cliConventions, isoTime, output, readSecret, table, withStore } from './common.js'
 
 interface JsonOpt { json?: boolean }
 interface ScopesOpt extends JsonOpt { scopes: string }
@@ -14,6 +16,11 @@ interface ScopesOpt extends JsonOpt { scopes: string }
 /** The JSON shape of a user. */
 function userJson (u: UserView): object {
   return { name: u.name, scopes: u.scopes, disabled: u.disabled, created_at: u.createdAt }
+}
+
+/** The JSON shape of a session. */
+function sessionJson (s: SessionRecord): object {
+  return { session: s.sid, client_id: s.clientId, created_at: s.createdAt, last_used_at: s.lastUsedAt, ip: s.ip, user_agent: s.userAgent, expires_at: s.expiresAt }
 }
 
 const scopeText = (scopes: string[]): string => scopes.length === 0 ? '(none)' : scopes.join(' ')
@@ -104,12 +111,36 @@ export function usersCommand (): Command {
       })
     }))
 
-  users.command('revoke')
-    .description('end every session of the user: every token issued until now is refused')
+  users.command('sessions')
+    .description('list the user\'s live sessions (one per refresh-token family): client, created, last use, IP, user agent')
     .argument('<name>', 'username')
     .option('--json', 'print JSON')
     .action(action(async (name: string, opts: JsonOpt) => {
       await withStore(async (store) => {
+        const user = await getUser(store, name)
+        const all = await liveSessions(store, user.name)
+        output(opts.json, all.map(sessionJson), () => all.length === 0
+          ? `user ${user.name} has no live sessions`
+          : table(['SESSION', 'CLIENT', 'CREATED', 'LAST_USED', 'IP', 'USER_AGENT'],
+            all.map((s) => [s.sid, s.clientId, isoTime(s.createdAt), isoTime(s.lastUsedAt), s.ip, s.userAgent])))
+      })
+    }))
+
+  users.command('revoke')
+    .description('end every session of the user (every token issued until now is refused), or one with --session')
+    .argument('<name>', 'username')
+    .option('--session <id>', 'end only this session (see `users sessions`): its refresh and access tokens are refused')
+    .option('--json', 'print JSON')
+    .action(action(async (name: string, opts: JsonOpt & { session?: string }) => {
+      await withStore(async (store, config) => {
+        if (opts.session !== undefined) {
+          const user = await getUser(store, name)
+          const sid = opts.session
+          const ended = await endSession(store, user.name, sid, { nowS: Math.floor(Date.now() / 1000), accessTtl: config.ACCESS_TOKEN_TTL, clockSkew: config.CLOCK_SKEW })
+          if (!ended) throw new CliError(`user ${user.name} has no live session ${JSON.stringify(sid)}`)
+          output(opts.json, { name: user.name, session: sid, revoked: true }, () => `user ${user.name}: session ${sid} ended (its refresh and access tokens are refused)`)
+          return
+        }
         const r = await revokeUser(store, name)
         output(opts.json, { name: r.name, revoked_before: r.revokedBefore },
           () => `user ${r.name}: every token issued before ${isoTime(r.revokedBefore)} is refused`)

@@ -41,6 +41,11 @@ export const EnvSchema = Type.Object({
   LOGIN_MAX_FAILURES: Type.Integer({ minimum: 1, default: 10, description: 'Failed password attempts per username per LOGIN_FAILURE_WINDOW' }),
   LOGIN_FAILURE_WINDOW: Seconds(900, 1, 'Window for LOGIN_MAX_FAILURES (s)'),
   TOKEN_RATE_LIMIT: Type.Integer({ minimum: 1, default: 60, description: 'Token-endpoint requests per client IP per minute' }),
+  REFRESH_GRACE: Seconds(10, 0, 'A refresh token presented again this long after its rotation, by the same DPoP key, gets the same successor (s); 0: never'),
+
+  // DPoP (RFC 9449; README "Mobile clients")
+  DPOP_IAT_WINDOW: Seconds(60, 1, 'A DPoP proof is accepted while its iat is within this many seconds of now; its jti is remembered that long'),
+  DPOP_NONCE: Type.Union([Type.Literal('0'), Type.Literal('1')], { default: '0', description: '`1`: every DPoP proof must carry a server nonce (DPoP-Nonce, use_dpop_nonce)' }),
 
   // hosted login page (README "Mobile clients")
   SESSION_SECRET: Type.Optional(Type.String({ minLength: 32, description: 'Signs the login-session and CSRF cookies; at least 32 bytes; required in production' })),

@@ -28,6 +28,10 @@ export const ERRORS = {
   token_expired: { status: 401, error: 'invalid_token', description: 'The access token expired' },
   token_malformed_request: { status: 400, error: 'invalid_request', description: 'Malformed Authorization header' },
   revoked: { status: 401, error: 'invalid_token', description: 'The access token was revoked' },
+  // RFC 9449 §7.1, §7.2, §9: DPoP at the edge
+  token_dpop_bound: { status: 401, error: 'invalid_token', description: 'The access token is bound to a DPoP key: send it with the DPoP scheme and a proof' },
+  dpop_proof_rejected: { status: 401, error: 'invalid_dpop_proof', description: 'The DPoP proof is invalid' },
+  dpop_nonce_missing: { status: 401, error: 'use_dpop_nonce', description: 'A DPoP proof with a fresh server nonce is required' },
   scope_missing: { status: 403, error: 'insufficient_scope', description: 'The access token lacks a required scope' },
   rate_limited: { status: 429, error: 'rate_limited', description: 'Too many requests' },
 
@@ -46,6 +50,9 @@ export const ERRORS = {
   unsupported_grant_type: { status: 400, error: 'unsupported_grant_type', description: 'Unsupported grant type' },
   invalid_scope: { status: 400, error: 'invalid_scope', description: 'The requested scope is invalid or exceeds what is allowed' },
   login_throttled: { status: 429, error: 'slow_down', description: 'Too many attempts; retry later' },
+  // RFC 9449 §5, §8: DPoP at the token endpoint
+  invalid_dpop_proof: { status: 400, error: 'invalid_dpop_proof', description: 'The DPoP proof is invalid' },
+  use_dpop_nonce: { status: 400, error: 'use_dpop_nonce', description: 'A DPoP proof with a fresh server nonce is required' },
 
   // --- authorization endpoint and hosted login page (RFC 6749 §4.1.2.1: never redirected)
   unknown_client: { status: 400, error: 'invalid_request', description: 'Unknown or disabled client' },

@@ -83,7 +83,7 @@ export function parseGrants (input: string | readonly string[]): Grant[] {
 /** What may be shown of a user: never the hash. */
 export interface UserView { name: string; scopes: string[]; disabled: boolean; createdAt: number }
 /** What may be shown of a client: never the secret hash. */
-export interface ClientView { id: string; public: boolean; grants: string[]; scopes: string[]; disabled: boolean; introspect: boolean; createdAt: number; redirectUris: string[]; consent: boolean }
+export interface ClientView { id: string; public: boolean; grants: string[]; scopes: string[]; disabled: boolean; introspect: boolean; dpop: 'required' | 'optional'; createdAt: number; redirectUris: string[]; consent: boolean }
 /** A client's credentials; client_secret is null for a public client. Shown once. */
 export interface ClientCredentials { client_id: string; client_secret: string | null }
 
@@ -94,7 +94,7 @@ export function userView (u: UserRecord): UserView {
 export function clientView (c: ClientRecord): ClientView {
   return {
     id: c.id, public: c.secretHash === null, grants: [...c.grants], scopes: [...c.scopes], disabled: c.disabled,
-    introspect: c.introspect === true, createdAt: c.createdAt, redirectUris: [...c.redirectUris ?? []], consent: c.consent === true
+    introspect: c.introspect === true, dpop: c.dpop ?? 'optional', createdAt: c.createdAt, redirectUris: [...c.redirectUris ?? []], consent: c.consent === true
   }
 }
 
@@ -216,7 +216,7 @@ export async function addClient (
   store: Store,
   opts: {
     id: string; grants: string | readonly string[]; scopes: string | readonly string[]; public: boolean; introspect?: boolean; cost: number
-    redirectUris?: readonly string[]; consent?: boolean
+    redirectUris?: readonly string[]; consent?: boolean; dpop?: 'required' | 'optional'
   } & Clock
 ): Promise<ClientCredentials> {
   const id = checkClientId(opts.id)
@@ -241,6 +241,7 @@ export async function addClient (
     ...(opts.introspect === true && { introspect: true }),
     ...(redirectUris.length > 0 && { redirectUris }),
     ...(opts.consent === true && { consent: true }),
+    ...(opts.dpop === 'required' && { dpop: 'required' as const }), // RFC 9449 §5.2: never a bearer token
     createdAt: seconds(opts)
   }
   if (!await store.putClient(client, { ifAbsent: true })) {

@@ -2,6 +2,7 @@
 import type { Config } from '../config/env.js'
 import type { Store } from '../store/types.js'
 import type { KeyRing } from './keys.js'
+import type { DpopSettings } from './dpop-request.js'
 import type { LoginThrottle } from './login-throttle.js'
 
 export interface OAuthDeps {
@@ -9,6 +10,8 @@ export interface OAuthDeps {
   store: Store
   keys: KeyRing
   throttle: LoginThrottle
+  /** RFC 9449 proofs at the token endpoint (window, nonces, replay store). */
+  dpop: DpopSettings
   /** Epoch milliseconds. */
   now: () => number
 }

@@ -4,6 +4,7 @@
 // scopes_supported (RECOMMENDED) is the union of the enabled clients' scopes, re-read at most once a minute.
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { OAuthDeps } from './deps.js'
+import { DPOP_ALGS } from './dpop.js'
 import { GRANT_HANDLERS } from './token-endpoint.js'
 
 export const OAUTH_PATHS = {
@@ -34,7 +35,9 @@ export function discoveryEndpoint (deps: OAuthDeps) {
     token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
     revocation_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
     // introspection: confidential clients only (introspect.ts)
-    introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post']
+    introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
+    // RFC 9449 §5.1: the JWS algorithms accepted in DPoP proofs
+    dpop_signing_alg_values_supported: [...DPOP_ALGS]
   }
   let scopes: { value: string[], at: number } | null = null
 

@@ -46,14 +46,16 @@ export function introspectEndpoint (deps: OAuthDeps) {
       active: true,
       scope: claims.scope ?? '',
       client_id: claims.client_id,
-      token_type: 'Bearer',
+      // RFC 9449 §6.2: a DPoP-bound token is introspected with its type and confirmation
+      token_type: claims.cnf === undefined ? 'Bearer' : 'DPoP',
       exp: claims.exp,
       iat: claims.iat,
       sub: claims.sub,
       aud: claims.aud,
       iss: claims.iss,
       jti: claims.jti,
-      ...(claims.sid !== undefined && { sid: claims.sid })
+      ...(claims.sid !== undefined && { sid: claims.sid }),
+      ...(claims.cnf !== undefined && { cnf: { jkt: claims.cnf.jkt } })
     }
   }
 }

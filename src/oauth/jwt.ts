@@ -29,6 +29,8 @@ export interface AccessTokenClaims {
    * A token whose `sep` is not the store's current epoch is refused.
    */
   sep?: string
+  /** RFC 9449 §6.1 / RFC 7800: the DPoP key the token is bound to (RFC 7638 thumbprint). */
+  cnf?: { jkt: string }
 }
 
 /** Stable reason ids for logs; `code` is the ErrorCode the edge answers with. */
@@ -169,6 +171,11 @@ function checkShape (c: Record<string, unknown>): void {
   }
   for (const name of ['exp', 'iat', 'nbf'] as const) {
     if (c[name] !== undefined && !isNumericDate(c[name])) throw new AccessTokenError('bad_claim', `${name} is not a NumericDate`)
+  }
+  // RFC 9449 §6.1: a confirmation claim must be one we understand, or the binding could be lost
+  const cnf = c.cnf
+  if (cnf !== undefined && (typeof cnf !== 'object' || cnf === null || typeof (cnf as { jkt?: unknown }).jkt !== 'string')) {
+    throw new AccessTokenError('bad_claim', 'cnf is not {"jkt": string}')
   }
   const aud = c.aud
   if (typeof aud !== 'string' && !(Array.isArray(aud) && aud.every((a) => typeof a === 'string'))) {

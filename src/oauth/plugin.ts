@@ -11,6 +11,7 @@ import { GatewayError } from '../errors/gateway-error.js'
 import { StoreUnavailableError, type Store } from '../store/types.js'
 import type { OAuthDeps } from './deps.js'
 import { discoveryEndpoint, OAUTH_PATHS } from './discovery.js'
+import { dpopSettings } from './dpop-request.js'
 import { refuseQueryCredentials, registerFormParser } from './form.js'
 import { introspectEndpoint } from './introspect.js'
 import { jwksEndpoint } from './jwks.js'
@@ -42,7 +43,8 @@ export async function oauthPlugin (app: FastifyInstance, opts: OAuthPluginOption
     store: opts.store,
     keys: opts.keys,
     now,
-    throttle: new LoginThrottle(opts.store, opts.config, now)
+    throttle: new LoginThrottle(opts.store, opts.config, now),
+    dpop: dpopSettings(opts.config, opts.store, now)
   }
   registerFormParser(app, opts.config.OAUTH_BODY_LIMIT)
   // Pre-computes the dummy hash unknown users and clients are compared against (passwords.ts), in the

@@ -14,7 +14,9 @@ import { clientCredentialsGrant } from './grants/client-credentials.js'
 import { passwordGrant } from './grants/password.js'
 import { refreshTokenGrant } from './grants/refresh-token.js'
 import type { GrantHandler, GrantOutcome } from './grants/types.js'
+import { tokenRequestProof } from './dpop-token.js'
 import { newJti, signAccessToken, type AccessTokenClaims } from './jwt.js'
+import { recordSessionUse } from './sessions.js'
 
 /** Grant types by their exact (case-sensitive) RFC 6749 names. */
 export const GRANT_HANDLERS: ReadonlyMap<string, GrantHandler> = new Map([
@@ -26,7 +28,8 @@ export const GRANT_HANDLERS: ReadonlyMap<string, GrantHandler> = new Map([
 
 export interface TokenResponse {
   access_token: string
-  token_type: 'Bearer'
+  /** RFC 9449 §5: DPoP when the access token is bound to the proof's key. */
+  token_type: 'Bearer' | 'DPoP'
   expires_in: number
   scope: string
   refresh_token?: string
@@ -77,8 +80,15 @@ function tokenRequest (deps: OAuthDeps) {
     // SECURITY.md E02: no confirmed store epoch, no token; refused before any grant work, so a
     // refresh never rotates a token it then cannot issue (503)
     if (deps.store.epoch.current === null && await deps.store.epoch.verify() === null) throw new StoreUnavailableError('store epoch unconfirmed')
-    const outcome = await grant({ deps, form, auth, request })
-    const body = respond(deps, auth.client.id, outcome)
+    // RFC 9449 §5: a valid proof binds the tokens to its key; `--dpop required` clients must send one
+    const dpopJkt = await tokenRequestProof(request, reply, deps.dpop, auth.client)
+    const outcome = await grant({ deps, form, auth, request, dpopJkt })
+    const body = respond(deps, auth.client.id, outcome, dpopJkt)
+    // README "Sessions": each refresh family is one session, with its last use
+    if (outcome.refreshToken !== undefined && outcome.sid !== undefined) {
+      const now = nowSeconds(deps)
+      await recordSessionUse(deps.store, request, { sid: outcome.sid, sub: outcome.sub, clientId: auth.client.id, now, expiresAt: outcome.familyExpiresAt ?? now + deps.config.REFRESH_TOKEN_TTL })
+    }
     request.log.info({ reason: 'token_issued', grant_type: grantType, sub: outcome.sub, client_id: auth.client.id, sid: outcome.sid }, 'token issued')
     reply.type('application/json; charset=utf-8')
     return body
@@ -86,7 +96,7 @@ function tokenRequest (deps: OAuthDeps) {
 }
 
 /** RFC 6749 §5.1 success body, with an RFC 9068 access token. */
-function respond (deps: OAuthDeps, clientId: string, outcome: GrantOutcome): TokenResponse {
+function respond (deps: OAuthDeps, clientId: string, outcome: GrantOutcome, dpopJkt: string | undefined): TokenResponse {
   const { config } = deps
   const iat = nowSeconds(deps)
   // SECURITY.md E02: every token names the store epoch it was issued under; none confirmed, none issued (503)
@@ -102,11 +112,13 @@ function respond (deps: OAuthDeps, clientId: string, outcome: GrantOutcome): Tok
     client_id: clientId,
     scope: outcome.scope.join(' '),
     ...(outcome.sid !== undefined && { sid: outcome.sid }),
-    sep
+    sep,
+    // RFC 9449 §6.1: the confirmation claim binds the token to the proof's key
+    ...(dpopJkt !== undefined && { cnf: { jkt: dpopJkt } })
   }
   const body: TokenResponse = {
     access_token: signAccessToken(deps.keys, claims),
-    token_type: 'Bearer',
+    token_type: dpopJkt === undefined ? 'Bearer' : 'DPoP',
     expires_in: config.ACCESS_TOKEN_TTL,
     scope: claims.scope ?? ''
   }

@@ -22,6 +22,7 @@ import { bearerChallenges, countAuthorization, parseAuthorization, queryHasAcces
 import { DEFAULT_RETRY_AFTER } from './check-revocation.js'
 import { CLIENT_SUBJECT_PREFIX } from '../revocation/rule.js'
 import type { Identity, PipelineContext, Stage } from './context.js'
+import type { DpopEdge } from './dpop-proof.js'
 import { kidOf, type TokenCache } from './token-cache.js'
 
 export const DEFAULT_REALM = 'portcullis'
@@ -49,6 +50,8 @@ export interface AuthenticateOptions {
   maxTokenLength?: number
   /** Verified tokens seen before skip only the signature/claims check (TOKEN_CACHE_SIZE; null: off). */
   tokenCache?: TokenCache | null
+  /** RFC 9449: the DPoP scheme and proofs (dpop-proof.ts); null: DPoP-bound tokens are refused. */
+  dpop?: DpopEdge | null
 }
 
 
@@ -57,6 +60,7 @@ export function authenticateStage (opts: AuthenticateOptions): Stage {
   const keys = opts.keys
   const maxTokenLength = opts.maxTokenLength ?? Number.POSITIVE_INFINITY
   const cache = opts.tokenCache ?? null
+  const dpop = opts.dpop ?? null
   const verifyOptions: VerifyOptions = Object.freeze({
     issuer: opts.issuer,
     audience: opts.audience,
@@ -65,7 +69,7 @@ export function authenticateStage (opts: AuthenticateOptions): Stage {
     ...(opts.now !== undefined && { now: opts.now })
   })
 
-  async function verify (ctx: PipelineContext, token: string): Promise<void> {
+  async function verify (ctx: PipelineContext, token: string, dpopScheme: boolean): Promise<void> {
     // F01: key set not loaded yet (store unreachable since start): no token can be judged, so
     // 503 + Retry-After, never a 401 (the token may be fine) and never a pass
     // Stryker disable next-line ConditionalExpression: ensureReady() on a loaded ring returns at once; the test only saves the await
@@ -89,7 +93,18 @@ export function authenticateStage (opts: AuthenticateOptions): Stage {
     // Stryker disable next-line StringLiteral: the message is never shown or logged (the log detail is the reason, bad_claim)
     if (identity === null) throw invalidToken(challenges, new AccessTokenError('bad_claim', 'claim not header-safe'))
     if (cache !== null) rememberVerified(cache, keys, token, identity)
-    ctx.identity = identity
+    await admit(ctx, token, identity, dpopScheme)
+  }
+
+  /** The token's binding decides its scheme (RFC 9449 §7): a bearer token under Bearer passes at once. */
+  function admit (ctx: PipelineContext, token: string, identity: Identity, dpopScheme: boolean): Promise<void> | undefined {
+    if (!dpopScheme && identity.dpopJkt === undefined) {
+      ctx.identity = identity
+      return undefined
+    }
+    // Stryker disable next-line ConditionalExpression: buildPipeline always gives the stage its DpopEdge
+    if (dpop === null) throw invalidToken(challenges, new AccessTokenError('bad_claim', 'DPoP not enabled'))
+    return dpop.bind(ctx, token, identity, dpopScheme)
   }
 
   return function authenticate (ctx: PipelineContext): Promise<void> | undefined {
@@ -98,10 +113,16 @@ export function authenticateStage (opts: AuthenticateOptions): Stage {
     const request = ctx.request
     const header = request.headers.authorization
     let token: string | null = null
+    let dpopScheme = false
     if (header !== undefined) {
       // RFC 6750 §3.1: invalid_request for a repeated parameter (Node drops the 2nd field)
       if (countAuthorization(request.raw.rawHeaders) > 1) throw invalidRequest(challenges, REPEATED)
-      const parsed = parseAuthorization(header)
+      let parsed = parseAuthorization(header)
+      // RFC 9449 §7.1: not Bearer, maybe `DPoP <token>`
+      if (parsed === null && dpop !== null) {
+        parsed = dpop.parse(header)
+        dpopScheme = parsed !== null
+      }
       // RFC 6750 §2.1, §3.1: malformed credentials are invalid_request
       if (parsed !== null && typeof parsed === 'object') throw invalidRequest(challenges, parsed)
       token = parsed
@@ -119,11 +140,8 @@ export function authenticateStage (opts: AuthenticateOptions): Stage {
     if (token.length > maxTokenLength) throw invalidToken(challenges, new AccessTokenError('malformed', 'token too long'))
     // verified before, still within exp + skew, its key still published: skip only the signature check
     const cached = cache?.get(token, keys)
-    if (cached !== undefined) {
-      ctx.identity = cached
-      return undefined
-    }
-    return verify(ctx, token)
+    if (cached !== undefined) return admit(ctx, token, cached, dpopScheme)
+    return verify(ctx, token, dpopScheme)
   }
 }
 
@@ -162,6 +180,8 @@ export function toIdentity (c: AccessTokenClaims): Identity | null {
   if (c.sid !== undefined && !isVisibleAscii(c.sid)) return null
   const scopes = scopeList(c.scope)
   if (scopes === null) return null
+  const jkt = c.cnf?.jkt
+  if (jkt !== undefined && !isVisibleAscii(jkt)) return null
   let subjectType: Identity['subjectType'] = 'user'
   if (c.sub.startsWith(CLIENT_SUBJECT_PREFIX)) {
     // RFC 9700 §4.15.1: a client subject must name the client itself; usernames cannot hold ':'
@@ -177,7 +197,8 @@ export function toIdentity (c: AccessTokenClaims): Identity | null {
     sessionId: c.sid,
     issuedAt: c.iat,
     expiresAt: c.exp,
-    storeEpoch: typeof c.sep === 'string' ? c.sep : undefined
+    storeEpoch: typeof c.sep === 'string' ? c.sep : undefined,
+    dpopJkt: jkt
   }
 }
 

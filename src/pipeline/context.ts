@@ -17,6 +17,8 @@ export interface Identity {
   expiresAt: number // epoch seconds
   /** The store epoch the token was issued under (`sep`, SECURITY.md E02); undefined when it has none. */
   storeEpoch?: string | undefined
+  /** RFC 9449 §6.1: thumbprint of the DPoP key the token is bound to (`cnf.jkt`); undefined for a bearer token. */
+  dpopJkt?: string | undefined
 }
 
 export interface PipelineContext {

@@ -108,7 +108,10 @@ export function upstreamHeaders (ctx: PipelineContext, incoming: IncomingHttpHea
   const priorProto = trustedPeer ? req.headers['x-forwarded-proto'] : undefined
   stripReservedHeaders(headers)
   setIdentityHeaders(headers as Record<string, unknown>, ctx.identity)
-  if (ctx.route !== null && !ctx.route.forwardToken) delete headers.authorization
+  if (ctx.route !== null && !ctx.route.forwardToken) {
+    delete headers.authorization
+    delete headers.dpop // RFC 9449: the proof that goes with the token
+  }
   headers['x-forwarded-for'] = typeof priorXff === 'string' && priorXff !== '' ? `${priorXff}, ${peer}` : peer
   headers['x-forwarded-proto'] = typeof priorProto === 'string' ? priorProto : (opts.https === true ? 'https' : 'http')
   headers['x-forwarded-host'] = req.headers.host ?? ''

@@ -10,7 +10,9 @@ export const IDENTITY_HEADERS = {
   subjectType: 'x-auth-subject-type',
   clientId: 'x-auth-client-id',
   scopes: 'x-auth-scopes',
-  tokenId: 'x-auth-token-id'
+  tokenId: 'x-auth-token-id',
+  /** `DPoP` for a DPoP-bound token (proof checked at the edge, RFC 9449), else `Bearer`. */
+  tokenType: 'x-auth-token-type'
 } as const
 
 /**
@@ -70,4 +72,5 @@ export function setIdentityHeaders (headers: Record<string, unknown>, identity: 
   headers[IDENTITY_HEADERS.clientId] = identity.clientId
   headers[IDENTITY_HEADERS.scopes] = identity.scopes.join(' ')
   headers[IDENTITY_HEADERS.tokenId] = identity.tokenId
+  headers[IDENTITY_HEADERS.tokenType] = identity.dpopJkt === undefined ? 'Bearer' : 'DPoP'
 }

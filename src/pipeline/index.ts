@@ -13,6 +13,8 @@ import type { Store } from '../store/types.js'
 import type { FinalStage, PipelineContext, Stage } from './context.js'
 import { authenticateStage, DEFAULT_REALM } from './authenticate.js'
 import { authorizeStage } from './authorize.js'
+import { dpopEdge } from './dpop-proof.js'
+import { dpopSettings } from '../oauth/dpop-request.js'
 import { checkRevocationStage } from './check-revocation.js'
 import { DecisionFile } from './decision-file.js'
 import { allowRecord, refusalRecord } from './decision-log.js'
@@ -54,7 +56,7 @@ export function buildPipeline (opts: PipelineOptions, rateLimit: Stage): Pipelin
     ['match', matchStage(opts.routes)],
     ['authenticate', authenticateStage({
       keys, realm, issuer: config.issuer, audience: config.AUDIENCE, clockSkew: config.CLOCK_SKEW, maxTokenLength: config.MAX_TOKEN_LENGTH,
-      tokenCache
+      tokenCache, dpop: dpopEdge(dpopSettings(config, store), realm)
     })],
     ['check-revocation', checkRevocationStage({ store, realm, replica: opts.revocations ?? null })],
     ['authorize', authorizeStage({ realm })],

@@ -42,6 +42,8 @@ export interface ClientRecord {
   redirectUris?: string[]
   /** Ask the user's consent before issuing a code; absent or false: a first-party client, no consent page. */
   consent?: boolean
+  /** RFC 9449 §5.2 (dpop_bound_access_tokens): `required` = never a bearer token; absent = DPoP optional. */
+  dpop?: 'required'
 }
 
 export interface RefreshTokenRecord {
@@ -57,12 +59,47 @@ export interface RefreshTokenRecord {
   expiresAt: number
   /** The store epoch the family was issued under (SECURITY.md E03); absent on records older than epochs. */
   epoch?: string | undefined
+  /** RFC 9449 §5: RFC 7638 thumbprint of the DPoP key a public client's family is bound to; absent: unbound. */
+  jkt?: string | undefined
 }
 
 export type ConsumeResult =
   | { status: 'active'; record: RefreshTokenRecord } // first use: now marked used
   | { status: 'reused'; record: RefreshTokenRecord } // was already used: replay (RFC 9700 §4.14.2)
   | { status: 'unknown' }
+
+/** How a rotation treats the presenter and a retry of the token it consumes (REFRESH_GRACE). */
+export interface RotationOptions {
+  /** RFC 7638 thumbprint of the presenter's DPoP key; '' when the request carried no proof. */
+  presenterJkt: string
+  /** For this long (ms) a retry of the old token by the same key gets the same successor; 0: never. */
+  graceMs: number
+  /** The successor, sealed with the old token (src/oauth/refresh-grace.ts): what a retry gets back. */
+  sealedSuccessor: string
+}
+
+export type RotateResult =
+  | ConsumeResult
+  /** Used before, but retried within the grace window by the same key while the successor is unused. */
+  | { status: 'grace'; record: RefreshTokenRecord; sealedSuccessor: string }
+  /** Unused, but bound to another DPoP key than the presenter's: nothing written (RFC 9449 §5). */
+  | { status: 'wrong_key'; record: RefreshTokenRecord }
+
+/** One session: a refresh-token family (README "Sessions"). */
+export interface SessionRecord {
+  sid: string
+  sub: string
+  clientId: string
+  /** Epoch seconds: the login. Kept when the session is recorded again. */
+  createdAt: number
+  /** Epoch seconds: the last token request of the family. */
+  lastUsedAt: number
+  /** Client address and User-Agent of that last request (the agent cut to 200 printable characters). */
+  ip: string
+  userAgent: string
+  /** Epoch seconds: when the family ends (the session record lives until then). */
+  expiresAt: number
+}
 
 export interface KeyRecord {
   kid: string
@@ -178,9 +215,19 @@ export interface Store {
    * stores `successor` under `successorHash`; when it is unknown or already used, writes nothing.
    * Either both writes happen or neither, so a failed call leaves the old token usable for a retry.
    */
-  rotateRefreshToken(tokenHash: string, successorHash: string, successor: RefreshTokenRecord): Promise<ConsumeResult>
+  rotateRefreshToken(tokenHash: string, successorHash: string, successor: RefreshTokenRecord, opts?: RotationOptions): Promise<RotateResult>
   /** Reads without consuming (introspection, revocation). */
   getRefreshToken(tokenHash: string): Promise<RefreshTokenRecord | null>
+
+  // sessions (one per refresh family) and DPoP (src/oauth/dpop*.ts)
+  /** Creates session `sid`, or updates its lastUsedAt, ip and userAgent (createdAt stays); lives until expiresAt. */
+  recordSession(session: SessionRecord): Promise<void>
+  /** The user's unexpired sessions, oldest first (revoked ones included: the caller applies the revocation rule). */
+  listSessions(sub: string): Promise<SessionRecord[]>
+  /** Atomically: true the first time `id` is claimed while a claim of it lives (`ttlMs`); SET NX in Redis. */
+  claimOnce(id: string, ttlMs: number): Promise<boolean>
+  /** A random secret shared by every instance, created once by whichever asks first (SET NX); never logged. */
+  sharedSecret(name: string): Promise<string>
 
   // revocation
   /** Refuse the access token `jti` until `expiresAt` (epoch seconds). */

@@ -44,6 +44,8 @@ export async function startLoopback (t: Teardown, path = '/cb'): Promise<Loopbac
   let waiting: Array<(u: URL) => void> = []
   const server: Server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', `http://${req.headers.host ?? '127.0.0.1'}`)
+    // only the redirect URI's path is a callback: the browser's own requests (/favicon.ico) are not
+    if (url.pathname !== path) { res.writeHead(404).end(); return }
     res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end('<!doctype html><title>Done</title><p>You can return to the app.</p>')
     const w = waiting
     waiting = []

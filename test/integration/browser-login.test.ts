@@ -9,7 +9,7 @@ import { startEchoUpstream } from '../helpers/echo-upstream.js'
 import { startTestGateway } from '../helpers/gateway.js'
 import { seedUser } from '../helpers/oauth.js'
 import { freePort } from '../helpers/redis-server.js'
-import { authorizationUrl, discover, exchangeCode, launchBrowser, screenshot, startLoopback } from '../helpers/browser.js'
+import { authorizationUrl, discover, exchangeCode, insecure, launchBrowser, screenshot, startLoopback } from '../helpers/browser.js'
 
 const USER = { name: 'alice', password: 'correct horse battery staple' }
 const upstream = await startEchoUpstream()
@@ -44,7 +44,7 @@ async function signIn (page: import('playwright-core').Page, name = USER.name, p
   await page.getByRole('button', { name: 'Sign in' }).click()
 }
 
-t.test('RFC 6749 §4.1 + RFC 7636 + RFC 8252 §7.3: login page → loopback redirect → oauth4webapi exchange → protected route', async (t) => {
+t.test('RFC 6749 §4.1 + RFC 7636 + RFC 8252 §7.3 + RFC 9449: login page → loopback redirect → oauth4webapi exchange with DPoP → protected route → refresh', async (t) => {
   const context = await browser.newContext()
   t.teardown(async () => { await context.close() })
   const page = await context.newPage()
@@ -62,13 +62,28 @@ t.test('RFC 6749 §4.1 + RFC 7636 + RFC 8252 §7.3: login page → loopback redi
   const cb = await callback
   t.equal(cb.searchParams.get('state'), state, 'state comes back unchanged')
   t.equal(cb.searchParams.get('iss'), issuer, 'RFC 9207: iss in the response')
-  const tokens = await exchangeCode(as, client, cb, loopback.redirectUri, verifier, state)
-  t.equal(tokens.token_type.toLowerCase(), 'bearer')
+  // the app's DPoP key (RFC 9449): the code exchange binds the tokens to it
+  const DPoP = oauth.DPoP(client, await oauth.generateKeyPair('ES256'))
+  const tokens = await exchangeCode(as, client, cb, loopback.redirectUri, verifier, state, { DPoP })
+  t.equal(tokens.token_type.toLowerCase(), 'dpop', 'RFC 9449 §5: a DPoP-bound access token')
   t.equal(tokens.scope, 'orders:read')
   t.type(tokens.refresh_token, 'string', 'a rotating refresh token, as the other grants')
-  const api = await fetch(`${issuer}/orders/7`, { headers: { authorization: `Bearer ${tokens.access_token}` } })
-  t.equal(api.status, 200, 'the protected route accepts the token')
-  t.equal((await api.json() as { headers: Record<string, string> }).headers['x-auth-subject'], 'alice')
+  const call = async (token: string): Promise<Response> =>
+    await oauth.protectedResourceRequest(token, 'GET', new URL(`${issuer}/orders/7`), new Headers(), null, { DPoP, ...insecure })
+  const api = await call(tokens.access_token)
+  t.equal(api.status, 200, 'the protected route accepts the token with its proof')
+  const seen = (await api.json() as { headers: Record<string, string> }).headers
+  t.equal(seen['x-auth-subject'], 'alice')
+  t.equal(seen['x-auth-token-type'], 'DPoP', 'the upstream can tell a DPoP-bound request')
+  const asBearer = await fetch(`${issuer}/orders/7`, { headers: { authorization: `Bearer ${tokens.access_token}` } })
+  t.equal(asBearer.status, 401, 'the same token without its proof is refused')
+  const refreshed = await oauth.processRefreshTokenResponse(as, client,
+    await oauth.refreshTokenGrantRequest(as, client, oauth.None(), tokens.refresh_token!, { DPoP, ...insecure }))
+  t.equal(refreshed.token_type.toLowerCase(), 'dpop', 'refresh with the same key: still bound')
+  t.equal((await call(refreshed.access_token)).status, 200, 'the refreshed token works with its proof')
+  const otherKey = oauth.DPoP(client, await oauth.generateKeyPair('ES256'))
+  const stolen = await oauth.refreshTokenGrantRequest(as, client, oauth.None(), refreshed.refresh_token!, { DPoP: otherKey, ...insecure })
+  t.equal(stolen.status, 400, 'RFC 9449 §5: the public client\'s refresh token is bound to the key of its code exchange')
 })
 
 t.test('in the browser: W05 markup in state stays text, a wrong password shows the error, SSO skips the form, prompt=login forces it', async (t) => {

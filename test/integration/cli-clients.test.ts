@@ -53,7 +53,7 @@ t.test('rotate-secret (text): a new secret, shown once; the old one stops workin
 t.test('disable refuses the client at once; enable allows it again', async (t) => {
   const off = await clients(['disable', 'web', '--json'])
   t.equal(off.code, 0, off.stderr)
-  t.same(Object.keys(json(off) as object).sort(), ['client_id', 'consent', 'created_at', 'disabled', 'grants', 'introspect', 'public', 'redirect_uris', 'scopes'])
+  t.same(Object.keys(json(off) as object).sort(), ['client_id', 'consent', 'created_at', 'disabled', 'dpop', 'grants', 'introspect', 'public', 'redirect_uris', 'scopes'])
   t.match(json(off), { client_id: 'web', public: false, disabled: true })
   t.equal((await store.checkRevocation({ jti: 'j', sub: 'u', clientId: 'web' })).clientDisabled, true)
   const on = await clients(['enable', 'web'])
@@ -116,7 +116,7 @@ t.test('list: JSON and text, never a secret or a hash', async (t) => {
   ])
   t.equal((json(asJson) as unknown[]).length, 4)
   t.equal(asText.code, 0, asText.stderr)
-  t.match(asText.stdout, /^CLIENT_ID +TYPE +STATUS +INTROSPECT +CREATED +GRANTS +SCOPES\nmobile +public .+\norders-api +confidential +active +any .+\nspa +public +active +own .+\nweb +confidential +active +own .+ read write\n$/)
+  t.match(asText.stdout, /^CLIENT_ID +TYPE +STATUS +INTROSPECT +DPOP +CREATED +GRANTS +SCOPES\nmobile +public .+\norders-api +confidential +active +any +optional .+\nspa +public +active +own +optional .+\nweb +confidential +active +own +optional .+ read write\n$/)
   for (const s of secrets) t.notOk(asJson.stdout.includes(s) || asText.stdout.includes(s), 'no secret in the listing')
 })
 

@@ -93,7 +93,7 @@ t.test('any request line and headers: never a 5xx, admin upstream never reached,
     if (!closedWithoutAnswer && !(res.status >= 100 && res.status < 500)) throw new Error(`status ${res.status} for ${JSON.stringify(raw)}: ${res.body.slice(0, 200)}`)
     if (adminUp.seen.length > 0) throw new Error(`the admin upstream was reached by ${JSON.stringify(raw)}`)
     for (const seen of publicUp.seen.splice(0)) {
-      const spoofed = Object.keys(seen.headers).filter((h) => IDENTITY.test(h) && !(seen.headers['x-auth-subject'] !== undefined && /^x-auth-(subject|subject-type|client-id|scopes|token-id)$/.test(h)))
+      const spoofed = Object.keys(seen.headers).filter((h) => IDENTITY.test(h) && !(seen.headers['x-auth-subject'] !== undefined && /^x-auth-(subject|subject-type|client-id|scopes|token-id|token-type)$/.test(h)))
       if (spoofed.length > 0) throw new Error(`client identity headers ${spoofed.join(', ')} reached the upstream for ${JSON.stringify(raw)}`)
       if (seen.headers['x-auth-scopes'] !== undefined && /admin/.test(String(seen.headers['x-auth-scopes']))) throw new Error('an admin scope reached an upstream')
     }

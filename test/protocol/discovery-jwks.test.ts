@@ -27,6 +27,7 @@ t.test('RFC 8414 §2/§3: metadata has the REQUIRED members and our endpoints', 
     token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
     revocation_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
     introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
+    dpop_signing_alg_values_supported: ['ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512'],
     scopes_supported: ['read', 'reports', 'write']
   }, 'scopes_supported: union of enabled clients only')
 })

@@ -22,7 +22,9 @@ routes:
     upstream: echo
     scopes: [read]
 `
-const gw: TestGateway = await startTestGateway(t, { routes: ROUTES, env: { TOKEN_RATE_LIMIT: '100000', LOGIN_MAX_FAILURES: '100000' } })
+// REFRESH_GRACE=0: the catalogue's T36/T37 rows as written (strict reuse detection); the grace
+// window's own rows are test/protocol/refresh-grace.test.ts
+const gw: TestGateway = await startTestGateway(t, { routes: ROUTES, env: { TOKEN_RATE_LIMIT: '100000', LOGIN_MAX_FAILURES: '100000', REFRESH_GRACE: '0' } })
 await seedFixture(gw.store)
 await seedClient(gw.store, 'web2', { secret: 'web2-secret', grants: ['password', 'refresh_token'], scopes: ['read'] })
 await seedClient(gw.store, 'pub', { grants: ['client_credentials'], scopes: ['read'] })

@@ -5,6 +5,7 @@ import { createStore } from '../../src/store/index.js'
 import { storeContract } from './contract.js'
 import { storeUpdateContract } from './contract-updates.js'
 import { storeAuthContract } from './contract-auth.js'
+import { storeMobileContract } from './contract-mobile.js'
 
 const makeMemory = async (): Promise<{ store: MemoryStore, cleanup: () => Promise<void> }> => {
   const store = new MemoryStore()
@@ -13,6 +14,7 @@ const makeMemory = async (): Promise<{ store: MemoryStore, cleanup: () => Promis
 storeContract(t, makeMemory)
 storeUpdateContract(t, makeMemory)
 storeAuthContract(t, makeMemory)
+storeMobileContract(t, makeMemory)
 
 t.test('createStore without a Redis URL gives the memory store', async (t) => {
   const store = createStore({ timeoutMs: 1000 })

@@ -8,6 +8,7 @@ import { startRedis } from '../helpers/redis-server.js'
 import { storeContract } from './contract.js'
 import { storeUpdateContract } from './contract-updates.js'
 import { storeAuthContract } from './contract-auth.js'
+import { storeMobileContract } from './contract-mobile.js'
 
 const redis = await startRedis()
 t.teardown(async () => { await redis.stop() })
@@ -25,6 +26,7 @@ const makeRedis = async (): Promise<{ store: RedisStore, cleanup: () => Promise<
 storeContract(t, makeRedis)
 storeUpdateContract(t, makeRedis)
 storeAuthContract(t, makeRedis)
+storeMobileContract(t, makeRedis)
 
 t.test('createStore with a Redis URL gives the redis store', async (t) => {
   const store = createStore({ redisUrl: redis.url, timeoutMs: 1000, prefix: `t-${randomUUID()}:` })

@@ -181,7 +181,7 @@ t.test('disableClient / enableClient flip the flag checkRevocation reads; listCl
   t.equal((await enableClient(store, 'svc')).disabled, false)
   t.equal((await revocationOf(store, 'u', 'svc')).clientDisabled, false)
   const all = await listClients(store)
-  t.same(all, [{ id: 'svc', public: false, grants: ['client_credentials'], scopes: ['read'], disabled: false, introspect: false, createdAt: all[0]?.createdAt, redirectUris: [], consent: false }])
+  t.same(all, [{ id: 'svc', public: false, grants: ['client_credentials'], scopes: ['read'], disabled: false, introspect: false, dpop: 'optional', createdAt: all[0]?.createdAt, redirectUris: [], consent: false }])
   t.notMatch(JSON.stringify(all), /\$2[aby]\$/)
   await t.rejects(enableClient(store, 'nope'), { code: 'not_found' })
 })

@@ -2,6 +2,7 @@
 // and every issued outcome in full. RFC 6749 §4.3 (password), §4.4 (client credentials), §6 (refresh)
 // with RFC 9700 §4.14.2 rotation and reuse detection; SECURITY.md T23–T46.
 // Over HTTP: test/protocol/grants.test.ts, test/protocol/refresh.test.ts.
+import { dpopSettings } from '../../src/oauth/dpop-request.js'
 import t from 'tap'
 import type { FastifyRequest } from 'fastify'
 import { loadConfig } from '../../src/config/env.js'
@@ -22,6 +23,7 @@ import type { ClientRecord, ConsumeResult, RefreshTokenRecord, RevocationQuery, 
 
 const NOW_S = 1_800_000_000
 const config = loadConfig({ ISSUER: 'https://as.example', AUDIENCE: 'portcullis', BCRYPT_COST: '4' })
+const noGrace = loadConfig({ ISSUER: 'https://as.example', AUDIENCE: 'portcullis', BCRYPT_COST: '4', REFRESH_GRACE: '0' })
 const PASSWORD = 'correct horse battery staple'
 const pwHash = await hashSecret(PASSWORD, 4)
 const secretHash = await hashSecret('web-secret', 4)
@@ -45,7 +47,7 @@ interface Setup {
 }
 
 /** A memory store and deps; `depsNow` lets the handlers' clock run ahead of the store's. */
-async function setup (opts: { storeNowS?: number, depsNowS?: number, wrap?: (store: MemoryStore) => Store } = {}): Promise<Setup> {
+async function setup (opts: { storeNowS?: number, depsNowS?: number, wrap?: (store: MemoryStore) => Store, config?: typeof config } = {}): Promise<Setup> {
   const store = new MemoryStore({ now: () => (opts.storeNowS ?? NOW_S) * 1000 })
   // the store's epoch is confirmed, as the token endpoint requires before any grant (SECURITY.md E02)
   await store.epoch.verify()
@@ -56,9 +58,9 @@ async function setup (opts: { storeNowS?: number, depsNowS?: number, wrap?: (sto
     async beginLogin (name: string) { throttle.push(`begin:${name}`) },
     async loginSucceeded (name: string) { throttle.push(`ok:${name}`) }
   } as unknown as LoginThrottle
-  const deps: OAuthDeps = { config, store: opts.wrap?.(store) ?? store, keys: {} as KeyRing, throttle: fakeThrottle, now: () => (opts.depsNowS ?? NOW_S) * 1000 }
+  const deps: OAuthDeps = { config: opts.config ?? config, store: opts.wrap?.(store) ?? store, keys: {} as KeyRing, throttle: fakeThrottle, now: () => (opts.depsNowS ?? NOW_S) * 1000, dpop: dpopSettings(config, store) }
   const warnings: Array<Record<string, unknown>> = []
-  const request = { log: { warn: (o: Record<string, unknown>, msg: string) => warnings.push({ ...o, msg }), info () {} } } as unknown as FastifyRequest
+  const request = { log: { warn: (o: Record<string, unknown>, msg: string) => warnings.push({ ...o, msg }), info: (o: Record<string, unknown>, msg: string) => warnings.push({ ...o, msg }) } } as unknown as FastifyRequest
   const call = async (grant: GrantHandler, params: Record<string, string>, auth: AuthenticatedClient = basicAuth()): Promise<unknown> => {
     try {
       return await grant({ deps, form: form(params), auth, request })
@@ -197,7 +199,7 @@ t.test('RFC 6749 §6 (T39, T40): narrowing allowed, widening is invalid_scope wi
   t.same(await s.call(refreshTokenGrant, { refresh_token: token, scope: 'read admin' }),
     { code: 'invalid_scope', description: 'The requested scope is invalid or exceeds what is allowed', detail: 'not allowed: admin' })
   const out = await s.call(refreshTokenGrant, { refresh_token: token, scope: 'read' }) as { sub: string, scope: string[], sid: string, refreshToken: string }
-  t.same({ ...out, refreshToken: typeof out.refreshToken }, { sub: 'alice', scope: ['read'], sid: 'sid-1', refreshToken: 'string' })
+  t.same({ ...out, refreshToken: typeof out.refreshToken }, { sub: 'alice', scope: ['read'], sid: 'sid-1', refreshToken: 'string', familyExpiresAt: NOW_S + 1000 })
   t.same(await s.store.getRefreshToken(hashRefreshToken(out.refreshToken)), {
     sid: 'sid-1', sub: 'alice', clientId: 'web', scope: ['read', 'write'], issuedAt: NOW_S, expiresAt: NOW_S + 1000, epoch: s.store.epoch.current
   }, 'the next token of the family: original scope, expiry (no extension) and epoch, issued now')
@@ -213,7 +215,7 @@ t.test('T39: the access token follows today\'s entitlements of user and client',
 
 t.test('RFC 9700 §4.14.2 (T36, T38): a replayed refresh token revokes the whole family', async (t) => {
   const revoked: Array<[string, number]> = []
-  const s = await setup({ wrap: (store) => override(store, { revokeSession: async (sid: string, until: number) => { revoked.push([sid, until]); await store.revokeSession(sid, until) } }) })
+  const s = await setup({ config: noGrace, wrap: (store) => override(store, { revokeSession: async (sid: string, until: number) => { revoked.push([sid, until]); await store.revokeSession(sid, until) } }) })
   const { token } = await family(s)
   const first = await s.call(refreshTokenGrant, { refresh_token: token }, basicAuth()) as { refreshToken: string }
   t.same(revoked, [])
@@ -223,6 +225,33 @@ t.test('RFC 9700 §4.14.2 (T36, T38): a replayed refresh token revokes the whole
   t.same(s.warnings, [{ reason: 'refresh_token_reused', sid: 'sid-1', sub: 'alice', client_id: 'web', msg: 'refresh token replayed: session revoked' }],
     'one warning an operator can alert on')
   t.same(await s.call(refreshTokenGrant, { refresh_token: first.refreshToken }), invalidGrant('session revoked'), 'the rotated token of the family is dead too')
+})
+
+t.test('REFRESH_GRACE: a retry of the token just rotated gets the same successor; a retry after that successor was used revokes (T38)', async (t) => {
+  const s = await setup()
+  const { token } = await family(s)
+  const first = await s.call(refreshTokenGrant, { refresh_token: token }) as { refreshToken: string }
+  const retry = await s.call(refreshTokenGrant, { refresh_token: token }) as { refreshToken: string }
+  t.equal(retry.refreshToken, first.refreshToken, 'the same successor')
+  t.same(s.warnings, [{ reason: 'refresh_grace_retry', sid: 'sid-1', client_id: 'web', msg: 'refresh retried within REFRESH_GRACE: same successor' }])
+  const next = await s.call(refreshTokenGrant, { refresh_token: first.refreshToken }) as { refreshToken: string }
+  t.type(next.refreshToken, 'string')
+  t.same(await s.call(refreshTokenGrant, { refresh_token: token }), invalidGrant('refresh token reused; session revoked'), 'two generations old: a replay')
+})
+
+t.test('RFC 9449 §5: a family bound to a DPoP key is refreshed only with a proof of it; a refused try does not use the token up', async (t) => {
+  const s = await setup()
+  const { token } = await family(s, { jkt: 'key-1' })
+  const call = async (dpopJkt?: string): Promise<unknown> => {
+    try {
+      return await refreshTokenGrant({ deps: s.deps, form: form({ refresh_token: token }), auth: basicAuth(), request: { log: { warn () {}, info () {} } } as unknown as FastifyRequest, dpopJkt })
+    } catch (err) {
+      return { code: (err as GatewayError).code, description: (err as GatewayError).description, detail: (err as GatewayError).detail }
+    }
+  }
+  t.same(await call(), invalidGrant('refresh token bound to another DPoP key'), 'no proof')
+  t.same(await call('key-2'), invalidGrant('refresh token bound to another DPoP key'), 'another key')
+  t.match(await call('key-1'), { sid: 'sid-1', refreshToken: String }, 'its own key, afterwards: the token was still unused')
 })
 
 t.test('a token that expires between the read and the rotation is refused as expired', async (t) => {

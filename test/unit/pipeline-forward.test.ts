@@ -74,8 +74,11 @@ t.test('strip: reserved headers go whatever their case; others stay (STYLE.md §
 t.test('set: the identity of the verified token, nothing for an anonymous request', async (t) => {
   const headers: Record<string, unknown> = {}
   setIdentityHeaders(headers, alice)
-  t.same(headers, { 'x-auth-subject': 'alice', 'x-auth-subject-type': 'user', 'x-auth-client-id': 'web', 'x-auth-scopes': 'read write', 'x-auth-token-id': 'j1' })
-  t.same(IDENTITY_HEADERS, { subject: 'x-auth-subject', subjectType: 'x-auth-subject-type', clientId: 'x-auth-client-id', scopes: 'x-auth-scopes', tokenId: 'x-auth-token-id' })
+  t.same(headers, { 'x-auth-subject': 'alice', 'x-auth-subject-type': 'user', 'x-auth-client-id': 'web', 'x-auth-scopes': 'read write', 'x-auth-token-id': 'j1', 'x-auth-token-type': 'Bearer' })
+  t.same(IDENTITY_HEADERS, { subject: 'x-auth-subject', subjectType: 'x-auth-subject-type', clientId: 'x-auth-client-id', scopes: 'x-auth-scopes', tokenId: 'x-auth-token-id', tokenType: 'x-auth-token-type' })
+  const bound: Record<string, unknown> = {}
+  setIdentityHeaders(bound, { ...alice, dpopJkt: 'thumbprint' })
+  t.equal(bound['x-auth-token-type'], 'DPoP', 'RFC 9449: a DPoP-bound token is typed DPoP for the upstream')
   const none: Record<string, unknown> = {}
   setIdentityHeaders(none, null)
   t.same(none, {})
@@ -99,7 +102,7 @@ t.test('RFC 9110 §7.6.1 (P31): hop-by-hop and h2c upgrade fields, and Expect, n
 t.test('strip, then set: client identity headers replaced by the verified identity (H01, H03)', async (t) => {
   const incoming: IncomingHttpHeaders = { 'x-auth-subject': 'root', 'x-auth-scopes': 'admin', x_auth_client_id: 'evil', 'x-user-id': '0', authorization: 'Bearer t' }
   const out = upstreamHeaders(context(), incoming, {}, untrusted)
-  t.match(out, { 'x-auth-subject': 'alice', 'x-auth-subject-type': 'user', 'x-auth-client-id': 'web', 'x-auth-scopes': 'read write', 'x-auth-token-id': 'j1', authorization: 'Bearer t' })
+  t.match(out, { 'x-auth-subject': 'alice', 'x-auth-subject-type': 'user', 'x-auth-client-id': 'web', 'x-auth-scopes': 'read write', 'x-auth-token-id': 'j1', 'x-auth-token-type': 'Bearer', authorization: 'Bearer t' })
   t.notOk('x_auth_client_id' in out)
   t.notOk('x-user-id' in out)
   const anonymous = upstreamHeaders(context({ identity: null }), { 'x-auth-subject': 'root' }, {}, untrusted)

@@ -11,11 +11,12 @@ import { hashCode, looksLikeCode } from '../authorize/response.js'
 import { nowSeconds, type OAuthDeps } from '../deps.js'
 import { issueRefreshToken } from '../refresh-tokens.js'
 import { intersect } from '../scope.js'
-import type { GrantHandler } from './types.js'
+import { familyBinding, type GrantHandler } from './types.js'
 
 const invalidGrant = (detail: string): GatewayError => new GatewayError('invalid_grant', { detail })
 
-export const authorizationCodeGrant: GrantHandler = async ({ deps, form, auth, request }) => {
+export const authorizationCodeGrant: GrantHandler = async (input) => {
+  const { deps, form, auth, request } = input
   const code = form.get('code')
   const redirectUri = form.get('redirect_uri')
   const verifier = form.get('code_verifier')
@@ -51,9 +52,10 @@ export const authorizationCodeGrant: GrantHandler = async ({ deps, form, auth, r
   if (!auth.client.grants.includes('refresh_token')) return { sub: record.sub, scope, sid: record.sid }
   const issuedAt = nowSeconds(deps)
   const refreshToken = await issueRefreshToken(deps.store, {
-    sid: record.sid, sub: record.sub, clientId: auth.client.id, scope, issuedAt, expiresAt: issuedAt + deps.config.REFRESH_TOKEN_TTL
+    sid: record.sid, sub: record.sub, clientId: auth.client.id, scope, issuedAt, expiresAt: issuedAt + deps.config.REFRESH_TOKEN_TTL,
+    ...familyBinding(input) // RFC 9449 §5: a public client's family is bound to its DPoP key
   })
-  return { sub: record.sub, scope, sid: record.sid, refreshToken }
+  return { sub: record.sub, scope, sid: record.sid, refreshToken, familyExpiresAt: issuedAt + deps.config.REFRESH_TOKEN_TTL }
 }
 
 /** The user still exists, is enabled, and was not revoked since the code was issued (the one revocation rule). */

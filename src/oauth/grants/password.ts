@@ -8,9 +8,10 @@ import { nowSeconds } from '../deps.js'
 import { verifySecret } from '../passwords.js'
 import { issueRefreshToken, newSessionId } from '../refresh-tokens.js'
 import { grantScope, intersect, requestedScope } from '../scope.js'
-import type { GrantHandler } from './types.js'
+import { familyBinding, type GrantHandler } from './types.js'
 
-export const passwordGrant: GrantHandler = async ({ deps, form, auth }) => {
+export const passwordGrant: GrantHandler = async (input) => {
+  const { deps, form, auth } = input
   const username = form.get('username')
   const password = form.get('password')
   // RFC 6749 §4.3.2: username and password are REQUIRED
@@ -40,9 +41,10 @@ export const passwordGrant: GrantHandler = async ({ deps, form, auth }) => {
     clientId: auth.client.id,
     scope, // the family's scope: later refreshes may narrow it, never widen (RFC 6749 §6)
     issuedAt,
-    expiresAt: issuedAt + deps.config.REFRESH_TOKEN_TTL
+    expiresAt: issuedAt + deps.config.REFRESH_TOKEN_TTL,
+    ...familyBinding(input)
   })
-  return { sub: user.name, scope, sid, refreshToken }
+  return { sub: user.name, scope, sid, refreshToken, familyExpiresAt: issuedAt + deps.config.REFRESH_TOKEN_TTL }
 }
 
 /** The stored form of the username (case-insensitive, accounts.ts), or null when it cannot exist. */

@@ -1,17 +1,21 @@
 // RFC 6749 §6 with rotation and reuse detection (RFC 9700 §4.14.2): every refresh consumes the token
 // and stores its successor of the same family in one atomic step; presenting a consumed token again revokes the
 // whole family (its refresh tokens and, through `sid`, its access tokens) and answers invalid_grant.
+// Two refinements (issue 12): a family bound to a DPoP key (RFC 9449 §5) is refreshed only with a
+// proof of that key; and a retry of the token just rotated, by the same key within REFRESH_GRACE
+// seconds while its successor is unused, gets that same successor (a reply lost on a flaky network).
 import { GatewayError } from '../../errors/gateway-error.js'
 import { revocationVerdict } from '../../revocation/rule.js'
 import { StoreUnavailableError, type RefreshTokenRecord } from '../../store/types.js'
 import { nowSeconds, type OAuthDeps } from '../deps.js'
 import { hashRefreshToken, looksLikeRefreshToken, newRefreshToken, sessionRevocationExpiry } from '../refresh-tokens.js'
+import { openSuccessor, sealSuccessor } from '../refresh-grace.js'
 import { grantScope, intersect, requestedScope } from '../scope.js'
 import type { GrantHandler } from './types.js'
 
 const invalidGrant = (detail: string): GatewayError => new GatewayError('invalid_grant', { detail })
 
-export const refreshTokenGrant: GrantHandler = async ({ deps, form, auth, request }) => {
+export const refreshTokenGrant: GrantHandler = async ({ deps, form, auth, request, dpopJkt }) => {
   const token = form.get('refresh_token')
   // RFC 6749 §6: refresh_token is REQUIRED
   if (token === undefined) throw new GatewayError('invalid_request', { description: 'refresh_token is required' })
@@ -36,11 +40,26 @@ export const refreshTokenGrant: GrantHandler = async ({ deps, form, auth, reques
 
   // Consume the old token and store its successor in ONE atomic step: a store failure leaves the old
   // token unused, so a client retrying after our 503 is not taken for a replay (issue 9 item 13).
-  const refreshToken = newRefreshToken()
-  const rotated = await deps.store.rotateRefreshToken(hash, hashRefreshToken(refreshToken), { ...record, issuedAt: nowSeconds(deps) })
+  // The successor is also kept, sealed under the old token, for REFRESH_GRACE seconds: a client whose
+  // reply was lost after the rotation gets it again (refresh-grace.ts).
+  let refreshToken = newRefreshToken()
+  // Stryker disable next-line StringLiteral: any constant that is no RFC 7638 thumbprint means "no proof" alike
+  const presenterJkt = dpopJkt ?? ''
+  const rotated = await deps.store.rotateRefreshToken(hash, hashRefreshToken(refreshToken), { ...record, issuedAt: nowSeconds(deps) }, {
+    presenterJkt, graceMs: deps.config.REFRESH_GRACE * 1000, sealedSuccessor: sealSuccessor(token, refreshToken)
+  })
   if (rotated.status === 'unknown') throw invalidGrant('refresh token expired')
-  if (rotated.status === 'reused') {
-    // RFC 9700 §4.14.2: a replayed refresh token revokes the active one, i.e. the whole family
+  // RFC 9449 §5: a bound family needs a proof of its own key; the token stays unused
+  if (rotated.status === 'wrong_key') throw invalidGrant('refresh token bound to another DPoP key')
+  if (rotated.status === 'grace') {
+    const successor = openSuccessor(token, rotated.sealedSuccessor)
+    // Stryker disable next-line ConditionalExpression: sealed under this very token by the rotation; a damaged entry fails closed
+    if (successor === null) throw invalidGrant('grace entry unreadable')
+    refreshToken = successor
+    request.log.info({ reason: 'refresh_grace_retry', sid: rotated.record.sid, client_id: auth.client.id }, 'refresh retried within REFRESH_GRACE: same successor')
+  } else if (rotated.status === 'reused') {
+    // RFC 9700 §4.14.2: a replayed refresh token revokes the active one, i.e. the whole family; also
+    // a retry outside the grace window, by another DPoP key, or after the successor was used (T38)
     await deps.store.revokeSession(rotated.record.sid, revokeUntil(deps, rotated.record))
     request.log.warn({ reason: 'refresh_token_reused', sid: rotated.record.sid, sub: rotated.record.sub, client_id: auth.client.id }, 'refresh token replayed: session revoked')
     throw invalidGrant('refresh token reused; session revoked')
@@ -48,7 +67,7 @@ export const refreshTokenGrant: GrantHandler = async ({ deps, form, auth, reques
 
   // The access token follows today's entitlements; the family keeps its original scope (T39).
   const scope = intersect(narrowed, intersect(user.scopes, auth.client.scopes))
-  return { sub: record.sub, scope, sid: record.sid, refreshToken }
+  return { sub: record.sub, scope, sid: record.sid, refreshToken, familyExpiresAt: record.expiresAt }
 }
 
 /** The one revocation rule (src/revocation/rule.ts), store epoch included (SECURITY.md E03): invalid_grant. */

@@ -19,6 +19,9 @@ import {
   type RevocationFeedHandlers,
   type RevocationQuery,
   type RevocationState,
+  type RotateResult,
+  type RotationOptions,
+  type SessionRecord,
   type Store,
   type UpdateOptions,
   type UserRecord
@@ -26,13 +29,14 @@ import {
 import { EpochWatch, newEpoch } from '../epoch.js'
 import { compare, copy, KeySet, setUntil, type Expiring } from './key-set.js'
 import { MemoryCodes, MemoryLoginSessions } from './auth-state.js'
+import { RefreshTokens } from './refresh.js'
+import { SessionsAndClaims } from './sessions.js'
 
 export interface MemoryStoreOptions {
   /** Clock in epoch milliseconds; defaults to Date.now. Tests inject a fixed clock. */
   now?: () => number
 }
 
-interface RefreshEntry extends Expiring { record: RefreshTokenRecord; used: boolean }
 interface CounterEntry extends Expiring { count: number }
 
 const SWEEP_EVERY_MS = 10_000
@@ -42,7 +46,8 @@ export class MemoryStore implements Store {
   readonly #now: () => number
   readonly #users = new Map<string, UserRecord>()
   readonly #clients = new Map<string, ClientRecord>()
-  readonly #refresh = new Map<string, RefreshEntry>()
+  readonly #refresh: RefreshTokens
+  readonly #sessions: SessionsAndClaims
   readonly #revokedJti = new Map<string, Expiring>()
   readonly #revokedSid = new Map<string, Expiring>()
   /** No TTL: a cut-off has no natural end (same choice as the Redis store). */
@@ -68,6 +73,8 @@ export class MemoryStore implements Store {
 
   constructor (opts: MemoryStoreOptions = {}) {
     this.#now = opts.now ?? Date.now
+    this.#refresh = new RefreshTokens(this.#now)
+    this.#sessions = new SessionsAndClaims(this.#now)
   }
 
   async ping (): Promise<void> { this.#open() }
@@ -129,43 +136,36 @@ export class MemoryStore implements Store {
     return [...this.#clients.values()].map(copy).sort((a, b) => compare(a.id, b.id))
   }
 
-  // refresh tokens
+  // refresh tokens (refresh.ts)
 
   async putRefreshToken (tokenHash: string, record: RefreshTokenRecord): Promise<void> {
     this.#open()
     this.#sweep()
-    const expiresAtMs = record.expiresAt * 1000
-    if (expiresAtMs <= this.#now()) return // already expired: nothing to guard
-    this.#refresh.set(tokenHash, { record: copy(record), used: false, expiresAtMs })
+    this.#refresh.put(tokenHash, record)
   }
 
   async consumeRefreshToken (tokenHash: string): Promise<ConsumeResult> {
     this.#open()
-    const entry = this.#live(this.#refresh, tokenHash)
-    if (entry === undefined) return { status: 'unknown' }
-    // Atomic: read and mark happen in the same synchronous step.
-    const wasUsed = entry.used
-    entry.used = true // kept until expiresAt so a replay stays detectable (RFC 9700 §4.14.2)
-    return { status: wasUsed ? 'reused' : 'active', record: copy(entry.record) }
+    return this.#refresh.consume(tokenHash)
   }
 
-  async rotateRefreshToken (tokenHash: string, successorHash: string, successor: RefreshTokenRecord): Promise<ConsumeResult> {
+  async rotateRefreshToken (tokenHash: string, successorHash: string, successor: RefreshTokenRecord, opts?: RotationOptions): Promise<RotateResult> {
     this.#open()
     this.#sweep()
-    const entry = this.#live(this.#refresh, tokenHash)
-    const expiresAtMs = successor.expiresAt * 1000
-    if (entry === undefined || expiresAtMs <= this.#now()) return { status: 'unknown' }
-    // Atomic: check, store the successor and mark the old one used in one synchronous step.
-    if (entry.used) return { status: 'reused', record: copy(entry.record) } // a replay gets no successor
-    this.#refresh.set(successorHash, { record: copy(successor), used: false, expiresAtMs })
-    entry.used = true
-    return { status: 'active', record: copy(entry.record) }
+    return this.#refresh.rotate(tokenHash, successorHash, successor, opts)
   }
 
   async getRefreshToken (tokenHash: string): Promise<RefreshTokenRecord | null> {
     this.#open()
-    return copy(this.#live(this.#refresh, tokenHash)?.record ?? null)
+    return this.#refresh.get(tokenHash)
   }
+
+  // sessions, one-time claims, shared secrets (sessions.ts)
+
+  async recordSession (session: SessionRecord): Promise<void> { this.#open(); this.#sweep(); this.#sessions.record(session) }
+  async listSessions (sub: string): Promise<SessionRecord[]> { this.#open(); return this.#sessions.list(sub) }
+  async claimOnce (id: string, ttlMs: number): Promise<boolean> { this.#open(); this.#sweep(); return this.#sessions.claimOnce(id, ttlMs) }
+  async sharedSecret (name: string): Promise<string> { this.#open(); return this.#sessions.sharedSecret(name) }
 
   // revocation
 
@@ -293,8 +293,10 @@ export class MemoryStore implements Store {
     const now = this.#now()
     if (now - this.#lastSweep < SWEEP_EVERY_MS) return
     this.#lastSweep = now
-    for (const map of [this.#refresh, this.#revokedJti, this.#revokedSid, this.#counters] as Array<Map<string, Expiring>>) {
+    for (const map of [this.#revokedJti, this.#revokedSid, this.#counters] as Array<Map<string, Expiring>>) {
       for (const [k, v] of map) if (v.expiresAtMs <= now) map.delete(k)
     }
+    this.#refresh.sweep(now)
+    this.#sessions.sweep(now)
   }
 }

@@ -10,6 +10,11 @@
 //   <p>rt:<tokenHash>          hash    r = JSON RefreshTokenRecord, u = "0"|"1" (used)   until expiresAt
 //   <p>code:<codeHash>         hash    r = JSON AuthCodeRecord, u = "0"|"1" (used)       until the code expires (≤ 60 s)
 //   <p>login:<idHash>          string  JSON LoginSessionRecord              until the login session expires
+//   <p>rt-grace:<tokenHash>    hash    s = successor key, c = sealed successor, k = DPoP key   REFRESH_GRACE
+//   <p>session:<sid>           hash    SessionRecord fields (one per refresh family)   until the family expires
+//   <p>user-sessions:<sub>     zset    sid -> expiry ms (the user's sessions)       until its last session expires
+//   <p>once:<id>               string  "1": a one-time claim (DPoP proof jti)       the claim's ttl
+//   <p>secret:<name>           string  a shared random secret (DPoP nonce key)      no TTL (SET NX once)
 //   <p>revoked:jti:<jti>       string  "1"                                  until the token's expiresAt
 //   <p>revoked:sid:<sid>       string  "1"                                  until expiresAt given
 //   <p>revoked-before:<sub>    string  epoch seconds cut-off                no TTL (see redis-store.ts)
@@ -29,6 +34,11 @@ export interface KeyLayout {
   refresh(tokenHash: string): string
   code(codeHash: string): string
   loginSession(idHash: string): string
+  refreshGrace(tokenHash: string): string
+  session(sid: string): string
+  userSessions(sub: string): string
+  once(id: string): string
+  secret(name: string): string
   revokedJti(jti: string): string
   revokedSid(sid: string): string
   revokedBefore(sub: string): string
@@ -50,6 +60,11 @@ export function keyLayout (p: string): KeyLayout {
     refresh: (tokenHash) => `${p}rt:${tokenHash}`,
     code: (codeHash) => `${p}code:${codeHash}`,
     loginSession: (idHash) => `${p}login:${idHash}`,
+    refreshGrace: (tokenHash) => `${p}rt-grace:${tokenHash}`,
+    session: (sid) => `${p}session:${sid}`,
+    userSessions: (sub) => `${p}user-sessions:${sub}`,
+    once: (id) => `${p}once:${id}`,
+    secret: (name) => `${p}secret:${name}`,
     revokedJti: (jti) => `${p}revoked:jti:${jti}`,
     revokedSid: (sid) => `${p}revoked:sid:${sid}`,
     revokedBefore: (sub) => `${p}revoked-before:${sub}`,

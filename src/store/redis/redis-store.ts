@@ -22,6 +22,9 @@ import type {
   RevocationFeedHandlers,
   RevocationQuery,
   RevocationState,
+  RotateResult,
+  RotationOptions,
+  SessionRecord,
   Store,
   StoreObserver,
   UpdateOptions,
@@ -36,6 +39,8 @@ import { recordEvents, updateRecord, type RecordIo } from './records.js'
 import { revocationSnapshot } from './snapshot.js'
 import { compare, flag, RedisKeySet } from './key-set.js'
 import { RedisCodes, RedisLoginSessions } from './auth-state.js'
+import { RedisSessions } from './sessions.js'
+import { randomBytes } from 'node:crypto'
 
 export type { StoreLogger } from './client.js'
 
@@ -64,6 +69,7 @@ export class RedisStore implements Store {
   readonly #log: StoreLogger
   readonly #keys: RedisKeySet
   readonly #observer: StoreObserver | null
+  readonly #sessions: RedisSessions
   readonly epoch: EpochWatch
   readonly codes: RedisCodes
   readonly loginSessions: RedisLoginSessions
@@ -76,6 +82,7 @@ export class RedisStore implements Store {
     this.#k = keyLayout(opts.prefix ?? 'portcullis:')
     this.#redis = connectRedis(opts.url, this.#timeoutMs, opts.logger ?? silent)
     const run = async <T>(what: string, op: () => Promise<T>): Promise<T> => await this.#run(what, op)
+    this.#sessions = new RedisSessions(this.#redis, this.#k, run)
     this.#keys = new RedisKeySet(this.#redis, this.#k.keys, run)
     this.codes = new RedisCodes(this.#redis, this.#k, run)
     this.loginSessions = new RedisLoginSessions(this.#redis, this.#k, run)
@@ -178,27 +185,22 @@ export class RedisStore implements Store {
     await this.#run('putRefreshToken', () => this.#redis.putRefresh(this.#k.refresh(tokenHash), JSON.stringify(record), ttlMs))
   }
 
-  async consumeRefreshToken (tokenHash: string): Promise<ConsumeResult> {
-    const state = await this.#run('consumeRefreshToken', () => this.#redis.consumeRefresh(this.#k.refresh(tokenHash)))
-    if (state === null) return { status: 'unknown' }
-    const record = JSON.parse(state[1]) as RefreshTokenRecord
-    // RFC 9700 §4.14.2: a second use of a refresh token is a replay.
-    return { status: state[0] === '1' ? 'reused' : 'active', record }
-  }
+  async consumeRefreshToken (tokenHash: string): Promise<ConsumeResult> { return await this.#sessions.consume(tokenHash) }
 
-  async rotateRefreshToken (tokenHash: string, successorHash: string, successor: RefreshTokenRecord): Promise<ConsumeResult> {
-    const ttlMs = msUntil(successor.expiresAt)
-    if (ttlMs <= 0) return { status: 'unknown' } // the family has expired: nothing to rotate
-    const k = this.#k
-    const state = await this.#run('rotateRefreshToken', () => this.#redis.rotateRefresh(k.refresh(tokenHash), k.refresh(successorHash), JSON.stringify(successor), ttlMs))
-    if (state === null) return { status: 'unknown' }
-    // RFC 9700 §4.14.2: a second use of a refresh token is a replay (and got no successor).
-    return { status: state[0] === '1' ? 'reused' : 'active', record: JSON.parse(state[1]) as RefreshTokenRecord }
+  async rotateRefreshToken (tokenHash: string, successorHash: string, successor: RefreshTokenRecord, opts?: RotationOptions): Promise<RotateResult> {
+    return await this.#sessions.rotate(tokenHash, successorHash, successor, opts)
   }
 
   async getRefreshToken (tokenHash: string): Promise<RefreshTokenRecord | null> {
     return parse<RefreshTokenRecord>(await this.#run('getRefreshToken', () => this.#redis.hget(this.#k.refresh(tokenHash), 'r')))
   }
+
+  // sessions, one-time claims, shared secrets (sessions.ts)
+
+  async recordSession (session: SessionRecord): Promise<void> { await this.#sessions.record(session) }
+  async listSessions (sub: string): Promise<SessionRecord[]> { return await this.#sessions.list(sub) }
+  async claimOnce (id: string, ttlMs: number): Promise<boolean> { return await this.#sessions.claimOnce(id, ttlMs) }
+  async sharedSecret (name: string): Promise<string> { return await this.#sessions.sharedSecret(name, randomBytes(32).toString('base64url')) }
 
   // revocation
 

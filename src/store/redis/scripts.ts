@@ -4,7 +4,7 @@
 // after a restart flushed the script cache). Scripts of users and clients live in
 // account-scripts.ts, the refresh rotation in refresh-scripts.ts.
 import { updateRecord } from './account-scripts.js'
-import { rotateRefresh } from './refresh-scripts.js'
+import { recordSession, rotateRefresh } from './refresh-scripts.js'
 
 export interface ScriptDefinition { numberOfKeys: number; lua: string }
 
@@ -125,7 +125,7 @@ return redis.call('GET', KEYS[1])                              -- the epoch ever
 `
 }
 
-export const scripts = { putRecord, updateRecord, putRefresh, consumeRefresh, rotateRefresh, revokeUntil, revokeBefore, incrementCounter, addKey, updateKey, claimEpoch }
+export const scripts = { putRecord, updateRecord, putRefresh, consumeRefresh, rotateRefresh, recordSession, revokeUntil, revokeBefore, incrementCounter, addKey, updateKey, claimEpoch }
 
 /** The scripts as ioredis adds them to the client (one method per definition above). */
 export interface ScriptCommands {
@@ -133,7 +133,8 @@ export interface ScriptCommands {
   updateRecord(k1: string, k2: string, k3: string, expected: string, json: string, disabled: string, cutoff: string, channel: string, disabledEvent: string, cutoffEvent: string): Promise<number>
   putRefresh(key: string, json: string, ttlMs: number): Promise<number>
   consumeRefresh(key: string): Promise<[string, string] | null>
-  rotateRefresh(key: string, successorKey: string, json: string, ttlMs: number): Promise<[string, string] | null>
+  rotateRefresh(key: string, successorKey: string, graceKey: string, json: string, ttlMs: number, presenterJkt: string, graceMs: number, sealed: string): Promise<[string, string, string?] | null>
+  recordSession(key: string, index: string, sid: string, sub: string, clientId: string, createdAt: number, lastUsedAt: number, ip: string, userAgent: string, expiresAt: number, expiresAtMs: number, nowMs: number): Promise<number>
   revokeUntil(key: string, ttlMs: number, channel: string, event: string): Promise<number>
   revokeBefore(key: string, before: number, channel: string, event: string): Promise<number>
   incrementCounter(key: string, windowMs: number): Promise<[number, number]>

@@ -213,6 +213,38 @@ async function freePorts (n: number): Promise<number[]> {
   return [...ports]
 }
 
+// ------------------------------------------------------------------------------------------- Standalone
+
+export interface ServerHandle {
+  server: RedisProcess
+  /** redis:// or rediss:// URL, without credentials. */
+  url: string
+  access: NodeAccess
+  caFile: string | null
+  stop(): Promise<void>
+}
+
+/** One standalone redis-server with the topology options (ACL user, TLS only). */
+export async function startServer (opts: TopologyOptions = {}): Promise<ServerHandle> {
+  const root = mkdtempSync(join(tmpdir(), 'portcullis-server-'))
+  const base = prepare(root, opts)
+  const [port] = await freePorts(1) as [number]
+  const server = new RedisProcess(port, root, 'redis-server', [...portArgs(port, opts.tls === true), '--dir', root, ...base.args], base.access)
+  try {
+    await server.start()
+  } catch (err) {
+    rmSync(root, { recursive: true, force: true })
+    throw err
+  }
+  return {
+    server,
+    url: `${opts.tls === true ? 'rediss' : 'redis'}://127.0.0.1:${port}`,
+    access: base.access,
+    caFile: base.tlsFiles?.caFile ?? null,
+    stop: async () => { await server.kill(); rmSync(root, { recursive: true, force: true }) }
+  }
+}
+
 // ---------------------------------------------------------------------------------------------- Cluster
 
 export interface ClusterHandle {

@@ -3,6 +3,8 @@
 // (SIGSTOP: still "online" for the master, acknowledging nothing) the write gets a 503 instead, and it
 // is idempotent: a revocation retried later is in place; a refresh retried with the same token after
 // the 503 is served, not taken for a replay (RFC 9700 §4.14.2), and so is a code (RFC 6749 §4.1.2).
+// With the replica gone, /readyz stays 200 and reports the shortfall (logged once), and writes wait
+// for the replicas online (none).
 import { randomUUID } from 'node:crypto'
 import t from 'tap'
 import { RedisStore } from '../../src/store/redis/index.js'

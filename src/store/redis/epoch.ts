@@ -140,7 +140,12 @@ export function watchRedisEpoch (deps: EpochDeps & { intervalMs?: number | undef
   const { redis } = deps
   const watch = new EpochWatch({ source: redisEpochSource(deps), logger: deps.logger })
   redis.on('close', () => { watch.invalidate() })
-  if (isCluster(redis)) redis.on('-node', () => { watch.invalidate() }) // a master gone: its shard may come back empty
+  if (isCluster(redis)) {
+    // a node gone (a master killed, its slots moving to a replica): nothing is vouched for until the
+    // next check, made at once, has read every shard's copy again
+    redis.on('-node', () => { watch.invalidate(); void watch.verify() })
+    redis.on('+node', () => { void watch.verify() })
+  }
   redis.on('ready', () => { void watch.verify() })
   if (redis.status === 'ready') void watch.verify()
   return watch.start(deps.intervalMs)

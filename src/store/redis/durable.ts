@@ -81,8 +81,16 @@ export class Durability {
     return { required: this.#required, online, short: Object.keys(online).filter((n) => (online[n] ?? 0) < this.#required) }
   }
 
-  /** Counts every master's online replicas (INFO replication); a master that does not answer keeps its last count. */
+  #polling: Promise<void> | null = null
+
+  /** Counts every master's online replicas (INFO replication); concurrent callers share one count. */
   async poll (): Promise<void> {
+    this.#polling ??= this.#poll().finally(() => { this.#polling = null })
+    await this.#polling
+  }
+
+  /** A master that does not answer keeps its last count. */
+  async #poll (): Promise<void> {
     const cluster = isCluster(this.#redis)
     const seen = new Set<string>()
     await Promise.all(masters(this.#redis).map(async (node) => {
@@ -102,11 +110,22 @@ export class Durability {
     }
   }
 
-  /** Replicas a write on the master of `key` waits for: the required ones, at most those online there. */
-  #need (key: string): number {
+  /**
+   * Replicas a write on the master of `key` waits for: the required ones, at most those online there.
+   * A master not counted yet (just promoted, or just started) is counted first.
+   */
+  async #need (key: string): Promise<number> {
     if (this.#required === 0) return 0
-    const node = masterOf(this.#redis, key)
-    const online = node === null ? undefined : this.#online.get(isCluster(this.#redis) ? node : 'master')
+    const name = (): string | null => {
+      const node = masterOf(this.#redis, key)
+      return node === null ? null : isCluster(this.#redis) ? node : 'master'
+    }
+    let node = name()
+    if (node === null || !this.#online.has(node)) {
+      await this.poll()
+      node = name()
+    }
+    const online = node === null ? undefined : this.#online.get(node)
     return Math.min(this.#required, online ?? this.#required)
   }
 
@@ -115,11 +134,11 @@ export class Durability {
    * their replies; rejects with ReplicaAckError when too few replicas acknowledged within the bound.
    */
   async write (key: string, add: (p: Chain) => void): Promise<unknown[]> {
+    const need = await this.#need(key)
     const p = this.#redis.pipeline()
     add(p as unknown as Chain)
     const writes = p.length
     if (this.#counter !== null) p.incr(this.#counter)
-    const need = this.#need(key)
     if (need > 0) p.wait(need, this.#waitMs)
     const replies = (await p.exec()) ?? []
     for (const [err] of replies) if (err !== null) throw err

@@ -178,7 +178,8 @@ export interface TopologyOptions {
 interface Prepared { args: string[], access: NodeAccess, tlsFiles: ReturnType<typeof makeTlsFiles> | null }
 
 function prepare (root: string, opts: TopologyOptions): Prepared {
-  const args: string[] = ['--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--enable-debug-command', 'local']
+  // repl-diskless-sync-delay 0: a replica's first sync starts at once (the default waits 5 s for more replicas)
+  const args: string[] = ['--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--repl-diskless-sync-delay', '0']
   const access: NodeAccess = {}
   let tlsFiles: ReturnType<typeof makeTlsFiles> | null = null
   if (opts.acl !== undefined) {

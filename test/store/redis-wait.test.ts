@@ -14,7 +14,7 @@ import { startTestGateway } from '../helpers/gateway.js'
 import { startRedis } from '../helpers/redis-server.js'
 import { until } from '../helpers/redis-topology.js'
 
-const master = await startRedis()
+const master = await startRedis({ args: ['--repl-diskless-sync-delay', '0'] }) // the replica's first sync at once, not after 5 s
 const replica = await startRedis({ args: ['--replicaof', '127.0.0.1', String(master.port)] })
 t.teardown(async () => { replica.resume(); await replica.stop(); await master.stop() })
 

@@ -108,11 +108,11 @@ function redisEpochSource ({ redis, k, timeoutMs, logger, durability }: EpochDep
     }))
     const stale = values.flatMap((v, i) => (v === epoch ? [] : [i]))
     if (stale.length === 0) return epoch
-    const writtenFor = await bounded('epoch shards', timeoutMs, () => redis.get(k.shardEpoch('e') + '-shards'))
+    const writtenFor = await bounded('epoch shards', timeoutMs, () => redis.get(k.epochShards))
     if (writtenFor === epoch) return await replace(epoch, 'store_shard_lost', { slot: stale[0] as number * SLOT_STEP, copies_missing: stale.length })
     // first check of this epoch (a new data set, or just replaced): write every copy, then the marker
     await Promise.all(stale.map(async (i) => await bounded('epoch shards', timeoutMs, () => redis.set(k.shardEpoch(tags[i] as string), epoch))))
-    await bounded('epoch shards', timeoutMs, () => redis.set(k.shardEpoch('e') + '-shards', epoch))
+    await bounded('epoch shards', timeoutMs, () => redis.set(k.epochShards, epoch))
     return epoch
   }
   return {

@@ -25,7 +25,8 @@
 //   <p>user:{u:<name>}  <p>user-disabled:{u:<name>}  <p>revoked-before:{u:<name>}     one slot per user
 //   <p>client:{c:<id>}  <p>client-disabled:{c:<id>}  <p>client-revoked-before:{c:<id>}  one slot per client
 //   <p>rt:{r:<hash>}  <p>code:{k:<hash>}  <p>login:{l:<hash>}  <p>revoked:jti:{j:<jti>}  <p>revoked:sid:{s:<sid>}
-//   <p>counter:{n:<key>}  (one counter per key)   <p>{e}epoch, <p>{e}epoch-writes   <p>{x:<tag>}epoch (one per shard, epoch.ts)
+//   <p>counter:{n:<key>}  (one counter per key)   <p>{e}epoch, <p>{e}epoch-writes (unused on a Cluster)
+//   <p>{<tag>}epoch: 256 copies of the epoch, one every 64 slots; <p>{e}epoch-shards: the epoch they were written for (epoch.ts)
 //   <p>users, <p>clients, <p>keys: single keys, each in its own slot
 //   <p>revocations: a sharded pub/sub channel (SPUBLISH/SSUBSCRIBE) in its own slot
 // Standalone and Sentinel keep the untagged names above: existing data needs no migration. A Cluster
@@ -49,8 +50,10 @@ export interface KeyLayout {
   keys: string
   epoch: string
   epochWrites: string
-  /** Cluster: the epoch copy in the slot of hash tag `tag` (one per shard, epoch.ts). */
+  /** Cluster: the epoch copy in the slot of hash tag `tag` (epoch.ts). */
   shardEpoch(tag: string): string
+  /** Cluster: the epoch the copies were last all written for (same slot as `epoch`). */
+  epochShards: string
   revocations: string
   /** true: the Cluster layout (hash tags). */
   tagged: boolean
@@ -77,6 +80,7 @@ export function keyLayout (p: string, opts: { cluster?: boolean } = {}): KeyLayo
     epoch: `${p}epoch`,
     epochWrites: `${p}epoch-writes`,
     shardEpoch: (tag) => `${p}{${tag}}epoch`,
+    epochShards: `${p}epoch-shards`,
     revocations: `${p}revocations`,
     tagged: false
   }
@@ -107,6 +111,7 @@ function taggedLayout (p: string): KeyLayout {
     epoch: `${p}{e}epoch`,
     epochWrites: `${p}{e}epoch-writes`,
     shardEpoch: (tag) => `${p}{${tag}}epoch`,
+    epochShards: `${p}{e}epoch-shards`,
     revocations: `${p}revocations`,
     tagged: true
   }

@@ -1,8 +1,8 @@
 // Issue 11 item 2 on a real redis-server that speaks TLS only (a CA made with openssl in the test)
 // and knows only one ACL user (the `default` user is off): the gateway, configured through the
 // environment exactly as ops would (REDIS_URL rediss://, REDIS_USERNAME, REDIS_PASSWORD,
-// REDIS_CA_FILE), becomes ready; with a wrong password it does not, and no log line carries the
-// password. Sentinel and Cluster with TLS and ACL: test/ha/redis-tls-acl.test.ts.
+// REDIS_CA_FILE; they win over credentials in the URL), becomes ready; with a wrong password it does
+// not, and no log line carries the password. Sentinel and Cluster with TLS and ACL: test/ha/redis-tls-acl.test.ts.
 import t from 'tap'
 import { startGateway } from '../../src/server.js'
 import { loadConfig } from '../../src/config/env.js'
@@ -18,7 +18,7 @@ const routes = writeRoutes('version: 1\nupstreams:\n  up: { url: http://127.0.0.
 function env (password: string): Record<string, string> {
   return {
     ROUTES_FILE: routes, PORT: '0', ADMIN_PORT: '0', REDIS_TIMEOUT: '1', LOG_LEVEL: 'info',
-    REDIS_URL: redis.url, REDIS_USERNAME: 'portcullis', REDIS_PASSWORD: password, REDIS_CA_FILE: redis.caFile ?? ''
+    REDIS_URL: redis.url.replace('//', '//someone:url-pw@'), REDIS_USERNAME: 'portcullis', REDIS_PASSWORD: password, REDIS_CA_FILE: redis.caFile ?? ''
   }
 }
 

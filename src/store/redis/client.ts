@@ -66,7 +66,7 @@ export function clusterOptions (target: RedisTarget, timeoutMs: number, extra: P
 export function openConnection (target: RedisTarget, timeoutMs: number, extra: { cluster?: Partial<ClusterOptions>, server?: RedisOptions } = {}): Redis | Cluster {
   const server = { ...serverOptions(target, timeoutMs), ...extra.server }
   switch (target.mode) {
-    case 'standalone': return new Redis(target.url, server)
+    case 'standalone': return new Redis(urlWithoutCredentials(target), server)
     case 'sentinel': return new Redis({
       ...server,
       sentinels: target.sentinels,
@@ -81,6 +81,19 @@ export function openConnection (target: RedisTarget, timeoutMs: number, extra: {
       reconnectOnError: (err) => (err.message.startsWith('READONLY') ? 1 : false)
     })
     case 'cluster': return new Cluster(target.nodes, clusterOptions(target, timeoutMs, extra.cluster))
+  }
+}
+
+/** ioredis lets a URL's credentials win over the options: REDIS_USERNAME / REDIS_PASSWORD win instead. */
+function urlWithoutCredentials (target: RedisTarget & { mode: 'standalone' }): string {
+  if (target.username === undefined && target.password === undefined) return target.url
+  try {
+    const u = new URL(target.url)
+    if (target.username !== undefined) u.username = ''
+    if (target.password !== undefined) u.password = ''
+    return u.toString()
+  } catch {
+    return target.url
   }
 }
 

@@ -1,4 +1,6 @@
-// Issue 11 items 3 and 5 on a real Cluster (3 masters + 3 replicas): the sharded revocation feed
+// Issue 11 items 3 and 5 on a real Cluster (3 masters + 3 replicas). The token endpoint end to end
+// (login, a rotation whose two tokens live in different slots, replay, revocation, introspection).
+// The sharded revocation feed
 // follows its channel's slot. When that slot is migrated to another master by hand (CLUSTER SETSLOT
 // IMPORTING/MIGRATING, MIGRATE, SETSLOT NODE) and when its master is killed with SIGKILL and the
 // replica takes over, the feed goes down (the local view turns strict) and comes up again on the new
@@ -9,6 +11,7 @@ import t from 'tap'
 import { RedisStore } from '../../src/store/redis/index.js'
 import { calculateSlot } from '../../src/store/redis/slots.js'
 import type { RevocationEvent } from '../../src/store/types.js'
+import { basic, buildOAuthApp, FIXTURE, passwordTokens, post, refresh, seedFixture } from '../helpers/oauth.js'
 import { startCluster, until, type RedisProcess } from '../helpers/redis-topology.js'
 
 const cluster = await startCluster()
@@ -31,6 +34,24 @@ type Tap = { teardown(fn: () => unknown): void }
 async function nodeId (n: RedisProcess): Promise<string> {
   return String(await n.call(['CLUSTER', 'MYID']))
 }
+
+t.test('the token endpoint on a Cluster: login, refresh rotation (two slots), revocation seen by introspection', async (t) => {
+  const store = new RedisStore({ target: { mode: 'cluster', nodes, tls: false, minReplicas: 1 }, timeoutMs: 1000, prefix: `t-${randomUUID()}:` })
+  t.teardown(() => store.close())
+  if (!await store.ready(10_000)) throw new Error('not ready')
+  const { app } = await buildOAuthApp(t, { store, env: { TOKEN_RATE_LIMIT: '1000' } })
+  await seedFixture(store)
+  const login = await passwordTokens(app)
+  const rotated = await refresh(app, login.refresh_token!)
+  t.equal(rotated.statusCode, 200, 'rotated: old and successor tokens live in different slots')
+  t.equal((await refresh(app, login.refresh_token!)).json().error, 'invalid_grant', 'the old one replayed: refused (RFC 9700 §4.14.2)')
+  t.equal((await refresh(app, rotated.json().refresh_token)).json().error, 'invalid_grant', 'and the replay revoked the session')
+  const web = { authorization: basic('web', FIXTURE.webSecret) }
+  const fresh = await passwordTokens(app)
+  t.equal((await post(app, '/oauth/introspect', { token: fresh.access_token }, web)).json().active, true)
+  t.equal((await post(app, '/oauth/revoke', { token: fresh.access_token }, web)).statusCode, 200)
+  t.same((await post(app, '/oauth/introspect', { token: fresh.access_token }, web)).json(), { active: false }, 'revoked (RFC 7009)')
+})
 
 t.test('the channel\'s slot migrated to another master: the feed re-subscribes there', async (t) => {
   const prefix = `t-${randomUUID()}:`

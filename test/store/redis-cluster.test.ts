@@ -2,7 +2,8 @@
 // one cluster for the whole file: the store contract passes unchanged (so no script or multi-key read
 // ever fails with CROSSSLOT); the per-request check spreads over several masters; the replicated feed
 // arrives over sharded pub/sub; a write is answered once a replica has it (WAIT); one shard that
-// loses its data changes the store epoch; and the token endpoint works end to end on it.
+// loses its data changes the store epoch. The token endpoint end to end, failovers and a slot migration:
+// test/ha/cluster-failover.test.ts (npm run test:ha).
 import { randomUUID } from 'node:crypto'
 import t from 'tap'
 import { Redis } from 'ioredis'
@@ -10,7 +11,6 @@ import { RedisStore } from '../../src/store/redis/index.js'
 import type { RedisTarget } from '../../src/store/redis/target.js'
 import { calculateSlot } from '../../src/store/redis/slots.js'
 import type { RevocationEvent } from '../../src/store/types.js'
-import { basic, buildOAuthApp, FIXTURE, passwordTokens, post, refresh, seedFixture } from '../helpers/oauth.js'
 import { startCluster, until } from '../helpers/redis-topology.js'
 import { storeContract } from './contract.js'
 import { storeUpdateContract } from './contract-updates.js'
@@ -142,21 +142,4 @@ t.test('a Cluster node without the key of another slot never sees CROSSSLOT: raw
   t.teardown(() => store.close())
   await store.putClient({ id: 'app', secretHash: null, grants: [], scopes: [], disabled: true, createdAt: 1 })
   t.same(await raw.mget(`${prefix}client:{c:app}`, `${prefix}client-disabled:{c:app}`).then((v) => v.map((x) => x !== null)), [true, true], 'one MGET: same slot')
-})
-
-t.test('the token endpoint on a Cluster: login, refresh rotation (two slots), revocation seen by introspection', async (t) => {
-  const store = await readyStore()
-  t.teardown(() => store.close())
-  const { app } = await buildOAuthApp(t, { store, env: { TOKEN_RATE_LIMIT: '1000' } })
-  await seedFixture(store)
-  const login = await passwordTokens(app)
-  const rotated = await refresh(app, login.refresh_token!)
-  t.equal(rotated.statusCode, 200, 'rotated: old and successor tokens live in different slots')
-  t.equal((await refresh(app, login.refresh_token!)).json().error, 'invalid_grant', 'the old one replayed: refused (RFC 9700 §4.14.2)')
-  t.equal((await refresh(app, rotated.json().refresh_token)).json().error, 'invalid_grant', 'and the replay revoked the session')
-  const web = { authorization: basic('web', FIXTURE.webSecret) }
-  const fresh = await passwordTokens(app)
-  t.equal((await post(app, '/oauth/introspect', { token: fresh.access_token }, web)).json().active, true)
-  t.equal((await post(app, '/oauth/revoke', { token: fresh.access_token }, web)).statusCode, 200)
-  t.same((await post(app, '/oauth/introspect', { token: fresh.access_token }, web)).json(), { active: false }, 'revoked (RFC 7009)')
 })

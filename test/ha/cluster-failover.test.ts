@@ -1,10 +1,10 @@
 // Issue 11 items 3 and 5 on a real Cluster (3 masters + 3 replicas). The token endpoint end to end
 // (login, a rotation whose two tokens live in different slots, replay, revocation, introspection).
-// The sharded revocation feed follows its channel's slot. When that slot is migrated to another master by hand (CLUSTER SETSLOT
-// IMPORTING/MIGRATING, MIGRATE, SETSLOT NODE) and when its master is killed with SIGKILL and the
-// replica takes over, the feed goes down (the local view turns strict) and comes up again on the new
-// master (a fresh up(): the view reloads its snapshot). Through the kill, the store recovers without a
-// restart and a revocation acknowledged before it (WAIT 1) is still there.
+// The sharded revocation feed follows its channel's slot: when that slot is migrated to another master
+// by hand (CLUSTER SETSLOT IMPORTING/MIGRATING, MIGRATE, SETSLOT NODE) and when its master is killed
+// with SIGKILL and the replica takes over, the feed goes down (the local view turns strict) and comes
+// up again on the new master (a fresh up(): the view reloads its snapshot). Through the kill, the store
+// recovers without a restart and a revocation acknowledged before it (WAIT 1) is still there.
 import { randomUUID } from 'node:crypto'
 import t from 'tap'
 import { RedisStore } from '../../src/store/redis/index.js'

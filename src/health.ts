@@ -3,6 +3,9 @@
 // sending traffic (also while shutting down, and after a start without Redis until it appears:
 // SECURITY.md F01). A store epoch that changed (the store lost its data, SECURITY.md E02) keeps the
 // instance not ready for `epochChangeHoldMs`, the longest an access token of the lost epoch lives.
+// With REDIS_MIN_REPLICAS > 0 the answer also reports the replicas (issue 11 item 5): a master short of
+// them (right after a failover) keeps the instance ready, since every request can still be served
+// (durable writes then wait for the replicas online only), and says so in `replicas.short`.
 import type { FastifyInstance } from 'fastify'
 import type { Store } from './store/types.js'
 import type { RouteSource } from './pipeline/match.js'
@@ -45,7 +48,14 @@ export async function healthPlugin (app: FastifyInstance, opts: HealthOptions): 
     }
     const table = opts.routes.current()
     reply.header('cache-control', 'no-store')
-    return { status: 'ready', store: opts.store.kind, routes: table.routes.length, route_map_version: table.version }
+    const replicas = opts.store.replicas?.()
+    return {
+      status: 'ready',
+      store: opts.store.kind,
+      routes: table.routes.length,
+      route_map_version: table.version,
+      ...(replicas !== undefined && replicas.required > 0 && { replicas })
+    }
   })
 }
 

@@ -11,7 +11,9 @@
 // after RESYNC_AFTER_OVERFLOW_MS: memory stays bounded, correctness is never traded for it.
 //
 // Propagation: a revocation is applied on every LIVE instance when its PUBLISH arrives (the same
-// Lua script as the write), typically within a millisecond or two on a LAN. Upper bound: an
+// Lua script as the write; on a Redis Cluster an SPUBLISH right after it, src/store/redis/writes.ts),
+// typically within a millisecond or two on a LAN. A failover or slot migration of the feed's Redis
+// node drops the feed (down: strict), and its re-subscription on the new master is an up(): re-sync. Upper bound: an
 // instance whose feed silently stops notices within FEED_HEARTBEAT_MS + REDIS_TIMEOUT (2 s by
 // default) and turns strict; until then it may accept a token revoked during that window.
 import type { RevocationEvent, RevocationFeed, RevocationQuery, RevocationState, Store } from '../store/types.js'

@@ -181,6 +181,11 @@ export interface Store {
   readonly kind: 'memory' | 'redis'
   /** The store's identity as this instance last confirmed it (epoch.ts, SECURITY.md E01-E04). */
   readonly epoch: StoreEpoch
+  /**
+   * Redis with REDIS_MIN_REPLICAS > 0: online replicas per master and the masters short of them
+   * (issue 11 item 5; /readyz reports it). Absent: nothing to report (memory store).
+   */
+  replicas?(): { required: number, online: Record<string, number>, short: string[] }
   /** Authorization codes (RFC 6749 §4.1.2) and hosted-login sessions: auth-types.ts. */
   readonly codes: AuthCodeStore
   readonly loginSessions: LoginSessionStore

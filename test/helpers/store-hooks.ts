@@ -4,7 +4,7 @@
 // faked: it reaches the real store. Deterministic: no timers, no timing.
 import { StoreUnavailableError, type Store } from '../../src/store/types.js'
 
-type Method = { [K in keyof Store]: Store[K] extends (...args: never[]) => unknown ? K : never }[keyof Store]
+type Method = { [K in keyof Store]-?: NonNullable<Store[K]> extends (...args: never[]) => unknown ? K : never }[keyof Store]
 
 export interface StoreHooks {
   /** Runs `fn` once, right after the next call of `method` ('*': of any method) resolved and before its caller resumes. */

@@ -50,6 +50,36 @@ return {'0', state[2]}                                         -- rotated
 }
 
 /**
+ * The Cluster form of rotateRefresh (a script may only touch its own slot): the successor was stored
+ * before (src/store/redis/writes.ts) and lives in another slot, so this script never reads or writes
+ * it. KEYS[1] old refresh-token hash, KEYS[2] its grace entry (same slot); ARGV[1] the successor's
+ * key name (stored in the grace entry, never accessed here), ARGV[2] presenter's DPoP key thumbprint,
+ * ARGV[3] grace ms, ARGV[4] sealed successor. Returns nil (unknown), {'0', record} consumed,
+ * {'3', record} bound to another key, or {'1', record, successor key, sealed, key} already used:
+ * the caller decides a grace retry by reading whether that successor is still unused.
+ */
+export const consumeWithGrace: ScriptDefinition = {
+  numberOfKeys: 2,
+  lua: `
+local state = redis.call('HMGET', KEYS[1], 'u', 'r')
+if not state[2] then return nil end
+if state[1] == '1' then
+  local g = redis.call('HMGET', KEYS[2], 's', 'c', 'k')
+  return {'1', state[2], g[1] or '', g[2] or '', g[3] or ''}
+end
+local bound = cjson.decode(state[2]).jkt
+if type(bound) == 'string' and bound ~= ARGV[2] then return {'3', state[2]} end
+redis.call('HSET', KEYS[1], 'u', '1')
+if tonumber(ARGV[3]) > 0 then
+  redis.call('DEL', KEYS[2])
+  redis.call('HSET', KEYS[2], 's', ARGV[1], 'c', ARGV[4], 'k', ARGV[2])
+  redis.call('PEXPIRE', KEYS[2], ARGV[3])
+end
+return {'0', state[2]}
+`
+}
+
+/**
  * A session (refresh family) recorded at every token request of the family. KEYS[1] session hash,
  * KEYS[2] the user's session index (sorted set, score = expiry ms); ARGV[1] sid, ARGV[2] sub,
  * ARGV[3] client id, ARGV[4] createdAt, ARGV[5] lastUsedAt, ARGV[6] ip, ARGV[7] user agent,

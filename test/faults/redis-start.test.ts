@@ -125,6 +125,11 @@ t.test('F05: Redis appears on that port; the same process serves again without a
   t.equal(echo.seen.at(-1)!.headers['x-auth-subject'], 'client:svc', 'with the identity from the token')
   t.equal(gw.child.pid, pid, 'same process')
   t.equal(gw.child.exitCode, null, 'still running')
+  // the child's log reaches us through a pipe, possibly after the answers above: wait for the line
+  // (a hang guard only), then assert it
+  for (const until = Date.now() + 10_000; !/signing keys loaded/.test(gw.output()) && Date.now() < until;) {
+    await new Promise((resolve) => setTimeout(resolve, 25))
+  }
   t.match(gw.output(), /signing keys loaded/, 'the recovery is logged')
 
   gw.child.kill('SIGTERM')

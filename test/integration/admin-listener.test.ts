@@ -14,6 +14,33 @@ import { loadRouteTable } from '../../src/config/route-map-loader.js'
 import { createStore, RedisStore } from '../../src/store/index.js'
 import { startRedis } from '../helpers/redis-server.js'
 
+// Fixtures of the later sections, set up before any test is defined: tap ends the file's root test
+// once it is idle, so no section may still be awaiting its setup when the tests above it finish.
+// For the section "GET /admin/access (src/admin/access.ts) on a bare Fastify in…":
+const ACCESS_ROUTES = 'test/fixtures/routes/access-widen.yaml'
+const redis = await startRedis()
+const store = createStore({ redisUrl: redis.url, timeoutMs: 2000 })
+if (store instanceof RedisStore) await store.ready(2000)
+const now = Math.floor(Date.now() / 1000)
+await store.putClient({ id: 'reporter', secretHash: null, grants: ['password'], scopes: ['reports:read', 'reports:daily'], disabled: false, createdAt: now })
+await store.putUser({ name: 'alice', passwordHash: 'unused', scopes: ['orders:read', 'billing:read'], disabled: true, createdAt: now })
+const table = await loadRouteTable(ACCESS_ROUTES)
+const app = Fastify()
+await app.register(adminAccessPlugin, { store, routes: { current: () => table } })
+t.teardown(async () => { await app.close(); await store.close(); await redis.stop() })
+
+// the process starts: the CLI's answer, compared below with the endpoint's, and a usage error
+const cli = runCli(['access', '--client', 'reporter', '--json'], { env: { REDIS_URL: redis.url, ROUTES_FILE: ACCESS_ROUTES } })
+const twoSelectors = runCli(['access', '--client', 'reporter', '--scopes', 'a'], { env: { REDIS_URL: redis.url, ROUTES_FILE: ACCESS_ROUTES } })
+
+const get = async (query: string): Promise<{ status: number, body: any }> => {
+  const res = await app.inject({ method: 'GET', url: `/admin/access${query}` })
+  t.match(res.headers['content-type'], /^application\/json/, `${query}: JSON`)
+  return { status: res.statusCode, body: res.json() }
+}
+const routesOf = (body: { reachable: Array<{ method: string, path: string, public: boolean }> }): string[] =>
+  body.reachable.map((r) => `${r.method} ${r.path}${r.public ? ' public' : ''}`)
+
 // The admin listener (issue 13 items 1, 4, 10) through real in-process gateways: ADMIN_AUTH=required
 // admits only a gateway token with scope portcullis:admin, checked as at the edge (RFC 6750 §3.1
 // refusals with WWW-Authenticate); ADMIN_METRICS_PUBLIC exempts /metrics only; /admin/status and
@@ -167,30 +194,7 @@ t.test('portcullis status (spawned): --json from a running instance with ADMIN_T
 
 // GET /admin/access (src/admin/access.ts) on a bare Fastify instance with a real Redis store and a
 // real route table: each selector, the refusals as JSON, and the same answer as `portcullis access --json`.
-
-const ACCESS_ROUTES = 'test/fixtures/routes/access-widen.yaml'
-const redis = await startRedis()
-const store = createStore({ redisUrl: redis.url, timeoutMs: 2000 })
-if (store instanceof RedisStore) await store.ready(2000)
-const now = Math.floor(Date.now() / 1000)
-await store.putClient({ id: 'reporter', secretHash: null, grants: ['password'], scopes: ['reports:read', 'reports:daily'], disabled: false, createdAt: now })
-await store.putUser({ name: 'alice', passwordHash: 'unused', scopes: ['orders:read', 'billing:read'], disabled: true, createdAt: now })
-const table = await loadRouteTable(ACCESS_ROUTES)
-const app = Fastify()
-await app.register(adminAccessPlugin, { store, routes: { current: () => table } })
-t.teardown(async () => { await app.close(); await store.close(); await redis.stop() })
-
-// the process starts: the CLI's answer, compared below with the endpoint's, and a usage error
-const cli = runCli(['access', '--client', 'reporter', '--json'], { env: { REDIS_URL: redis.url, ROUTES_FILE: ACCESS_ROUTES } })
-const twoSelectors = runCli(['access', '--client', 'reporter', '--scopes', 'a'], { env: { REDIS_URL: redis.url, ROUTES_FILE: ACCESS_ROUTES } })
-
-const get = async (query: string): Promise<{ status: number, body: any }> => {
-  const res = await app.inject({ method: 'GET', url: `/admin/access${query}` })
-  t.match(res.headers['content-type'], /^application\/json/, `${query}: JSON`)
-  return { status: res.statusCode, body: res.json() }
-}
-const routesOf = (body: { reachable: Array<{ method: string, path: string, public: boolean }> }): string[] =>
-  body.reachable.map((r) => `${r.method} ${r.path}${r.public ? ' public' : ''}`)
+// Its fixtures are set up at the top of this file.
 
 t.test('?client=ID: the client\'s scopes from the store; the same JSON as `portcullis access --client ID --json`', async (t) => {
   const res = await get('?client=reporter')

@@ -9,6 +9,44 @@ import { loadConfig } from '../../src/config/env.js'
 import { startGateway } from '../../src/server.js'
 import { startEchoUpstream } from '../helpers/echo-upstream.js'
 
+// Fixtures of the later sections, set up before any test is defined: tap ends the file's root test
+// once it is idle, so no section may still be awaiting its setup when the tests above it finish.
+// For the section "The gateway owns its Redis connections and ends them when it…":
+const redis = await startRedis()
+t.teardown(() => redis.stop())
+const echo = await startEchoUpstream()
+t.teardown(() => echo.close())
+
+const observer = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 })
+await observer.connect()
+await observer.client('SETNAME', 'observer')
+t.teardown(() => { observer.disconnect() })
+
+/** Client connections other than the observer, as redis-server sees them (one line per connection). */
+async function gatewayClients (): Promise<string[]> {
+  const list = String(await observer.client('LIST'))
+  return list.split('\n').filter((line) => line.trim() !== '' && !/ name=observer /.test(line))
+}
+
+/** Polls (redis-server notices a closed socket asynchronously) until `done`, at most `tries` times. */
+async function settle (done: (clients: string[]) => boolean, tries = 200): Promise<string[]> {
+  let clients = await gatewayClients()
+  for (let i = 0; i < tries && !done(clients); i++) {
+    await new Promise((resolve) => setTimeout(resolve, 25))
+    clients = await gatewayClients()
+  }
+  return clients
+}
+
+const closeRoutes = writeRoutes(`
+version: 1
+upstreams:
+  echo: { url: ${echo.url}, timeout: 2s }
+routes:
+  - path: /api/*
+    upstream: echo
+`)
+
 // Starting against Redis (issue 9): the gateway waits for its first connection (at most
 // REDIS_TIMEOUT) before it loads the key set, so a healthy Redis gives no "cannot load the signing
 // keys" warning; an absent one still does, once (SECURITY.md F01). A real process, its real log.
@@ -62,41 +100,7 @@ t.test('an absent Redis: the gateway still starts, and says once that the keys a
 // connection but the test's own observer (CLIENT LIST). Covers the command client and, with
 // REVOCATION_MODE=replicated, the revocation feed's subscriber (SECURITY.md F01–F05: the store
 // closes with a bounded QUIT, then cuts the socket and stops the reconnect loop).
-
-const redis = await startRedis()
-t.teardown(() => redis.stop())
-const echo = await startEchoUpstream()
-t.teardown(() => echo.close())
-
-const observer = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 })
-await observer.connect()
-await observer.client('SETNAME', 'observer')
-t.teardown(() => { observer.disconnect() })
-
-/** Client connections other than the observer, as redis-server sees them (one line per connection). */
-async function gatewayClients (): Promise<string[]> {
-  const list = String(await observer.client('LIST'))
-  return list.split('\n').filter((line) => line.trim() !== '' && !/ name=observer /.test(line))
-}
-
-/** Polls (redis-server notices a closed socket asynchronously) until `done`, at most `tries` times. */
-async function settle (done: (clients: string[]) => boolean, tries = 200): Promise<string[]> {
-  let clients = await gatewayClients()
-  for (let i = 0; i < tries && !done(clients); i++) {
-    await new Promise((resolve) => setTimeout(resolve, 25))
-    clients = await gatewayClients()
-  }
-  return clients
-}
-
-const closeRoutes = writeRoutes(`
-version: 1
-upstreams:
-  echo: { url: ${echo.url}, timeout: 2s }
-routes:
-  - path: /api/*
-    upstream: echo
-`)
+// Its fixtures are set up at the top of this file.
 
 for (const mode of ['strict', 'replicated'] as const) {
   t.test(`REVOCATION_MODE=${mode}: after the gateway closes, Redis lists none of its connections`, async (t) => {

@@ -7,6 +7,25 @@ import { loadConfig } from '../../src/config/env.js'
 import { startGateway } from '../../src/server.js'
 import { captureLogs, type LogLine } from '../helpers/log-capture.js'
 
+// Fixtures of the later sections, set up before any test is defined: tap ends the file's root test
+// once it is idle, so no section may still be awaiting its setup when the tests above it finish.
+// For the section "Every hot reload logs its access diff (issue 13 item 6): one…":
+const HEAD = `version: 1
+upstreams:
+  orders: { url: http://127.0.0.1:9001 }
+  billing: { url: http://127.0.0.1:9002 }
+routes:
+`
+const BASE = `${HEAD}  - { path: /orders/*, methods: [GET], upstream: orders, scopes: [orders:read] }
+  - { path: /billing/*, methods: [GET, DELETE], upstream: billing, scopes: [billing:read, billing:write] }
+`
+const routesFile = writeRoutes(BASE)
+const { logger, lines } = captureLogs()
+const gw = await startGateway(loadConfig({ ROUTES_FILE: routesFile, PORT: '0', LOG_LEVEL: 'info' }), { logger })
+t.teardown(() => gw.close())
+
+const accessLines = (from: number): LogLine[] => lines.slice(from).filter((l) => String(l.reason).startsWith('routes_access_'))
+
 // Hot reload under load (issue 2 point 5): 20 reloads while requests flow, zero failures;
 // an invalid edit is kept out and the old map keeps serving.
 
@@ -84,22 +103,7 @@ t.test('the watcher picks up in-place writes and atomic renames; an invalid edit
 // Every hot reload logs its access diff (issue 13 item 6): one line per entry that widens (warn) or
 // only narrows (info), through a real gateway (startGateway, as `portcullis serve` runs it) and a
 // real RouteWatcher reload of the file.
-
-const HEAD = `version: 1
-upstreams:
-  orders: { url: http://127.0.0.1:9001 }
-  billing: { url: http://127.0.0.1:9002 }
-routes:
-`
-const BASE = `${HEAD}  - { path: /orders/*, methods: [GET], upstream: orders, scopes: [orders:read] }
-  - { path: /billing/*, methods: [GET, DELETE], upstream: billing, scopes: [billing:read, billing:write] }
-`
-const routesFile = writeRoutes(BASE)
-const { logger, lines } = captureLogs()
-const gw = await startGateway(loadConfig({ ROUTES_FILE: routesFile, PORT: '0', LOG_LEVEL: 'info' }), { logger })
-t.teardown(() => gw.close())
-
-const accessLines = (from: number): LogLine[] => lines.slice(from).filter((l) => String(l.reason).startsWith('routes_access_'))
+// Its fixtures are set up at the top of this file.
 
 t.test('a reload that widens: one warn line per widened entry, naming who gains', async (t) => {
   const from = lines.length

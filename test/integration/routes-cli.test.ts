@@ -11,9 +11,100 @@ import { createStore, RedisStore } from '../../src/store/index.js'
 import { freePort, startRedis } from '../helpers/redis-server.js'
 import { json, runCli } from '../fixtures/run-cli.js'
 
+const ROOT = fileURLToPath(new URL('../../', import.meta.url))
+
+// Fixtures of the later sections, set up before any test is defined: tap ends the file's root test
+// once it is idle, so no section may still be awaiting its setup when the tests above it finish.
+// For the section "`portcullis routes replay NEW --log FILE` as a real process…":
+const dir = mkdtempSync(join(tmpdir(), 'portcullis-replay-'))
+
+function replayCli (args: string[]): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(...nodeChild(['bin/portcullis.js', ...args]), { cwd: ROOT, env: { PATH: process.env.PATH ?? '' }, timeout: 30_000 },
+      (err, stdout, stderr) => { resolve({ code: err === null ? 0 : (err.code as number | null), stdout, stderr }) })
+  })
+}
+
+function write (name: string, text: string): string {
+  const file = join(dir, name)
+  writeFileSync(file, text)
+  return file
+}
+
+const map = (ordersScopes: string, adminAuth = 'required'): string => write(`routes-${ordersScopes}-${adminAuth}.yaml`, `
+version: 1
+upstreams:
+  app: { url: http://127.0.0.1:9 }
+routes:
+  - path: /orders/*
+    methods: [GET]
+    upstream: app
+    scopes: ${ordersScopes}
+  - path: /admin/*
+    upstream: app
+    auth: ${adminAuth}
+`)
+
+const line = (o: Record<string, unknown>): string => JSON.stringify({
+  time: '2026-11-30T10:00:00.000Z', route: 'GET /orders/*', method: 'GET', path: '/orders/1', subject: 'alice',
+  client: 'mobile', scopes: ['orders:read'], auth: 'required', decision: 'allow', reason: 'allowed', stage: null, ...o
+})
+const LOG = write('decisions.log', [
+  line({}),
+  line({ path: '/orders/2' }),
+  line({ subject: 'client:billing', client: 'billing' }),
+  line({ route: 'GET /admin/*', path: '/admin/x', subject: null, client: null, scopes: null, decision: 'refuse', reason: 'token_missing', stage: 'authenticate' }),
+  line({ decision: 'refuse', reason: 'rate_limited', stage: 'rate-limit' }),
+  'not a decision'
+].join('\n') + '\n')
+
+const SAME = map('[orders:read]')
+const NARROWED = map('[orders:read, orders:audit]')
+const WIDENED = map('[orders:read]', 'none')
+const INVALID_MAP = write('invalid.yaml', 'version: 1\nupstreams: {}\nroutes:\n  - path: /x\n    upstream: nowhere\n')
+
+// each run is a process start: start them all at once, assert below
+const replayRuns = {
+  same: replayCli(['routes', 'replay', SAME, '--log', LOG]),
+  narrowed: replayCli(['routes', 'replay', NARROWED, '--log', LOG]),
+  widened: replayCli(['routes', 'replay', WIDENED, '--log', LOG, '--json']),
+  noLog: replayCli(['routes', 'replay', SAME]),
+  unreadable: replayCli(['routes', 'replay', SAME, '--log', dir]),
+  invalid: replayCli(['routes', 'replay', INVALID_MAP, '--log', LOG])
+}
+
+// For the section "`portcullis routes diff` and `routes check --registry` as re…":
+const F = 'test/fixtures/routes/'
+const OLD = `${F}access-old.yaml`
+const redis = await startRedis()
+const store = createStore({ redisUrl: redis.url, timeoutMs: 2000 })
+if (store instanceof RedisStore) await store.ready(2000)
+t.teardown(async () => { await store.close(); await redis.stop() })
+
+const now = Math.floor(Date.now() / 1000)
+for (const [id, scopes] of [['accountant', ['billing:read', 'reports:read']], ['reporter', ['reports:read', 'reports:daily']], ['shop', ['orders:read', 'orders:write']]] as const) {
+  await store.putClient({ id, secretHash: null, grants: ['password'], scopes: [...scopes], disabled: false, createdAt: now })
+}
+for (const [name, scopes] of [['alice', ['orders:read', 'billing:read', 'reports:read']], ['bob', ['reports:read', 'reports:daily']]] as const) {
+  await store.putUser({ name, passwordHash: 'unused', scopes: [...scopes], disabled: false, createdAt: now })
+}
+const withRedis = { REDIS_URL: redis.url }
+const deadRedis = { REDIS_URL: `redis://127.0.0.1:${await freePort()}`, REDIS_TIMEOUT: '1' }
+
+// each run is a process start: start them all at once, assert below
+const diffRuns = {
+  same: runCli(['routes', 'diff', OLD, `${F}access-same.yaml`]),
+  narrow: runCli(['routes', 'diff', OLD, `${F}access-narrow.yaml`]),
+  widen: runCli(['routes', 'diff', OLD, `${F}access-widen.yaml`, '--json'], { env: withRedis }),
+  invalid: runCli(['routes', 'diff', OLD, `${F}invalid.yaml`]),
+  storeDown: runCli(['routes', 'diff', OLD, `${F}access-narrow.yaml`], { env: deadRedis }),
+  lintErrors: runCli(['routes', 'check', `${F}access-narrow.yaml`, '--registry', '--json'], { env: withRedis }),
+  lintWarnings: runCli(['routes', 'check', `${F}access-widen.yaml`, '--registry'], { env: withRedis }),
+  lintNoRedis: runCli(['routes', 'check', `${F}access-widen.yaml`, '--registry'])
+}
+
 // `portcullis routes check` as a real process: exit code, stdout and stderr.
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const VALID = 'test/fixtures/routes/valid.yaml'
 const INVALID = 'test/fixtures/routes/invalid.yaml'
 
@@ -87,63 +178,7 @@ t.test('a missing file: exit 1, positioned at 1:1', async (t) => {
 // `portcullis routes replay NEW --log FILE` as a real process (issue 13 item 8): what only a spawn
 // shows, the exit codes (0 nothing flips, 1 only narrowing, 3 any widening, 2 usage) with stdout
 // and stderr. The decisions themselves are tested in-process in decision-log.test.ts.
-
-const dir = mkdtempSync(join(tmpdir(), 'portcullis-replay-'))
-
-function replayCli (args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(...nodeChild(['bin/portcullis.js', ...args]), { cwd: ROOT, env: { PATH: process.env.PATH ?? '' }, timeout: 30_000 },
-      (err, stdout, stderr) => { resolve({ code: err === null ? 0 : (err.code as number | null), stdout, stderr }) })
-  })
-}
-
-function write (name: string, text: string): string {
-  const file = join(dir, name)
-  writeFileSync(file, text)
-  return file
-}
-
-const map = (ordersScopes: string, adminAuth = 'required'): string => write(`routes-${ordersScopes}-${adminAuth}.yaml`, `
-version: 1
-upstreams:
-  app: { url: http://127.0.0.1:9 }
-routes:
-  - path: /orders/*
-    methods: [GET]
-    upstream: app
-    scopes: ${ordersScopes}
-  - path: /admin/*
-    upstream: app
-    auth: ${adminAuth}
-`)
-
-const line = (o: Record<string, unknown>): string => JSON.stringify({
-  time: '2026-11-30T10:00:00.000Z', route: 'GET /orders/*', method: 'GET', path: '/orders/1', subject: 'alice',
-  client: 'mobile', scopes: ['orders:read'], auth: 'required', decision: 'allow', reason: 'allowed', stage: null, ...o
-})
-const LOG = write('decisions.log', [
-  line({}),
-  line({ path: '/orders/2' }),
-  line({ subject: 'client:billing', client: 'billing' }),
-  line({ route: 'GET /admin/*', path: '/admin/x', subject: null, client: null, scopes: null, decision: 'refuse', reason: 'token_missing', stage: 'authenticate' }),
-  line({ decision: 'refuse', reason: 'rate_limited', stage: 'rate-limit' }),
-  'not a decision'
-].join('\n') + '\n')
-
-const SAME = map('[orders:read]')
-const NARROWED = map('[orders:read, orders:audit]')
-const WIDENED = map('[orders:read]', 'none')
-const INVALID_MAP = write('invalid.yaml', 'version: 1\nupstreams: {}\nroutes:\n  - path: /x\n    upstream: nowhere\n')
-
-// each run is a process start: start them all at once, assert below
-const replayRuns = {
-  same: replayCli(['routes', 'replay', SAME, '--log', LOG]),
-  narrowed: replayCli(['routes', 'replay', NARROWED, '--log', LOG]),
-  widened: replayCli(['routes', 'replay', WIDENED, '--log', LOG, '--json']),
-  noLog: replayCli(['routes', 'replay', SAME]),
-  unreadable: replayCli(['routes', 'replay', SAME, '--log', dir]),
-  invalid: replayCli(['routes', 'replay', INVALID_MAP, '--log', LOG])
-}
+// Its fixtures are set up at the top of this file.
 
 t.test('nothing flips: exit 0, the summary says so', async (t) => {
   const r = await replayRuns.same
@@ -191,35 +226,7 @@ t.test('usage errors: exit 2, one line on stderr (the map\'s problems as FILE:LI
 // `portcullis routes diff` and `routes check --registry` as real processes (the exit codes CI reads:
 // 0 unchanged, 1 only narrows, 3 widens, 2 no diff made), with clients and users read from a real
 // redis-server. The logic itself is tested in-process: test/unit/access-diff.test.ts.
-
-const F = 'test/fixtures/routes/'
-const OLD = `${F}access-old.yaml`
-const redis = await startRedis()
-const store = createStore({ redisUrl: redis.url, timeoutMs: 2000 })
-if (store instanceof RedisStore) await store.ready(2000)
-t.teardown(async () => { await store.close(); await redis.stop() })
-
-const now = Math.floor(Date.now() / 1000)
-for (const [id, scopes] of [['accountant', ['billing:read', 'reports:read']], ['reporter', ['reports:read', 'reports:daily']], ['shop', ['orders:read', 'orders:write']]] as const) {
-  await store.putClient({ id, secretHash: null, grants: ['password'], scopes: [...scopes], disabled: false, createdAt: now })
-}
-for (const [name, scopes] of [['alice', ['orders:read', 'billing:read', 'reports:read']], ['bob', ['reports:read', 'reports:daily']]] as const) {
-  await store.putUser({ name, passwordHash: 'unused', scopes: [...scopes], disabled: false, createdAt: now })
-}
-const withRedis = { REDIS_URL: redis.url }
-const deadRedis = { REDIS_URL: `redis://127.0.0.1:${await freePort()}`, REDIS_TIMEOUT: '1' }
-
-// each run is a process start: start them all at once, assert below
-const diffRuns = {
-  same: runCli(['routes', 'diff', OLD, `${F}access-same.yaml`]),
-  narrow: runCli(['routes', 'diff', OLD, `${F}access-narrow.yaml`]),
-  widen: runCli(['routes', 'diff', OLD, `${F}access-widen.yaml`, '--json'], { env: withRedis }),
-  invalid: runCli(['routes', 'diff', OLD, `${F}invalid.yaml`]),
-  storeDown: runCli(['routes', 'diff', OLD, `${F}access-narrow.yaml`], { env: deadRedis }),
-  lintErrors: runCli(['routes', 'check', `${F}access-narrow.yaml`, '--registry', '--json'], { env: withRedis }),
-  lintWarnings: runCli(['routes', 'check', `${F}access-widen.yaml`, '--registry'], { env: withRedis }),
-  lintNoRedis: runCli(['routes', 'check', `${F}access-widen.yaml`, '--registry'])
-}
+// Its fixtures are set up at the top of this file.
 
 t.test('routes diff: exit 0 when access is unchanged (edits that move nobody are still listed)', async (t) => {
   const r = await diffRuns.same

@@ -21,6 +21,71 @@ import { mint, registerStoreEpoch, userClaims } from '../helpers/tokens.js'
 import type { CompiledUpstream, RouteTable } from '../../src/config/route-types.js'
 import { UpstreamAgents } from '../../src/pipeline/upstream-agents.js'
 
+// Fixtures of the later sections, set up before any test is defined: tap ends the file's root test
+// once it is idle, so no section may still be awaiting its setup when the tests above it finish.
+// For the section "Upstream TLS decided per origin by the dispatcher reply-from…":
+const dir = mkdtempSync(join(tmpdir(), 'portcullis-agents-'))
+const openssl = (...args: string[]): void => { execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' }) }
+const EC = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes']
+openssl('req', '-x509', ...EC, '-days', '1', '-subj', '/CN=Portcullis Agents Test CA', '-keyout', 'ca.key', '-out', 'ca.pem',
+  '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign')
+writeFileSync(join(dir, 'local.ext'), 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n')
+openssl('req', ...EC, '-subj', '/CN=local', '-keyout', 'local.key', '-out', 'local.csr')
+openssl('x509', '-req', '-in', 'local.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '1', '-extfile', 'local.ext', '-out', 'local.pem')
+const CA_PEM = readFileSync(join(dir, 'ca.pem'), 'utf8')
+
+async function httpsServer (): Promise<string> {
+  const server: Server = createServer({ key: readFileSync(join(dir, 'local.key')), cert: readFileSync(join(dir, 'local.pem')) }, (_req, res) => { res.end('ok') })
+  server.on('tlsClientError', () => {})
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()) }))
+  return `https://127.0.0.1:${(server.address() as AddressInfo).port}`
+}
+
+const ORIGIN_A = await httpsServer()
+const ORIGIN_B = await httpsServer()
+
+function upstream (name: string, origin: string, tls?: { ca?: string, verify: boolean }): CompiledUpstream {
+  return { name, origin, basePath: '', timeoutMs: 2000, ...(tls === undefined ? {} : { tls: { ca: tls.ca, caFile: tls.ca === undefined ? undefined : 'ca.pem', verify: tls.verify } }) }
+}
+
+function tableOf (...ups: CompiledUpstream[]): RouteTable {
+  return { routes: [], upstreams: new Map(ups.map((u) => [u.name, u])), file: 'routes.yaml', version: 'test', lookup: () => ({ kind: 'not_found' }) }
+}
+
+/** A route source; `swaps` false behaves like a plain source without onSwap. */
+function source (first: RouteTable, swaps = true): { current(): RouteTable, onSwap?: (l: (n: RouteTable) => void) => () => void, swap(n: RouteTable): void, listeners: number } {
+  let table = first
+  const listeners = new Set<(n: RouteTable) => void>()
+  const src = {
+    current: () => table,
+    swap (next: RouteTable) { table = next; for (const l of listeners) l(next) },
+    get listeners () { return listeners.size }
+  }
+  if (!swaps) return src
+  return Object.assign(src, { onSwap: (l: (n: RouteTable) => void) => { listeners.add(l); return () => { listeners.delete(l) } } })
+}
+
+function agents (src: ReturnType<typeof source>): { agents: UpstreamAgents, warnings: Array<Record<string, unknown>> } {
+  const warnings: Array<Record<string, unknown>> = []
+  const a = new UpstreamAgents({ routes: src, log: { warn: (o) => { warnings.push(o as Record<string, unknown>) } } })
+  t.teardown(() => a.close())
+  return { agents: a, warnings }
+}
+
+/** 'ok', or the TLS/connection error code. */
+async function get (a: UpstreamAgents, origin: string): Promise<string> {
+  try {
+    const res = await request(`${origin}/`, { dispatcher: a.dispatcher })
+    return await res.body.text()
+  } catch (err) {
+    const e = err as { code?: string, cause?: { code?: string } }
+    return e.code ?? e.cause?.code ?? String(err)
+  }
+}
+
+const UNTRUSTED = /^(UNABLE_TO_VERIFY_LEAF_SIGNATURE|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_GET_ISSUER_CERT_LOCALLY|DEPTH_ZERO_SELF_SIGNED_CERT)$/
+
 // The pipeline as registered (src/pipeline/index.ts), in process: one Fastify instance with the error
 // handler and gatewayPlugin, requests by inject, one echo upstream. The order of the stages is security
 // (match → authenticate → check-revocation → authorize → rate-limit → forward), and the settings each
@@ -233,68 +298,7 @@ t.test('REVOCATION_MODE=replicated: the gateway answers from its local view, and
 // is an explicit opt-out that is logged, and a new route table takes effect on its next request.
 // Requests go straight through UpstreamAgents' dispatcher (no gateway). Certificates are made at test
 // time with the openssl CLI. Through a gateway: test/integration/upstream-tls.test.ts.
-
-const dir = mkdtempSync(join(tmpdir(), 'portcullis-agents-'))
-const openssl = (...args: string[]): void => { execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' }) }
-const EC = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes']
-openssl('req', '-x509', ...EC, '-days', '1', '-subj', '/CN=Portcullis Agents Test CA', '-keyout', 'ca.key', '-out', 'ca.pem',
-  '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign')
-writeFileSync(join(dir, 'local.ext'), 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n')
-openssl('req', ...EC, '-subj', '/CN=local', '-keyout', 'local.key', '-out', 'local.csr')
-openssl('x509', '-req', '-in', 'local.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '1', '-extfile', 'local.ext', '-out', 'local.pem')
-const CA_PEM = readFileSync(join(dir, 'ca.pem'), 'utf8')
-
-async function httpsServer (): Promise<string> {
-  const server: Server = createServer({ key: readFileSync(join(dir, 'local.key')), cert: readFileSync(join(dir, 'local.pem')) }, (_req, res) => { res.end('ok') })
-  server.on('tlsClientError', () => {})
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()) }))
-  return `https://127.0.0.1:${(server.address() as AddressInfo).port}`
-}
-
-const ORIGIN_A = await httpsServer()
-const ORIGIN_B = await httpsServer()
-
-function upstream (name: string, origin: string, tls?: { ca?: string, verify: boolean }): CompiledUpstream {
-  return { name, origin, basePath: '', timeoutMs: 2000, ...(tls === undefined ? {} : { tls: { ca: tls.ca, caFile: tls.ca === undefined ? undefined : 'ca.pem', verify: tls.verify } }) }
-}
-
-function tableOf (...ups: CompiledUpstream[]): RouteTable {
-  return { routes: [], upstreams: new Map(ups.map((u) => [u.name, u])), file: 'routes.yaml', version: 'test', lookup: () => ({ kind: 'not_found' }) }
-}
-
-/** A route source; `swaps` false behaves like a plain source without onSwap. */
-function source (first: RouteTable, swaps = true): { current(): RouteTable, onSwap?: (l: (n: RouteTable) => void) => () => void, swap(n: RouteTable): void, listeners: number } {
-  let table = first
-  const listeners = new Set<(n: RouteTable) => void>()
-  const src = {
-    current: () => table,
-    swap (next: RouteTable) { table = next; for (const l of listeners) l(next) },
-    get listeners () { return listeners.size }
-  }
-  if (!swaps) return src
-  return Object.assign(src, { onSwap: (l: (n: RouteTable) => void) => { listeners.add(l); return () => { listeners.delete(l) } } })
-}
-
-function agents (src: ReturnType<typeof source>): { agents: UpstreamAgents, warnings: Array<Record<string, unknown>> } {
-  const warnings: Array<Record<string, unknown>> = []
-  const a = new UpstreamAgents({ routes: src, log: { warn: (o) => { warnings.push(o as Record<string, unknown>) } } })
-  t.teardown(() => a.close())
-  return { agents: a, warnings }
-}
-
-/** 'ok', or the TLS/connection error code. */
-async function get (a: UpstreamAgents, origin: string): Promise<string> {
-  try {
-    const res = await request(`${origin}/`, { dispatcher: a.dispatcher })
-    return await res.body.text()
-  } catch (err) {
-    const e = err as { code?: string, cause?: { code?: string } }
-    return e.code ?? e.cause?.code ?? String(err)
-  }
-}
-
-const UNTRUSTED = /^(UNABLE_TO_VERIFY_LEAF_SIGNATURE|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_GET_ISSUER_CERT_LOCALLY|DEPTH_ZERO_SELF_SIGNED_CERT)$/
+// Its fixtures are set up at the top of this file.
 
 t.test('H15: by default an https upstream is verified against the system CAs (a private CA is refused)', async (t) => {
   const { agents: a, warnings } = agents(source(tableOf(upstream('a', ORIGIN_A))))

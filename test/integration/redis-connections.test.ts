@@ -118,7 +118,9 @@ for (const mode of ['strict', 'replicated'] as const) {
     t.equal(status, 200, 'the gateway is ready on Redis')
 
     const expected = mode === 'replicated' ? 2 : 1 // command client (+ the feed's subscriber)
-    const open = await settle((c) => c.length >= expected)
+    // the subscriber may connect before its SUBSCRIBE is processed (flags=N, then P): wait for both
+    const subscribed = (c: string[]): boolean => mode !== 'replicated' || c.some((line) => / flags=P /.test(line))
+    const open = await settle((c) => c.length >= expected && subscribed(c))
     t.ok(open.length >= expected, `while running, Redis lists the gateway's ${expected} connection(s) (saw ${open.length})`)
     if (mode === 'replicated') t.ok(open.some((line) => / flags=P /.test(line)), 'one of them is the subscriber (flags=P)')
 

@@ -72,7 +72,7 @@ export async function startGateway (config: Readonly<Config>, opts: StartOptions
   watcher.onSwap(accessDiffOnSwap(logger))
   const app = await buildApp({ config, store, routes: watcher, keys, logger, metrics })
   // The app owns the store's connections (command client, and the revocation feed's subscriber,
-  // closed by the replica's own onClose): app.close() ends them all (test/integration/redis-close.test.ts).
+  // closed by the replica's own onClose): app.close() ends them all (test/integration/redis-connections.test.ts).
   // Not @fastify/redis: its registration waits for 'ready', so a gateway could not start while Redis
   // is absent (SECURITY.md F01); README "Libraries and what each does".
   app.addHook('onClose', async () => {

@@ -4,6 +4,7 @@ import { createHmac, generateKeyPairSync, sign, type KeyObject } from 'node:cryp
 import type { Config } from '../../src/config/env.js'
 import { newJti, signAccessToken, type AccessTokenClaims } from '../../src/oauth/jwt.js'
 import type { KeyRing } from '../../src/oauth/keys.js'
+import { thumbprint } from '../../src/oauth/key-material.js'
 
 export const b64 = (s: string | Buffer): string => Buffer.from(s).toString('base64url')
 export const b64json = (v: unknown): string => b64(JSON.stringify(v))
@@ -104,12 +105,23 @@ export function ringHeader (keys: KeyRing, over: Record<string, unknown> = {}): 
   return h
 }
 
-/** A key pair the gateway has never seen, of the ring's algorithm. */
+const foreignPairs = new Map<string, { privateKey: KeyObject; publicKey: KeyObject }>()
+
+/**
+ * A key pair the gateway has never seen, of the ring's algorithm. One pair per algorithm and test
+ * process: no test publishes it, so it stays foreign to every ring, and an RSA-2048 pair costs
+ * ~0.1–0.3 s of CPU to generate (a table of forgeries used to make one per row).
+ */
 export function foreignKey (keys: KeyRing): { key: KeyObject; publicKey: KeyObject; alg: 'ES256' | 'EdDSA' | 'RS256' } {
   const alg = keys.signingKey().alg
-  const pair = alg === 'ES256'
-    ? generateKeyPairSync('ec', { namedCurve: 'P-256' })
-    : alg === 'EdDSA' ? generateKeyPairSync('ed25519') : generateKeyPairSync('rsa', { modulusLength: 2048 })
+  let pair = foreignPairs.get(alg)
+  if (pair === undefined) {
+    pair = alg === 'ES256'
+      ? generateKeyPairSync('ec', { namedCurve: 'P-256' })
+      : alg === 'EdDSA' ? generateKeyPairSync('ed25519') : generateKeyPairSync('rsa', { modulusLength: 2048 })
+    foreignPairs.set(alg, pair)
+  }
+  if (keys.verificationKey(thumbprint(pair.publicKey)) !== null) throw new Error('the foreign key was published: not foreign any more')
   return { key: pair.privateKey, publicKey: pair.publicKey, alg }
 }
 

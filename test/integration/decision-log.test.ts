@@ -2,7 +2,7 @@
 // echo upstream: one exact line per decision, allowed or refused, never a token; rotation at
 // DECISION_LOG_MAX_BYTES; a write error logged once and never failing a request; a bad path at
 // start refused. Then `routes replay` (in-process) of that log against narrowed, widened and
-// unchanged route maps. The CLI's exit codes as a real process: routes-replay-cli.test.ts.
+// unchanged route maps. The CLI's exit codes as a real process: routes-cli.test.ts.
 import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'

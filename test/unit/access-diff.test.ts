@@ -1,6 +1,6 @@
 // The access diff, the registry lint and reachability (src/access/) on real compiled route maps:
 // what widens (someone reaches what they could not), what narrows, and who, in scopes and in clients
-// and users. The CLI and the store around them: test/integration/access-cli.test.ts.
+// and users. The CLI and the store around them: test/integration/routes-cli.test.ts.
 import t from 'tap'
 import { readFileSync } from 'node:fs'
 import { accessDiff, diffExitCode, type AccessDiff, type DiffEntry } from '../../src/access/diff.js'

@@ -1,10 +1,12 @@
-// Lever 4 of issue 6: the route map is parsed with js-yaml first (fast, no positions) and only
-// re-parsed with `yaml` (positions) when something is wrong. The fast path must read exactly the
-// data `yaml` (YAML 1.2 core) reads, or give up: these cases are where the two could disagree.
+// Parsing the route map's YAML: the js-yaml fast path against `yaml`, and the `scopes` section.
 import t from 'tap'
 import fc from 'fast-check'
 import { parseDocument, stringify } from 'yaml'
 import { compileRouteMap, parseFast } from '../../src/config/route-map-loader.js'
+
+// Lever 4 of issue 6: the route map is parsed with js-yaml first (fast, no positions) and only
+// re-parsed with `yaml` (positions) when something is wrong. The fast path must read exactly the
+// data `yaml` (YAML 1.2 core) reads, or give up: these cases are where the two could disagree.
 
 /** What the exact path reads, or 'error' when `yaml` reports a problem. */
 function exact (text: string): unknown {
@@ -111,4 +113,27 @@ t.test('an invalid map is reported with positions, as by the exact path', async 
   t.not(parseFast(map), undefined, 'valid YAML: the fast path parses it and then finds the problem')
   const err = t.throws(() => compileRouteMap(map, 'r.yaml')) as unknown as { issues: unknown }
   t.match(err.issues, [{ file: 'r.yaml', line: 6, column: 15, message: /unknown upstream "ordrs"/ }])
+})
+
+// The route map's `scopes` section: scope descriptions for the consent page (README "Mobile clients").
+
+const base = `version: 1
+upstreams:
+  orders: { url: http://127.0.0.1:9001 }
+routes:
+  - path: /orders/*
+    upstream: orders
+    scopes: [orders:read]
+`
+
+t.test('descriptions are compiled into the table, hot-reloaded with it', async (t) => {
+  const table = compileRouteMap(`${base}scopes:\n  orders:read: Read your orders\n  orders:write: Place and cancel orders\n`, 'routes.yaml')
+  t.same([...table.scopeDescriptions ?? []], [['orders:read', 'Read your orders'], ['orders:write', 'Place and cancel orders']])
+  t.same([...compileRouteMap(base, 'routes.yaml').scopeDescriptions ?? []], [], 'optional')
+})
+
+t.test('a bad scope name or description is a positioned route-map error', async (t) => {
+  t.throws(() => compileRouteMap(`${base}scopes:\n  "bad scope": x\n`, 'routes.yaml'), /routes\.yaml:9:3 scopes: "bad scope" is not a scope token/)
+  t.throws(() => compileRouteMap(`${base}scopes:\n  orders:read: ""\n`, 'routes.yaml'), /routes\.yaml:9:\d+ .*description of 1-200 characters/)
+  t.throws(() => compileRouteMap(`${base}scopes: [orders:read]\n`, 'routes.yaml'), /mapping of scope names to descriptions/)
 })

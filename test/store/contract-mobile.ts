@@ -73,19 +73,22 @@ export function storeMobileContract (t: Test, makeStore: MakeStore): void {
   t.test('sessions: recorded again keeps createdAt, updates last use, IP and agent; listed per user, oldest first', async (t) => {
     const store = await fresh(t)
     t.same(await store.listSessions('alice'), [])
-    await store.recordSession(session({ sid: 's2', createdAt: 2000, lastUsedAt: 2000 }))
-    await store.recordSession(session())
-    await store.recordSession(session({ sid: 'b1', sub: 'bob' }))
-    await store.recordSession(session({ createdAt: 5000, lastUsedAt: 5000, ip: '2001:db8::1', userAgent: 'App/2.0' }))
+    const expiresAt = nowS() + 3600 // one value for every record and expectation (no second boundary between them)
+    await store.recordSession(session({ sid: 's2', createdAt: 2000, lastUsedAt: 2000, expiresAt }))
+    await store.recordSession(session({ expiresAt }))
+    await store.recordSession(session({ sid: 'b1', sub: 'bob', expiresAt }))
+    await store.recordSession(session({ createdAt: 5000, lastUsedAt: 5000, ip: '2001:db8::1', userAgent: 'App/2.0', expiresAt }))
     t.same(await store.listSessions('alice'), [
-      session({ lastUsedAt: 5000, ip: '2001:db8::1', userAgent: 'App/2.0' }),
-      session({ sid: 's2', createdAt: 2000, lastUsedAt: 2000 })
+      session({ lastUsedAt: 5000, ip: '2001:db8::1', userAgent: 'App/2.0', expiresAt }),
+      session({ sid: 's2', createdAt: 2000, lastUsedAt: 2000, expiresAt })
     ])
     t.same((await store.listSessions('bob')).map((s) => s.sid), ['b1'])
     await store.recordSession(session({ sid: 'gone', expiresAt: nowS() - 1 }))
-    await store.recordSession(session({ sid: 'short', expiresAt: nowS() + 1 }))
+    // at least a whole second ahead (nowS() + 1 can be a millisecond away), then waited out exactly
+    const shortEnds = nowS() + 2
+    await store.recordSession(session({ sid: 'short', expiresAt: shortEnds }))
     t.same((await store.listSessions('alice')).map((s) => s.sid).sort(), ['s1', 's2', 'short'], 'an ended family is never recorded')
-    await sleep(2100)
+    await sleep(Math.max(0, shortEnds * 1000 - Date.now()) + 100)
     t.same((await store.listSessions('alice')).map((s) => s.sid), ['s1', 's2'], 'a session lives exactly as long as its family')
   })
 

@@ -1,0 +1,221 @@
+// Shared pieces of the `npm run test:ha` fault tests (issue 11 items 6, 8): three real gateway processes
+// on one Redis topology, an echo upstream that counts what reaches it, a bounded open-loop load of
+// protected requests spread across the instances, logins and a revocation made through the real
+// endpoints, and the checks every failover test makes on the answers.
+import { spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import type { Test } from 'tap'
+import { startEchoUpstream, type EchoUpstream } from '../helpers/echo-upstream.js'
+import { writeRoutes } from '../helpers/gateway.js'
+import { nodeChild } from '../helpers/node-child.js'
+import { BIN, freePort, spawnGateway, type SpawnedGateway } from '../helpers/spawn-gateway.js'
+
+export const USER = 'ha-user'
+export const PASSWORD = 'ha-password-0123456'
+export const CLIENT = 'ha-app'
+/** Requests per second of the load, spread over the instances (issue 11 item 6). */
+export const RATE = 200
+export const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
+
+export interface Fleet {
+  echo: EchoUpstream
+  gateways: SpawnedGateway[]
+  /** The environment every instance and the CLI get (the Redis mode variables included). */
+  env: Record<string, string>
+}
+
+/** The CLI as a real process with the fleet's environment (users and clients live in Redis). */
+export async function cli (env: Record<string, string>, args: string[], stdin?: string): Promise<string> {
+  return await new Promise((resolve, reject) => {
+    const child = spawn(...nodeChild([BIN, ...args]), { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['pipe', 'pipe', 'pipe'] })
+    let out = ''
+    child.stdout.on('data', (c: Buffer) => { out += c.toString() })
+    child.stderr.on('data', (c: Buffer) => { out += c.toString() })
+    child.stdin.end(stdin ?? '')
+    child.once('close', (code) => { code === 0 ? resolve(out) : reject(new Error(`portcullis ${args.join(' ')}: exit ${code}: ${out}`)) })
+  })
+}
+
+/**
+ * An echo upstream, a user and a public client (through the CLI), then `count` gateways in
+ * `REVOCATION_MODE=strict`, all on the same Redis settings and issuer, each ready (/readyz 200).
+ */
+export async function startFleet (t: Test, redisEnv: Record<string, string>, opts: { count?: number, extra?: Record<string, string>, perGateway?: (i: number) => Record<string, string> } = {}): Promise<Fleet> {
+  const count = opts.count ?? 3
+  const echo = await startEchoUpstream()
+  t.teardown(() => echo.close())
+  const routesFile = writeRoutes(`
+version: 1
+upstreams:
+  echo: { url: ${echo.url}, timeout: 5s }
+routes:
+  - path: /orders/*
+    upstream: echo
+    scopes: [orders:read]
+    rate_limit: { limit: 1000000, window: 1m, by: subject }
+`)
+  const ports = await Promise.all(Array.from({ length: count }, async () => await freePort()))
+  const env: Record<string, string> = {
+    NODE_ENV: 'production',
+    SESSION_SECRET: randomBytes(32).toString('base64'),
+    ISSUER: 'https://ha.test',
+    ROUTES_FILE: routesFile,
+    REDIS_TIMEOUT: '1',
+    BCRYPT_COST: '4',
+    LOGIN_MAX_FAILURES: '1000',
+    TOKEN_RATE_LIMIT: '100000',
+    LOG_LEVEL: 'info', // spawnGateway waits for the 'portcullis listening' line
+    ...redisEnv,
+    ...opts.extra
+  }
+  await cli(env, ['users', 'add', USER, '--scopes', 'orders:read'], PASSWORD + '\n')
+  await cli(env, ['clients', 'add', CLIENT, '--grants', 'password refresh_token', '--scopes', 'orders:read', '--public'])
+  const gateways: SpawnedGateway[] = []
+  t.teardown(async () => {
+    for (const g of gateways) {
+      if (g.child.exitCode === null && g.child.signalCode === null) g.child.kill('SIGKILL')
+      await g.exited
+    }
+  })
+  for (const [i, port] of ports.entries()) {
+    gateways.push(await spawnGateway(['serve'], { ...env, ...opts.perGateway?.(i), PORT: String(port) }))
+  }
+  for (const g of gateways) await ready(g)
+  return { echo, gateways, env }
+}
+
+/** Polls /readyz until 200 (a hang guard, not a timing assertion). */
+export async function ready (g: SpawnedGateway, ms = 20_000): Promise<void> {
+  const deadline = Date.now() + ms
+  for (;;) {
+    try {
+      if ((await fetch(`${g.url}/readyz`, { signal: AbortSignal.timeout(2000) })).status === 200) return
+    } catch { /* not yet */ }
+    if (g.child.exitCode !== null) throw new Error(`gateway exited:\n${g.output()}`)
+    if (Date.now() > deadline) throw new Error(`gateway not ready after ${ms} ms:\n${g.output().slice(-2000)}`)
+    await sleep(50)
+  }
+}
+
+export interface Tokens { access_token: string, refresh_token: string, scope: string }
+
+/** One password-grant login; the status and, on 200, the tokens. */
+export async function login (g: SpawnedGateway): Promise<{ status: number, tokens?: Tokens, body: string }> {
+  const r = await fetch(`${g.url}/oauth/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: 'password', client_id: CLIENT, username: USER, password: PASSWORD, scope: 'orders:read' }).toString(),
+    signal: AbortSignal.timeout(15_000)
+  })
+  const body = await r.text()
+  return r.status === 200 ? { status: 200, tokens: JSON.parse(body) as Tokens, body } : { status: r.status, body }
+}
+
+export async function mustLogin (g: SpawnedGateway): Promise<Tokens> {
+  const r = await login(g)
+  if (r.tokens === undefined) throw new Error(`login: ${r.status} ${r.body}`)
+  return r.tokens
+}
+
+/** RFC 7009 revocation of a refresh token: its whole session, access tokens included. */
+export async function revoke (g: SpawnedGateway, refreshToken: string): Promise<number> {
+  const r = await fetch(`${g.url}/oauth/revoke`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ client_id: CLIENT, token: refreshToken }).toString(),
+    signal: AbortSignal.timeout(15_000)
+  })
+  await r.arrayBuffer()
+  return r.status
+}
+
+export interface Sample {
+  gateway: number
+  path: string
+  /** HTTP status, or the error name (a reset or a hang-guard abort). */
+  status: number | string
+  start: number
+  end: number
+  revoked: boolean
+}
+
+/** One protected GET; never throws. */
+export async function get (fleet: Fleet, gateway: number, path: string, token: string, revoked = false): Promise<Sample> {
+  const start = Date.now()
+  try {
+    const r = await fetch(`${fleet.gateways[gateway]!.url}${path}`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(15_000) })
+    await r.arrayBuffer()
+    return { gateway, path, status: r.status, start, end: Date.now(), revoked }
+  } catch (err) {
+    return { gateway, path, status: (err as Error).name, start, end: Date.now(), revoked }
+  }
+}
+
+/**
+ * Open-loop load: RATE protected requests per second, round-robin over the instances and the good
+ * tokens, plus (every 10th request) the revoked token when one is given, whatever earlier answers did.
+ * Bounded: it stops when stop() is called; every request has a hang guard.
+ */
+export function load (fleet: Fleet, good: string[], revoked: () => string | null): { stop: () => Promise<Sample[]>, sent: () => number } {
+  const pending: Array<Promise<Sample>> = []
+  let n = 0
+  const every = 1000 / RATE
+  const began = Date.now()
+  const tick = (): void => {
+    // catch up on late timers so the rate holds on a busy machine
+    const due = Math.floor((Date.now() - began) / every)
+    while (n < due) {
+      const i = n++
+      const bad = revoked()
+      const g = i % fleet.gateways.length
+      if (bad !== null && i % 10 === 9) pending.push(get(fleet, g, `/orders/revoked-${i}`, bad, true))
+      else pending.push(get(fleet, g, `/orders/${i}`, good[i % good.length]!))
+    }
+  }
+  const timer = setInterval(tick, every)
+  return {
+    sent: () => n,
+    stop: async () => {
+      clearInterval(timer)
+      return await Promise.all(pending)
+    }
+  }
+}
+
+/** Polls one gateway until a good token is served again; the time it took. */
+export async function servesAgain (fleet: Fleet, gateway: number, token: string, ms = 30_000): Promise<number> {
+  const started = Date.now()
+  for (;;) {
+    const s = await get(fleet, gateway, '/orders/again', token)
+    if (s.status === 200) return Date.now() - started
+    if (Date.now() - started > ms) throw new Error(`gateway ${gateway} still answers ${s.status} after ${ms} ms:\n${fleet.gateways[gateway]!.output().slice(-2000)}`)
+    await sleep(50)
+  }
+}
+
+const count = (samples: Sample[]): string => {
+  const m = new Map<string, number>()
+  for (const s of samples) m.set(`${s.revoked ? 'revoked ' : ''}${s.status}`, (m.get(`${s.revoked ? 'revoked ' : ''}${s.status}`) ?? 0) + 1)
+  return JSON.stringify(Object.fromEntries(m))
+}
+
+/**
+ * The checks of issue 11 item 6 on the answers of one run: only 2xx or 503 (no other 5xx, no reset);
+ * the revoked token never served; nothing reached the upstream that was not answered 2xx (so nothing
+ * was forwarded without its revocation check); the 503s end within `until` (failover seen + 2 s).
+ */
+export function checkAnswers (t: Test, fleet: Fleet, samples: Sample[], opts: { until: number | null, what: string, upstreamBefore: number }): void {
+  const bad = samples.filter((s) => s.revoked ? !(s.status === 401 || s.status === 503) : !((typeof s.status === 'number' && s.status >= 200 && s.status < 300) || s.status === 503))
+  t.same(bad.slice(0, 5), [], `${opts.what}: every answer is a 2xx or a 503, the revoked token 401 or 503 (${samples.length} requests: ${count(samples)})`)
+  // the load's own paths (/orders/<n>): probes made outside the load are not counted on either side
+  const loadPath = /^\/orders\/\d+$/
+  const served = samples.filter((s) => typeof s.status === 'number' && s.status >= 200 && s.status < 300 && loadPath.test(s.path))
+  const reached = fleet.echo.seen.slice(opts.upstreamBefore).filter((r) => loadPath.test(r.url)).length
+  t.equal(reached, served.length, `${opts.what}: the upstream got exactly the ${served.length} requests answered 2xx`)
+  t.equal(fleet.echo.seen.filter((r) => r.url.startsWith('/orders/revoked-')).length, 0, `${opts.what}: the revoked token never reached the upstream`)
+  if (opts.until !== null) {
+    const late = samples.filter((s) => s.status === 503 && s.end > opts.until!)
+    t.same(late.map((s) => ({ gateway: s.gateway, afterMs: s.end - opts.until! })).slice(0, 5), [],
+      `${opts.what}: no 503 ends later than the failover + 2 s (${samples.filter((s) => s.status === 503).length} 503s in all)`)
+  }
+}

@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import type { Test } from 'tap'
 import { startEchoUpstream, type EchoUpstream } from '../helpers/echo-upstream.js'
+import type { ClusterHandle, RedisProcess } from '../helpers/redis-topology.js'
 import { writeRoutes } from '../helpers/gateway.js'
 import { nodeChild } from '../helpers/node-child.js'
 import { BIN, freePort, spawnGateway, type SpawnedGateway } from '../helpers/spawn-gateway.js'
@@ -100,11 +101,11 @@ export async function ready (g: SpawnedGateway, ms = 20_000): Promise<void> {
 export interface Tokens { access_token: string, refresh_token: string, scope: string }
 
 /** One password-grant login; the status and, on 200, the tokens. */
-export async function login (g: SpawnedGateway): Promise<{ status: number, tokens?: Tokens, body: string }> {
+export async function login (g: SpawnedGateway, username = USER): Promise<{ status: number, tokens?: Tokens, body: string }> {
   const r = await fetch(`${g.url}/oauth/token`, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ grant_type: 'password', client_id: CLIENT, username: USER, password: PASSWORD, scope: 'orders:read' }).toString(),
+    body: new URLSearchParams({ grant_type: 'password', client_id: CLIENT, username, password: PASSWORD, scope: 'orders:read' }).toString(),
     signal: AbortSignal.timeout(15_000)
   })
   const body = await r.text()
@@ -217,5 +218,84 @@ export function checkAnswers (t: Test, fleet: Fleet, samples: Sample[], opts: { 
     const late = samples.filter((s) => s.status === 503 && s.end > opts.until!)
     t.same(late.map((s) => ({ gateway: s.gateway, afterMs: s.end - opts.until! })).slice(0, 5), [],
       `${opts.what}: no 503 ends later than the failover + 2 s (${samples.filter((s) => s.status === 503).length} 503s in all)`)
+  }
+}
+
+/**
+ * Issue 11 item 6 on any topology: load at RATE over the three instances, a revocation acknowledged
+ * just before `kill()`, logins every 250 ms until `failedOver()` resolves with the moment the
+ * promotion was seen, the load kept 3 s past it, then the checks. Returns the failover duration (ms).
+ */
+export async function failoverUnderLoad (t: Test, fleet: Fleet, topology: { kill: () => Promise<void>, failedOver: () => Promise<number> }): Promise<number> {
+  const good = await Promise.all(fleet.gateways.map(async (g) => (await mustLogin(g)).access_token))
+  const victim = await mustLogin(fleet.gateways[1]!)
+  for (let g = 0; g < fleet.gateways.length; g++) {
+    t.equal((await get(fleet, g, '/orders/victim-before', victim.access_token)).status, 200, `instance ${g} serves the victim's token before`)
+  }
+  const upstreamBefore = fleet.echo.seen.length
+  let revokedToken: string | null = null
+  const traffic = load(fleet, good, () => revokedToken)
+  await sleep(1000) // a healthy second first
+  // answered only once REDIS_MIN_REPLICAS (1) replica has it (WAIT): the promoted replica has it too
+  t.equal(await revoke(fleet.gateways[2]!, victim.refresh_token), 200, 'the revocation just before the kill is acknowledged')
+  revokedToken = victim.access_token
+  const killedAt = Date.now()
+  let switchedAt: number | null = null
+  const seen = topology.failedOver().then((at) => { switchedAt = at })
+  await topology.kill()
+  // a user created in the same window (the CLI, a real process): it either succeeds or fails, and leaves
+  // either a whole user or none
+  const created = cli(fleet.env, ['users', 'add', NEW_USER, '--scopes', 'orders:read'], PASSWORD + '\n').then(() => true, () => false)
+  const logins: Array<Promise<number>> = []
+  while (switchedAt === null && Date.now() - killedAt < 30_000) {
+    logins.push(login(fleet.gateways[logins.length % fleet.gateways.length]!).then((r) => r.status, (err: Error) => err.name as unknown as number))
+    await sleep(250)
+  }
+  await Promise.race([seen, sleep(30_000).then(() => { throw new Error('no promotion seen within 30 s (hang guard)') })])
+  const failoverMs = switchedAt! - killedAt
+  await sleep(3000) // the load runs through failover + 2 s and beyond
+  const samples = await traffic.stop()
+  const recovery = await Promise.all(fleet.gateways.map(async (_g, i) => await servesAgain(fleet, i, good[i]!)))
+  checkAnswers(t, fleet, samples, { until: switchedAt! + 2000, what: `failover of ${failoverMs} ms`, upstreamBefore })
+  t.ok(samples.some((s) => s.start > switchedAt! + 2000 && s.status === 200), 'the load is served again within the run')
+  const loginStatuses = await Promise.all(logins)
+  t.ok(loginStatuses.length > 0 && loginStatuses.every((s) => s === 200 || s === 503), `logins in the window: 200 or 503 only (${loginStatuses.join(',')})`)
+  for (let g = 0; g < fleet.gateways.length; g++) {
+    t.equal(fleet.gateways[g]!.child.exitCode, null, `instance ${g} never restarted (serving again ${recovery[g]} ms after the load stopped)`)
+    t.equal((await get(fleet, g, '/orders/victim-after', victim.access_token)).status, 401, `instance ${g} still refuses the token revoked before the kill`)
+    const after = await login(fleet.gateways[g]!)
+    t.equal(after.status, 200, `instance ${g}: the user logs in after the failover (the user record is whole)`)
+    t.equal(after.tokens?.scope, 'orders:read', `instance ${g}: with the scopes it was provisioned with`)
+  }
+  await wholeOrNone(t, fleet, await created)
+  t.comment(`failover (kill → promotion seen) ${failoverMs} ms; ${samples.length} requests; 503s: ${samples.filter((s) => s.status === 503).length}`)
+  return failoverMs
+}
+
+/** Cluster: the master holding the most keys that name the user (whatever the key layout), and the slot of one of them. */
+export async function hotSlot (c: ClusterHandle): Promise<{ master: RedisProcess, id: string, slot: number }> {
+  let best: { master: RedisProcess, id: string, keys: string[] } | null = null
+  for (const m of await c.masters()) {
+    const keys = await m.node.call(['KEYS', `*${USER}*`]) as string[]
+    if (best === null || keys.length > best.keys.length) best = { master: m.node, id: m.id, keys }
+  }
+  if (best === null || best.keys.length === 0) throw new Error('no key names the user')
+  const slot = Number(await best.master.call(['CLUSTER', 'KEYSLOT', best.keys[0]!]))
+  return { master: best.master, id: best.id, slot }
+}
+
+const NEW_USER = 'ha-new-user'
+
+/** The user created during the failover: whole (logs in) if the CLI succeeded; else whole or absent, never half. */
+async function wholeOrNone (t: Test, fleet: Fleet, created: boolean): Promise<void> {
+  const first = await login(fleet.gateways[0]!, NEW_USER)
+  if (created) {
+    t.equal(first.status, 200, 'the user created during the failover (CLI exit 0) logs in')
+    return
+  }
+  t.ok(first.status === 200 || first.status === 400, `the CLI failed during the failover; its user is whole or absent (login ${first.status}, never a 5xx)`)
+  if (first.status === 400) {
+    await cli(fleet.env, ['users', 'add', NEW_USER, '--scopes', 'orders:read'], PASSWORD + '\n')
+    t.equal((await login(fleet.gateways[1]!, NEW_USER)).status, 200, 'absent: adding it again works (nothing half-written in the way)')
   }
 }

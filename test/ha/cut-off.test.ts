@@ -12,7 +12,7 @@ import { startSlowProxy } from '../helpers/slow-proxy.js'
 import { checkAnswers, get, load, mustLogin, revoke, servesAgain, sleep, startFleet } from './harness.js'
 
 /** REDIS_TIMEOUT given to the gateways (s): past it a command counts as failed. */
-const REDIS_TIMEOUT_S = 1
+const REDIS_TIMEOUT_S = 3 // with 1 s, stalls of the loaded 2-core machine made the healthy instances answer 503 too
 
 const redis = await startRedis({ persistent: true })
 t.teardown(() => redis.stop())

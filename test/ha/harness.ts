@@ -61,7 +61,7 @@ routes:
     SESSION_SECRET: randomBytes(32).toString('base64'),
     ISSUER: 'https://ha.test',
     ROUTES_FILE: routesFile,
-    REDIS_TIMEOUT: '1',
+    REDIS_TIMEOUT: '2', // a killed node resets its connections at once; this only bounds a stall
     BCRYPT_COST: '4',
     LOGIN_MAX_FAILURES: '1000',
     TOKEN_RATE_LIMIT: '100000',

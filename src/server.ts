@@ -13,7 +13,7 @@ import type { RouteTable } from './config/route-types.js'
 import { RouteWatcher } from './config/route-watcher.js'
 import { loggerOptions } from './logging.js'
 import { KeyRing } from './oauth/keys.js'
-import { createStore, RedisStore } from './store/index.js'
+import { createStore, describeTarget, redisTargetOf, RedisStore } from './store/index.js'
 import type { Store } from './store/types.js'
 
 export interface RunningGateway {
@@ -38,7 +38,8 @@ export interface StartOptions {
 
 export async function startGateway (config: Readonly<Config>, opts: StartOptions = {}): Promise<RunningGateway> {
   const logger = opts.logger ?? pino(loggerOptions(config.LOG_LEVEL))
-  if (config.REDIS_URL === undefined) {
+  const redis = redisTargetOf(config) // throws one line: exactly one mode, a readable CA file
+  if (redis === null) {
     logger.warn('REDIS_URL is not set: using the IN-MEMORY store. Users, clients, revocations and rate-limit ' +
       'counters live in this process only and are lost at exit. Never run it like this in production.')
   }
@@ -47,7 +48,8 @@ export async function startGateway (config: Readonly<Config>, opts: StartOptions
   const startedAt = Date.now()
   // ADMIN_PORT=0: no admin listener and no metrics at all (nothing measured on the hot path)
   const metrics = config.ADMIN_PORT === 0 ? null : new GatewayMetrics()
-  const store = createStore({ redisUrl: config.REDIS_URL, timeoutMs: config.REDIS_TIMEOUT * 1000, logger, observer: metrics ?? undefined })
+  if (redis !== null) logger.info({ store: 'redis', target: describeTarget(redis), min_replicas: redis.minReplicas }, 'store: Redis')
+  const store = createStore({ redis, timeoutMs: config.REDIS_TIMEOUT * 1000, logger, observer: metrics ?? undefined })
   // SECURITY.md E04: a Redis that may evict keys is refused at start (one line, exit 1). One that
   // does not answer yet is not (F01): its epoch stays unconfirmed, so every token gets 503 until it
   // answers, and if it then turns out to evict, every token keeps being refused (logged once).

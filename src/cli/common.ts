@@ -63,41 +63,39 @@ export function cliConventions (cmd: Command): Command {
   return cmd
 }
 
-/** `host:port` of a Redis URL, never its credentials. */
-function redisHost (url: string): string {
-  try {
-    const u = new URL(url)
-    return `${u.hostname}:${u.port === '' ? '6379' : u.port}`
-  } catch {
-    return 'the configured address'
-  }
-}
-
 /**
- * Loads the environment and requires REDIS_URL: an in-memory store would lose every change at exit.
+ * Loads the environment and requires a Redis store (REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES):
+ * an in-memory store would lose every change at exit.
  * The config module (TypeBox) is imported here, not at the top: it is most of the start-up time, and
  * usage errors are reported without it.
  */
-export async function cliConfig (env: NodeJS.ProcessEnv = process.env): Promise<Readonly<Config> & { REDIS_URL: string }> {
-  const { loadConfig } = await import('../config/env.js')
+export async function cliConfig (env: NodeJS.ProcessEnv = process.env): Promise<Readonly<Config>> {
+  const { loadConfig, hasRedis } = await import('../config/env.js')
   const config = loadConfig(env)
-  if (config.REDIS_URL === undefined) {
-    throw new CliError('REDIS_URL is not set: users, clients and keys live in the shared Redis store (an in-memory store would lose them at exit)')
+  if (!hasRedis(config)) {
+    throw new CliError('REDIS_URL is not set (nor REDIS_SENTINELS, nor REDIS_CLUSTER_NODES): users, clients and keys live in the shared Redis store (an in-memory store would lose them at exit)')
   }
-  return config as Readonly<Config> & { REDIS_URL: string }
+  return config
 }
 
 /** Opens the store, checks that it answers within REDIS_TIMEOUT, runs `fn`, and always closes it. */
 export async function withStore<T> (fn: (store: Store, config: Readonly<Config>) => Promise<T>): Promise<T> {
   const config = await cliConfig()
   // loaded here, not at the top: ioredis is a large part of the start-up time, and --help needs none of it
-  const { createStore, RedisStore } = await import('../store/index.js')
+  const { createStore, describeTarget, redisTargetOf, RedisStore } = await import('../store/index.js')
   const timeoutMs = config.REDIS_TIMEOUT * 1000
-  const store = createStore({ redisUrl: config.REDIS_URL, timeoutMs })
+  let target
+  try {
+    target = redisTargetOf(config)
+  } catch (err) {
+    throw new CliError((err as Error).message)
+  }
+  if (target === null) throw new CliError('no Redis store configured')
+  const store = createStore({ redis: target, timeoutMs })
   try {
     // No offline queue in the Redis store: wait for the connection before the first command.
     const ready = store instanceof RedisStore ? await store.ready(timeoutMs) : true
-    if (!ready) throw new CliError(`store unavailable: no answer from Redis at ${redisHost(config.REDIS_URL)} within ${config.REDIS_TIMEOUT} s`)
+    if (!ready) throw new CliError(`store unavailable: no answer from ${describeTarget(target)} within ${config.REDIS_TIMEOUT} s`)
     return await fn(store, config)
   } finally {
     await store.close()

@@ -3,9 +3,9 @@ import type { Registry } from '../access/registry.js'
 import { RouteMapError, formatIssue, type RouteTable } from '../config/route-types.js'
 import { CliError, EXIT_FAILURE, output, withStore } from './common.js'
 
-/** Whether REDIS_URL names a store (an empty value counts as unset, as in the environment schema). */
+/** Whether REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES names a store (empty counts as unset, as in the environment schema). */
 export function hasRedisUrl (env: NodeJS.ProcessEnv = process.env): boolean {
-  return env.REDIS_URL !== undefined && env.REDIS_URL !== ''
+  return ['REDIS_URL', 'REDIS_SENTINELS', 'REDIS_CLUSTER_NODES'].some((k) => env[k] !== undefined && env[k] !== '')
 }
 
 /** Every client and user in the store at REDIS_URL (ids, scopes, disabled; never a hash). */

@@ -17,7 +17,7 @@ async function run (config: Readonly<Config>, dev: boolean): Promise<void> {
   const devMode = await import('../dev/dev-mode.js')
   const { startDemoUpstream } = await import('../dev/demo-upstream.js')
   let demo: { close(): void } | undefined
-  const withDemo = dev && config.REDIS_URL === undefined
+  const withDemo = dev && config.REDIS_URL === undefined && config.REDIS_SENTINELS === undefined && config.REDIS_CLUSTER_NODES === undefined
   const demoPort = withDemo ? demoUpstreamPort() : devMode.DEMO_UPSTREAM_DEFAULT_PORT
   if (withDemo) {
     try {

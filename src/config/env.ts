@@ -6,6 +6,9 @@ import { Type, type Static } from 'typebox'
 import { Value } from 'typebox/value'
 import { oneOfMessage } from './schema-values.js'
 
+/** host:port[,host:port…]; IPv6 hosts in brackets. */
+const HOST_PORTS = '^(\\[[0-9a-fA-F:.]+\\]|[^:,\\[\\]\\s]+):[0-9]{1,5}(,(\\[[0-9a-fA-F:.]+\\]|[^:,\\[\\]\\s]+):[0-9]{1,5})*$'
+
 const Seconds = (def: number, min = 0, description = '') =>
   Type.Integer({ minimum: min, default: def, description })
 
@@ -16,10 +19,20 @@ export const EnvSchema = Type.Object({
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 8080, description: 'TCP port to listen on' }),
   HOST: Type.String({ minLength: 1, default: '127.0.0.1', description: 'Address to bind' }),
   NODE_ENV: Type.Union([Type.Literal('development'), Type.Literal('production'), Type.Literal('test')], {
-    default: 'development', description: '`production` makes REDIS_URL mandatory'
+    default: 'development', description: '`production` makes a Redis setting (REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES) mandatory'
   }),
   REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://', description: 'Redis URL; unset: in-memory store (dev only)' })),
   REDIS_TIMEOUT: Seconds(1, 1, 'Redis connect and command timeout (s); past it the store is unavailable'),
+  // Redis high availability (README "High availability: Redis Sentinel and Cluster"): one mode only
+  REDIS_SENTINELS: Type.Optional(Type.String({ pattern: HOST_PORTS, description: 'Sentinel mode: sentinels as host:port,host:port,…' })),
+  REDIS_SENTINEL_NAME: Type.String({ minLength: 1, default: 'mymaster', description: 'Sentinel mode: the monitored master\'s name' }),
+  REDIS_SENTINEL_PASSWORD: Type.Optional(Type.String({ minLength: 1, description: 'Sentinel mode: password of the sentinels themselves (never logged)' })),
+  REDIS_CLUSTER_NODES: Type.Optional(Type.String({ pattern: HOST_PORTS, description: 'Cluster mode: seed nodes as host:port,host:port,…' })),
+  REDIS_USERNAME: Type.Optional(Type.String({ minLength: 1, description: 'Redis ACL user, all modes' })),
+  REDIS_PASSWORD: Type.Optional(Type.String({ minLength: 1, description: 'Redis ACL password, all modes (never logged)' })),
+  REDIS_TLS: Type.Union([Type.Literal('0'), Type.Literal('1')], { default: '0', description: '`1`: TLS to every Redis node and sentinel' }),
+  REDIS_CA_FILE: Type.Optional(Type.String({ minLength: 1, description: 'PEM file of the CA that signed the Redis certificates (implies TLS)' })),
+  REDIS_MIN_REPLICAS: Type.Optional(Type.Integer({ minimum: 0, maximum: 16, description: 'Replicas that must copy a revocation, refresh or disable before it is answered (WAIT); default 1 with Sentinel or Cluster, 0 standalone' })),
   ROUTES_FILE: Type.String({ minLength: 1, default: './routes.yaml', description: 'Route map path' }),
   LOG_LEVEL: Type.Union([
     Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'),
@@ -89,6 +102,11 @@ export const EnvSchema = Type.Object({
 
 export type Env = Static<typeof EnvSchema>
 
+/** Whether the configuration names a Redis store (any of the three modes); otherwise the memory store. */
+export function hasRedis (c: Pick<Env, 'REDIS_URL' | 'REDIS_SENTINELS' | 'REDIS_CLUSTER_NODES'>): boolean {
+  return c.REDIS_URL !== undefined || c.REDIS_SENTINELS !== undefined || c.REDIS_CLUSTER_NODES !== undefined
+}
+
 export interface Config extends Env {
   /** Resolved issuer. */
   issuer: string
@@ -128,8 +146,12 @@ export function loadConfig (env: NodeJS.ProcessEnv): Readonly<Config> {
     throw new ConfigError(`invalid configuration: ${[...new Set(problems)].join('; ')}`)
   }
   const parsed = withDefaults as Env
-  if (parsed.NODE_ENV === 'production' && parsed.REDIS_URL === undefined) {
-    throw new ConfigError('invalid configuration: REDIS_URL is required when NODE_ENV=production')
+  const redisModes = (['REDIS_URL', 'REDIS_SENTINELS', 'REDIS_CLUSTER_NODES'] as const).filter((k) => parsed[k] !== undefined)
+  if (redisModes.length > 1) {
+    throw new ConfigError(`invalid configuration: set exactly one of REDIS_URL, REDIS_SENTINELS, REDIS_CLUSTER_NODES (found ${redisModes.join(', ')})`)
+  }
+  if (parsed.NODE_ENV === 'production' && redisModes.length === 0) {
+    throw new ConfigError('invalid configuration: REDIS_URL is required when NODE_ENV=production (or REDIS_SENTINELS, or REDIS_CLUSTER_NODES)')
   }
   if (parsed.SESSION_SECRET === undefined && parsed.NODE_ENV === 'production') {
     // every instance must sign and check login cookies with the same key

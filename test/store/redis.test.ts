@@ -51,7 +51,7 @@ t.test('key layout and TTLs in Redis (TTL = remaining lifetime of what a key gua
   await store.epoch.verify() // claimed on connect; awaited here so the listing is deterministic
 
   const keys = (await raw.keys(`${prefix}*`)).map((k) => k.slice(prefix.length)).sort()
-  t.same(keys, ['client:app', 'clients', 'counter:c', 'epoch', 'keys', 'revoked-before:alice', 'revoked:jti:j', 'revoked:sid:s',
+  t.same(keys, ['client:app', 'clients', 'counter:c', 'epoch', 'epoch-writes', 'keys', 'revoked-before:alice', 'revoked:jti:j', 'revoked:sid:s',
     'rt:rt', 'user-disabled:alice', 'user:alice', 'users'], 'every key carries the prefix; an enabled client has no flag key')
 
   const ttl = async (k: string): Promise<number> => await raw.pttl(prefix + k)
@@ -61,7 +61,7 @@ t.test('key layout and TTLs in Redis (TTL = remaining lifetime of what a key gua
   }
   const window = await ttl('counter:c')
   t.ok(window > 29_000 && window <= 30_000, `counter lives for its window (${window} ms)`)
-  for (const k of ['user:alice', 'user-disabled:alice', 'revoked-before:alice', 'keys', 'users', 'epoch']) {
+  for (const k of ['user:alice', 'user-disabled:alice', 'revoked-before:alice', 'keys', 'users', 'epoch', 'epoch-writes']) {
     t.equal(await ttl(k), -1, `${k} has no TTL`)
   }
 })

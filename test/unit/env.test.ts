@@ -36,8 +36,24 @@ const bad: Array<[Record<string, string>, RegExp, string]> = [
   [{ OTEL_TRACES_SAMPLER: 'jaeger_remote' }, /OTEL_TRACES_SAMPLER="jaeger_remote" must be one of/, 'an unknown sampler is refused, not defaulted'],
   [{ OTEL_TRACES_SAMPLER_ARG: '1.5' }, /OTEL_TRACES_SAMPLER_ARG="1.5"/, 'a ratio is between 0 and 1'],
   [{ NODE_ENV: 'production', REDIS_URL: 'redis://r:6379' }, /SESSION_SECRET \(at least 32 bytes\) is required when NODE_ENV=production/, 'production needs SESSION_SECRET'],
-  [{ SESSION_SECRET: 'short' }, /SESSION_SECRET/, 'SESSION_SECRET under 32 bytes']
+  [{ SESSION_SECRET: 'short' }, /SESSION_SECRET/, 'SESSION_SECRET under 32 bytes'],
+  [{ REDIS_URL: 'redis://r:6379', REDIS_SENTINELS: 's1:26379' }, /set exactly one of REDIS_URL, REDIS_SENTINELS, REDIS_CLUSTER_NODES \(found REDIS_URL, REDIS_SENTINELS\)/, 'issue 11 item 1: two Redis modes'],
+  [{ REDIS_SENTINELS: 's1:26379', REDIS_CLUSTER_NODES: 'c1:7000' }, /found REDIS_SENTINELS, REDIS_CLUSTER_NODES/, 'Sentinel and Cluster at once'],
+  [{ REDIS_SENTINELS: 's1' }, /REDIS_SENTINELS="s1"/, 'a sentinel without a port'],
+  [{ REDIS_CLUSTER_NODES: 'c1:7000,' }, /REDIS_CLUSTER_NODES/, 'a trailing comma'],
+  [{ REDIS_TLS: 'yes' }, /REDIS_TLS="yes" must be one of 0, 1/, 'REDIS_TLS is 0 or 1'],
+  [{ REDIS_MIN_REPLICAS: '-1' }, /REDIS_MIN_REPLICAS/, 'a negative replica count']
 ]
+
+t.test('issue 11 item 1: a production gateway runs on any one Redis mode', async (t) => {
+  const secret = 'x'.repeat(32)
+  for (const mode of [{ REDIS_SENTINELS: 's1:26379,s2:26379' }, { REDIS_CLUSTER_NODES: '10.0.0.1:7000,[::1]:7001' }]) {
+    const c = loadConfig({ NODE_ENV: 'production', SESSION_SECRET: secret, ...mode })
+    t.equal(c.REDIS_URL, undefined)
+    t.equal(c.REDIS_SENTINEL_NAME, 'mymaster', 'default master name')
+    t.equal(c.REDIS_MIN_REPLICAS, undefined, 'the default depends on the mode (src/store/redis/target.ts)')
+  }
+})
 
 t.test('SESSION_SECRET: used when set; outside production one is generated per process', async (t) => {
   const secret = 'x'.repeat(32)

@@ -11,7 +11,7 @@ import type { ScriptDefinition } from './scripts.js'
 /**
  * KEYS[1] record, KEYS[2] disabled flag, KEYS[3] revoked-before cut-off;
  * ARGV[1] expected JSON, ARGV[2] new JSON, ARGV[3] disabled "1"|"0", ARGV[4] cut-off epoch seconds or "",
- * ARGV[5] feed channel, ARGV[6] disabled event, ARGV[7] cut-off event. Returns 1 written, 0 changed meanwhile.
+ * ARGV[5] feed channel ('' on a Cluster: the store SPUBLISHes after the script), ARGV[6] disabled event, ARGV[7] cut-off event. Returns 1 written, 0 changed meanwhile.
  */
 export const updateRecord: ScriptDefinition = {
   numberOfKeys: 3,
@@ -25,12 +25,16 @@ if ARGV[3] == '1' then
 else
   redis.call('DEL', KEYS[2])                                   -- enabled: no flag
 end
-redis.call('PUBLISH', ARGV[5], ARGV[6])                        -- replicated revocation: the disabled flag
+if ARGV[5] ~= '' then
+  redis.call('PUBLISH', ARGV[5], ARGV[6])                      -- replicated revocation: the disabled flag
+end
 if ARGV[4] ~= '' then                                          -- this change also ends every earlier token
   local current = redis.call('GET', KEYS[3])                   -- false when never set
   if not current or tonumber(current) < tonumber(ARGV[4]) then -- the cut-off only ever moves forward
     redis.call('SET', KEYS[3], ARGV[4])                        -- no TTL: see redis-store.ts
-    redis.call('PUBLISH', ARGV[5], ARGV[7])                    -- replicated revocation: the cut-off
+    if ARGV[5] ~= '' then
+      redis.call('PUBLISH', ARGV[5], ARGV[7])                  -- replicated revocation: the cut-off
+    end
   end
 end
 return 1

@@ -1,11 +1,13 @@
 // Redis implementations of the authorization-code and login-session stores (src/store/auth-types.ts).
 // A code is a hash {r: JSON record, u: "0"|"1"} that lives until the code expires; it is written and
-// consumed by the same two Lua scripts as refresh tokens (putRefresh, consumeRefresh in scripts.ts):
+// consumed by the same two Lua scripts as refresh tokens (putRefresh, consumeRefresh in scripts.ts; the
+// consume waits for REDIS_MIN_REPLICAS like a refresh, durable.ts):
 // the consume reads the used flag and sets it in one atomic step, so of two concurrent redemptions
 // exactly one sees "unused". A login session is a plain string with a TTL.
 import type { AuthCodeRecord, AuthCodeStore, CodeConsumeResult, LoginSessionRecord, LoginSessionStore } from '../auth-types.js'
 import type { StoreRedis } from './client.js'
 import type { KeyLayout } from './keys.js'
+import type { RedisWrites } from './writes.js'
 
 type Run = <T>(what: string, op: () => Promise<T>) => Promise<T>
 
@@ -14,7 +16,7 @@ function msUntil (epochSeconds: number): number {
 }
 
 export class RedisCodes implements AuthCodeStore {
-  constructor (private readonly redis: StoreRedis, private readonly k: KeyLayout, private readonly run: Run) {}
+  constructor (private readonly redis: StoreRedis, private readonly k: KeyLayout, private readonly run: Run, private readonly writes: RedisWrites) {}
 
   async put (codeHash: string, record: AuthCodeRecord): Promise<void> {
     const ttlMs = msUntil(record.expiresAt)
@@ -28,7 +30,8 @@ export class RedisCodes implements AuthCodeStore {
   }
 
   async consume (codeHash: string): Promise<CodeConsumeResult> {
-    const state = await this.run('consumeCode', () => this.redis.consumeRefresh(this.k.code(codeHash)))
+    // durable (writes.ts): answered once the replicas have it; undone and 503 when they do not
+    const state = await this.writes.consume('consumeCode', this.k.code(codeHash))
     if (state === null) return { status: 'unknown' }
     // RFC 6749 §4.1.2: a code used twice is a replay
     return { status: state[0] === '1' ? 'reused' : 'active', record: JSON.parse(state[1]) as AuthCodeRecord }

@@ -6,9 +6,10 @@
 // timeout, and a reconnect loop that never gives up so the store heals by itself. Every
 // failure reaches the caller as StoreUnavailableError with the ioredis error as `cause`.
 
-import { Redis } from 'ioredis'
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
 import { StoreUnavailableError, type StoreObserver } from '../types.js'
 import { scripts, type ScriptCommands } from './scripts.js'
+import { describeTarget, type RedisTarget } from './target.js'
 
 export interface StoreLogger {
   info(obj: object, msg: string): void
@@ -16,24 +17,77 @@ export interface StoreLogger {
   error(obj: object, msg: string): void
 }
 
-export type StoreRedis = Redis & ScriptCommands
+/** The command client: one connection (standalone, Sentinel) or a Cluster client, with the scripts as methods. */
+export type StoreRedis = (Redis | Cluster) & ScriptCommands
 
 const ERROR_LOG_EVERY_MS = 5000
 /** Our own bound above commandTimeout, for paths ioredis does not time (e.g. NOSCRIPT then EVAL). */
 const GUARD_GRACE_MS = 100
+/** Reconnect forever, capped backoff. */
+const retry = (times: number): number => Math.min(times * 100, 1000)
 
-export function connectRedis (url: string, timeoutMs: number, log: StoreLogger): StoreRedis {
-  const redis = new Redis(url, {
+/**
+ * The options of every connection to a Redis server (command client, feed subscriber, each Cluster
+ * node): fail fast, never queue, never replay (SECURITY.md F01-F05), ACL credentials and TLS.
+ */
+export function serverOptions (target: RedisTarget, timeoutMs: number): RedisOptions {
+  return {
     enableOfflineQueue: false, // disconnected: reject now, never queue (SECURITY.md F01-F05)
     maxRetriesPerRequest: 0, // a command cut off by a disconnect fails at once
     autoResendUnfulfilledCommands: false, // never replay a consume or an INCR after reconnect
     commandTimeout: timeoutMs,
     connectTimeout: timeoutMs,
-    retryStrategy: (times) => Math.min(times * 100, 1000), // reconnect forever, capped backoff
-    lazyConnect: false
-  })
+    retryStrategy: retry,
+    lazyConnect: false,
+    ...(target.username !== undefined && { username: target.username }),
+    ...(target.password !== undefined && { password: target.password }),
+    ...(target.tls && { tls: target.ca === undefined ? {} : { ca: target.ca } })
+  }
+}
+
+/** Cluster-wide options: slots refreshed within the command timeout, MOVED/ASK followed, no queue. */
+export function clusterOptions (target: RedisTarget, timeoutMs: number, extra: Partial<ClusterOptions> = {}): ClusterOptions {
+  const { retryStrategy: _perNode, ...redisOptions } = serverOptions(target, timeoutMs)
+  return {
+    enableOfflineQueue: false,
+    scaleReads: 'master', // revocation state is read where it is written: never a lagging replica
+    clusterRetryStrategy: retry,
+    retryDelayOnFailover: 100,
+    retryDelayOnClusterDown: 100,
+    retryDelayOnTryAgain: 100,
+    slotsRefreshTimeout: timeoutMs,
+    slotsRefreshInterval: 1000, // a failover or a slot migration is seen within a second
+    redisOptions,
+    ...extra
+  }
+}
+
+/** A connection to the target: a plain client (standalone), one that asks the sentinels for the master, or a Cluster client. */
+export function openConnection (target: RedisTarget, timeoutMs: number, extra: { cluster?: Partial<ClusterOptions>, server?: RedisOptions } = {}): Redis | Cluster {
+  const server = { ...serverOptions(target, timeoutMs), ...extra.server }
+  switch (target.mode) {
+    case 'standalone': return new Redis(target.url, server)
+    case 'sentinel': return new Redis({
+      ...server,
+      sentinels: target.sentinels,
+      name: target.name,
+      role: 'master',
+      ...(target.sentinelPassword !== undefined && { sentinelPassword: target.sentinelPassword }),
+      ...(target.tls && { enableTLSForSentinelMode: true, sentinelTLS: target.ca === undefined ? {} : { ca: target.ca } }),
+      sentinelCommandTimeout: timeoutMs,
+      sentinelRetryStrategy: retry,
+      failoverDetector: true, // +switch-master from the sentinels: reconnect to the new master at once
+      // a demoted master answers READONLY: reconnect through the sentinels (never resend the command)
+      reconnectOnError: (err) => (err.message.startsWith('READONLY') ? 1 : false)
+    })
+    case 'cluster': return new Cluster(target.nodes, clusterOptions(target, timeoutMs, extra.cluster))
+  }
+}
+
+export function connectRedis (target: RedisTarget, timeoutMs: number, log: StoreLogger): StoreRedis {
+  const redis = openConnection(target, timeoutMs)
   for (const [name, def] of Object.entries(scripts)) redis.defineCommand(name, def) // EVALSHA
-  watchConnection(redis, log)
+  watchConnection(redis, log, describeTarget(target))
   return redis as StoreRedis
 }
 
@@ -41,7 +95,7 @@ export function connectRedis (url: string, timeoutMs: number, log: StoreLogger):
  * Without an 'error' listener ioredis reports every failed reconnect as unhandled. Logged at
  * warn, at most one line per ERROR_LOG_EVERY_MS; the first 'ready' after errors is logged at info.
  */
-function watchConnection (redis: Redis, log: StoreLogger): void {
+function watchConnection (redis: Redis | Cluster, log: StoreLogger, where: string): void {
   let lastLog = 0
   let suppressed = 0
   let down = false
@@ -49,12 +103,12 @@ function watchConnection (redis: Redis, log: StoreLogger): void {
     down = true
     const now = Date.now()
     if (now - lastLog < ERROR_LOG_EVERY_MS) { suppressed++; return }
-    log.warn({ store: 'redis', err: err.message, suppressed }, 'redis unavailable')
+    log.warn({ store: 'redis', target: where, err: err.message, suppressed }, 'redis unavailable')
     lastLog = now
     suppressed = 0
   })
   redis.on('ready', () => {
-    if (down) log.info({ store: 'redis' }, 'redis connection restored')
+    if (down) log.info({ store: 'redis', target: where }, 'redis connection restored')
     down = false
   })
 }
@@ -91,7 +145,7 @@ export async function timed<T> (observer: StoreObserver, what: string, timeoutMs
 }
 
 /** Waits for the connection's next 'ready' event, at most `ms`. */
-export async function readyOrTimeout (redis: Redis, ms: number): Promise<void> {
+export async function readyOrTimeout (redis: Redis | Cluster, ms: number): Promise<void> {
   if (ms <= 0) return
   await new Promise<void>((resolve) => {
     const done = (): void => { clearTimeout(timer); redis.off('ready', done); resolve() }

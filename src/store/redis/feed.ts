@@ -1,21 +1,34 @@
 // The revocation feed of the Redis store: one extra connection in subscriber mode on the
 // `<prefix>revocations` channel, where every revocation script PUBLISHes in the same atomic step
-// as its write (scripts.ts).
+// as its write (scripts.ts); on a Cluster a sharded channel (SSUBSCRIBE; the store SPUBLISHes right
+// after the write, writes.ts).
 //
 // Redis pub/sub delivers at most once and only to connected subscribers, so the feed says when it
 // may have missed something: down() on any disconnect, and when a heartbeat PING gets no answer
 // within the command timeout (a frozen server or a silent network path); up() after each
-// successful SUBSCRIBE, when the subscriber must reload a snapshot. The subscription is made by
+// successful (S)SUBSCRIBE, when the subscriber must reload a snapshot. The subscription is made by
 // hand on every 'ready' (autoResubscribe off), so up() always means "subscribed now".
+//
+// Sentinel: the subscriber asks the sentinels for the master like the command client, so after a
+// failover it reconnects to the new master, subscribes again (up) and the view reloads its snapshot.
+// Cluster: the subscriber is a plain connection to the master that serves the channel's slot, as the
+// command client's slot map names it. A disconnect (failover) or a heartbeat that finds another
+// master serving that slot (migration) drops it (down); the next one goes to the current master.
 import { Redis } from 'ioredis'
 import type { RevocationEvent, RevocationFeed, RevocationFeedHandlers } from '../types.js'
-import type { StoreLogger } from './client.js'
+import { openConnection, serverOptions, type StoreLogger, type StoreRedis } from './client.js'
+import { calculateSlot, isCluster } from './slots.js'
+import type { RedisTarget } from './target.js'
 
 /** How often the subscriber connection is PINGed; a lost feed is noticed within this + the timeout. */
 export const FEED_HEARTBEAT_MS = 1000
+/** Cluster: wait before asking the slot map again for the channel's master. */
+const CLUSTER_RECONNECT_MS = 200
 
 export interface FeedOptions {
-  url: string
+  target: RedisTarget
+  /** The store's command client: on a Cluster, its slot map says where the channel lives. */
+  command: StoreRedis
   channel: string
   timeoutMs: number
   logger: StoreLogger
@@ -24,37 +37,21 @@ export interface FeedOptions {
 }
 
 export function subscribeFeed (opts: FeedOptions): RevocationFeed {
-  const { handlers, channel, logger } = opts
-  const sub = new Redis(opts.url, {
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 0,
-    autoResubscribe: false, // subscribed by hand on 'ready': up() only once SUBSCRIBE answered
-    commandTimeout: opts.timeoutMs,
-    connectTimeout: opts.timeoutMs,
-    retryStrategy: (times) => Math.min(times * 100, 1000),
-    lazyConnect: false
-  })
+  const { handlers, channel, logger, command } = opts
+  const sharded = isCluster(command)
+  const slot = calculateSlot(channel)
+  let sub: Redis
+  let node = '' // Cluster: host:port the subscriber talks to
   let up = false
   let closed = false
+  let reconnect: NodeJS.Timeout | undefined
   const lost = (why: string): void => {
     if (!up) return
     up = false
     logger.warn({ store: 'redis', feed: channel, why }, 'revocation feed lost: checking revocation per request until re-synced')
     handlers.down()
   }
-  sub.on('error', () => { /* reconnects by itself; the client's own log line covers it */ })
-  sub.on('close', () => { lost('disconnected') })
-  sub.on('ready', () => {
-    sub.subscribe(channel).then(() => {
-      if (closed) return
-      up = true
-      handlers.up()
-    }, (err: unknown) => {
-      logger.warn({ store: 'redis', feed: channel, err: (err as Error).message }, 'revocation feed: subscribe failed')
-      sub.disconnect(true)
-    })
-  })
-  sub.on('message', (ch: string, message: string) => {
+  const onMessage = (ch: string, message: string): void => {
     if (ch !== channel) return
     let e: RevocationEvent
     try {
@@ -66,9 +63,41 @@ export function subscribeFeed (opts: FeedOptions): RevocationFeed {
       return
     }
     handlers.event(e)
-  })
+  }
+  const connect = (): void => {
+    if (sharded) {
+      node = command.status === 'ready' ? (command as unknown as { slots: string[][] }).slots[slot]?.[0] ?? '' : ''
+      if (node === '') { reconnect = setTimeout(connect, CLUSTER_RECONNECT_MS); return }
+      const [host, port] = [node.slice(0, node.lastIndexOf(':')), Number(node.slice(node.lastIndexOf(':') + 1))]
+      // no reconnect of its own: after a failover the next connection goes to the slot's new master
+      sub = new Redis({ ...serverOptions(opts.target, opts.timeoutMs), host, port, autoResubscribe: false, retryStrategy: () => null })
+      sub.on('end', () => { if (!closed) reconnect = setTimeout(connect, CLUSTER_RECONNECT_MS) })
+    } else {
+      sub = openConnection(opts.target, opts.timeoutMs, { server: { autoResubscribe: false } }) as Redis
+    }
+    sub.on('error', () => { /* reconnects by itself; the client's own log line covers it */ })
+    sub.on('close', () => { lost('disconnected') })
+    sub.on('ready', () => {
+      const subscribed = sharded ? sub.ssubscribe(channel) : sub.subscribe(channel)
+      subscribed.then(() => {
+        if (closed) return
+        up = true
+        handlers.up()
+      }, (err: unknown) => {
+        logger.warn({ store: 'redis', feed: channel, err: (err as Error).message }, 'revocation feed: subscribe failed')
+        sub.disconnect(!sharded)
+      })
+    })
+    sub.on(sharded ? 'smessage' : 'message', onMessage)
+  }
+  connect()
   const heartbeat = setInterval(() => {
     if (!up) return
+    if (sharded && (command as unknown as { slots: string[][] }).slots[slot]?.[0] !== node && command.status === 'ready') {
+      lost('channel slot moved') // migration or failover seen by the command client first
+      sub.disconnect()
+      return
+    }
     let timer: NodeJS.Timeout | undefined
     Promise.race([
       sub.ping(),
@@ -79,7 +108,7 @@ export function subscribeFeed (opts: FeedOptions): RevocationFeed {
     }, () => {
       clearTimeout(timer)
       lost('heartbeat unanswered')
-      if (!closed) sub.disconnect(true) // reconnect: a fresh subscription, then up() and a re-sync
+      if (!closed) sub.disconnect(!sharded) // reconnect: a fresh subscription, then up() and a re-sync
     })
   }, opts.heartbeatMs ?? FEED_HEARTBEAT_MS)
   heartbeat.unref()
@@ -87,8 +116,9 @@ export function subscribeFeed (opts: FeedOptions): RevocationFeed {
     close: async () => {
       closed = true
       clearInterval(heartbeat)
+      clearTimeout(reconnect)
       up = false
-      sub.disconnect()
+      sub?.disconnect()
     }
   }
 }

@@ -18,6 +18,18 @@
 //   <p>keys                    hash    kid -> JSON KeyRecord                no TTL
 //   <p>epoch                   string  the store epoch (SECURITY.md E01)     no TTL (SET NX once)
 //   <p>revocations             pub/sub channel: one JSON RevocationEvent per revocation write
+//   <p>epoch-writes            string  count of WAITed writes (Sentinel/standalone lost-write check, epoch.ts)
+//
+// Cluster (issue 11 item 3) uses the same names with a hash tag, so that every key a script or the
+// per-request check reads together sits in one slot, and the rest spreads over the shards:
+//   <p>user:{u:<name>}  <p>user-disabled:{u:<name>}  <p>revoked-before:{u:<name>}     one slot per user
+//   <p>client:{c:<id>}  <p>client-disabled:{c:<id>}  <p>client-revoked-before:{c:<id>}  one slot per client
+//   <p>rt:{r:<hash>}  <p>code:{k:<hash>}  <p>login:{l:<hash>}  <p>revoked:jti:{j:<jti>}  <p>revoked:sid:{s:<sid>}
+//   <p>counter:{n:<key>}  (one counter per key)   <p>{e}epoch, <p>{e}epoch-writes   <p>{x:<tag>}epoch (one per shard, epoch.ts)
+//   <p>users, <p>clients, <p>keys: single keys, each in its own slot
+//   <p>revocations: a sharded pub/sub channel (SPUBLISH/SSUBSCRIBE) in its own slot
+// Standalone and Sentinel keep the untagged names above: existing data needs no migration. A Cluster
+// is a new data set (`redis-cli --cluster import` does not rename keys): start it empty.
 
 export interface KeyLayout {
   user(name: string): string
@@ -36,10 +48,16 @@ export interface KeyLayout {
   counter(key: string): string
   keys: string
   epoch: string
+  epochWrites: string
+  /** Cluster: the epoch copy in the slot of hash tag `tag` (one per shard, epoch.ts). */
+  shardEpoch(tag: string): string
   revocations: string
+  /** true: the Cluster layout (hash tags). */
+  tagged: boolean
 }
 
-export function keyLayout (p: string): KeyLayout {
+export function keyLayout (p: string, opts: { cluster?: boolean } = {}): KeyLayout {
+  if (opts.cluster === true) return taggedLayout(p)
   return {
     user: (name) => `${p}user:${name}`,
     userDisabled: (name) => `${p}user-disabled:${name}`,
@@ -57,6 +75,39 @@ export function keyLayout (p: string): KeyLayout {
     counter: (key) => `${p}counter:${key}`,
     keys: `${p}keys`,
     epoch: `${p}epoch`,
-    revocations: `${p}revocations`
+    epochWrites: `${p}epoch-writes`,
+    shardEpoch: (tag) => `${p}{${tag}}epoch`,
+    revocations: `${p}revocations`,
+    tagged: false
+  }
+}
+
+/**
+ * The Cluster layout: the hash tag `{…}` holds the id, so a user's record, disabled flag and cut-off
+ * share a slot (one script, one MGET), and so do a client's. The first `{…}` of a key decides its
+ * slot: an id containing `}` only shortens the tag, the same way for every key of that id.
+ */
+function taggedLayout (p: string): KeyLayout {
+  return {
+    user: (name) => `${p}user:{u:${name}}`,
+    userDisabled: (name) => `${p}user-disabled:{u:${name}}`,
+    users: `${p}users`,
+    client: (id) => `${p}client:{c:${id}}`,
+    clientDisabled: (id) => `${p}client-disabled:{c:${id}}`,
+    clients: `${p}clients`,
+    refresh: (tokenHash) => `${p}rt:{r:${tokenHash}}`,
+    code: (codeHash) => `${p}code:{k:${codeHash}}`,
+    loginSession: (idHash) => `${p}login:{l:${idHash}}`,
+    revokedJti: (jti) => `${p}revoked:jti:{j:${jti}}`,
+    revokedSid: (sid) => `${p}revoked:sid:{s:${sid}}`,
+    revokedBefore: (sub) => `${p}revoked-before:{u:${sub}}`,
+    clientRevokedBefore: (id) => `${p}client-revoked-before:{c:${id}}`,
+    counter: (key) => `${p}counter:{n:${key}}`,
+    keys: `${p}keys`,
+    epoch: `${p}{e}epoch`,
+    epochWrites: `${p}{e}epoch-writes`,
+    shardEpoch: (tag) => `${p}{${tag}}epoch`,
+    revocations: `${p}revocations`,
+    tagged: true
   }
 }

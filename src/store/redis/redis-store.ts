@@ -3,12 +3,12 @@
 // every read-modify-write is one Lua script in scripts.ts; the signing-key set in key-set.ts.
 //
 // The user and client revoked-before cut-offs are kept without TTL: a cut-off has no natural end, the
-// store does not know the longest token lifetime, and one small key per revoked user is
-// cheap (clients: one per disabled client). The disabled flags of users and clients live in their own keys (written by the
-// same script as the record) so checkRevocation is a single MGET.
-//
-// listUsers/listClients read a set index maintained by the putRecord script (not SCAN):
-// no keyspace walk, and the interface never deletes users or clients.
+// store does not know the longest token lifetime, and one small key per revoked user or disabled
+// client is cheap. The disabled flags of users and clients live in their own keys (written by the
+// same script as the record) so checkRevocation is a single MGET. listUsers/listClients read a set
+// index written with each record (not SCAN); the interface never deletes users or clients. Three modes (target.ts): standalone, Sentinel, Cluster. The security-relevant writes (writes.ts)
+// wait for REDIS_MIN_REPLICAS replicas (durable.ts); on a Cluster the keys carry hash tags (keys.ts)
+// and multi-key reads are split per slot (slots.ts).
 
 import type {
   ClientRecord,
@@ -29,18 +29,25 @@ import type {
 } from '../types.js'
 import { keyLayout, type KeyLayout } from './keys.js'
 import { bounded, connectRedis, readyOrTimeout, timed, type StoreLogger, type StoreRedis } from './client.js'
+import { Durability, type ReplicaStatus } from './durable.js'
+import { mgetAll } from './slots.js'
+import type { RedisTarget } from './target.js'
+import { RedisWrites } from './writes.js'
 import { subscribeFeed } from './feed.js'
 import type { EpochWatch } from '../epoch.js'
 import { watchRedisEpoch } from './epoch.js'
 import { recordEvents, updateRecord, type RecordIo } from './records.js'
-import { revocationSnapshot } from './snapshot.js'
+import { readRevocation, revocationSnapshot } from './snapshot.js'
 import { compare, flag, RedisKeySet } from './key-set.js'
 import { RedisCodes, RedisLoginSessions } from './auth-state.js'
 
 export type { StoreLogger } from './client.js'
 
 export interface RedisStoreOptions {
-  url: string
+  /** Which Redis (standalone, Sentinel, Cluster; target.ts). */
+  target?: RedisTarget
+  /** Shorthand for a standalone target without credentials (tests). */
+  url?: string
   /** Per-command bound in ms (connect and command timeout). Default 1000. */
   timeoutMs?: number
   /** Prepended to every key. Default `portcullis:`. */
@@ -60,7 +67,8 @@ export class RedisStore implements Store {
   readonly #redis: StoreRedis
   readonly #k: KeyLayout
   readonly #timeoutMs: number
-  readonly #url: string
+  readonly #target: RedisTarget
+  readonly #writes: RedisWrites
   readonly #log: StoreLogger
   readonly #keys: RedisKeySet
   readonly #observer: StoreObserver | null
@@ -70,16 +78,20 @@ export class RedisStore implements Store {
 
   constructor (opts: RedisStoreOptions) {
     this.#timeoutMs = opts.timeoutMs ?? 1000
-    this.#url = opts.url
+    const target = opts.target ?? (opts.url !== undefined ? { mode: 'standalone', url: opts.url, tls: false, minReplicas: 0 } : undefined)
+    if (target === undefined) throw new TypeError('RedisStore needs a target or a url')
+    this.#target = target
     this.#log = opts.logger ?? silent
     this.#observer = opts.observer ?? null
-    this.#k = keyLayout(opts.prefix ?? 'portcullis:')
-    this.#redis = connectRedis(opts.url, this.#timeoutMs, opts.logger ?? silent)
+    this.#k = keyLayout(opts.prefix ?? 'portcullis:', { cluster: target.mode === 'cluster' })
+    this.#redis = connectRedis(target, this.#timeoutMs, this.#log)
     const run = async <T>(what: string, op: () => Promise<T>): Promise<T> => await this.#run(what, op)
+    const durability = new Durability(this.#redis, { required: target.minReplicas, timeoutMs: this.#timeoutMs, logger: this.#log, counter: this.#k.epochWrites })
+    this.#writes = new RedisWrites(this.#redis, this.#k, run, durability.start())
     this.#keys = new RedisKeySet(this.#redis, this.#k.keys, run)
-    this.codes = new RedisCodes(this.#redis, this.#k, run)
+    this.codes = new RedisCodes(this.#redis, this.#k, run, this.#writes)
     this.loginSessions = new RedisLoginSessions(this.#redis, this.#k, run)
-    this.epoch = watchRedisEpoch(this.#redis, this.#k.epoch, { timeoutMs: this.#timeoutMs, logger: this.#log, intervalMs: opts.epochCheckMs })
+    this.epoch = watchRedisEpoch({ redis: this.#redis, k: this.#k, timeoutMs: this.#timeoutMs, logger: this.#log, durability, intervalMs: opts.epochCheckMs })
   }
 
   /** Resolves true once Redis answers PING (its epoch checked), false if it does not within `timeoutMs` (startup/readiness). */
@@ -104,6 +116,7 @@ export class RedisStore implements Store {
 
   async close (): Promise<void> {
     this.epoch.close()
+    this.#writes.durability.close()
     const redis = this.#redis
     if (redis.status === 'end') return
     let timer: NodeJS.Timeout | undefined
@@ -126,11 +139,8 @@ export class RedisStore implements Store {
 
   async putUser (user: UserRecord, opts: { ifAbsent?: boolean } = {}): Promise<boolean> {
     const k = this.#k
-    const written = await this.#run('putUser', () => this.#redis.putRecord(
-      k.user(user.name), k.userDisabled(user.name), k.users,
-      JSON.stringify(user), flag(user.disabled), flag(opts.ifAbsent), user.name,
-      k.revocations, feedEvent({ kind: 'user-disabled', id: user.name, disabled: user.disabled })))
-    return written === 1
+    return await this.#writes.putRecord('putUser', k.user(user.name), k.userDisabled(user.name), k.users, user.name,
+      JSON.stringify(user), flag(user.disabled), flag(opts.ifAbsent), { kind: 'user-disabled', id: user.name, disabled: user.disabled })
   }
 
   async updateUser (name: string, change: RecordChange<UserRecord>, opts: UpdateOptions = {}): Promise<UserRecord | null> {
@@ -152,11 +162,8 @@ export class RedisStore implements Store {
 
   async putClient (client: ClientRecord, opts: { ifAbsent?: boolean } = {}): Promise<boolean> {
     const k = this.#k
-    const written = await this.#run('putClient', () => this.#redis.putRecord(
-      k.client(client.id), k.clientDisabled(client.id), k.clients,
-      JSON.stringify(client), flag(client.disabled), flag(opts.ifAbsent), client.id,
-      k.revocations, feedEvent({ kind: 'client-disabled', id: client.id, disabled: client.disabled })))
-    return written === 1
+    return await this.#writes.putRecord('putClient', k.client(client.id), k.clientDisabled(client.id), k.clients, client.id,
+      JSON.stringify(client), flag(client.disabled), flag(opts.ifAbsent), { kind: 'client-disabled', id: client.id, disabled: client.disabled })
   }
 
   async updateClient (id: string, change: RecordChange<ClientRecord>, opts: UpdateOptions = {}): Promise<ClientRecord | null> {
@@ -179,7 +186,7 @@ export class RedisStore implements Store {
   }
 
   async consumeRefreshToken (tokenHash: string): Promise<ConsumeResult> {
-    const state = await this.#run('consumeRefreshToken', () => this.#redis.consumeRefresh(this.#k.refresh(tokenHash)))
+    const state = await this.#writes.consume('consumeRefreshToken', this.#k.refresh(tokenHash))
     if (state === null) return { status: 'unknown' }
     const record = JSON.parse(state[1]) as RefreshTokenRecord
     // RFC 9700 §4.14.2: a second use of a refresh token is a replay.
@@ -189,11 +196,7 @@ export class RedisStore implements Store {
   async rotateRefreshToken (tokenHash: string, successorHash: string, successor: RefreshTokenRecord): Promise<ConsumeResult> {
     const ttlMs = msUntil(successor.expiresAt)
     if (ttlMs <= 0) return { status: 'unknown' } // the family has expired: nothing to rotate
-    const k = this.#k
-    const state = await this.#run('rotateRefreshToken', () => this.#redis.rotateRefresh(k.refresh(tokenHash), k.refresh(successorHash), JSON.stringify(successor), ttlMs))
-    if (state === null) return { status: 'unknown' }
-    // RFC 9700 §4.14.2: a second use of a refresh token is a replay (and got no successor).
-    return { status: state[0] === '1' ? 'reused' : 'active', record: JSON.parse(state[1]) as RefreshTokenRecord }
+    return await this.#writes.rotate(this.#k.refresh(tokenHash), this.#k.refresh(successorHash), JSON.stringify(successor), ttlMs)
   }
 
   async getRefreshToken (tokenHash: string): Promise<RefreshTokenRecord | null> {
@@ -211,28 +214,15 @@ export class RedisStore implements Store {
   }
 
   async revokeUserBefore (sub: string, before: number): Promise<void> {
-    await this.#run('revokeUserBefore', () => this.#redis.revokeBefore(this.#k.revokedBefore(sub), before,
-      this.#k.revocations, feedEvent({ kind: 'user-cutoff', id: sub, before })))
+    await this.#writes.revokeBefore('revokeUserBefore', this.#k.revokedBefore(sub), before, { kind: 'user-cutoff', id: sub, before })
   }
 
   async checkRevocation (q: RevocationQuery): Promise<RevocationState> {
-    const k = this.#k
-    const keys = [k.revokedJti(q.jti), k.revokedBefore(q.sub), k.userDisabled(q.sub), k.clientDisabled(q.clientId), k.clientRevokedBefore(q.clientId)]
-    if (q.sid !== undefined) keys.push(k.revokedSid(q.sid))
-    // One round trip for everything the check-revocation stage needs.
-    const [jti, before, userDisabled, clientDisabled, clientBefore, sid] = await this.#run('checkRevocation', () => this.#redis.mget(keys))
-    return {
-      tokenRevoked: jti != null,
-      sessionRevoked: sid != null,
-      userRevokedBefore: before == null ? null : Number(before),
-      userDisabled: userDisabled != null,
-      clientDisabled: clientDisabled != null,
-      clientRevokedBefore: clientBefore == null ? null : Number(clientBefore)
-    }
+    return await readRevocation(this.#redis, this.#k, q, async (what, op) => await this.#run(what, op))
   }
 
   subscribeRevocations (handlers: RevocationFeedHandlers): RevocationFeed {
-    return subscribeFeed({ url: this.#url, channel: this.#k.revocations, timeoutMs: this.#timeoutMs, logger: this.#log, handlers })
+    return subscribeFeed({ target: this.#target, command: this.#redis, channel: this.#k.revocations, timeoutMs: this.#timeoutMs, logger: this.#log, handlers })
   }
 
   /** SCAN over the revocation keys (never KEYS): see snapshot.ts. */
@@ -252,7 +242,6 @@ export class RedisStore implements Store {
   }
 
   // signing keys (key-set.ts)
-
   async listKeys (): Promise<KeyRecord[]> { return await this.#keys.list() }
   /** Never overwrites an existing kid (use updateKey); resolves false then. */
   async addKey (key: KeyRecord, opts: { onlyIfEmpty?: boolean } = {}): Promise<boolean> { return await this.#keys.add(key, opts) }
@@ -261,26 +250,28 @@ export class RedisStore implements Store {
   async removeKey (kid: string): Promise<void> { await this.#keys.remove(kid) }
 
   // internals
-
   async #revokeUntil (what: string, key: string, expiresAt: number, event: RevocationEvent): Promise<void> {
     const ttlMs = msUntil(expiresAt)
     if (ttlMs <= 0) return // the token is expired anyway
-    await this.#run(what, () => this.#redis.revokeUntil(key, ttlMs, this.#k.revocations, feedEvent(event)))
+    await this.#writes.revokeUntil(what, key, ttlMs, event)
   }
 
   /** The reads and the compare-and-set write of one record (records.ts), each bounded like every call. */
   #recordIo (what: string, record: string, disabledFlag: string, cutoff: string): RecordIo {
     return {
       read: async () => await this.#run(what, () => this.#redis.get(record)),
-      write: async (expected, json, disabled, before, disabledEvent, cutoffEvent) => await this.#run(what, () =>
-        this.#redis.updateRecord(record, disabledFlag, cutoff, expected, json, disabled, before, this.#k.revocations, disabledEvent, cutoffEvent))
+      write: async (expected, json, disabled, before, disabledEvent, cutoffEvent) =>
+        await this.#writes.updateRecord(what, [record, disabledFlag, cutoff], expected, json, disabled, before, disabledEvent, cutoffEvent)
     }
   }
+
+  /** Online replicas per master against REDIS_MIN_REPLICAS (/readyz). */
+  replicas (): ReplicaStatus { return this.#writes.durability.status() }
 
   async #list<T> (what: string, index: string, keyOf: (id: string) => string): Promise<T[]> {
     const ids = await this.#run(what, () => this.#redis.smembers(index))
     if (ids.length === 0) return []
-    const values = await this.#run(what, () => this.#redis.mget(ids.map(keyOf)))
+    const values = await this.#run(what, () => mgetAll(this.#redis, ids.map(keyOf)))
     return values.flatMap((json) => (json == null ? [] : [JSON.parse(json) as T]))
   }
 
@@ -291,10 +282,6 @@ export class RedisStore implements Store {
 
 function msUntil (epochSeconds: number): number {
   return Math.ceil(epochSeconds * 1000 - Date.now())
-}
-
-function feedEvent (e: RevocationEvent): string {
-  return JSON.stringify(e)
 }
 
 function parse<T> (json: string | null): T | null {

@@ -8,9 +8,13 @@ import { rotateRefresh } from './refresh-scripts.js'
 
 export interface ScriptDefinition { numberOfKeys: number; lua: string }
 
-/** KEYS[1] record, KEYS[2] disabled flag, KEYS[3] list index; ARGV[1] JSON, ARGV[2] disabled "1"|"0", ARGV[3] ifAbsent "1"|"0", ARGV[4] id, ARGV[5] feed channel, ARGV[6] feed event. */
+/**
+ * KEYS[1] record, KEYS[2] disabled flag; ARGV[1] JSON, ARGV[2] disabled "1"|"0", ARGV[3] ifAbsent "1"|"0",
+ * ARGV[4] feed channel ('' on a Cluster: the store SPUBLISHes after the script), ARGV[5] feed event.
+ * The list index (SADD) is written by the store just before: on a Cluster it lives in another slot.
+ */
 export const putRecord: ScriptDefinition = {
-  numberOfKeys: 3,
+  numberOfKeys: 2,
   lua: `
 if ARGV[3] == '1' and redis.call('EXISTS', KEYS[1]) == 1 then -- ifAbsent: SET NX semantics
   return 0                                                     -- the record exists: write nothing
@@ -21,8 +25,9 @@ if ARGV[2] == '1' then
 else
   redis.call('DEL', KEYS[2])                                   -- enabled: no flag
 end
-redis.call('SADD', KEYS[3], ARGV[4])                           -- the listUsers/listClients index
-redis.call('PUBLISH', ARGV[5], ARGV[6])                        -- replicated revocation: the disabled flag
+if ARGV[4] ~= '' then
+  redis.call('PUBLISH', ARGV[4], ARGV[5])                      -- replicated revocation: the disabled flag
+end
 return 1
 `
 }
@@ -38,7 +43,7 @@ return 1
 `
 }
 
-/** KEYS[1] refresh-token hash. Returns nil (unknown) or {used "0"|"1", JSON record}. */
+/** KEYS[1] refresh-token or code hash. Returns nil (unknown) or {used "0"|"1", JSON record}. */
 export const consumeRefresh: ScriptDefinition = {
   numberOfKeys: 1,
   lua: `
@@ -51,7 +56,7 @@ return state                                                   -- the state befo
 `
 }
 
-/** KEYS[1] marker; ARGV[1] milliseconds it must live, ARGV[2] feed channel, ARGV[3] feed event. Never shortens an existing marker. */
+/** KEYS[1] marker; ARGV[1] milliseconds it must live, ARGV[2] feed channel ('' on a Cluster), ARGV[3] feed event. Never shortens an existing marker. */
 export const revokeUntil: ScriptDefinition = {
   numberOfKeys: 1,
   lua: `
@@ -60,12 +65,14 @@ if left == -1 or left >= tonumber(ARGV[1]) then                -- already revoke
   return 0
 end
 redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])                 -- revoked until the guarded token expires
-redis.call('PUBLISH', ARGV[2], ARGV[3])                        -- replicated revocation: tell every instance
+if ARGV[2] ~= '' then                                          -- '' on a Cluster: SPUBLISH by the store
+  redis.call('PUBLISH', ARGV[2], ARGV[3])                      -- replicated revocation: tell every instance
+end
 return 1
 `
 }
 
-/** KEYS[1] cut-off; ARGV[1] epoch seconds, ARGV[2] feed channel, ARGV[3] feed event. The cut-off only ever moves forward. */
+/** KEYS[1] cut-off; ARGV[1] epoch seconds, ARGV[2] feed channel ('' on a Cluster), ARGV[3] feed event. The cut-off only ever moves forward. */
 export const revokeBefore: ScriptDefinition = {
   numberOfKeys: 1,
   lua: `
@@ -74,7 +81,9 @@ if current and tonumber(current) >= tonumber(ARGV[1]) then     -- an equal or la
   return 0
 end
 redis.call('SET', KEYS[1], ARGV[1])                            -- no TTL: see redis-store.ts
-redis.call('PUBLISH', ARGV[2], ARGV[3])                        -- replicated revocation: tell every instance
+if ARGV[2] ~= '' then                                          -- '' on a Cluster: SPUBLISH by the store
+  redis.call('PUBLISH', ARGV[2], ARGV[3])                      -- replicated revocation: tell every instance
+end
 return 1
 `
 }
@@ -125,11 +134,38 @@ return redis.call('GET', KEYS[1])                              -- the epoch ever
 `
 }
 
-export const scripts = { putRecord, updateRecord, putRefresh, consumeRefresh, rotateRefresh, revokeUntil, revokeBefore, incrementCounter, addKey, updateKey, claimEpoch }
+/**
+ * KEYS[1] a refresh-token or code hash consumed by this request. Undoes the consumption when its
+ * WAIT was not acknowledged (durable.ts): the client got a 503 and its retry must not look like a
+ * replay (issue 11 item 5). Returns 1 when released.
+ */
+export const releaseConsumed: ScriptDefinition = {
+  numberOfKeys: 1,
+  lua: `
+if redis.call('HGET', KEYS[1], 'u') ~= '1' then                -- gone, or not consumed: nothing to undo
+  return 0
+end
+redis.call('HSET', KEYS[1], 'u', '0')                          -- usable again; HSET keeps the TTL
+return 1
+`
+}
+
+/** KEYS[1] store epoch; ARGV[1] the epoch the caller knows, ARGV[2] a fresh one. Replaces it only if unchanged (epoch.ts: lost writes). */
+export const rotateEpoch: ScriptDefinition = {
+  numberOfKeys: 1,
+  lua: `
+if redis.call('GET', KEYS[1]) == ARGV[1] then                  -- nobody rotated it meanwhile
+  redis.call('SET', KEYS[1], ARGV[2])                          -- every token of the old epoch is refused from now on
+end
+return redis.call('GET', KEYS[1])                              -- the epoch every instance now agrees on
+`
+}
+
+export const scripts = { putRecord, updateRecord, putRefresh, consumeRefresh, rotateRefresh, revokeUntil, revokeBefore, incrementCounter, addKey, updateKey, claimEpoch, releaseConsumed, rotateEpoch }
 
 /** The scripts as ioredis adds them to the client (one method per definition above). */
 export interface ScriptCommands {
-  putRecord(k1: string, k2: string, k3: string, json: string, disabled: string, ifAbsent: string, id: string, channel: string, event: string): Promise<number>
+  putRecord(k1: string, k2: string, json: string, disabled: string, ifAbsent: string, channel: string, event: string): Promise<number>
   updateRecord(k1: string, k2: string, k3: string, expected: string, json: string, disabled: string, cutoff: string, channel: string, disabledEvent: string, cutoffEvent: string): Promise<number>
   putRefresh(key: string, json: string, ttlMs: number): Promise<number>
   consumeRefresh(key: string): Promise<[string, string] | null>
@@ -140,4 +176,6 @@ export interface ScriptCommands {
   addKey(key: string, kid: string, json: string, onlyIfEmpty: string): Promise<number>
   updateKey(key: string, kid: string, json: string): Promise<number>
   claimEpoch(key: string, candidate: string): Promise<string>
+  releaseConsumed(key: string): Promise<number>
+  rotateEpoch(key: string, expected: string, fresh: string): Promise<string>
 }

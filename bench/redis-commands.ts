@@ -6,7 +6,9 @@
 // Everything is bounded in time and stopped by PID (lib/procs.ts). bench/README.md explains it.
 //
 //   npx tsx bench/redis-commands.ts                 # about 3 minutes
-//   BENCH_SCALE=0 npx tsx bench/redis-commands.ts   # without the 1/2/3-instance runs (about 1 minute)
+//   BENCH_SCALE=0 npx tsx bench/redis-commands.ts   # without the 1/2/3-instance runs
+//   BENCH_TOPOLOGIES=standalone npx tsx bench/redis-commands.ts   # count on standalone only (default: also
+//     on a Sentinel set and a 3+3 Cluster from test/helpers/redis-topology.ts, MONITOR on every master)
 // Knobs: BENCH_REQUESTS (proxied requests counted, 300), BENCH_LOGINS (10), BENCH_REFRESHES (10),
 // BENCH_OPS (redis-benchmark operations per command, 200000), BENCH_DURATION (s per wrk run, 10),
 // BENCH_WARMUP (s per instance, 8), BENCH_CONNECTIONS (wrk connections per instance, 32).
@@ -18,6 +20,7 @@ import { fileURLToPath } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Redis } from 'ioredis'
 import { freePort, startRedis, type RedisHandle } from '../test/helpers/redis-server.js'
+import { startCluster, startSentinel } from '../test/helpers/redis-topology.js'
 import { cpuSecondsOf, run, setLogDir, start, stop, stopAll, type Proc } from './lib/procs.js'
 import { loadRun } from './lib/load.js'
 
@@ -37,6 +40,7 @@ const DURATION = num('BENCH_DURATION', 10)
 const WARMUP = num('BENCH_WARMUP', 8)
 const CONNECTIONS = num('BENCH_CONNECTIONS', 32)
 const SCALE = process.env.BENCH_SCALE !== '0'
+const TOPOLOGIES = (process.env.BENCH_TOPOLOGIES ?? 'standalone,sentinel,cluster').split(',').map((x) => x.trim())
 const USER = 'bench'
 const PASSWORD = 'bench-password-0123'
 const CLIENT = 'bench-app'
@@ -57,14 +61,17 @@ async function waitReady (port: number, proc: Proc): Promise<void> {
   throw new Error(`${proc.name} not ready:\n${proc.output().slice(-1500)}`)
 }
 
-async function startGateway (name: string, redisUrl: string, routesFile: string, issuer: string | null, mode: string): Promise<Gateway> {
+/** The Redis a gateway is given (its mode variables) and the data nodes MONITOR watches (the masters). */
+interface Target { name: string, env: Record<string, string>, masters: () => Promise<number[]> }
+
+async function startGateway (name: string, target: Target, routesFile: string, issuer: string | null, mode: string): Promise<Gateway> {
   const port = await freePort()
   const proc = start(name, process.execPath, [BIN, 'serve'], {
     cpus: null,
     cwd: ROOT,
     env: {
       NODE_ENV: 'production',
-      REDIS_URL: redisUrl,
+      ...target.env,
       ROUTES_FILE: routesFile,
       PORT: String(port),
       HOST: '127.0.0.1',
@@ -81,8 +88,8 @@ async function startGateway (name: string, redisUrl: string, routesFile: string,
   return { proc, port }
 }
 
-async function cli (redisUrl: string, args: string[], stdin?: string): Promise<void> {
-  const r = await run('cli', process.execPath, [BIN, ...args], { cpus: null, cwd: ROOT, ...(stdin !== undefined && { stdin }), env: { REDIS_URL: redisUrl, LOG_LEVEL: 'warn' } })
+async function cli (target: Target, args: string[], stdin?: string): Promise<void> {
+  const r = await run('cli', process.execPath, [BIN, ...args], { cpus: null, cwd: ROOT, ...(stdin !== undefined && { stdin }), env: { ...target.env, LOG_LEVEL: 'warn' } })
   if (r.code !== 0) throw new Error(`portcullis ${args.join(' ')}: exit ${r.code}: ${r.output}`)
 }
 
@@ -100,19 +107,22 @@ const login = async (port: number): Promise<{ access_token: string, refresh_toke
 // ---------------------------------------------------------------- counting with MONITOR
 interface Seen { name: string, args: string[], fromScript: boolean }
 
-/** Every command Redis executes while `work` runs, from MONITOR (script-internal ones marked). */
-async function monitored (redisUrl: string, work: () => Promise<void>): Promise<Seen[]> {
-  const client = new Redis(redisUrl, { lazyConnect: true })
-  const monitor = await client.monitor()
+/** Every command the masters execute while `work` runs, from MONITOR on each (script-internal ones marked). */
+async function monitored (target: Target, work: () => Promise<void>): Promise<Seen[]> {
   const seen: Seen[] = []
-  monitor.on('monitor', (_time: string, args: string[], source: string) => {
-    seen.push({ name: String(args[0]).toUpperCase(), args: args.slice(1).map(String), fromScript: source === 'lua' })
-  })
+  const open: Array<{ disconnect: () => void }> = []
+  for (const port of await target.masters()) {
+    const client = new Redis({ host: '127.0.0.1', port, lazyConnect: true })
+    const monitor = await client.monitor()
+    monitor.on('monitor', (_time: string, args: string[], source: string) => {
+      seen.push({ name: String(args[0]).toUpperCase(), args: args.slice(1).map(String), fromScript: source === 'lua' })
+    })
+    open.push(monitor, client)
+  }
   await sleep(100) // MONITOR is on before the work starts
   await work()
   await sleep(100)
-  monitor.disconnect()
-  client.disconnect()
+  for (const c of open) c.disconnect()
   return seen
 }
 
@@ -139,17 +149,17 @@ const fmt = (m: Map<string, number>): string => {
 
 interface ModeCounts { request: Map<string, number>, login: Map<string, number>, refresh: Map<string, number>, sample: Seen[], idlePerSecond: Map<string, number> }
 
-async function countMode (redis: RedisHandle, routesFile: string, mode: string): Promise<ModeCounts> {
-  const gw = await startGateway(`gateway-${mode}`, redis.url, routesFile, null, mode)
+async function countMode (target: Target, routesFile: string, mode: string): Promise<ModeCounts> {
+  const gw = await startGateway(`gateway-${target.name}-${mode}`, target, routesFile, null, mode)
   try {
     const { access_token: at } = await login(gw.port)
     // warm: the token cache, the scripts loaded, the replicated view synced
     for (let i = 0; i < 20; i++) await (await fetch(`http://127.0.0.1:${gw.port}${PATH}`, { headers: { authorization: `Bearer ${at}` } })).arrayBuffer()
     const idleMs = 2000
-    const idle = await monitored(redis.url, async () => { await sleep(idleMs) })
+    const idle = await monitored(target, async () => { await sleep(idleMs) })
     const timed = async (n: number, op: () => Promise<void>): Promise<[Seen[], number]> => {
       let ms = 0
-      const seen = await monitored(redis.url, async () => {
+      const seen = await monitored(target, async () => {
         const t0 = Date.now()
         for (let i = 0; i < n; i++) await op()
         ms = Date.now() - t0
@@ -202,8 +212,8 @@ function requestCommands (sample: Seen[], perRequest: Map<string, number>): Arra
 // ---------------------------------------------------------------- 1, 2, 3 instances
 interface ScaleResult { n: number, rps: number, errors: number, gatewayCpuUs: number, redisCpuUs: number }
 
-async function scaleOut (redis: RedisHandle, routesFile: string, work: string): Promise<ScaleResult[]> {
-  const first = await startGateway('scale-1', redis.url, routesFile, null, 'strict')
+async function scaleOut (redis: RedisHandle, target: Target, routesFile: string, work: string): Promise<ScaleResult[]> {
+  const first = await startGateway('scale-1', target, routesFile, null, 'strict')
   const issuer = `http://127.0.0.1:${first.port}`
   const gateways: Gateway[] = [first]
   const tokens: string[] = []
@@ -213,7 +223,7 @@ async function scaleOut (redis: RedisHandle, routesFile: string, work: string): 
   const results: ScaleResult[] = []
   try {
     for (let n = 1; n <= 3; n++) {
-      while (gateways.length < n) gateways.push(await startGateway(`scale-${gateways.length + 1}`, redis.url, routesFile, issuer, 'strict'))
+      while (gateways.length < n) gateways.push(await startGateway(`scale-${gateways.length + 1}`, target, routesFile, issuer, 'strict'))
       const each = Math.max(1, Math.round(CONNECTIONS / n))
       const load = async (durationS: number, label: string) => await Promise.all(gateways.map(async (g, i) =>
         await loadRun({ port: g.port, path: PATH, tokensFile, connections: each, durationS, cpus: null, label: `${label}-${n}-${i}` }, 'wrk')))
@@ -267,17 +277,41 @@ async function main (): Promise<void> {
     ].join('\n') + '\n')
     await sleep(300)
     if (!upstream.alive()) throw new Error(upstream.output())
-    await cli(redis.url, ['users', 'add', USER, '--scopes', 'orders:read'], PASSWORD + '\n')
-    await cli(redis.url, ['clients', 'add', CLIENT, '--grants', 'password refresh_token', '--scopes', 'orders:read', '--public'])
+    const standalone: Target = { name: 'standalone', env: { REDIS_URL: redis.url }, masters: async () => [redis.port] }
+    const provision = async (target: Target): Promise<void> => {
+      await cli(target, ['users', 'add', USER, '--scopes', 'orders:read'], PASSWORD + '\n')
+      await cli(target, ['clients', 'add', CLIENT, '--grants', 'password refresh_token', '--scopes', 'orders:read', '--public'])
+    }
+    await provision(standalone)
 
-    out('\n## Commands sent per operation (MONITOR; commands run inside a script not counted again; background subtracted)')
+    out('\n## Commands sent per operation (MONITOR on every master; commands run inside a script not counted again; background subtracted)')
     const counts: Record<string, ModeCounts> = {}
+    for (const topology of TOPOLOGIES.filter((x) => x !== 'standalone')) {
+      // Sentinel (1 master, 1 replica, 3 sentinels) or Cluster (3 masters, 3 replicas): REDIS_MIN_REPLICAS
+      // defaults to 1 there, so acknowledged writes add a WAIT
+      const handle = topology === 'sentinel' ? await startSentinel() : await startCluster()
+      try {
+        const target: Target = 'sentinels' in handle
+          ? { name: 'sentinel', env: { REDIS_SENTINELS: handle.seeds, REDIS_SENTINEL_NAME: handle.name }, masters: async () => [(await handle.master()).port] }
+          : { name: 'cluster', env: { REDIS_CLUSTER_NODES: handle.seeds }, masters: async () => (await handle.masters()).map((m) => m.node.port) }
+        await provision(target)
+        for (const mode of ['strict', 'replicated']) {
+          const c = await countMode(target, routesFile, mode)
+          out(`- ${topology}, ${mode}: proxied request ${fmt(c.request)}`)
+          out(`  ${' '.repeat(topology.length + mode.length + 2)}login (password grant) ${fmt(c.login)}`)
+          out(`  ${' '.repeat(topology.length + mode.length + 2)}refresh ${fmt(c.refresh)}`)
+          out(`  ${' '.repeat(topology.length + mode.length + 2)}idle instance, per second ${fmt(c.idlePerSecond)}`)
+        }
+      } finally {
+        await handle.stop()
+      }
+    }
     for (const mode of ['strict', 'replicated']) {
-      counts[mode] = await countMode(redis, routesFile, mode)
-      out(`- ${mode}: proxied request ${fmt(counts[mode]!.request)}`)
-      out(`  ${' '.repeat(mode.length)}  login (password grant) ${fmt(counts[mode]!.login)}`)
-      out(`  ${' '.repeat(mode.length)}  refresh ${fmt(counts[mode]!.refresh)}`)
-      out(`  ${' '.repeat(mode.length)}  idle instance, per second ${fmt(counts[mode]!.idlePerSecond)}`)
+      counts[mode] = await countMode(standalone, routesFile, mode)
+      out(`- standalone, ${mode}: proxied request ${fmt(counts[mode]!.request)}`)
+      out(`  ${' '.repeat(mode.length + 12)}login (password grant) ${fmt(counts[mode]!.login)}`)
+      out(`  ${' '.repeat(mode.length + 12)}refresh ${fmt(counts[mode]!.refresh)}`)
+      out(`  ${' '.repeat(mode.length + 12)}idle instance, per second ${fmt(counts[mode]!.idlePerSecond)}`)
     }
 
     out(`\n## One shard: redis-benchmark, 50 clients, no pipelining, ${OPS} operations per command, loopback`)
@@ -297,7 +331,7 @@ async function main (): Promise<void> {
 
     if (SCALE) {
       out(`\n## Throughput of 1, 2, 3 instances (strict; one wrk per instance, ${CONNECTIONS} connections split, ${WARMUP} s warm-up, ${DURATION} s run; everything shares the ${cpus().length} CPU(s))`)
-      const scale = await scaleOut(redis, routesFile, work)
+      const scale = await scaleOut(redis, standalone, routesFile, work)
       out(`JSON ${JSON.stringify({ scale })}`)
     }
     out(`JSON ${JSON.stringify({ shardRequests, counts: Object.fromEntries(Object.entries(counts).map(([k, v]) => [k, { request: Object.fromEntries(v.request), login: Object.fromEntries(v.login), refresh: Object.fromEntries(v.refresh) }])) })}`)

@@ -189,9 +189,14 @@ export async function servesAgain (fleet: Fleet, gateway: number, token: string,
   for (;;) {
     const s = await get(fleet, gateway, '/orders/again', token)
     if (s.status === 200) return Date.now() - started
-    if (Date.now() - started > ms) throw new Error(`gateway ${gateway} still answers ${s.status} after ${ms} ms:\n${fleet.gateways[gateway]!.output().slice(-2000)}`)
+    if (Date.now() - started > ms) throw new Error(`gateway ${gateway} still answers ${s.status} after ${ms} ms; its log without request lines:\n${notable(fleet.gateways[gateway]!.output())}`)
     await sleep(50)
   }
+}
+
+/** A gateway's log lines other than the per-request ones (the last 30): what its store said. */
+function notable (output: string): string {
+  return output.split('\n').filter((l) => !/"msg":"request( failed)?"/.test(l)).slice(-30).join('\n')
 }
 
 const count = (samples: Sample[]): string => {

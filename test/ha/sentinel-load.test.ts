@@ -5,7 +5,7 @@
 // sentinel's +switch-master, seen here. Checks: test/ha/harness.ts failoverUnderLoad().
 import t from 'tap'
 import { startSentinel } from '../helpers/redis-topology.js'
-import { failoverUnderLoad, startFleet } from './harness.js'
+import { cli, failoverUnderLoad, startFleet } from './harness.js'
 
 const topology = await startSentinel()
 t.teardown(() => topology.stop())
@@ -22,4 +22,8 @@ t.test('Sentinel: master SIGKILLed under 200 req/s over three instances, replica
   await watcher.subscribe('+switch-master')
   await failoverUnderLoad(t, fleet, { kill: async () => { await master.kill() }, failedOver: async () => await switched })
   t.not(await topology.master(), master, 'the sentinels name the former replica')
+  // issue 11 item 5: with the old master still down the new one has no replica; a fresh process (the
+  // CLI) waits for the replicas online (none), not for REDIS_MIN_REPLICAS=1, so its write succeeds
+  await cli(fleet.env, ['users', 'add', 'ha-after-failover', '--scopes', 'orders:read'], 'another-password-0123\n')
+  t.pass('a user added by a fresh CLI process right after the failover (no replica online)')
 })

@@ -102,12 +102,19 @@ export class Durability {
     }
   }
 
-  /** Replicas a write on the master of `key` waits for: the required ones, at most those online there. */
-  #need (key: string): number {
-    if (this.#required === 0) return 0
+  /** Replicas online at the master of `key`, as last counted; undefined before its first count. */
+  #onlineAt (key: string): number | undefined {
     const node = masterOf(this.#redis, key)
-    const online = node === null ? undefined : this.#online.get(isCluster(this.#redis) ? node : 'master')
-    return Math.min(this.#required, online ?? this.#required)
+    return node === null ? undefined : this.#online.get(isCluster(this.#redis) ? node : 'master')
+  }
+
+  /** Replicas a write on the master of `key` waits for: the required ones, at most those online there. */
+  async #need (key: string): Promise<number> {
+    if (this.#required === 0) return 0
+    // a process that writes before its first count (the CLI, a gateway just started) counts first:
+    // right after a failover the new master has no replica, and WAIT for one would always time out
+    if (this.#onlineAt(key) === undefined) await this.poll()
+    return Math.min(this.#required, this.#onlineAt(key) ?? this.#required)
   }
 
   /**
@@ -119,7 +126,7 @@ export class Durability {
     add(p as unknown as Chain)
     const writes = p.length
     if (this.#counter !== null) p.incr(this.#counter)
-    const need = this.#need(key)
+    const need = await this.#need(key)
     if (need > 0) p.wait(need, this.#waitMs)
     const replies = (await p.exec()) ?? []
     for (const [err] of replies) if (err !== null) throw err

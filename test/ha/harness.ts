@@ -25,15 +25,24 @@ export interface Fleet {
   env: Record<string, string>
 }
 
+/** A CLI process still running after this long is killed and reported as hung (a hang guard). */
+export const CLI_HANG_MS = 60_000
+
 /** The CLI as a real process with the fleet's environment (users and clients live in Redis). */
 export async function cli (env: Record<string, string>, args: string[], stdin?: string): Promise<string> {
   return await new Promise((resolve, reject) => {
     const child = spawn(...nodeChild([BIN, ...args]), { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['pipe', 'pipe', 'pipe'] })
     let out = ''
+    let hung = false
+    const guard = setTimeout(() => { hung = true; child.kill('SIGKILL') }, CLI_HANG_MS)
     child.stdout.on('data', (c: Buffer) => { out += c.toString() })
     child.stderr.on('data', (c: Buffer) => { out += c.toString() })
     child.stdin.end(stdin ?? '')
-    child.once('close', (code) => { code === 0 ? resolve(out) : reject(new Error(`portcullis ${args.join(' ')}: exit ${code}: ${out}`)) })
+    child.once('close', (code) => {
+      clearTimeout(guard)
+      if (code === 0) resolve(out)
+      else reject(new Error(`portcullis ${args.join(' ')}: ${hung ? `still running after ${CLI_HANG_MS} ms (killed)` : `exit ${code}`}: ${out}`))
+    })
   })
 }
 
@@ -250,7 +259,8 @@ export async function failoverUnderLoad (t: Test, fleet: Fleet, topology: { kill
   await topology.kill()
   // a user created in the same window (the CLI, a real process): it either succeeds or fails, and leaves
   // either a whole user or none
-  const created = cli(fleet.env, ['users', 'add', NEW_USER, '--scopes', 'orders:read'], PASSWORD + '\n').then(() => true, () => false)
+  const created = cli(fleet.env, ['users', 'add', NEW_USER, '--scopes', 'orders:read'], PASSWORD + '\n')
+    .then(() => true, (err: Error) => /still running after/.test(err.message) ? err.message : false)
   const logins: Array<Promise<number>> = []
   while (switchedAt === null && Date.now() - killedAt < 30_000) {
     logins.push(login(fleet.gateways[logins.length % fleet.gateways.length]!).then((r) => r.status, (err: Error) => err.name as unknown as number))
@@ -294,7 +304,11 @@ export async function hotSlot (c: ClusterHandle): Promise<{ master: RedisProcess
 const NEW_USER = 'ha-new-user'
 
 /** The user created during the failover: whole (logs in) if the CLI succeeded; else whole or absent, never half. */
-async function wholeOrNone (t: Test, fleet: Fleet, created: boolean): Promise<void> {
+async function wholeOrNone (t: Test, fleet: Fleet, created: boolean | string): Promise<void> {
+  if (typeof created === 'string') {
+    t.fail(`the CLI run during the failover ends by itself (exit 0 or 1): ${created}`)
+    return
+  }
   const first = await login(fleet.gateways[0]!, NEW_USER)
   if (created) {
     t.equal(first.status, 200, 'the user created during the failover (CLI exit 0) logs in')

@@ -122,6 +122,7 @@ function watchConnection (redis: Redis | Cluster, log: StoreLogger, where: strin
   // ioredis ends a Sentinel client for good ("Connection is closed.", status end, no more retries)
   // when its failover detector disconnects it in the middle of a reconnect (+switch-master while the
   // old master refuses): seen in test/ha/sentinel-load.test.ts. Start it again, as the retry would.
+  if (!('sentinels' in redis.options) || redis.options.sentinels == null) return
   redis.on('end', () => {
     if (closedOnPurpose.has(redis)) return
     setTimeout(() => { if (!closedOnPurpose.has(redis) && redis.status === 'end') redis.connect().catch(() => {}) }, retry(1)).unref()

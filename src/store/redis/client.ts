@@ -104,6 +104,14 @@ export function connectRedis (target: RedisTarget, timeoutMs: number, log: Store
   return redis as StoreRedis
 }
 
+/** Connections the store closes on purpose: their 'end' is final. */
+const closedOnPurpose = new WeakSet<object>()
+
+/** Marks a connection the store is about to close, so watchConnection does not start it again. */
+export function closeOnPurpose (redis: Redis | Cluster): void {
+  closedOnPurpose.add(redis)
+}
+
 /**
  * Without an 'error' listener ioredis reports every failed reconnect as unhandled. Logged at
  * warn, at most one line per ERROR_LOG_EVERY_MS; the first 'ready' after errors is logged at info.
@@ -123,6 +131,14 @@ function watchConnection (redis: Redis | Cluster, log: StoreLogger, where: strin
   redis.on('ready', () => {
     if (down) log.info({ store: 'redis', target: where }, 'redis connection restored')
     down = false
+  })
+  // ioredis ends a Sentinel client for good ("Connection is closed.", status end, no more retries)
+  // when its failover detector disconnects it in the middle of a reconnect (+switch-master while the
+  // old master refuses): seen in test/ha/sentinel-load.test.ts. Start it again, as the retry would.
+  if (!('sentinels' in redis.options) || redis.options.sentinels == null) return
+  redis.on('end', () => {
+    if (closedOnPurpose.has(redis)) return
+    setTimeout(() => { if (!closedOnPurpose.has(redis) && redis.status === 'end') redis.connect().catch(() => {}) }, retry(1)).unref()
   })
 }
 

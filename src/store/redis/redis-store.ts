@@ -31,7 +31,7 @@ import type {
   UserRecord
 } from '../types.js'
 import { keyLayout, type KeyLayout } from './keys.js'
-import { bounded, connectRedis, readyOrTimeout, timed, type StoreLogger, type StoreRedis } from './client.js'
+import { bounded, closeOnPurpose, connectRedis, readyOrTimeout, timed, type StoreLogger, type StoreRedis } from './client.js'
 import { Durability, type ReplicaStatus } from './durable.js'
 import { mgetAll } from './slots.js'
 import type { RedisTarget } from './target.js'
@@ -124,6 +124,7 @@ export class RedisStore implements Store {
     this.epoch.close()
     this.#writes.durability.close()
     const redis = this.#redis
+    closeOnPurpose(redis)
     if (redis.status === 'end') return
     let timer: NodeJS.Timeout | undefined
     if (redis.status === 'ready') {

@@ -1,0 +1,348 @@
+// Sizing (issue 11 item 11): how many Redis commands the gateway sends per proxied request, per login
+// (password grant) and per refresh, in each revocation mode, MEASURED with MONITOR against a real
+// gateway and a private redis-server; then how many of those one Redis shard executes per second
+// (redis-benchmark, loopback, the same commands, EVALSHA of the gateway's own scripts); and the
+// throughput of 1, 2 and 3 gateway instances on this machine (wrk, loopback, one wrk per instance).
+// Everything is bounded in time and stopped by PID (lib/procs.ts). bench/README.md explains it.
+//
+//   npx tsx bench/redis-commands.ts                 # about 3 minutes
+//   BENCH_SCALE=0 npx tsx bench/redis-commands.ts   # without the 1/2/3-instance runs
+//   BENCH_TOPOLOGIES=standalone npx tsx bench/redis-commands.ts   # count on standalone only (default: also
+//     on a Sentinel set and a 3+3 Cluster from test/helpers/redis-topology.ts, MONITOR on every master)
+// Knobs: BENCH_REQUESTS (proxied requests counted, 300), BENCH_LOGINS (10), BENCH_REFRESHES (10),
+// BENCH_OPS (redis-benchmark operations per command, 200000), BENCH_DURATION (s per wrk run, 10),
+// BENCH_WARMUP (s per instance, 8), BENCH_CONNECTIONS (wrk connections per instance, 32).
+import { randomBytes } from 'node:crypto'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { cpus, loadavg, tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { Redis } from 'ioredis'
+import { freePort, startRedis, type RedisHandle } from '../test/helpers/redis-server.js'
+import { startCluster, startSentinel } from '../test/helpers/redis-topology.js'
+import { cpuSecondsOf, run, setLogDir, start, stop, stopAll, type Proc } from './lib/procs.js'
+import { loadRun } from './lib/load.js'
+
+const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)))
+const BIN = join(ROOT, 'bin', 'portcullis.js')
+const num = (name: string, def: number): number => {
+  const raw = process.env[name]
+  const n = raw === undefined || raw === '' ? def : Number(raw)
+  if (!Number.isInteger(n) || n < 0) throw new Error(`${name}: expected a whole number, got ${raw}`)
+  return n
+}
+const REQUESTS = num('BENCH_REQUESTS', 300)
+const LOGINS = num('BENCH_LOGINS', 10)
+const REFRESHES = num('BENCH_REFRESHES', 10)
+const OPS = num('BENCH_OPS', 200_000)
+const DURATION = num('BENCH_DURATION', 10)
+const WARMUP = num('BENCH_WARMUP', 8)
+const CONNECTIONS = num('BENCH_CONNECTIONS', 32)
+const SCALE = process.env.BENCH_SCALE !== '0'
+const TOPOLOGIES = (process.env.BENCH_TOPOLOGIES ?? 'standalone,sentinel,cluster').split(',').map((x) => x.trim())
+const USER = 'bench'
+const PASSWORD = 'bench-password-0123'
+const CLIENT = 'bench-app'
+const PATH = '/orders/42'
+const SESSION_SECRET = randomBytes(32).toString('base64') // the same for every instance
+const out = (s = ''): void => { process.stdout.write(s + '\n') }
+
+// ---------------------------------------------------------------- processes
+interface Gateway { proc: Proc, port: number }
+
+async function waitReady (port: number, proc: Proc): Promise<void> {
+  const deadline = Date.now() + 30_000
+  while (Date.now() < deadline) {
+    if (!proc.alive()) throw new Error(`${proc.name} exited:\n${proc.output().slice(-1500)}`)
+    try { if ((await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200) return } catch { /* not yet */ }
+    await sleep(50)
+  }
+  throw new Error(`${proc.name} not ready:\n${proc.output().slice(-1500)}`)
+}
+
+/** The Redis a gateway is given (its mode variables) and the data nodes MONITOR watches (the masters). */
+interface Target { name: string, env: Record<string, string>, masters: () => Promise<number[]> }
+
+async function startGateway (name: string, target: Target, routesFile: string, issuer: string | null, mode: string): Promise<Gateway> {
+  const port = await freePort()
+  const proc = start(name, process.execPath, [BIN, 'serve'], {
+    cpus: null,
+    cwd: ROOT,
+    env: {
+      NODE_ENV: 'production',
+      ...target.env,
+      ROUTES_FILE: routesFile,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      ISSUER: issuer ?? `http://127.0.0.1:${port}`,
+      ADMIN_PORT: '0',
+      LOG_LEVEL: 'warn',
+      TOKEN_RATE_LIMIT: '1000000',
+      LOGIN_MAX_FAILURES: '1000000',
+      REVOCATION_MODE: mode,
+      SESSION_SECRET: SESSION_SECRET
+    }
+  })
+  await waitReady(port, proc)
+  return { proc, port }
+}
+
+async function cli (target: Target, args: string[], stdin?: string): Promise<void> {
+  const r = await run('cli', process.execPath, [BIN, ...args], { cpus: null, cwd: ROOT, ...(stdin !== undefined && { stdin }), env: { ...target.env, LOG_LEVEL: 'warn' } })
+  if (r.code !== 0) throw new Error(`portcullis ${args.join(' ')}: exit ${r.code}: ${r.output}`)
+}
+
+async function token (port: number, body: Record<string, string>): Promise<{ access_token: string, refresh_token: string }> {
+  const r = await fetch(`http://127.0.0.1:${port}/oauth/token`, {
+    method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(body).toString()
+  })
+  const text = await r.text()
+  if (r.status !== 200) throw new Error(`token endpoint: ${r.status} ${text}`)
+  return JSON.parse(text) as { access_token: string, refresh_token: string }
+}
+const login = async (port: number): Promise<{ access_token: string, refresh_token: string }> =>
+  await token(port, { grant_type: 'password', client_id: CLIENT, username: USER, password: PASSWORD, scope: 'orders:read' })
+
+// ---------------------------------------------------------------- counting with MONITOR
+interface Seen { name: string, args: string[], fromScript: boolean }
+
+/** Every command the masters execute while `work` runs, from MONITOR on each (script-internal ones marked). */
+async function monitored (target: Target, work: () => Promise<void>): Promise<Seen[]> {
+  const seen: Seen[] = []
+  const open: Array<{ disconnect: () => void }> = []
+  for (const port of await target.masters()) {
+    const client = new Redis({ host: '127.0.0.1', port, lazyConnect: true })
+    const monitor = await client.monitor()
+    monitor.on('monitor', (_time: string, args: string[], source: string) => {
+      seen.push({ name: String(args[0]).toUpperCase(), args: args.slice(1).map(String), fromScript: source === 'lua' })
+    })
+    open.push(monitor, client)
+  }
+  await sleep(100) // MONITOR is on before the work starts
+  await work()
+  await sleep(100)
+  for (const c of open) c.disconnect()
+  return seen
+}
+
+/** Commands sent by the gateway (not from inside scripts), per name, per operation, background subtracted. */
+function perOperation (seen: Seen[], idle: Seen[], idleMs: number, workMs: number, n: number): Map<string, number> {
+  const count = (list: Seen[]): Map<string, number> => {
+    const m = new Map<string, number>()
+    for (const s of list) if (!s.fromScript) m.set(s.name, (m.get(s.name) ?? 0) + 1)
+    return m
+  }
+  const busy = count(seen)
+  const background = count(idle)
+  const result = new Map<string, number>()
+  for (const [name, c] of busy) {
+    const corrected = c - (background.get(name) ?? 0) * (workMs / idleMs)
+    if (corrected / n >= 0.05) result.set(name, corrected / n)
+  }
+  return result
+}
+const fmt = (m: Map<string, number>): string => {
+  const total = [...m.values()].reduce((a, b) => a + b, 0)
+  return `${total.toFixed(2)} (${[...m].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')})`
+}
+
+interface ModeCounts { request: Map<string, number>, login: Map<string, number>, refresh: Map<string, number>, sample: Seen[], idlePerSecond: Map<string, number> }
+
+async function countMode (target: Target, routesFile: string, mode: string): Promise<ModeCounts> {
+  const gw = await startGateway(`gateway-${target.name}-${mode}`, target, routesFile, null, mode)
+  try {
+    const { access_token: at } = await login(gw.port)
+    // warm: the token cache, the scripts loaded, the replicated view synced
+    for (let i = 0; i < 20; i++) await (await fetch(`http://127.0.0.1:${gw.port}${PATH}`, { headers: { authorization: `Bearer ${at}` } })).arrayBuffer()
+    const idleMs = 2000
+    const idle = await monitored(target, async () => { await sleep(idleMs) })
+    const timed = async (n: number, op: () => Promise<void>): Promise<[Seen[], number]> => {
+      let ms = 0
+      const seen = await monitored(target, async () => {
+        const t0 = Date.now()
+        for (let i = 0; i < n; i++) await op()
+        ms = Date.now() - t0
+      })
+      return [seen, ms]
+    }
+    const [reqSeen, reqMs] = await timed(REQUESTS, async () => {
+      const r = await fetch(`http://127.0.0.1:${gw.port}${PATH}`, { headers: { authorization: `Bearer ${at}` } })
+      await r.arrayBuffer()
+      if (r.status !== 200) throw new Error(`proxied request: ${r.status}`)
+    })
+    const [loginSeen, loginMs] = await timed(LOGINS, async () => { await login(gw.port) })
+    let rt = (await login(gw.port)).refresh_token
+    const [refreshSeen, refreshMs] = await timed(REFRESHES, async () => {
+      rt = (await token(gw.port, { grant_type: 'refresh_token', client_id: CLIENT, refresh_token: rt })).refresh_token
+    })
+    return {
+      request: perOperation(reqSeen, idle, idleMs, reqMs, REQUESTS),
+      login: perOperation(loginSeen, idle, idleMs, loginMs, LOGINS),
+      refresh: perOperation(refreshSeen, idle, idleMs, refreshMs, REFRESHES),
+      sample: reqSeen.filter((s) => !s.fromScript),
+      idlePerSecond: perOperation(idle, [], 1, 1, idleMs / 1000)
+    }
+  } finally {
+    await stop(gw.proc)
+  }
+}
+
+// ---------------------------------------------------------------- redis-benchmark
+/** Operations per second one redis-server executes of one command (50 clients, no pipelining). */
+async function benchmark (port: number, command: string[]): Promise<number> {
+  const r = await run('redis-benchmark', 'redis-benchmark', ['-h', '127.0.0.1', '-p', String(port), '-c', '50', '-n', String(OPS), '-q', '--csv', ...command], { cpus: null })
+  const lines = r.output.trim().split('\n').filter((l) => /^"/.test(l))
+  const last = lines.at(-1)?.split('","')
+  const rps = Number(last?.[1]?.replace(/"/g, ''))
+  if (r.code !== 0 || !Number.isFinite(rps)) throw new Error(`redis-benchmark ${command.join(' ')}: ${r.output.slice(-400)}`)
+  return rps
+}
+
+/** The distinct commands one proxied request sends, with their real arguments (the last occurrence of each). */
+function requestCommands (sample: Seen[], perRequest: Map<string, number>): Array<{ name: string, args: string[], perRequest: number }> {
+  const result: Array<{ name: string, args: string[], perRequest: number }> = []
+  for (const [name, n] of perRequest) {
+    const last = [...sample].reverse().find((s) => s.name === name)
+    if (last !== undefined) result.push({ name, args: last.args, perRequest: n })
+  }
+  return result
+}
+
+// ---------------------------------------------------------------- 1, 2, 3 instances
+interface ScaleResult { n: number, rps: number, errors: number, gatewayCpuUs: number, redisCpuUs: number }
+
+async function scaleOut (redis: RedisHandle, target: Target, routesFile: string, work: string): Promise<ScaleResult[]> {
+  const first = await startGateway('scale-1', target, routesFile, null, 'strict')
+  const issuer = `http://127.0.0.1:${first.port}`
+  const gateways: Gateway[] = [first]
+  const tokens: string[] = []
+  for (let i = 0; i < 8; i++) tokens.push((await login(first.port)).access_token)
+  const tokensFile = join(work, 'tokens.txt')
+  writeFileSync(tokensFile, tokens.join('\n') + '\n')
+  const results: ScaleResult[] = []
+  try {
+    for (let n = 1; n <= 3; n++) {
+      while (gateways.length < n) gateways.push(await startGateway(`scale-${gateways.length + 1}`, target, routesFile, issuer, 'strict'))
+      const each = Math.max(1, Math.round(CONNECTIONS / n))
+      const load = async (durationS: number, label: string) => await Promise.all(gateways.map(async (g, i) =>
+        await loadRun({ port: g.port, path: PATH, tokensFile, connections: each, durationS, cpus: null, label: `${label}-${n}-${i}` }, 'wrk')))
+      await load(WARMUP, 'warm') // the JIT: throughput roughly doubles over the first seconds under load
+      // CPU time (user + system) of the gateways and of redis-server over the measured run, per request
+      const cpu = async (): Promise<[number, number]> => [
+        (await Promise.all(gateways.map(async (g) => await cpuSecondsOf(g.proc.pid)))).reduce((a, b) => a + b, 0),
+        await cpuSecondsOf(redis.pid)
+      ]
+      const [g0, r0] = await cpu()
+      const runs = await load(DURATION, 'run')
+      const [g1, r1] = await cpu()
+      const requests = runs.reduce((a, r) => a + r.requests, 0)
+      const r: ScaleResult = {
+        n,
+        rps: runs.reduce((a, x) => a + x.rps, 0),
+        errors: runs.reduce((a, x) => a + x.statusErrors + x.socketErrors, 0),
+        gatewayCpuUs: (g1 - g0) * 1e6 / requests,
+        redisCpuUs: (r1 - r0) * 1e6 / requests
+      }
+      results.push(r)
+      out(`  ${n} instance(s), ${each} connections each: ${Math.round(r.rps)} req/s in total, ${r.errors} failed; CPU per request: gateways ${Math.round(r.gatewayCpuUs)} µs, redis-server ${r.redisCpuUs.toFixed(1)} µs`)
+    }
+  } finally {
+    for (const g of gateways) await stop(g.proc)
+  }
+  return results
+}
+
+// ---------------------------------------------------------------- main
+async function main (): Promise<void> {
+  const work = mkdtempSync(join(tmpdir(), 'portcullis-redis-commands-'))
+  setLogDir(work)
+  out('# Redis commands per operation, one shard\'s capacity, and 1/2/3 instances')
+  out(`machine: ${cpus().length} CPU(s), ${cpus()[0]?.model ?? '?'}; node ${process.version}; load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}; logs in ${work}`)
+  const redis = await startRedis()
+  try {
+    const upstreamPort = await freePort()
+    const upstream = start('upstream', process.execPath, ['--import', 'tsx', join(ROOT, 'bench/upstream.ts'), String(upstreamPort)], { cpus: null, cwd: ROOT })
+    const routesFile = join(work, 'routes.yaml')
+    writeFileSync(routesFile, [
+      'version: 1',
+      'upstreams:',
+      `  api: { url: "http://127.0.0.1:${upstreamPort}", timeout: 5s }`,
+      'routes:',
+      '  - path: /orders/*',
+      '    methods: [GET, HEAD]',
+      '    upstream: api',
+      '    scopes: [orders:read]',
+      '    rate_limit: { limit: 1000000000, window: 1m, by: subject }'
+    ].join('\n') + '\n')
+    await sleep(300)
+    if (!upstream.alive()) throw new Error(upstream.output())
+    const standalone: Target = { name: 'standalone', env: { REDIS_URL: redis.url }, masters: async () => [redis.port] }
+    const provision = async (target: Target): Promise<void> => {
+      await cli(target, ['users', 'add', USER, '--scopes', 'orders:read'], PASSWORD + '\n')
+      await cli(target, ['clients', 'add', CLIENT, '--grants', 'password refresh_token', '--scopes', 'orders:read', '--public'])
+    }
+    await provision(standalone)
+
+    out('\n## Commands sent per operation (MONITOR on every master; commands run inside a script not counted again; background subtracted)')
+    const counts: Record<string, ModeCounts> = {}
+    for (const topology of TOPOLOGIES.filter((x) => x !== 'standalone')) {
+      // Sentinel (1 master, 1 replica, 3 sentinels) or Cluster (3 masters, 3 replicas): REDIS_MIN_REPLICAS
+      // defaults to 1 there, so acknowledged writes add a WAIT
+      const handle = topology === 'sentinel' ? await startSentinel() : await startCluster()
+      try {
+        const target: Target = 'sentinels' in handle
+          ? { name: 'sentinel', env: { REDIS_SENTINELS: handle.seeds, REDIS_SENTINEL_NAME: handle.name }, masters: async () => [(await handle.master()).port] }
+          : { name: 'cluster', env: { REDIS_CLUSTER_NODES: handle.seeds }, masters: async () => (await handle.masters()).map((m) => m.node.port) }
+        await provision(target)
+        for (const mode of ['strict', 'replicated']) {
+          const c = await countMode(target, routesFile, mode)
+          out(`- ${topology}, ${mode}: proxied request ${fmt(c.request)}`)
+          out(`  ${' '.repeat(topology.length + mode.length + 2)}login (password grant) ${fmt(c.login)}`)
+          out(`  ${' '.repeat(topology.length + mode.length + 2)}refresh ${fmt(c.refresh)}`)
+          out(`  ${' '.repeat(topology.length + mode.length + 2)}idle instance, per second ${fmt(c.idlePerSecond)}`)
+        }
+      } finally {
+        await handle.stop()
+      }
+    }
+    for (const mode of ['strict', 'replicated']) {
+      counts[mode] = await countMode(standalone, routesFile, mode)
+      out(`- standalone, ${mode}: proxied request ${fmt(counts[mode]!.request)}`)
+      out(`  ${' '.repeat(mode.length + 12)}login (password grant) ${fmt(counts[mode]!.login)}`)
+      out(`  ${' '.repeat(mode.length + 12)}refresh ${fmt(counts[mode]!.refresh)}`)
+      out(`  ${' '.repeat(mode.length + 12)}idle instance, per second ${fmt(counts[mode]!.idlePerSecond)}`)
+    }
+
+    out(`\n## One shard: redis-benchmark, 50 clients, no pipelining, ${OPS} operations per command, loopback`)
+    const shardRequests: Record<string, number> = {}
+    for (const mode of ['strict', 'replicated']) {
+      let perRequestMicros = 0
+      for (const c of requestCommands(counts[mode]!.sample, counts[mode]!.request)) {
+        const rps = await benchmark(redis.port, [c.name, ...c.args])
+        perRequestMicros += c.perRequest * 1e6 / rps
+        out(`- ${mode}: ${c.name} with the request's own ${c.args.length} arguments (×${c.perRequest.toFixed(2)} per request): ${Math.round(rps)} ops/s`)
+      }
+      shardRequests[mode] = 1e6 / perRequestMicros
+      out(`  => one shard serves about ${Math.round(shardRequests[mode])} proxied requests/s in ${mode} mode (that command mix)`)
+    }
+    const ping = await benchmark(redis.port, ['PING'])
+    out(`   (reference: PING ${Math.round(ping)} ops/s)`)
+
+    if (SCALE) {
+      out(`\n## Throughput of 1, 2, 3 instances (strict; one wrk per instance, ${CONNECTIONS} connections split, ${WARMUP} s warm-up, ${DURATION} s run; everything shares the ${cpus().length} CPU(s))`)
+      const scale = await scaleOut(redis, standalone, routesFile, work)
+      out(`JSON ${JSON.stringify({ scale })}`)
+    }
+    out(`JSON ${JSON.stringify({ shardRequests, counts: Object.fromEntries(Object.entries(counts).map(([k, v]) => [k, { request: Object.fromEntries(v.request), login: Object.fromEntries(v.login), refresh: Object.fromEntries(v.refresh) }])) })}`)
+  } finally {
+    await stopAll()
+    await redis.stop()
+  }
+}
+
+main().catch(async (err: unknown) => {
+  process.stderr.write(`redis-commands: ${(err as Error).stack ?? String(err)}\n`)
+  await stopAll()
+  process.exit(1)
+})

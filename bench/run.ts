@@ -7,7 +7,7 @@
 // BENCH_TARGETS (comma list), BENCH_EXTRAS (comma list of login,routes,memory,revocation,metrics,startup; or none),
 // BENCH_MEMORY_TOKENS, BENCH_ROUTES, BENCH_LOGIN_RATE, BENCH_TOKEN_COUNT, BENCH_LOG_LEVEL,
 // BENCH_PIN=0, BENCH_TOOL=wrk|autocannon, BENCH_KEEP=1, BENCH_PORTCULLIS_ENV="K=V K=V".
-import { generateKeyPairSync, createPublicKey, sign as cryptoSign, type JsonWebKey } from 'node:crypto'
+import { generateKeyPairSync, createPublicKey, randomBytes, sign as cryptoSign, type JsonWebKey } from 'node:crypto'
 import { spawnSync } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { cpus, hostname, tmpdir } from 'node:os'
@@ -256,6 +256,7 @@ function portcullisEnv (redisUrl: string, port: number, routesFile: string, extr
   }
   return {
     NODE_ENV: 'production',
+    SESSION_SECRET: randomBytes(32).toString('base64'), // required in production (the login page's cookies)
     REDIS_URL: redisUrl,
     ROUTES_FILE: routesFile,
     PORT: String(port),

@@ -32,10 +32,8 @@ import { MemoryCodes, MemoryLoginSessions } from './auth-state.js'
 import { RefreshTokens } from './refresh.js'
 import { SessionsAndClaims } from './sessions.js'
 
-export interface MemoryStoreOptions {
-  /** Clock in epoch milliseconds; defaults to Date.now. Tests inject a fixed clock. */
-  now?: () => number
-}
+/** `now`: clock in epoch milliseconds; defaults to Date.now. Tests inject a fixed clock. */
+export interface MemoryStoreOptions { now?: () => number }
 
 interface CounterEntry extends Expiring { count: number }
 

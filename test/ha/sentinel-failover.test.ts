@@ -6,24 +6,12 @@
 import { randomUUID } from 'node:crypto'
 import t from 'tap'
 import { RedisStore } from '../../src/store/redis/index.js'
-import type { RedisTarget } from '../../src/store/redis/target.js'
-import { startSentinel, until } from '../helpers/redis-topology.js'
+import { sentinelTarget, startSentinel, until } from '../helpers/redis-topology.js'
+import { storeLogRecorder as recorder } from '../helpers/log-capture.js'
 
 const set = await startSentinel()
 t.teardown(async () => { await set.stop() })
-const target: RedisTarget = {
-  mode: 'sentinel',
-  sentinels: set.seeds.split(',').map((s) => ({ host: '127.0.0.1', port: Number(s.split(':')[1]) })),
-  name: set.name,
-  tls: false,
-  minReplicas: 1
-}
-
-function recorder (): { errors: object[], warns: object[], info: () => void, warn: (o: object) => void, error: (o: object) => void } {
-  const errors: object[] = []
-  const warns: object[] = []
-  return { errors, warns, info () {}, warn (o: object) { warns.push(o) }, error (o: object) { errors.push(o) } }
-}
+const target = sentinelTarget(set)
 
 async function readyStore (prefix = `t-${randomUUID()}:`, logger = recorder()): Promise<RedisStore> {
   const store = new RedisStore({ target, timeoutMs: 1000, prefix, logger, epochCheckMs: 100 })

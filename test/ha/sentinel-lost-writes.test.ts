@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto'
 import t from 'tap'
 import { RedisStore } from '../../src/store/redis/index.js'
-import { startSentinel, until } from '../helpers/redis-topology.js'
+import { sentinelTarget, startSentinel, until } from '../helpers/redis-topology.js'
 
 const set = await startSentinel()
 t.teardown(() => set.stop())
@@ -16,7 +16,7 @@ t.test('E06: a promoted replica that lacks acknowledged revocations changes the 
   const errors: object[] = []
   const logger = { info () {}, warn () {}, error (o: object) { errors.push(o) } }
   const store = new RedisStore({
-    target: { mode: 'sentinel', sentinels: set.seeds.split(',').map((s) => ({ host: '127.0.0.1', port: Number(s.split(':')[1]) })), name: set.name, tls: false, minReplicas: 0 },
+    target: sentinelTarget(set, 0),
     timeoutMs: 1000, prefix: `t-${randomUUID()}:`, logger, epochCheckMs: 100
   })
   t.teardown(() => store.close())

@@ -24,3 +24,10 @@ export async function until (cond: () => boolean, what: string, deadlineMs = 15_
     await new Promise((resolve) => setTimeout(resolve, 10))
   }
 }
+
+/** A store logger (StoreLogger) that keeps its error and warn objects for assertions. */
+export function storeLogRecorder (): { errors: object[], warns: object[], info: () => void, warn: (o: object) => void, error: (o: object) => void } {
+  const errors: object[] = []
+  const warns: object[] = []
+  return { errors, warns, info () {}, warn (o: object) { warns.push(o) }, error (o: object) { errors.push(o) } }
+}

@@ -14,6 +14,7 @@ import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
+import type { RedisTarget } from '../../src/store/redis/target.js'
 import { freePort } from './redis-server.js'
 
 const READY_DEADLINE_MS = 20_000
@@ -384,6 +385,12 @@ export interface SentinelHandle {
   /** Polls until every sentinel names `expected` (default: whichever the first names) and its replica link is up. */
   healthy(expected?: RedisProcess, ms?: number): Promise<RedisProcess>
   stop(): Promise<void>
+}
+
+/** The store's target for a started Sentinel set (no TLS, no credentials). */
+export function sentinelTarget (set: SentinelHandle, minReplicas = 1): RedisTarget {
+  const sentinels = set.seeds.split(',').map((s) => ({ host: '127.0.0.1', port: Number(s.split(':')[1]) }))
+  return { mode: 'sentinel', sentinels, name: set.name, tls: false, minReplicas }
 }
 
 export async function startSentinel (opts: TopologyOptions & { name?: string, sentinelPassword?: string } = {}): Promise<SentinelHandle> {

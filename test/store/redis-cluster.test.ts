@@ -12,6 +12,7 @@ import type { RedisTarget } from '../../src/store/redis/target.js'
 import { calculateSlot } from '../../src/store/redis/slots.js'
 import type { RevocationEvent } from '../../src/store/types.js'
 import { startCluster, until } from '../helpers/redis-topology.js'
+import { storeLogRecorder as recorder } from '../helpers/log-capture.js'
 import { storeContract } from './contract.js'
 import { storeUpdateContract } from './contract-updates.js'
 import { storeAuthContract } from './contract-auth.js'
@@ -24,12 +25,6 @@ const target: RedisTarget = {
   nodes: cluster.seeds.split(',').map((s) => ({ host: '127.0.0.1', port: Number(s.split(':')[1]) })),
   tls: false,
   minReplicas: 1
-}
-
-function recorder (): { errors: object[], warns: object[], info: () => void, warn: (o: object) => void, error: (o: object) => void } {
-  const errors: object[] = []
-  const warns: object[] = []
-  return { errors, warns, info () {}, warn (o: object) { warns.push(o) }, error (o: object) { errors.push(o) } }
 }
 
 async function readyStore (prefix = `t-${randomUUID()}:`, logger = recorder(), epochCheckMs?: number): Promise<RedisStore> {

@@ -116,7 +116,9 @@ export class RedisWrites {
       const before = err instanceof ReplicaAckError ? err.replies[0] as RotateReply | null : null
       if (before?.[0] === '0') { // this call rotated: undo it, so that the retry finds the old token unused
         await this.#release(what, old)
-        await this.#run(what, () => this.#redis.del(successor, grace))
+        // one key per call: on a Cluster the successor lives in another slot than the grace entry
+        await this.#run(what, () => this.#redis.del(successor))
+        await this.#run(what, () => this.#redis.del(grace))
       }
       throw err
     }

@@ -15,8 +15,9 @@ instrumentApp(fakeApp as unknown as FastifyInstance, metrics)
 
 const route = { id: 'GET,HEAD /orders/*', upstream: { name: 'orders' } }
 const reply = { statusCode: 200, elapsedTime: 1.234 }
-const request = { method: 'GET', forwardedAtMs: -1, pipeline: null as unknown, routeOptions: { url: '/*' } }
+const request = { method: 'GET', forwardedAtMs: -1, refusal: null, pipeline: null as unknown, routeOptions: { url: '/*' } }
 const ctx = { request, reply, route, stage: 'forward' }
+;(reply as { request?: unknown }).request = request
 request.pipeline = ctx
 
 const noop = (): void => {}

@@ -1,19 +1,17 @@
 // Counts and times every request of the gateway app (the proxy port) into GatewayMetrics: one
-// onResponse hook, added only when metrics are on. Per request: one counter child and one histogram
-// child looked up in small maps (no label object, no per-request hashing by prom-client), plus the
-// upstream histogram for forwarded requests.
+// onResponse hook, added only when metrics are on. Per request: a counter cell and a histogram cell
+// found in small nested maps (no label object, no string built, no hashing), plus the upstream
+// histogram for forwarded requests; the numbers reach prom-client at scrape time (series.ts).
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import type { Counter, Histogram } from 'prom-client'
 import { refusalOf } from '../errors/handler.js'
 import { NO_REASON, NO_ROUTE, type GatewayMetrics } from './metrics.js'
+import type { CounterCell, HistogramCell } from './series.js'
 
-type CounterChild = ReturnType<Counter<string>['labels']>
-type HistogramChild = ReturnType<Histogram<string>['labels']>
-
-/** The series of one route label: its latency histogram and its counters by method, status and reason. */
+/** The cells of one route label: its latency histogram, its counters by method → status → reason, its 429s. */
 interface RouteSeries {
-  duration: HistogramChild
-  counters: Map<string, CounterChild>
+  duration: HistogramCell
+  counters: Map<string, Map<number, Map<string, CounterCell>>>
+  rateLimited: CounterCell | null
 }
 
 /**
@@ -28,34 +26,32 @@ function routeLabel (request: FastifyRequest): string {
 
 export function instrumentApp (app: FastifyInstance, metrics: GatewayMetrics): void {
   const byRoute = new Map<string, RouteSeries>()
-  const upstreams = new Map<string, HistogramChild>()
+  const upstreams = new Map<string, HistogramCell>()
 
+  // lookups first, creation only on a label set's first request (no closure or string per request)
   function seriesOf (route: string): RouteSeries {
     let series = byRoute.get(route)
     if (series === undefined) {
-      series = { duration: metrics.requestDuration.labels(route), counters: new Map() }
+      series = { duration: metrics.requestDuration.cell(route), counters: new Map(), rateLimited: null }
       byRoute.set(route, series)
     }
     return series
   }
 
   function count (series: RouteSeries, route: string, method: string, status: number, reason: string): void {
-    const key = `${method} ${status} ${reason}`
-    let counter = series.counters.get(key)
-    if (counter === undefined) {
-      counter = metrics.requests.labels(route, method, String(status), reason)
-      series.counters.set(key, counter)
-    }
-    counter.inc()
+    let byStatus = series.counters.get(method)
+    if (byStatus === undefined) series.counters.set(method, byStatus = new Map())
+    let byReason = byStatus.get(status)
+    if (byReason === undefined) byStatus.set(status, byReason = new Map())
+    let cell = byReason.get(reason)
+    if (cell === undefined) byReason.set(reason, cell = metrics.requests.cell(route, method, String(status), reason))
+    cell.inc()
   }
 
-  function upstreamSeries (name: string): HistogramChild {
-    let child = upstreams.get(name)
-    if (child === undefined) {
-      child = metrics.upstreamDuration.labels(name)
-      upstreams.set(name, child)
-    }
-    return child
+  function upstreamCell (name: string): HistogramCell {
+    let cell = upstreams.get(name)
+    if (cell === undefined) upstreams.set(name, cell = metrics.upstreamDuration.cell(name))
+    return cell
   }
 
   app.decorateRequest('forwardedAtMs', -1)
@@ -67,10 +63,10 @@ export function instrumentApp (app: FastifyInstance, metrics: GatewayMetrics): v
     const series = seriesOf(route)
     count(series, route, request.method, reply.statusCode, reason)
     series.duration.observe(elapsedMs / 1000)
-    if (reason === 'rate_limited') metrics.rateLimited.inc({ route })
+    if (reason === 'rate_limited') (series.rateLimited ??= metrics.rateLimited.cell(route)).inc()
     const forwardedAt = request.forwardedAtMs
     const upstream = request.pipeline?.route?.upstream
-    if (forwardedAt >= 0 && upstream !== undefined) upstreamSeries(upstream.name).observe((elapsedMs - forwardedAt) / 1000)
+    if (forwardedAt >= 0 && upstream !== undefined) upstreamCell(upstream.name).observe((elapsedMs - forwardedAt) / 1000)
     done()
   })
 }

@@ -6,7 +6,7 @@
 // and the code, never a raw path (an unmatched request is `route="none"`).
 // Values that are state, not events (store up, feed lag, token-cache counts, the route-map version)
 // are read when /metrics is scraped, so the hot path pays nothing for them.
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import { Counter, Gauge, Registry, collectDefaultMetrics, type Metric } from 'prom-client'
 import type { ReloadOutcome } from '../config/route-watcher.js'
 import type { PipelineContext } from '../pipeline/context.js'
 import type { RouteSource } from '../pipeline/match.js'
@@ -14,6 +14,7 @@ import type { PipelineObserver } from '../pipeline/observer.js'
 import type { TokenCache } from '../pipeline/token-cache.js'
 import type { TokenObserver } from '../oauth/token-endpoint.js'
 import type { RevocationReplica } from '../revocation/replica.js'
+import { CounterSeries, HistogramSeries, type CounterCell, type HistogramCell } from './series.js'
 import type { Store, StoreObserver } from '../store/types.js'
 
 /** Request latency buckets (seconds): 1 ms to 10 s. */
@@ -40,13 +41,13 @@ declare module 'fastify' {
 
 export class GatewayMetrics implements PipelineObserver, StoreObserver, TokenObserver {
   readonly registry = new Registry()
-  readonly requests: Counter<'route' | 'method' | 'status' | 'reason'>
-  readonly requestDuration: Histogram<'route'>
-  readonly upstreamDuration: Histogram<'upstream'>
-  readonly pipelineDuration: Histogram
-  readonly rateLimited: Counter<'route'>
-  readonly redisDuration: Histogram
-  readonly redisErrors: Counter
+  readonly requests: CounterSeries
+  readonly requestDuration: HistogramSeries
+  readonly upstreamDuration: HistogramSeries
+  readonly pipelineDuration: HistogramCell
+  readonly rateLimited: CounterSeries
+  readonly redisDuration: HistogramCell
+  readonly redisErrors: CounterCell
   readonly tokenRequests: Counter<'grant' | 'outcome'>
   readonly reloads: Counter<'outcome'>
   /** Read at scrape time (attach()): the pipeline's parts. */
@@ -59,25 +60,18 @@ export class GatewayMetrics implements PipelineObserver, StoreObserver, TokenObs
   constructor () {
     const registers = [this.registry]
     collectDefaultMetrics({ register: this.registry })
-    this.requests = new Counter({
-      name: 'portcullis_http_requests_total', help: 'Requests answered, by route id (none: unmatched), method, status and refusal reason (none: not refused)',
-      labelNames: ['route', 'method', 'status', 'reason'], registers
-    })
-    this.requestDuration = new Histogram({
-      name: 'portcullis_http_request_duration_seconds', help: 'Time from the request to the end of its response, by route id',
-      labelNames: ['route'], buckets: HTTP_BUCKETS, registers
-    })
-    this.upstreamDuration = new Histogram({
-      name: 'portcullis_upstream_duration_seconds', help: 'Time from handing a request to its upstream to the end of the response, by upstream name',
-      labelNames: ['upstream'], buckets: HTTP_BUCKETS, registers
-    })
-    this.pipelineDuration = new Histogram({
-      name: 'portcullis_pipeline_duration_seconds', help: 'Time spent before forwarding (match, authenticate, check-revocation, authorize, rate-limit)',
-      buckets: HTTP_BUCKETS, registers
-    })
-    this.rateLimited = new Counter({ name: 'portcullis_rate_limited_total', help: 'Requests refused by a route rate limit (429)', labelNames: ['route'], registers })
-    this.redisDuration = new Histogram({ name: 'portcullis_redis_command_duration_seconds', help: 'Redis command latency', buckets: REDIS_BUCKETS, registers })
-    this.redisErrors = new Counter({ name: 'portcullis_redis_errors_total', help: 'Redis commands that failed or got no answer within REDIS_TIMEOUT', registers })
+    // the series written per request or per Redis command: plain numbers (series.ts)
+    this.requests = this.#own(new CounterSeries('portcullis_http_requests_total',
+      'Requests answered, by route id (none: unmatched), method, status and refusal reason (none: not refused)', ['route', 'method', 'status', 'reason']))
+    this.requestDuration = this.#own(new HistogramSeries('portcullis_http_request_duration_seconds',
+      'Time from the request to the end of its response, by route id', ['route'], HTTP_BUCKETS))
+    this.upstreamDuration = this.#own(new HistogramSeries('portcullis_upstream_duration_seconds',
+      'Time from handing a request to its upstream to the end of the response, by upstream name', ['upstream'], HTTP_BUCKETS))
+    this.pipelineDuration = this.#own(new HistogramSeries('portcullis_pipeline_duration_seconds',
+      'Time spent before forwarding (match, authenticate, check-revocation, authorize, rate-limit)', [], HTTP_BUCKETS)).cell()
+    this.rateLimited = this.#own(new CounterSeries('portcullis_rate_limited_total', 'Requests refused by a route rate limit (429)', ['route']))
+    this.redisDuration = this.#own(new HistogramSeries('portcullis_redis_command_duration_seconds', 'Redis command latency', [], REDIS_BUCKETS)).cell()
+    this.redisErrors = this.#own(new CounterSeries('portcullis_redis_errors_total', 'Redis commands that failed or got no answer within REDIS_TIMEOUT', [])).cell()
     this.tokenRequests = new Counter({
       name: 'portcullis_token_requests_total', help: 'Token endpoint requests by grant type and outcome (issued, or the RFC 6749 error)',
       labelNames: ['grant', 'outcome'], registers
@@ -127,6 +121,12 @@ export class GatewayMetrics implements PipelineObserver, StoreObserver, TokenObs
   close (): void {
     this.#unwatch?.()
     this.#unwatch = null
+  }
+
+  /** Registers one of our series with the Registry, which reads it at scrape time like its own metrics. */
+  #own<S extends CounterSeries | HistogramSeries> (series: S): S {
+    this.registry.registerMetric(series as unknown as Metric)
+    return series
   }
 
   // PipelineObserver

@@ -93,6 +93,25 @@ t.test('requests are counted by route id, method, status and reason; latency by 
   t.ok(types.has('process_cpu_user_seconds_total') && types.has('nodejs_eventloop_lag_seconds'), "prom-client's default process metrics")
 })
 
+t.test('the hot-path series (src/admin/series.ts) expose what prom-client would: le inclusive, cumulative, +Inf = count', async (t) => {
+  const m = new GatewayMetrics()
+  const cell = m.requestDuration.cell('r')
+  for (const v of [0.001, 0.0011, 0.05, 20]) cell.observe(v) // 0.001 and 0.05 sit on a bound: counted there (le means ≤)
+  m.requests.cell('r', 'GET', '200', 'none').inc()
+  m.requests.cell('r', 'GET', '200', 'none').inc(2)
+  m.redisErrors.inc()
+  const text = (await m.scrape()).body
+  const all = parseExposition(text)
+  const bucket = (le: string): number | undefined => value(all, 'portcullis_http_request_duration_seconds_bucket', { route: 'r', le })
+  t.same([bucket('0.001'), bucket('0.0025'), bucket('0.025'), bucket('0.05'), bucket('10'), bucket('+Inf')], [1, 2, 2, 3, 3, 4])
+  t.equal(value(all, 'portcullis_http_request_duration_seconds_count', { route: 'r' }), 4)
+  t.ok(Math.abs((value(all, 'portcullis_http_request_duration_seconds_sum', { route: 'r' }) ?? 0) - 20.0521) < 1e-9, 'the sum')
+  t.equal(value(all, 'portcullis_http_requests_total', { route: 'r', method: 'GET', status: '200', reason: 'none' }), 3, 'one series per label set, found again')
+  t.equal(value(all, 'portcullis_redis_errors_total'), 1)
+  t.equal(value(all, 'portcullis_pipeline_duration_seconds_count'), 0, 'an unlabelled histogram is exposed before its first observation')
+  t.equal(metricTypes(text).get('portcullis_http_requests_total'), 'counter')
+})
+
 t.test('labels are route ids, never raw paths: 300 distinct unmatched paths make one series', async (t) => {
   const statuses = new Set<number>()
   for (let i = 0; i < 300; i++) statuses.add(await get(`/nowhere/${i}/${'x'.repeat(i % 7)}`))

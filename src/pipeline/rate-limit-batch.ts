@@ -29,6 +29,8 @@ import type { WindowCount } from './rate-limit-store.js'
 export const DEFAULT_FLUSH_EVERY_MS = 100
 export const DEFAULT_BATCH_FRACTION = 0.05
 const SWEEP_EVERY_FLUSHES = 10
+/** Keys per Store.addCounters call: a push of many keys is several calls, each within the command timeout. */
+const PUSH_CHUNK = 500
 
 export interface BatchedCountersOptions {
   /** Push period in ms; 0: no timer (tests call flush()). Default 100. */
@@ -129,10 +131,20 @@ export class BatchedCounters {
     await this.flush()
   }
 
+  /** Every dirty key, in calls of at most PUSH_CHUNK keys (each bounded by the store's command timeout), sent together. */
   async #push (): Promise<void> {
-    const batch = [...this.#dirty]
+    const dirty = [...this.#dirty]
     this.#dirty.clear()
-    const deltas: CounterDelta[] = batch.map((s) => {
+    const chunks: KeyState[][] = []
+    for (let i = 0; i < dirty.length; i += PUSH_CHUNK) chunks.push(dirty.slice(i, i + PUSH_CHUNK))
+    const failures = (await Promise.all(chunks.map(async (chunk) => await this.#pushChunk(chunk)))).filter((e) => e !== null)
+    if (failures.length === 0) this.#health.recovered(this.#log)
+    else this.#health.failed(failures[0]!, this.#log)
+    if (++this.#flushes % SWEEP_EVERY_FLUSHES === 0) this.#sweep()
+  }
+
+  async #pushChunk (chunk: KeyState[]): Promise<StoreUnavailableError | null> {
+    const deltas: CounterDelta[] = chunk.map((s) => {
       const d = { key: s.key, delta: s.pending, windowMs: s.windowMs }
       s.inFlight += s.pending
       s.pending = 0
@@ -141,23 +153,21 @@ export class BatchedCounters {
     try {
       const results = await this.#store.addCounters(deltas)
       const now = this.#now()
-      this.#health.recovered(this.#log)
-      batch.forEach((s, i) => {
+      chunk.forEach((s, i) => {
         s.inFlight -= deltas[i]!.delta
         s.global = results[i]!.count
-        s.resetAt = now + results[i]!.ttlMs
+        s.resetAt = now + results[i]!.ttlMs // never before the store's own reset
       })
+      return null
     } catch (err) {
       // the hits stay unsynced: counted here, pushed with the next successful flush
-      batch.forEach((s, i) => {
+      chunk.forEach((s, i) => {
         s.inFlight -= deltas[i]!.delta
         s.pending += deltas[i]!.delta
         if (this.#keys.get(s.key) === s) this.#dirty.add(s)
       })
-      const failure = err instanceof StoreUnavailableError ? err : new StoreUnavailableError('rate-limit push failed', { cause: err })
-      this.#health.failed(failure, this.#log)
+      return err instanceof StoreUnavailableError ? err : new StoreUnavailableError('rate-limit push failed', { cause: err })
     }
-    if (++this.#flushes % SWEEP_EVERY_FLUSHES === 0) this.#sweep()
   }
 
   #state (key: string, windowMs: number, now: number): KeyState {

@@ -315,3 +315,15 @@ t.test('batched: store down, each instance keeps counting and limiting locally (
   t.same(log.info, ['rate limiting restored to shared counters'])
   t.equal((await s.store.addCounters([{ key: 'k', delta: 1, windowMs: 60_000 }]))[0]!.count, 4, 'the 3 hits counted while down were pushed')
 })
+
+t.test('batched: a push of many keys is split into calls of at most 500 keys (each within the command timeout)', async (t) => {
+  const c = clock()
+  const s = switchableStore(c.now)
+  const b = new BatchedCounters(s.store, { now: c.now, logger: recordingLogger().logger, flushEveryMs: 0 })
+  for (let i = 0; i < 1200; i++) b.hit(`k${i}`, 1_000_000, 60_000)
+  t.equal(s.calls(), 0, 'far from the limit: nothing pushed before the flush')
+  await b.flush()
+  t.equal(s.calls(), 3, '1200 keys: 3 calls')
+  const counts = await s.store.addCounters([{ key: 'k0', delta: 1, windowMs: 60_000 }, { key: 'k1199', delta: 1, windowMs: 60_000 }])
+  t.same(counts.map((r) => r.count), [2, 2], 'the first and the last key were both pushed')
+})

@@ -11,6 +11,11 @@ import { createServer as createTcpServer, type AddressInfo } from 'node:net'
 import { RedisStore } from '../../src/store/index.js'
 import { BatchedCounters } from '../../src/pipeline/rate-limit-batch.js'
 import type { WindowCount } from '../../src/pipeline/rate-limit-store.js'
+import { rateLimitStage } from '../../src/pipeline/rate-limit.js'
+import type { PipelineContext, Stage } from '../../src/pipeline/context.js'
+import type { CompiledRoute } from '../../src/config/route-types.js'
+import { GatewayError } from '../../src/errors/gateway-error.js'
+import Fastify from 'fastify'
 import { startEchoUpstream } from '../helpers/echo-upstream.js'
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js'
 import { startRedis } from '../helpers/redis-server.js'
@@ -185,9 +190,10 @@ t.test('Redis frozen (SIGSTOP): one request waits for the store timeout, the res
   redis.resume()
 })
 
-// Issue 10 lever 1: 3 instances (each its own counters and Redis connection) share one limit. No
-// timer: pushes happen when the batch rule asks for them, or where the test calls flush() (the timer's
-// job), so the interleaving is chosen by the test, not by the machine's speed.
+// Issue 10 lever 1: 3 instances (each its own counters and Redis connection) share one limit: 3
+// rate-limit stages (the pipeline's), then 3 counters driven step by step. No timer: pushes happen
+// when the batch rule asks for them, or where the test calls flush() (the timer's job), so the
+// interleaving is chosen by the test, not by the machine's speed.
 const LIMIT = 60
 const FRACTION = 0.05
 const BATCH = Math.max(1, Math.floor(LIMIT * FRACTION)) // 3
@@ -204,16 +210,47 @@ async function threeInstances (t: Test): Promise<BatchedCounters[]> {
 
 const admitted = (r: WindowCount): number => (r.count <= LIMIT ? 1 : 0)
 
-t.test(`batched, 3 instances at once: at least the limit, at most limit - 1 + 3 × batch (${BOUND})`, async (t) => {
-  const counters = await threeInstances(t)
-  // every instance takes 100 hits on one key at the same moment, none of them having synced yet
-  const answers = await Promise.all(counters.flatMap((c) => Array.from({ length: 100 }, async () => await c.hit('rl:three', LIMIT, 30_000))))
-  const total = answers.reduce((n, r) => n + admitted(r), 0)
+/** The rate-limit stage of 3 pipelines, each with its own store connection (as 3 gateway processes). */
+async function threeStages (t: Test): Promise<Stage[]> {
+  return await Promise.all([0, 1, 2].map(async () => {
+    const store = new RedisStore({ url: redis.url, timeoutMs: STORE_TIMEOUT_MS })
+    t.teardown(() => store.close())
+    if (!await store.ready(5000)) throw new Error('redis did not answer')
+    const app = Fastify()
+    t.teardown(() => app.close())
+    return await rateLimitStage(app, { store, logger: { info () {}, warn () {} }, batch: { flushEveryMs: 0, batchFraction: FRACTION } })
+  }))
+}
+
+const shared = Object.freeze({
+  id: 'GET /three/*', path: '/three/*', methods: ['GET'], auth: 'none', scopes: [], forwardToken: true,
+  rateLimit: { limit: LIMIT, windowMs: 30_000, by: 'ip', mode: 'batched' },
+  upstream: { name: 'echo', origin: echo.url, basePath: '', timeoutMs: 1000 }
+}) as unknown as CompiledRoute
+
+/** One request through a stage: true when admitted (RateLimit headers set), false on the 429. */
+async function admittedBy (stage: Stage): Promise<boolean> {
+  const request = { ip: '198.51.100.7', log: { info () {}, warn () {} }, pipeline: null as unknown }
+  const reply = { header () { return this } }
+  const ctx = { request, reply, path: '/three/x', query: '', route: shared, params: {}, identity: null, stage: 'rate-limit' }
+  request.pipeline = ctx
+  try {
+    await stage(ctx as unknown as PipelineContext)
+    return true
+  } catch (err) {
+    if (err instanceof GatewayError && err.status === 429) return false
+    throw err
+  }
+}
+
+t.test(`batched, 3 pipelines at once: at least the limit, at most limit - 1 + 3 × batch (${BOUND})`, async (t) => {
+  const stages = await threeStages(t)
+  // every instance takes 100 requests of one caller at the same moment, none of them having synced yet
+  const answers = await Promise.all(stages.flatMap((stage) => Array.from({ length: 100 }, async () => await admittedBy(stage))))
+  const total = answers.filter(Boolean).length
   t.ok(total >= LIMIT, `the limit is reached (${total} admitted)`)
   t.ok(total <= BOUND, `the overshoot is bounded (${total} ≤ ${BOUND})`)
-  await Promise.all(counters.map(async (c) => { await c.flush() }))
-  const [after] = await Promise.all(counters.map((c) => c.hit('rl:three', LIMIT, 30_000)))
-  t.equal(admitted(await after!), 0, 'synced: every instance refuses')
+  t.same(await Promise.all(stages.map(admittedBy)), [false, false, false], 'synced: every instance refuses')
 })
 
 t.test('batched, 3 instances, seeded interleavings of hits and timer pushes: always within the bound', async (t) => {

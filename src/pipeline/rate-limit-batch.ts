@@ -12,7 +12,7 @@
 // flight (one round trip) and is decided on its answer. Close to the limit the batch shrinks to 1:
 // the last hits of a window are counted exactly.
 //
-// Overshoot (README "Rate limits"): at most one batch per instance is unknown to the others, so N
+// Overshoot (README "At the edge", Rate-limit): at most one batch per instance is unknown to the others, so N
 // instances sharing one limit admit at most `limit - 1 + N × B` hits per window, with
 // B = max(1, floor(limit × batchFraction)). Tested with 3 instances on one Redis
 // (test/integration/rate-limit-batch.test.ts).
@@ -69,6 +69,7 @@ export class BatchedCounters {
   #flushing: Promise<void> | null = null
   #next: Promise<void> | null = null
   #flushes = 0
+  #closed = false
 
   constructor (store: Store, opts: BatchedCountersOptions) {
     this.#store = store
@@ -93,7 +94,7 @@ export class BatchedCounters {
     const now = this.#now()
     const s = this.#state(key, windowMs, now)
     const known = s.global + s.pending + s.inFlight
-    const shared = !this.#health.degraded
+    const shared = !this.#health.degraded && !this.#closed
     if (known >= limit) return { count: known + 1, ttlMs: s.resetAt - now, shared }
     let pushNow = false
     if (shared) {
@@ -116,6 +117,7 @@ export class BatchedCounters {
    * admitted meanwhile). Never rejects.
    */
   async flush (): Promise<void> {
+    if (this.#closed) return
     if (this.#flushing !== null) {
       this.#next ??= this.#flushing.then(async () => { this.#next = null; await this.flush() })
       return await this.#next
@@ -125,10 +127,15 @@ export class BatchedCounters {
     await this.#flushing
   }
 
-  /** Stops the timer and pushes what is left (app close). */
+  /**
+   * Stops the timer and pushes what is left (the gateway's preClose, while the store is still open).
+   * Hits counted afterwards (requests finishing during the close) stay local: at most one batch per
+   * key, the share the overshoot bound already allows an instance.
+   */
   async close (): Promise<void> {
     if (this.#timer !== null) clearInterval(this.#timer)
     await this.flush()
+    this.#closed = true
   }
 
   /** Every dirty key, in calls of at most PUSH_CHUNK keys (each bounded by the store's command timeout), sent together. */

@@ -14,7 +14,7 @@
 //
 // Counting (issue 10 lever 1): by default `mode: batched`, in process and pushed to the Store in
 // batches (rate-limit-batch.ts: no store round trip on the hot path, a bounded cluster-wide
-// overshoot, README "Rate limits"); per route `mode: exact`, one atomic store increment per request
+// overshoot, README "At the edge", Rate-limit); per route `mode: exact`, one atomic store increment per request
 // (rate-limit-store.ts). Both fall back to per-instance counting while the store is down. Headers are
 // the draft-spec ones (draft-ietf-httpapi-ratelimit-headers): RateLimit-Limit, RateLimit-Remaining
 // (never below 0), RateLimit-Reset (seconds until the window resets) on every response that reaches
@@ -70,12 +70,12 @@ export function rateLimitKey (ctx: PipelineContext, policy: RateLimitPolicy): st
 
 /**
  * Builds the stage: exact counters (one store call per request) for `mode: exact` routes, batched
- * ones for the others, the batched ones pushed a last time when `app` closes.
+ * ones for the others, the batched ones pushed a last time when `app` starts closing.
  */
 export async function rateLimitStage (app: FastifyInstance, opts: RateLimitStageOptions): Promise<Stage> {
   const exact = new RateLimitCounters(opts.store, opts)
   const batched = new BatchedCounters(opts.store, { ...opts, ...opts.batch, logger: opts.logger ?? app.log })
-  app.addHook('onClose', async () => { await batched.close() })
+  app.addHook('preClose', async () => { await batched.close() }) // before the store closes (root onClose)
 
   return function rateLimit (ctx: PipelineContext): Promise<void> | undefined {
     const policy = ctx.route!.rateLimit

@@ -3,7 +3,7 @@
 // counters shared by two instances, anonymous callers never spending a subject's budget, refused
 // requests never counted, and the per-instance fallback while Redis is down or frozen. Batched
 // counting (the default, issue 10 lever 1): 3 instances on one Redis admit at least the limit and
-// at most the documented bound (README "Rate limits").
+// at most the documented bound (README "At the edge", Rate-limit).
 import t from 'tap'
 import type { Test } from 'tap'
 import { createServer as createHttpServer } from 'node:http'
@@ -197,7 +197,7 @@ t.test('Redis frozen (SIGSTOP): one request waits for the store timeout, the res
 const LIMIT = 60
 const FRACTION = 0.05
 const BATCH = Math.max(1, Math.floor(LIMIT * FRACTION)) // 3
-const BOUND = LIMIT - 1 + 3 * BATCH // README "Rate limits": limit - 1 + instances × batch
+const BOUND = LIMIT - 1 + 3 * BATCH // README "At the edge", Rate-limit: limit - 1 + instances × batch
 
 async function threeInstances (t: Test): Promise<BatchedCounters[]> {
   return await Promise.all([0, 1, 2].map(async () => {

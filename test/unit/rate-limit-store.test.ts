@@ -327,3 +327,19 @@ t.test('batched: a push of many keys is split into calls of at most 500 keys (ea
   const counts = await s.store.addCounters([{ key: 'k0', delta: 1, windowMs: 60_000 }, { key: 'k1199', delta: 1, windowMs: 60_000 }])
   t.same(counts.map((r) => r.count), [2, 2], 'the first and the last key were both pushed')
 })
+
+t.test('batched: close pushes what is left, then counts locally without a store call (the store closes next)', async (t) => {
+  const c = clock()
+  const s = switchableStore(c.now)
+  const log = recordingLogger()
+  const b = new BatchedCounters(s.store, { now: c.now, logger: log.logger, flushEveryMs: 0 })
+  for (let i = 0; i < 3; i++) b.hit('k', 1_000_000, 60_000)
+  await b.close()
+  t.equal(s.calls(), 1, 'one last push')
+  s.down(true) // the store is closed after the gateway's preClose
+  const late = [0, 1, 2].map(() => b.hit('k', 4, 60_000))
+  t.same(late.map((r) => (r as WindowCount).count), [4, 5, 5], 'still limited, synchronously (the third refused)')
+  await b.flush()
+  t.equal(s.calls(), 1, 'nothing asked of the closed store')
+  t.same(log.warn, [], 'and no degradation reported at shutdown')
+})

@@ -174,7 +174,7 @@ function sameEntry (a: AccessEntry, b: AccessEntry): boolean {
 }
 
 function sameRateLimit (a: RateLimitPolicy | null, b: RateLimitPolicy | null): boolean {
-  return a === null || b === null ? a === b : a.limit === b.limit && a.windowMs === b.windowMs && a.by === b.by
+  return a === null || b === null ? a === b : a.limit === b.limit && a.windowMs === b.windowMs && a.by === b.by && a.mode === b.mode
 }
 
 function changedFields (a: AccessEntry, b: AccessEntry): string[] {

@@ -173,14 +173,14 @@ function checkRateLimit (r: SourceReporter, value: unknown, at: Key[]): Checked<
   if (value === undefined) return undefined
   if (value === 'off' || value === false) return null
   if (!isRecord(value)) {
-    r.at(at, `${label(at)}: must be a mapping { limit, window, by } or off, got ${describe(value)}`)
+    r.at(at, `${label(at)}: must be a mapping { limit, window, by, mode } or off, got ${describe(value)}`)
     return BAD
   }
   const shapeOk = r.schema(RateLimitSchema, value, at)
   const windowMs = typeof value.window === 'string' ? checkDuration(r, value.window, [...at, 'window']) : BAD
   if (!shapeOk || windowMs === BAD) return BAD
-  const v = value as { limit: number, by: RateLimitPolicy['by'] }
-  return Object.freeze({ limit: v.limit, windowMs, by: v.by })
+  const v = value as { limit: number, by: RateLimitPolicy['by'], mode?: RateLimitPolicy['mode'] }
+  return Object.freeze({ limit: v.limit, windowMs, by: v.by, mode: v.mode ?? 'batched' })
 }
 
 interface Defaults { auth: Checked<AuthMode>, rateLimit: Checked<RateLimitPolicy | null> }

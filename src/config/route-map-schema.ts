@@ -16,7 +16,9 @@ const Auth = Type.Enum(['required', 'optional', 'none'], { errorMessage: 'must b
 export const RateLimitSchema = Type.Object({
   limit: Type.Integer({ minimum: 1, errorMessage: 'must be a whole number of requests, at least 1' }),
   window: Duration,
-  by: Type.Enum(['subject', 'client', 'ip'], { errorMessage: 'must be one of subject, client, ip' })
+  by: Type.Enum(['subject', 'client', 'ip'], { errorMessage: 'must be one of subject, client, ip' }),
+  // batched (default): per instance, synced in batches; exact: one store round trip per request (README "At the edge", Rate-limit)
+  mode: Type.Optional(Type.Enum(['batched', 'exact'], { errorMessage: 'must be one of batched, exact' }))
 }, { additionalProperties: false })
 
 /**

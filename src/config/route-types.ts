@@ -33,7 +33,14 @@ export interface RateLimitPolicy {
   readonly limit: number
   readonly windowMs: number
   readonly by: RateLimitKey
+  /**
+   * `batched` (default): counted per instance and synced to the store in batches (README "Rate
+   * limits": bounded cluster-wide overshoot); `exact`: one store round trip per request.
+   */
+  readonly mode: RateLimitMode
 }
+
+export type RateLimitMode = 'batched' | 'exact'
 
 export interface CompiledRoute {
   /** Stable id for logs and rate-limit keys: `<METHODS> <path>`, e.g. `GET,HEAD /orders/*`. */

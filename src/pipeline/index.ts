@@ -46,7 +46,7 @@ export interface Pipeline {
   forward: FinalStage
 }
 
-/** `rateLimit` is the stage built by rateLimitStage(app, ...), which registers @fastify/rate-limit. */
+/** `rateLimit` is the stage built by rateLimitStage(app, ...) (its batched counters are pushed a last time when app starts closing). */
 export function buildPipeline (opts: PipelineOptions, rateLimit: Stage): Pipeline {
   const realm = DEFAULT_REALM
   const { config, keys, store } = opts

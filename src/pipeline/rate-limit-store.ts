@@ -15,8 +15,10 @@
 // and drops the local windows.
 import { DEFAULT_MAX_LOCAL_KEYS, LocalWindows } from '../store/local-windows.js'
 import { StoreUnavailableError, type Store } from '../store/types.js'
+import { StoreHealth, type RateLimitLogger } from './rate-limit-health.js'
 
 export { DEFAULT_MAX_LOCAL_KEYS, LocalWindows }
+export type { RateLimitLogger }
 
 export interface WindowCount {
   /** Hits in the current window, this one included. */
@@ -25,11 +27,6 @@ export interface WindowCount {
   ttlMs: number
   /** false: counted by this instance alone (store unavailable). */
   shared: boolean
-}
-
-export interface RateLimitLogger {
-  info(obj: object, msg: string): void
-  warn(obj: object, msg: string): void
 }
 
 export interface RateLimitCountersOptions {
@@ -44,51 +41,44 @@ export interface RateLimitCountersOptions {
   now?: () => number
 }
 
-const DEFAULT_RETRY_MS = 1000
-const DEFAULT_LOG_EVERY_MS = 60_000
 const noop = (): void => {}
-const silent: RateLimitLogger = { info: noop, warn: noop }
+export const silent: RateLimitLogger = { info: noop, warn: noop }
 
 export class RateLimitCounters {
   readonly #store: Store
   readonly #local: LocalWindows
-  readonly #retryMs: number
-  readonly #logEveryMs: number
   readonly #logger: RateLimitLogger | undefined
   readonly #now: () => number
-  #degraded = false
-  #retryAt = 0
+  readonly #health: StoreHealth
   #probing = false
-  #lastWarn = 0
-  #localHits = 0
 
   constructor (store: Store, opts: RateLimitCountersOptions = {}) {
     this.#store = store
     this.#local = new LocalWindows(opts.maxLocalKeys ?? DEFAULT_MAX_LOCAL_KEYS)
-    this.#retryMs = opts.retryMs ?? DEFAULT_RETRY_MS
-    this.#logEveryMs = opts.logEveryMs ?? DEFAULT_LOG_EVERY_MS
     this.#logger = opts.logger
     this.#now = opts.now ?? Date.now
+    this.#health = new StoreHealth(this.#now, this.#local.maxKeys, opts.retryMs, opts.logEveryMs)
   }
 
   /** Whether counting is currently per instance. */
-  get degraded (): boolean { return this.#degraded }
+  get degraded (): boolean { return this.#health.degraded }
 
   /**
    * Counts one hit on `key` in a fixed window of `windowMs` (the first hit starts the window).
    * `log` (e.g. the request's logger) is used when the constructor was given none.
    */
   async increment (key: string, windowMs: number, log?: RateLimitLogger): Promise<WindowCount> {
-    if (this.#degraded && (this.#probing || this.#now() < this.#retryAt)) return this.#countLocally(key, windowMs)
-    const probe = this.#degraded
+    const health = this.#health
+    if (health.degraded && (this.#probing || health.resting)) return this.#countLocally(key, windowMs)
+    const probe = health.degraded
     if (probe) this.#probing = true
     try {
       const { count, ttlMs } = await this.#store.incrementCounter(key, windowMs)
-      if (this.#degraded) this.#recovered(this.#logger ?? log ?? silent)
+      if (health.recovered(this.#logger ?? log ?? silent)) this.#local.clear()
       return { count, ttlMs, shared: true }
     } catch (err) {
       if (!(err instanceof StoreUnavailableError)) throw err
-      this.#failed(err, this.#logger ?? log ?? silent)
+      health.failed(err, this.#logger ?? log ?? silent)
       return this.#countLocally(key, windowMs)
     } finally {
       if (probe) this.#probing = false
@@ -96,29 +86,8 @@ export class RateLimitCounters {
   }
 
   #countLocally (key: string, windowMs: number): WindowCount {
-    this.#localHits++
+    this.#health.localHits++
     const { count, ttlMs } = this.#local.increment(key, windowMs, this.#now())
     return { count, ttlMs, shared: false }
-  }
-
-  #failed (err: StoreUnavailableError, log: RateLimitLogger): void {
-    const now = this.#now()
-    this.#retryAt = now + this.#retryMs
-    if (this.#degraded && now - this.#lastWarn < this.#logEveryMs) return
-    log.warn({
-      stage: 'rate-limit', reason: 'rate_limit_degraded', err: err.message,
-      countedLocally: this.#localHits, maxLocalKeys: this.#local.maxKeys
-    }, 'rate limiting degraded to per-instance counters: the store is unavailable')
-    this.#degraded = true
-    this.#lastWarn = now
-    this.#localHits = 0
-  }
-
-  #recovered (log: RateLimitLogger): void {
-    log.info({ stage: 'rate-limit', reason: 'rate_limit_restored', countedLocally: this.#localHits },
-      'rate limiting restored to shared counters')
-    this.#degraded = false
-    this.#localHits = 0
-    this.#local.clear()
   }
 }

@@ -12,25 +12,25 @@
 // token endpoint's limit uses too (IPv4-mapped IPv6 to IPv4; IPv6 to its /64; no address: one
 // fixed key, never a TypeError).
 //
-// @fastify/rate-limit does the limiting: it is registered in the gateway's scope with `global: false`
-// (its onRoute hooks cannot hold a hot-reloaded route table behind one catch-all route) and asked per
-// request through its programmatic `createRateLimit`, with the matched route's policy as `max` /
-// `timeWindow` and our key. Its counting store is our RateLimitCounters (the shared Store, with the
-// bounded per-instance fallback), plugged in through the plugin's custom-store contract. Headers are
-// the plugin's draft-spec ones (`enableDraftSpec`, draft-ietf-httpapi-ratelimit-headers):
-// RateLimit-Limit, RateLimit-Remaining (never below 0), RateLimit-Reset (seconds until the window
-// resets) on every response that reaches this stage; past the limit a 429 with Retry-After
-// (RFC 6585 §4).
-import rateLimitPlugin from '@fastify/rate-limit'
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+// Counting (issue 10 lever 1): by default `mode: batched`, in process and pushed to the Store in
+// batches (rate-limit-batch.ts: no store round trip on the hot path, a bounded cluster-wide
+// overshoot, README "At the edge", Rate-limit); per route `mode: exact`, one atomic store increment per request
+// (rate-limit-store.ts). Both fall back to per-instance counting while the store is down. Headers are
+// the draft-spec ones (draft-ietf-httpapi-ratelimit-headers): RateLimit-Limit, RateLimit-Remaining
+// (never below 0), RateLimit-Reset (seconds until the window resets) on every response that reaches
+// this stage; past the limit a 429 with Retry-After (RFC 6585 §4). Until issue 10 this stage asked
+// @fastify/rate-limit per request (createRateLimit); its per-request cost bought nothing the counters
+// below do not do themselves (bench/README.md "Levers of issue 10").
+import type { FastifyInstance } from 'fastify'
 import type { CompiledRoute, RateLimitPolicy } from '../config/route-types.js'
 import { GatewayError } from '../errors/gateway-error.js'
 import { ipKey } from '../net/ip-key.js'
 import type { Store } from '../store/types.js'
 import type { PipelineContext, Stage } from './context.js'
-import { RateLimitCounters, type RateLimitCountersOptions, type RateLimitLogger } from './rate-limit-store.js'
+import { BatchedCounters, type BatchedCountersOptions } from './rate-limit-batch.js'
+import { RateLimitCounters, type RateLimitCountersOptions, type RateLimitLogger, type WindowCount } from './rate-limit-store.js'
 
-/** @fastify/rate-limit's draft-spec header names. */
+/** The draft-spec header names (draft-ietf-httpapi-ratelimit-headers). */
 export const RATE_LIMIT_HEADERS = Object.freeze({
   limit: 'ratelimit-limit',
   remaining: 'ratelimit-remaining',
@@ -41,6 +41,8 @@ export interface RateLimitStageOptions extends RateLimitCountersOptions {
   store: Store
   /** Where "degraded to per-instance" is reported; default: the logger of the request that saw it. */
   logger?: RateLimitLogger
+  /** The batched counters' push period and batch share (rate-limit-batch.ts); tests set flushEveryMs 0 and flush by hand. */
+  batch?: Pick<BatchedCountersOptions, 'flushEveryMs' | 'batchFraction'>
 }
 
 /** The per-route part of the key, built once per compiled route (JSON-quoted: ids may hold `:`). */
@@ -66,56 +68,49 @@ export function rateLimitKey (ctx: PipelineContext, policy: RateLimitPolicy): st
   return `${prefix}ip:${ipKey(ctx.request.ip)}`
 }
 
-/** The matched route's policy; the stage only asks the limiter when there is one. */
-const policyOf = (req: FastifyRequest): RateLimitPolicy => req.pipeline!.route!.rateLimit!
-
 /**
- * Registers @fastify/rate-limit in `app`'s scope with our counters as its store, and returns the
- * stage that asks it, per request, under the matched route's policy.
+ * Builds the stage: exact counters (one store call per request) for `mode: exact` routes, batched
+ * ones for the others, the batched ones pushed a last time when `app` starts closing.
  */
 export async function rateLimitStage (app: FastifyInstance, opts: RateLimitStageOptions): Promise<Stage> {
-  const counters = new RateLimitCounters(opts.store, opts)
-  const log = opts.logger ?? app.log
-  // @fastify/rate-limit's custom store contract, over the shared counters
-  class CountersStore {
-    incr (key: string, done: (err: Error | null, res?: { current: number; ttl: number }) => void, timeWindow: number): void {
-      counters.increment(key, timeWindow, log).then((r) => done(null, { current: r.count, ttl: r.ttlMs }), done)
-    }
-
-    child (): CountersStore { return this }
-  }
-  await app.register(rateLimitPlugin, { global: false, store: CountersStore })
-  const check = app.createRateLimit({
-    keyGenerator: (req) => rateLimitKey(req.pipeline!, policyOf(req)),
-    max: (req) => policyOf(req).limit,
-    timeWindow: (req) => policyOf(req).windowMs
-  })
-
-  async function limit (ctx: PipelineContext, policy: RateLimitPolicy): Promise<void> {
-    const r = await check(ctx.request)
-    if (r.isAllowed) return // never: no allow list is configured
-    const reset = String(Math.max(1, r.ttlInSeconds))
-    if (r.isExceeded) {
-      // RFC 6585 §4: 429 Too Many Requests; Retry-After in seconds (RFC 9110 §10.2.3)
-      throw new GatewayError('rate_limited', {
-        detail: `over ${policy.limit} per ${policy.windowMs} ms by ${policy.by}`,
-        headers: {
-          [RATE_LIMIT_HEADERS.limit]: String(policy.limit),
-          [RATE_LIMIT_HEADERS.remaining]: '0',
-          [RATE_LIMIT_HEADERS.reset]: reset,
-          'retry-after': reset
-        }
-      })
-    }
-    const reply = ctx.reply
-    reply.header(RATE_LIMIT_HEADERS.limit, String(policy.limit))
-    reply.header(RATE_LIMIT_HEADERS.remaining, String(r.remaining))
-    reply.header(RATE_LIMIT_HEADERS.reset, reset)
-  }
+  const exact = new RateLimitCounters(opts.store, opts)
+  const batched = new BatchedCounters(opts.store, { ...opts, ...opts.batch, logger: opts.logger ?? app.log })
+  app.addHook('preClose', async () => { await batched.close() }) // before the store closes (root onClose)
 
   return function rateLimit (ctx: PipelineContext): Promise<void> | undefined {
     const policy = ctx.route!.rateLimit
     if (policy === null) return undefined // not limited: nothing to await on the hot path
-    return limit(ctx, policy)
+    const key = rateLimitKey(ctx, policy)
+    if (policy.mode === 'exact') return exact.increment(key, policy.windowMs, ctx.request.log).then((r) => { decide(ctx, policy, r) })
+    const r = batched.hit(key, policy.limit, policy.windowMs)
+    if (r instanceof Promise) return r.then((w) => { decide(ctx, policy, w) })
+    if (r.count > policy.limit) return Promise.reject(tooMany(policy, r)) // a refusal: off the hot path
+    decide(ctx, policy, r)
+    return undefined
   }
+}
+
+/** Sets the RateLimit headers, or throws the 429 past the limit. */
+function decide (ctx: PipelineContext, policy: RateLimitPolicy, r: WindowCount): void {
+  if (r.count > policy.limit) throw tooMany(policy, r)
+  const reply = ctx.reply
+  reply.header(RATE_LIMIT_HEADERS.limit, String(policy.limit))
+  reply.header(RATE_LIMIT_HEADERS.remaining, String(policy.limit - r.count))
+  reply.header(RATE_LIMIT_HEADERS.reset, resetSeconds(r))
+}
+
+const resetSeconds = (r: WindowCount): string => String(Math.max(1, Math.ceil(r.ttlMs / 1000)))
+
+function tooMany (policy: RateLimitPolicy, r: WindowCount): GatewayError {
+  const reset = resetSeconds(r)
+  // RFC 6585 §4: 429 Too Many Requests; Retry-After in seconds (RFC 9110 §10.2.3)
+  return new GatewayError('rate_limited', {
+    detail: `over ${policy.limit} per ${policy.windowMs} ms by ${policy.by}`,
+    headers: {
+      [RATE_LIMIT_HEADERS.limit]: String(policy.limit),
+      [RATE_LIMIT_HEADERS.remaining]: '0',
+      [RATE_LIMIT_HEADERS.reset]: reset,
+      'retry-after': reset
+    }
+  })
 }

@@ -158,6 +158,15 @@ export interface RevocationFeed {
   readonly inProcess?: boolean
 }
 
+/** One key's share of a batched counter update (Store.addCounters). */
+export interface CounterDelta {
+  key: string
+  /** Hits to add, at least 1. */
+  delta: number
+  /** The fixed window started by the key's first hit. */
+  windowMs: number
+}
+
 export interface CounterResult {
   /** The count after this increment. */
   count: number
@@ -258,6 +267,12 @@ export interface Store {
   // counters (rate limits, login abuse)
   /** Atomically increments `key` in a fixed window of `windowMs`; the first hit starts the window. */
   incrementCounter(key: string, windowMs: number): Promise<CounterResult>
+  /**
+   * Adds each delta to its key's fixed window (as incrementCounter, `delta` hits at once) in one round
+   * trip: one atomic command per key, never a multi-key one (on a Cluster the keys live in different
+   * slots). Results in the order of `deltas`; rejects as a whole (StoreUnavailableError) when any fails.
+   */
+  addCounters(deltas: readonly CounterDelta[]): Promise<CounterResult[]>
   resetCounter(key: string): Promise<void>
 
   // signing keys

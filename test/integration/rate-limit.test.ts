@@ -1,11 +1,21 @@
 // Rate limiting through real listening gateways, a real Redis and a real echo upstream (issue 4
 // point 4): RateLimit-* headers on every response, 429 + Retry-After past the limit (RFC 6585 §4),
 // counters shared by two instances, anonymous callers never spending a subject's budget, refused
-// requests never counted, and the per-instance fallback while Redis is down or frozen.
+// requests never counted, and the per-instance fallback while Redis is down or frozen. Batched
+// counting (the default, issue 10 lever 1): 3 instances on one Redis admit at least the limit and
+// at most the documented bound (README "At the edge", Rate-limit).
 import t from 'tap'
+import type { Test } from 'tap'
 import { createServer as createHttpServer } from 'node:http'
 import { createServer as createTcpServer, type AddressInfo } from 'node:net'
 import { RedisStore } from '../../src/store/index.js'
+import { BatchedCounters } from '../../src/pipeline/rate-limit-batch.js'
+import type { WindowCount } from '../../src/pipeline/rate-limit-store.js'
+import { rateLimitStage } from '../../src/pipeline/rate-limit.js'
+import type { PipelineContext, Stage } from '../../src/pipeline/context.js'
+import type { CompiledRoute } from '../../src/config/route-types.js'
+import { GatewayError } from '../../src/errors/gateway-error.js'
+import Fastify from 'fastify'
 import { startEchoUpstream } from '../helpers/echo-upstream.js'
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js'
 import { startRedis } from '../helpers/redis-server.js'
@@ -41,11 +51,11 @@ defaults:
   auth: none
 routes:
   - { path: /ip/*, upstream: echo, rate_limit: { limit: 3, window: 1s, by: ip } }
-  - { path: /shared/*, upstream: echo, rate_limit: { limit: 4, window: 30s, by: ip } }
-  - { path: /me/*, auth: optional, upstream: echo, rate_limit: { limit: 2, window: 30s, by: subject } }
+  - { path: /shared/*, upstream: echo, rate_limit: { limit: 4, window: 30s, by: ip, mode: exact } }
+  - { path: /me/*, auth: optional, upstream: echo, rate_limit: { limit: 2, window: 30s, by: subject, mode: exact } }
   - { path: /write/*, auth: required, scopes: [write], upstream: echo, rate_limit: { limit: 1, window: 30s, by: subject } }
-  - { path: /down/*, upstream: echo, rate_limit: { limit: 2, window: 30s, by: ip } }
-  - { path: /frozen/*, upstream: echo, rate_limit: { limit: 2, window: 30s, by: ip } }
+  - { path: /down/*, upstream: echo, rate_limit: { limit: 2, window: 30s, by: ip, mode: exact } }
+  - { path: /frozen/*, upstream: echo, rate_limit: { limit: 2, window: 30s, by: ip, mode: exact } }
   - { path: /dead/*, upstream: dead, rate_limit: { limit: 5, window: 30s, by: ip } }
   - { path: /chatty/*, upstream: chatty, rate_limit: { limit: 5, window: 30s, by: ip } }
   - { path: /free/*, upstream: echo, rate_limit: off }
@@ -97,7 +107,7 @@ t.test('RFC 6585 §4: RateLimit-* on forwarded responses, then 429 with Retry-Af
   t.match(await get(a, '/ip/x'), { status: 200, remaining: '2' }, 'after the window a fresh budget')
 })
 
-t.test('counters are shared by two instances on one Redis', async (t) => {
+t.test('mode: exact: counters are shared by two instances on one Redis, hit by hit', async (t) => {
   const answers = [await get(a, '/shared/1'), await get(b, '/shared/2'), await get(a, '/shared/3'), await get(b, '/shared/4')]
   t.same(answers.map((r) => [r.status, r.remaining]), [[200, '3'], [200, '2'], [200, '1'], [200, '0']])
   t.match(await get(a, '/shared/5'), { status: 429, retryAfter: /^[1-9][0-9]*$/ })
@@ -178,4 +188,86 @@ t.test('Redis frozen (SIGSTOP): one request waits for the store timeout, the res
   // asked again, each would wait the store timeout like the first did
   t.ok(Date.now() - rest < firstMs, 'the frozen store is not asked again within a second')
   redis.resume()
+})
+
+// Issue 10 lever 1: 3 instances (each its own counters and Redis connection) share one limit: 3
+// rate-limit stages (the pipeline's), then 3 counters driven step by step. No timer: pushes happen
+// when the batch rule asks for them, or where the test calls flush() (the timer's job), so the
+// interleaving is chosen by the test, not by the machine's speed.
+const LIMIT = 60
+const FRACTION = 0.05
+const BATCH = Math.max(1, Math.floor(LIMIT * FRACTION)) // 3
+const BOUND = LIMIT - 1 + 3 * BATCH // README "At the edge", Rate-limit: limit - 1 + instances × batch
+
+async function threeInstances (t: Test): Promise<BatchedCounters[]> {
+  return await Promise.all([0, 1, 2].map(async () => {
+    const store = new RedisStore({ url: redis.url, timeoutMs: STORE_TIMEOUT_MS })
+    t.teardown(() => store.close())
+    if (!await store.ready(5000)) throw new Error('redis did not answer')
+    return new BatchedCounters(store, { flushEveryMs: 0, batchFraction: FRACTION, logger: { info () {}, warn () {} } })
+  }))
+}
+
+const admitted = (r: WindowCount): number => (r.count <= LIMIT ? 1 : 0)
+
+/** The rate-limit stage of 3 pipelines, each with its own store connection (as 3 gateway processes). */
+async function threeStages (t: Test): Promise<Stage[]> {
+  return await Promise.all([0, 1, 2].map(async () => {
+    const store = new RedisStore({ url: redis.url, timeoutMs: STORE_TIMEOUT_MS })
+    t.teardown(() => store.close())
+    if (!await store.ready(5000)) throw new Error('redis did not answer')
+    const app = Fastify()
+    t.teardown(() => app.close())
+    return await rateLimitStage(app, { store, logger: { info () {}, warn () {} }, batch: { flushEveryMs: 0, batchFraction: FRACTION } })
+  }))
+}
+
+const shared = Object.freeze({
+  id: 'GET /three/*', path: '/three/*', methods: ['GET'], auth: 'none', scopes: [], forwardToken: true,
+  rateLimit: { limit: LIMIT, windowMs: 30_000, by: 'ip', mode: 'batched' },
+  upstream: { name: 'echo', origin: echo.url, basePath: '', timeoutMs: 1000 }
+}) as unknown as CompiledRoute
+
+/** One request through a stage: true when admitted (RateLimit headers set), false on the 429. */
+async function admittedBy (stage: Stage): Promise<boolean> {
+  const request = { ip: '198.51.100.7', log: { info () {}, warn () {} }, pipeline: null as unknown }
+  const reply = { header () { return this } }
+  const ctx = { request, reply, path: '/three/x', query: '', route: shared, params: {}, identity: null, stage: 'rate-limit' }
+  request.pipeline = ctx
+  try {
+    await stage(ctx as unknown as PipelineContext)
+    return true
+  } catch (err) {
+    if (err instanceof GatewayError && err.status === 429) return false
+    throw err
+  }
+}
+
+t.test(`batched, 3 pipelines at once: at least the limit, at most limit - 1 + 3 × batch (${BOUND})`, async (t) => {
+  const stages = await threeStages(t)
+  // every instance takes 100 requests of one caller at the same moment, none of them having synced yet
+  const answers = await Promise.all(stages.flatMap((stage) => Array.from({ length: 100 }, async () => await admittedBy(stage))))
+  const total = answers.filter(Boolean).length
+  t.ok(total >= LIMIT, `the limit is reached (${total} admitted)`)
+  t.ok(total <= BOUND, `the overshoot is bounded (${total} ≤ ${BOUND})`)
+  t.same(await Promise.all(stages.map(admittedBy)), [false, false, false], 'synced: every instance refuses')
+})
+
+t.test('batched, 3 instances, seeded interleavings of hits and timer pushes: always within the bound', async (t) => {
+  const counters = await threeInstances(t)
+  let seed = 7
+  const random = (n: number): number => { seed = (seed * 48271) % 2147483647; return seed % n } // Park-Miller
+  const totals: number[] = []
+  for (let trial = 0; trial < 20; trial++) {
+    const key = `rl:interleaved:${trial}`
+    let total = 0
+    for (let step = 0; step < 60; step++) {
+      const c = counters[random(3)]!
+      if (random(4) === 0) { await c.flush(); continue } // the 100 ms timer of one instance fires
+      const burst = await Promise.all(Array.from({ length: 1 + random(6) }, async () => await c.hit(key, LIMIT, 30_000)))
+      total += burst.reduce((n, r) => n + admitted(r), 0)
+    }
+    totals.push(total)
+  }
+  t.ok(totals.every((n) => n >= LIMIT && n <= BOUND), `every trial within [${LIMIT}, ${BOUND}]: ${totals.join(' ')}`)
 })

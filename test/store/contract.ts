@@ -227,6 +227,31 @@ export function storeContract (t: Test, makeStore: MakeStore): void {
     t.same(results.map((r) => r.count).sort((a, b) => a - b), Array.from({ length: 20 }, (_, i) => i + 1))
   })
 
+  t.test('counters: addCounters adds each delta to its own fixed window, in one call', async (t) => {
+    const store = await fresh(t)
+    t.same(await store.addCounters([]), [], 'nothing to add: nothing asked')
+    await store.incrementCounter('rl:a', 60_000)
+    const [a, b] = await store.addCounters([{ key: 'rl:a', delta: 4, windowMs: 60_000 }, { key: 'rl:b', delta: 3, windowMs: 60_000 }])
+    t.equal(a!.count, 5, 'added to the window incrementCounter started (the two share keys)')
+    t.equal(b!.count, 3, 'a new key starts at its delta')
+    t.ok(b!.ttlMs > 59_000 && b!.ttlMs <= 60_000, `the first delta starts the window (ttl ${b!.ttlMs})`)
+    await sleep(20)
+    const [again] = await store.addCounters([{ key: 'rl:b', delta: 2, windowMs: 60_000 }])
+    t.equal(again!.count, 5)
+    t.ok(again!.ttlMs < b!.ttlMs, 'later deltas do not extend a fixed window')
+    const concurrent = await Promise.all(Array.from({ length: 10 }, async () => await store.addCounters([{ key: 'rl:c', delta: 2, windowMs: 60_000 }])))
+    t.same(concurrent.map(([r]) => r!.count).sort((x, y) => x - y), Array.from({ length: 10 }, (_, i) => 2 * (i + 1)), 'atomic per key: 10 concurrent deltas of 2 count 2..20')
+  })
+
+  t.test('counters: addCounters starts a new window after the old one ends', async (t) => {
+    const store = await fresh(t)
+    await store.addCounters([{ key: 'bw', delta: 7, windowMs: 250 }])
+    await sleep(300)
+    const [next] = await store.addCounters([{ key: 'bw', delta: 2, windowMs: 250 }])
+    t.equal(next!.count, 2, 'expired window: count restarts at the delta')
+    t.ok(next!.ttlMs > 0 && next!.ttlMs <= 250, 'with a fresh window')
+  })
+
   t.test('counters: a new window starts after the old one ends', async (t) => {
     const store = await fresh(t)
     await store.incrementCounter('w', 250)

@@ -76,7 +76,8 @@ t.test('one entry per route and method: what each change does to access', async 
     { why: 'a path that matches less (/x/* to /x/:id)', old: [`${R}, scopes: [s1] }`], new: ['{ path: /x/:id, methods: [GET], upstream: a, scopes: [s1] }'], access: 'narrows', reasons: ['removed_paths'], changed: ['path'] },
     { why: 'another upstream URL behind the same paths: both', old: [`${R}, scopes: [s1] }`], new: ['{ path: /x/*, methods: [GET], upstream: b, scopes: [s1] }'], access: 'widens_and_narrows', reasons: ['upstream', 'upstream'] },
     { why: 'an upstream renamed, same URL: no access change', old: [`${R}, scopes: [s1] }`], new: ['{ path: /x/*, methods: [GET], upstream: a2, scopes: [s1] }'], access: 'unchanged', reasons: [], changed: ['upstream'] },
-    { why: 'forward_token only: listed, no access change', old: [`${R} }`], new: [`${R}, forward_token: false }`], access: 'unchanged', reasons: [], changed: ['forward_token'] }
+    { why: 'forward_token only: listed, no access change', old: [`${R} }`], new: [`${R}, forward_token: false }`], access: 'unchanged', reasons: [], changed: ['forward_token'] },
+    { why: 'rate limit mode only (batched to exact): listed, no access change', old: [`${R}, rate_limit: { limit: 5, window: 1m, by: ip } }`], new: [`${R}, rate_limit: { limit: 5, window: 1m, by: ip, mode: exact } }`], access: 'unchanged', reasons: [], changed: ['rate_limit'] }
   ]
   for (const row of rows) {
     const e = only(accessDiff(map(...row.old), map(...row.new)))

@@ -225,7 +225,7 @@ t.test('forward J61: an access_token query parameter never travels further', asy
 })
 
 t.test('forward: on a limited route the gateway\'s RateLimit-* headers win over the upstream\'s', async (t) => {
-  const ctx = forwardContext({ route: route({ rateLimit: { limit: 1, windowMs: 1000, by: 'ip' } }) })
+  const ctx = forwardContext({ route: route({ rateLimit: { limit: 1, windowMs: 1000, by: 'ip', mode: 'batched' } }) })
   forwardStage()(ctx)
   const rewrite = ctx.reply.calls[0]!.opts.rewriteHeaders as (h: IncomingHttpHeaders) => IncomingHttpHeaders
   t.not(rewrite, stripResponseHopByHop)

@@ -2,7 +2,9 @@
 import t from 'tap'
 import { LocalWindows, RateLimitCounters, DEFAULT_MAX_LOCAL_KEYS } from '../../src/pipeline/rate-limit-store.js'
 import { MemoryStore } from '../../src/store/memory/index.js'
-import { StoreUnavailableError, type CounterResult, type Store } from '../../src/store/types.js'
+import { StoreUnavailableError, type CounterDelta, type CounterResult, type Store } from '../../src/store/types.js'
+import { BatchedCounters } from '../../src/pipeline/rate-limit-batch.js'
+import type { WindowCount } from '../../src/pipeline/rate-limit-store.js'
 
 // The rate-limit counters: shared fixed windows in the Store, and the bounded per-instance
 // fallback used while the store is unavailable (issue 4 point 4; security catalogue §6.1, F02, F08).
@@ -27,6 +29,12 @@ function switchableStore (now: () => number): {
     if (held !== null) await held
     if (isDown) throw new StoreUnavailableError('redis incrementCounter failed: connection closed')
     return await inner.incrementCounter(key, windowMs)
+  }
+  store.addCounters = async (deltas: readonly CounterDelta[]): Promise<CounterResult[]> => {
+    calls++
+    if (held !== null) await held
+    if (isDown) throw new StoreUnavailableError('redis addCounters failed: connection closed')
+    return await inner.addCounters(deltas)
   }
   return {
     store,
@@ -267,4 +275,71 @@ t.test('LocalWindows: one key is a valid bound; the error names the bad one', as
   const w = new LocalWindows(1)
   t.same(w.increment('a', 100, 0), { count: 1, ttlMs: 100 })
   t.throws(() => new LocalWindows(0), { name: 'TypeError', message: 'maxKeys must be a positive integer, got 0' })
+})
+
+// Batched counters (issue 10 lever 1; rate-limit-batch.ts): the batch bound, and the same
+// store-down behaviour as the exact counters (SECURITY.md F02/F08): counting goes on per instance.
+t.test('batched: a full batch waits for the push in flight, then is decided on its answer', async (t) => {
+  const c = clock()
+  const s = switchableStore(c.now)
+  const b = new BatchedCounters(s.store, { now: c.now, logger: recordingLogger().logger, flushEveryMs: 0, batchFraction: 0.5 })
+  const release = s.hold() // a slow store: the push stays in flight
+  // limit 8, fraction 0.5: at most 4 hits unsynced; the push starts at 2
+  const quick = [1, 2, 3, 4].map(() => b.hit('k', 8, 60_000) as WindowCount)
+  t.same(quick.map((r) => r.count), [1, 2, 3, 4], 'within the batch: answered at once')
+  t.equal(s.calls(), 1, 'one push started at half the batch')
+  const fifth = b.hit('k', 8, 60_000)
+  t.ok(fifth instanceof Promise, 'past the batch: waits for the store')
+  release()
+  t.same(await fifth, { count: 5, ttlMs: 60_000, shared: true }, 'decided after the push was answered')
+  await b.flush()
+  t.same(await s.store.addCounters([{ key: 'k', delta: 1, windowMs: 60_000 }]), [{ count: 6, ttlMs: 60_000 }], 'every admitted hit reached the store')
+})
+
+t.test('batched: store down, each instance keeps counting and limiting locally (logged once); back: the hits are pushed', async (t) => {
+  const c = clock()
+  const s = switchableStore(c.now)
+  const log = recordingLogger()
+  const b = new BatchedCounters(s.store, { now: c.now, logger: log.logger, flushEveryMs: 0 })
+  s.down(true)
+  t.equal((b.hit('k', 3, 60_000) as WindowCount).count, 1, 'counted; the push near the limit fails')
+  await b.flush()
+  t.ok(b.degraded, 'degraded')
+  const local = [0, 1, 2].map(() => b.hit('k', 3, 60_000) as WindowCount)
+  t.same(local.map((r) => [r.count, r.shared]), [[2, false], [3, false], [4, false]], 'still limited: the third hit is the last, the fourth refused (count > limit)')
+  t.same(log.warn, ['rate limiting degraded to per-instance counters: the store is unavailable'], 'logged once')
+  s.down(false)
+  c.advance(1000) // retryMs
+  await b.flush()
+  t.notOk(b.degraded, 'shared again')
+  t.same(log.info, ['rate limiting restored to shared counters'])
+  t.equal((await s.store.addCounters([{ key: 'k', delta: 1, windowMs: 60_000 }]))[0]!.count, 4, 'the 3 hits counted while down were pushed')
+})
+
+t.test('batched: a push of many keys is split into calls of at most 500 keys (each within the command timeout)', async (t) => {
+  const c = clock()
+  const s = switchableStore(c.now)
+  const b = new BatchedCounters(s.store, { now: c.now, logger: recordingLogger().logger, flushEveryMs: 0 })
+  for (let i = 0; i < 1200; i++) b.hit(`k${i}`, 1_000_000, 60_000)
+  t.equal(s.calls(), 0, 'far from the limit: nothing pushed before the flush')
+  await b.flush()
+  t.equal(s.calls(), 3, '1200 keys: 3 calls')
+  const counts = await s.store.addCounters([{ key: 'k0', delta: 1, windowMs: 60_000 }, { key: 'k1199', delta: 1, windowMs: 60_000 }])
+  t.same(counts.map((r) => r.count), [2, 2], 'the first and the last key were both pushed')
+})
+
+t.test('batched: close pushes what is left, then counts locally without a store call (the store closes next)', async (t) => {
+  const c = clock()
+  const s = switchableStore(c.now)
+  const log = recordingLogger()
+  const b = new BatchedCounters(s.store, { now: c.now, logger: log.logger, flushEveryMs: 0 })
+  for (let i = 0; i < 3; i++) b.hit('k', 1_000_000, 60_000)
+  await b.close()
+  t.equal(s.calls(), 1, 'one last push')
+  s.down(true) // the store is closed after the gateway's preClose
+  const late = [0, 1, 2].map(() => b.hit('k', 4, 60_000))
+  t.same(late.map((r) => (r as WindowCount).count), [4, 5, 5], 'still limited, synchronously (the third refused)')
+  await b.flush()
+  t.equal(s.calls(), 1, 'nothing asked of the closed store')
+  t.same(log.warn, [], 'and no degradation reported at shutdown')
 })

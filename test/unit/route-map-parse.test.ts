@@ -105,7 +105,7 @@ routes:
   const slow = compileRouteMap('# ? forces the exact path\n' + map, 'r.yaml')
   t.same(fast.routes, slow.routes)
   t.equal(fast.routes[1]!.rateLimit, null, '`rate_limit: off` is still off')
-  t.same(fast.routes[0]!.rateLimit, { limit: 600, windowMs: 60_000, by: 'subject' })
+  t.same(fast.routes[0]!.rateLimit, { limit: 600, windowMs: 60_000, by: 'subject', mode: 'batched' })
 })
 
 t.test('an invalid map is reported with positions, as by the exact path', async (t) => {

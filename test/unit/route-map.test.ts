@@ -88,7 +88,7 @@ const cases: Array<{ proves: string, yaml: string, expect: string[] }> = [
     yaml: 'version: 1\nupstreams: {}\ndefaults:\n  auth: sometimes\n  rate_limit: 5\n  retries: 1\nroutes: []\n',
     expect: [
       '4:9 defaults.auth: must be one of required, optional, none, got "sometimes"',
-      '5:15 defaults.rate_limit: must be a mapping { limit, window, by } or off, got 5',
+      '5:15 defaults.rate_limit: must be a mapping { limit, window, by, mode } or off, got 5',
       '6:3 defaults.retries: unknown key (expected one of auth, rate_limit)'
     ]
   },
@@ -210,17 +210,19 @@ const cases: Array<{ proves: string, yaml: string, expect: string[] }> = [
       '  - path: /b\n    upstream: u\n    auth: none\n    rate_limit: { limit: 1, window: 1s, by: client }\n' + // line 10
       '  - path: /c\n    upstream: u\n    rate_limit: on\n' + // line 14
       '  - path: /d\n    upstream: u\n    rate_limit: { limit: 0, window: 0s, by: me, burst: 2 }\n' + // line 17
-      '  - path: /e\n    upstream: u\n    rate_limit: { limit: 1.5, window: 1m }\n', // line 20
+      '  - path: /e\n    upstream: u\n    rate_limit: { limit: 1.5, window: 1m }\n' + // line 20
+      '  - path: /f\n    upstream: u\n    rate_limit: { limit: 5, window: 1m, by: ip, mode: fast }\n', // line 23
     expect: [
       '9:11 routes[0]: auth: none but the default rate_limit is by subject; give this route a rate_limit by ip, or off',
       '13:45 routes[1].rate_limit.by: client needs an authenticated caller; this route has auth: none (use by: ip)',
-      '16:17 routes[2].rate_limit: must be a mapping { limit, window, by } or off, got "on"',
+      '16:17 routes[2].rate_limit: must be a mapping { limit, window, by, mode } or off, got "on"',
       '19:26 routes[3].rate_limit.limit: must be a whole number of requests, at least 1, got 0',
       '19:37 routes[3].rate_limit.window: must be more than zero, got "0s"',
       '19:45 routes[3].rate_limit.by: must be one of subject, client, ip, got "me"',
-      '19:49 routes[3].rate_limit.burst: unknown key (expected one of limit, window, by)',
+      '19:49 routes[3].rate_limit.burst: unknown key (expected one of limit, window, by, mode)',
       '22:17 routes[4].rate_limit: missing required key "by"',
-      '22:26 routes[4].rate_limit.limit: must be a whole number of requests, at least 1, got 1.5'
+      '22:26 routes[4].rate_limit.limit: must be a whole number of requests, at least 1, got 1.5',
+      '25:55 routes[5].rate_limit.mode: must be one of batched, exact, got "fast"'
     ]
   }
 ]
@@ -274,10 +276,10 @@ t.test('valid maps', async (t) => {
 
   t.test('defaults apply unless a route sets its own value', async (t) => {
     t.equal(read!.auth, 'required')
-    t.same(read!.rateLimit, { limit: 600, windowMs: 60_000, by: 'subject' })
+    t.same(read!.rateLimit, { limit: 600, windowMs: 60_000, by: 'subject', mode: 'batched' }, 'mode: batched unless set')
     t.same(write!.scopes, ['orders:write', 'orders:read'])
     t.equal(options!.rateLimit, null, 'rate_limit: off')
-    t.same(catalog!.rateLimit, { limit: 60, windowMs: 30_000, by: 'ip' })
+    t.same(catalog!.rateLimit, { limit: 60, windowMs: 30_000, by: 'ip', mode: 'exact' })
     t.equal(catalog!.auth, 'none')
     t.same(catalog!.scopes, [], 'no scopes: any valid token')
     t.equal(profile!.rateLimit, null, 'rate_limit: false')

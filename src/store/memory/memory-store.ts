@@ -10,6 +10,7 @@ import {
   StoreUnavailableError,
   type ClientRecord,
   type ConsumeResult,
+  type CounterDelta,
   type CounterResult,
   type RecordChange,
   type KeyRecord,
@@ -31,11 +32,10 @@ import { compare, copy, KeySet, setUntil, type Expiring } from './key-set.js'
 import { MemoryCodes, MemoryLoginSessions } from './auth-state.js'
 import { RefreshTokens } from './refresh.js'
 import { SessionsAndClaims } from './sessions.js'
+import { MemoryCounters } from './counters.js'
 
 /** `now`: clock in epoch milliseconds; defaults to Date.now. Tests inject a fixed clock. */
 export interface MemoryStoreOptions { now?: () => number }
-
-interface CounterEntry extends Expiring { count: number }
 
 const SWEEP_EVERY_MS = 10_000
 
@@ -51,7 +51,7 @@ export class MemoryStore implements Store {
   /** No TTL: a cut-off has no natural end (same choice as the Redis store). */
   readonly #userRevokedBefore = new Map<string, number>()
   readonly #clientRevokedBefore = new Map<string, number>()
-  readonly #counters = new Map<string, CounterEntry>()
+  readonly #counters = new MemoryCounters()
   readonly #keys = new KeySet()
   #lastSweep = 0
   #closed = false
@@ -245,22 +245,19 @@ export class MemoryStore implements Store {
   // counters
 
   async incrementCounter (key: string, windowMs: number): Promise<CounterResult> {
+    return (await this.addCounters([{ key, delta: 1, windowMs }]))[0]!
+  }
+
+  async addCounters (deltas: readonly CounterDelta[]): Promise<CounterResult[]> {
     this.#open()
     this.#sweep()
     const now = this.#now()
-    let entry = this.#live(this.#counters, key)
-    if (entry === undefined) {
-      // The first hit starts a fixed window.
-      entry = { count: 0, expiresAtMs: now + windowMs }
-      this.#counters.set(key, entry)
-    }
-    entry.count += 1
-    return { count: entry.count, ttlMs: entry.expiresAtMs - now }
+    return deltas.map((d) => this.#counters.add(d, now))
   }
 
   async resetCounter (key: string): Promise<void> {
     this.#open()
-    this.#counters.delete(key)
+    this.#counters.reset(key)
   }
 
   // signing keys (key-set.ts)
@@ -291,9 +288,10 @@ export class MemoryStore implements Store {
     const now = this.#now()
     if (now - this.#lastSweep < SWEEP_EVERY_MS) return
     this.#lastSweep = now
-    for (const map of [this.#revokedJti, this.#revokedSid, this.#counters] as Array<Map<string, Expiring>>) {
+    for (const map of [this.#revokedJti, this.#revokedSid] as Array<Map<string, Expiring>>) {
       for (const [k, v] of map) if (v.expiresAtMs <= now) map.delete(k)
     }
+    this.#counters.sweep(now)
     this.#refresh.sweep(now)
     this.#sessions.sweep(now)
   }

@@ -13,6 +13,7 @@
 import type {
   ClientRecord,
   ConsumeResult,
+  CounterDelta,
   CounterResult,
   RecordChange,
   KeyRecord,
@@ -44,6 +45,7 @@ import { readRevocation, revocationSnapshot } from './snapshot.js'
 import { compare, flag, RedisKeySet } from './key-set.js'
 import { RedisCodes, RedisLoginSessions } from './auth-state.js'
 import { RedisSessions } from './sessions.js'
+import { RedisCounters } from './counters.js'
 
 export type { StoreLogger } from './client.js'
 
@@ -77,6 +79,7 @@ export class RedisStore implements Store {
   readonly #keys: RedisKeySet
   readonly #observer: StoreObserver | null
   readonly #sessions: RedisSessions
+  readonly #counters: RedisCounters
   readonly epoch: EpochWatch
   readonly codes: RedisCodes
   readonly loginSessions: RedisLoginSessions
@@ -92,6 +95,7 @@ export class RedisStore implements Store {
     this.#redis = connectRedis(target, this.#timeoutMs, this.#log)
     const run = async <T>(what: string, op: () => Promise<T>): Promise<T> => await this.#run(what, op)
     this.#sessions = new RedisSessions(this.#redis, this.#k, run)
+    this.#counters = new RedisCounters(this.#redis, this.#k, run)
     const durability = new Durability(this.#redis, { required: target.minReplicas, timeoutMs: this.#timeoutMs, logger: this.#log, counter: this.#k.epochWrites })
     this.#writes = new RedisWrites(this.#redis, this.#k, run, durability.start())
     this.#keys = new RedisKeySet(this.#redis, this.#k.keys, run)
@@ -243,16 +247,10 @@ export class RedisStore implements Store {
     return await revocationSnapshot(this.#redis, this.#k, async (what, op) => await this.#run(what, op))
   }
 
-  // counters
-
-  async incrementCounter (key: string, windowMs: number): Promise<CounterResult> {
-    const [count, ttlMs] = await this.#run('incrementCounter', () => this.#redis.incrementCounter(this.#k.counter(key), windowMs))
-    return { count, ttlMs }
-  }
-
-  async resetCounter (key: string): Promise<void> {
-    await this.#run('resetCounter', () => this.#redis.del(this.#k.counter(key)))
-  }
+  // counters (counters.ts)
+  async incrementCounter (key: string, windowMs: number): Promise<CounterResult> { return (await this.#counters.add('incrementCounter', [{ key, delta: 1, windowMs }]))[0]! }
+  async addCounters (deltas: readonly CounterDelta[]): Promise<CounterResult[]> { return await this.#counters.add('addCounters', deltas) }
+  async resetCounter (key: string): Promise<void> { await this.#counters.reset(key) }
 
   // signing keys (key-set.ts)
   async listKeys (): Promise<KeyRecord[]> { return await this.#keys.list() }

@@ -88,15 +88,15 @@ return 1
 `
 }
 
-/** KEYS[1] counter; ARGV[1] window in ms. Returns {count, ms until the window resets}. */
-export const incrementCounter: ScriptDefinition = {
+/** KEYS[1] counter; ARGV[1] hits to add (≥ 1), ARGV[2] window in ms. Returns {count, ms until the window resets}. */
+export const addCounter: ScriptDefinition = {
   numberOfKeys: 1,
   lua: `
-local count = redis.call('INCR', KEYS[1])                      -- count after this hit; creates the key at 1
+local count = redis.call('INCRBY', KEYS[1], ARGV[1])           -- count after these hits; creates the key
 local ttl = redis.call('PTTL', KEYS[1])                        -- -1 when the key has no expiry yet
-if count == 1 or ttl == -1 then                                -- first hit (or a key left without TTL)
-  redis.call('PEXPIRE', KEYS[1], ARGV[1])                      -- starts the fixed window
-  ttl = tonumber(ARGV[1])
+if count == tonumber(ARGV[1]) or ttl == -1 then                -- first hits (or a key left without TTL)
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])                      -- starts the fixed window
+  ttl = tonumber(ARGV[2])
 end
 return {count, ttl}
 `
@@ -161,7 +161,7 @@ return redis.call('GET', KEYS[1])                              -- the epoch ever
 `
 }
 
-export const scripts = { putRecord, updateRecord, putRefresh, consumeRefresh, rotateRefresh, consumeWithGrace, recordSession, revokeUntil, revokeBefore, incrementCounter, addKey, updateKey, claimEpoch, releaseConsumed, rotateEpoch }
+export const scripts = { putRecord, updateRecord, putRefresh, consumeRefresh, rotateRefresh, consumeWithGrace, recordSession, revokeUntil, revokeBefore, addCounter, addKey, updateKey, claimEpoch, releaseConsumed, rotateEpoch }
 
 /** The scripts as ioredis adds them to the client (one method per definition above). */
 export interface ScriptCommands {
@@ -174,7 +174,7 @@ export interface ScriptCommands {
   recordSession(key: string, index: string, sid: string, sub: string, clientId: string, createdAt: number, lastUsedAt: number, ip: string, userAgent: string, expiresAt: number, expiresAtMs: number, nowMs: number): Promise<number>
   revokeUntil(key: string, ttlMs: number, channel: string, event: string): Promise<number>
   revokeBefore(key: string, before: number, channel: string, event: string): Promise<number>
-  incrementCounter(key: string, windowMs: number): Promise<[number, number]>
+  addCounter(key: string, delta: number, windowMs: number): Promise<[number, number]>
   addKey(key: string, kid: string, json: string, onlyIfEmpty: string): Promise<number>
   updateKey(key: string, kid: string, json: string): Promise<number>
   claimEpoch(key: string, candidate: string): Promise<string>

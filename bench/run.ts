@@ -710,7 +710,7 @@ async function revocation (ctx: Ctx): Promise<void> {
   if (b === null) throw new Error('the replicated instance was not started')
   const portB = b.port
   {
-    note(`instance B: pid ${b.proc.pid} on ${portB} with ${b.setting}; revocations through POST /oauth/revoke on instance A (strict); B is asked until it answers 401`)
+    note(`instance B: pid ${b.proc.pid} on ${portB} with ${b.setting}; revocations through POST /oauth/revoke on instance A (the portcullis target, default REVOCATION_MODE); B is asked until it answers 401`)
     // one revocation: B accepts the token, A revokes it, B is asked back to back until it answers 401
     const timeOne = async (token: string): Promise<number | null> => {
       const ok = await http(portB, PATH, { headers: { authorization: `Bearer ${token}` } })

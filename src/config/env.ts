@@ -76,8 +76,9 @@ export const EnvSchema = Type.Object({
   // performance (README "At the edge": caches and revocation modes)
   TOKEN_CACHE_SIZE: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 10_000, description: 'Verified access tokens remembered per instance (about 1 KB each); 0 disables the cache' }),
   REVOCATION_MODE: Type.Union([Type.Literal('strict'), Type.Literal('replicated')], {
-    default: 'strict', description: '`strict`: one store read per request; `replicated`: a local view fed by Redis pub/sub, strict while the feed is down'
+    default: 'replicated', description: '`replicated`: a local view fed by Redis pub/sub, strict while the feed is down or not proved current within REVOCATION_MAX_LAG; `strict`: one store read per request'
   }),
+  REVOCATION_MAX_LAG: Type.Integer({ minimum: 1, maximum: 60, default: 1, description: 'Replicated mode: the local view is trusted only while the feed proved it current this recently (heartbeat every quarter of it); past it every check reads the store. The longest a revocation can go unseen (seconds)' }),
   REVOCATION_VIEW_MAX: Type.Integer({ minimum: 1000, default: 200_000, description: 'Replicated mode: most revocation entries held locally (about 100 bytes each); beyond it the instance checks per request (strict)' }),
   BCRYPT_THREADS: Type.Integer({ minimum: 1, maximum: 16, default: 1, description: 'Worker threads hashing and checking passwords and client secrets off the event loop' }),
 

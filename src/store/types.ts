@@ -148,8 +148,16 @@ export interface RevocationFeedHandlers {
   up(): void
   /** Changes may be missed from now until the next up(). */
   down(): void
-  /** The feed proved itself current (its heartbeat was answered): every change published before now was delivered. */
-  alive?(): void
+  /**
+   * The feed proved itself current (its heartbeat was answered): every change published more than
+   * `ageMs` ago (when the heartbeat was sent) was delivered.
+   */
+  alive?(ageMs: number): void
+}
+
+export interface RevocationFeedOptions {
+  /** How often a network feed proves itself current (alive); default FEED_HEARTBEAT_MS. */
+  heartbeatMs?: number
 }
 
 export interface RevocationFeed {
@@ -260,7 +268,7 @@ export interface Store {
    * putUser/putClient/updateUser/updateClient is published as a RevocationEvent. Calls up() once subscribed (and after each
    * re-subscription), down() when the feed may have lost events (disconnected, no heartbeat answer).
    */
-  subscribeRevocations(handlers: RevocationFeedHandlers): RevocationFeed
+  subscribeRevocations(handlers: RevocationFeedHandlers, opts?: RevocationFeedOptions): RevocationFeed
   /** The whole current revocation state as events (a new view starts from it; SCAN in Redis). */
   revocationSnapshot(): Promise<RevocationEvent[]>
 

@@ -40,9 +40,12 @@ t.teardown(() => store.close())
 if (!await store.ready(5000)) throw new Error('redis-server did not become ready')
 const keys = await KeyRing.load(store, { alg: 'ES256', logger: silentLogger, refreshIntervalMs: 0 })
 t.teardown(() => { keys.close() })
+// REVOCATION_MODE=strict: the per-request store read under load; the replicated default reads the
+// store only once its view is past REVOCATION_MAX_LAG (revocation-replication.test.ts)
 const gw = await startTestGateway(t, {
   store,
   keys,
+  env: { REVOCATION_MODE: 'strict' },
   routes: `
 version: 1
 upstreams:

@@ -116,7 +116,7 @@ t.test('/admin/status: version, store, revocation, keys, uptime, package version
   t.match(s.route_map_version, /^[0-9a-f]{12}$/)
   t.equal(s.routes, 2)
   t.same(s.store, { mode: 'memory', healthy: true, epoch: 'confirmed' })
-  t.same(s.revocation, { mode: 'strict', live: false, feed_lag_seconds: 0 })
+  t.same(s.revocation, { mode: 'replicated', live: true, feed_lag_seconds: 0 }, 'the default; the memory store feeds its view in process, never behind')
   const kid = gw.keys.signingKey().kid
   t.same(s.signing_keys, { signing: kid, published: [kid] })
   t.type(s.uptime_seconds, 'number')

@@ -43,7 +43,8 @@ const metrics = new GatewayMetrics()
 const store = new RedisStore({ url: redis.url, timeoutMs: 1000, prefix: 'metrics-test:', observer: metrics })
 t.teardown(() => store.close())
 if (!await store.ready(5000)) throw new Error('test redis did not become ready')
-const gw = await startTestGateway(t, { routes: routes('orders:read'), store, metrics })
+// REVOCATION_MODE=strict: a per-request revocation read, so a frozen Redis shows in the counters at once
+const gw = await startTestGateway(t, { routes: routes('orders:read'), store, metrics, env: { REVOCATION_MODE: 'strict' } })
 await seedClient(store, 'svc', { secret: 'svc-secret', grants: ['client_credentials'], scopes: ['orders:read'] })
 const admin = gw.admin!
 

@@ -22,8 +22,11 @@ t.teardown(() => store.close())
 // (no top-level assertion here: tap would end the root test before the subtests are added)
 if (!await store.ready(5000)) throw new Error('redis-server did not become ready')
 
+// REVOCATION_MODE=strict: this file is the per-request read (a revocation refused on the very next
+// request, a dead or frozen Redis a 503 at once); the replicated default: revocation-replication.test.ts
 const gw = await startTestGateway(t, {
   store,
+  env: { REVOCATION_MODE: 'strict' },
   routes: `
 version: 1
 upstreams:

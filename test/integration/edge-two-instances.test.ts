@@ -31,8 +31,10 @@ t.teardown(() => storeA.close())
 t.teardown(() => storeB.close())
 // (no top-level assertion here: tap would end the root test before the subtests are added)
 if (!await storeA.ready(5000) || !await storeB.ready(5000)) throw new Error('redis-server did not become ready')
-const a = await startTestGateway(t, { routes: ROUTES, store: storeA })
-const b = await startTestGateway(t, { routes: ROUTES, store: storeB })
+// REVOCATION_MODE=strict: "on its next request" is the per-request read's promise; the replicated
+// default's (within REVOCATION_MAX_LAG, milliseconds normally): revocation-replication.test.ts
+const a = await startTestGateway(t, { routes: ROUTES, store: storeA, env: { REVOCATION_MODE: 'strict' } })
+const b = await startTestGateway(t, { routes: ROUTES, store: storeB, env: { REVOCATION_MODE: 'strict' } })
 
 const REVOKED = 'Bearer realm="portcullis", error="invalid_token", error_description="The access token was revoked"'
 

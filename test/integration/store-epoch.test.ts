@@ -39,7 +39,7 @@ const storeB = new RedisStore({ url: redis.url, timeoutMs: 1000, prefix: 'epoch:
 t.teardown(() => storeA.close())
 t.teardown(() => storeB.close())
 if (!await storeA.ready(5000) || !await storeB.ready(5000)) throw new Error('redis-server did not become ready')
-const a = await startTestGateway(t, { routes: ROUTES, store: storeA })
+const a = await startTestGateway(t, { routes: ROUTES, store: storeA, env: { REVOCATION_MODE: 'strict' } })
 const b = await startTestGateway(t, { routes: ROUTES, store: storeB, keys: a.keys, env: { REVOCATION_MODE: 'replicated' } })
 const raw = new Redis(redis.url)
 raw.on('error', () => {}) // reconnects by itself across the restart

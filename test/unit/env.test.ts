@@ -17,6 +17,9 @@ t.test('defaults apply when nothing is set', async (t) => {
   t.equal(c.REDIS_URL, undefined)
   t.equal(c.ACCESS_TOKEN_TTL, 900)
   t.equal(c.issuer, 'http://127.0.0.1:8080')
+  t.equal(c.REVOCATION_MODE, 'replicated', 'issue 10: revocation answered from the local view by default')
+  t.equal(c.REVOCATION_MAX_LAG, 1)
+  t.equal(loadConfig({ REVOCATION_MODE: 'strict' }).REVOCATION_MODE, 'strict', 'strict stays selectable')
   t.ok(Object.isFrozen(c), 'config is frozen')
 })
 
@@ -36,6 +39,8 @@ const bad: Array<[Record<string, string>, RegExp, string]> = [
   [{ LOG_LEVEL: 'loud' }, /LOG_LEVEL="loud"/, 'unknown log level'],
   [{ REDIS_URL: 'localhost:6379' }, /REDIS_URL/, 'REDIS_URL must be a redis:// URL'],
   [{ SIGNING_ALG: 'HS256' }, /SIGNING_ALG/, 'symmetric signing is not offered'],
+  [{ REVOCATION_MAX_LAG: '0' }, /REVOCATION_MAX_LAG="0"/, 'a lag bound of nothing: the view would never be trusted'],
+  [{ REVOCATION_MAX_LAG: '500ms' }, /REVOCATION_MAX_LAG="500ms"/, 'the lag bound is whole seconds, like every duration in env'],
   [{ NODE_ENV: 'production' }, /REDIS_URL is required when NODE_ENV=production/, 'production needs Redis'],
   [{ OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' }, /OTEL_EXPORTER_OTLP_PROTOCOL="grpc" must be one of http\/protobuf, http\/json/, 'OTLP over gRPC is not offered'],
   [{ OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4318' }, /OTEL_EXPORTER_OTLP_ENDPOINT="collector:4318"/, 'the collector is an http(s) URL'],

@@ -20,7 +20,10 @@ import { openConnection, serverOptions, type StoreLogger, type StoreRedis } from
 import { calculateSlot, isCluster } from './slots.js'
 import type { RedisTarget } from './target.js'
 
-/** How often the subscriber connection is PINGed; a lost feed is noticed within this + the timeout. */
+/**
+ * How often the subscriber connection is PINGed unless the subscriber asks otherwise (the replica
+ * PINGs every quarter of REVOCATION_MAX_LAG); a lost feed is dropped within this + the timeout.
+ */
 export const FEED_HEARTBEAT_MS = 1000
 /** Cluster: wait before asking the slot map again for the channel's master. */
 const CLUSTER_RECONNECT_MS = 200
@@ -91,22 +94,29 @@ export function subscribeFeed (opts: FeedOptions): RevocationFeed {
     sub.on(sharded ? 'smessage' : 'message', onMessage)
   }
   connect()
+  let pinging = false // one heartbeat at a time: a slow answer is not piled on
   const heartbeat = setInterval(() => {
-    if (!up) return
+    if (!up || pinging) return
     if (sharded && (command as unknown as { slots: string[][] }).slots[slot]?.[0] !== node && command.status === 'ready') {
       lost('channel slot moved') // migration or failover seen by the command client first
       sub.disconnect()
       return
     }
+    // the answer comes after every message published before the server read the PING (one
+    // connection, in order): it proves the feed current as of the moment the PING was sent
+    const sentAt = performance.now()
+    pinging = true
     let timer: NodeJS.Timeout | undefined
     Promise.race([
       sub.ping(),
       new Promise((_resolve, reject) => { timer = setTimeout(() => { reject(new Error('no answer')) }, opts.timeoutMs) })
     ]).then(() => {
       clearTimeout(timer)
-      if (up) handlers.alive?.()
+      pinging = false
+      if (up) handlers.alive?.(performance.now() - sentAt)
     }, () => {
       clearTimeout(timer)
+      pinging = false
       lost('heartbeat unanswered')
       if (!closed) sub.disconnect(!sharded) // reconnect: a fresh subscription, then up() and a re-sync
     })

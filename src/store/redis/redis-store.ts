@@ -21,6 +21,7 @@ import type {
   RevocationEvent,
   RevocationFeed,
   RevocationFeedHandlers,
+  RevocationFeedOptions,
   RevocationQuery,
   RevocationState,
   RotateResult,
@@ -238,8 +239,8 @@ export class RedisStore implements Store {
     return await readRevocation(this.#redis, this.#k, q, async (what, op) => await this.#run(what, op))
   }
 
-  subscribeRevocations (handlers: RevocationFeedHandlers): RevocationFeed {
-    return subscribeFeed({ target: this.#target, command: this.#redis, channel: this.#k.revocations, timeoutMs: this.#timeoutMs, logger: this.#log, handlers })
+  subscribeRevocations (handlers: RevocationFeedHandlers, opts: RevocationFeedOptions = {}): RevocationFeed {
+    return subscribeFeed({ target: this.#target, command: this.#redis, channel: this.#k.revocations, timeoutMs: this.#timeoutMs, logger: this.#log, handlers, heartbeatMs: opts.heartbeatMs })
   }
 
   /** SCAN over the revocation keys (never KEYS): see snapshot.ts. */

@@ -12,7 +12,7 @@ function describeRoute (r: CompiledRoute): object {
     path: r.path,
     auth: r.auth,
     scopes: r.scopes,
-    rate_limit: r.rateLimit === null ? null : { limit: r.rateLimit.limit, window_ms: r.rateLimit.windowMs, by: r.rateLimit.by },
+    rate_limit: r.rateLimit === null ? null : { limit: r.rateLimit.limit, window_ms: r.rateLimit.windowMs, by: r.rateLimit.by, mode: r.rateLimit.mode },
     forward_token: r.forwardToken,
     upstream: { name: r.upstream.name, url: r.upstream.origin + r.upstream.basePath }
   }

@@ -132,7 +132,7 @@ t.test('/admin/routes: the running map, no secrets', async (t) => {
     id: 'GET /orders/*', methods: ['GET'], path: '/orders/*', auth: 'required', scopes: ['orders:read'],
     rate_limit: null, forward_token: true, upstream: { name: 'orders', url: 'http://127.0.0.1:9' }
   })
-  t.same(b.routes[1]!.rate_limit, { limit: 5, window_ms: 60_000, by: 'ip' })
+  t.same(b.routes[1]!.rate_limit, { limit: 5, window_ms: 60_000, by: 'ip', mode: 'batched' })
   t.equal((await call('/admin/nothing', token())).status, 404, 'unknown admin paths: JSON 404')
 })
 

@@ -21,7 +21,7 @@ const BASE = `${HEAD}  - { path: /orders/*, methods: [GET], upstream: orders, sc
 `
 const routesFile = writeRoutes(BASE)
 const { logger, lines } = captureLogs()
-const gw = await startGateway(loadConfig({ ROUTES_FILE: routesFile, PORT: '0', LOG_LEVEL: 'info' }), { logger })
+const gw = await startGateway(loadConfig({ ROUTES_FILE: routesFile, PORT: '0', ADMIN_PORT: '0', LOG_LEVEL: 'info' }), { logger })
 t.teardown(() => gw.close())
 
 const accessLines = (from: number): LogLine[] => lines.slice(from).filter((l) => String(l.reason).startsWith('routes_access_'))

@@ -155,7 +155,10 @@ const HOP_BY_HOP_AND_LIMITS = new Set([...HOP_BY_HOP, ...Object.values(RATE_LIMI
  */
 function responseHeaders (headers: IncomingHttpHeaders, drop: ReadonlySet<string>): IncomingHttpHeaders {
   const connection = headers.connection
-  const named = typeof connection === 'string' ? connection.split(',').map((n) => n.trim().toLowerCase()) : null
+  // `keep-alive` and `close` name no field that is not dropped anyway
+  const named = typeof connection === 'string' && connection !== 'keep-alive' && connection !== 'close'
+    ? connection.split(',').map((n) => n.trim().toLowerCase())
+    : null
   const out: IncomingHttpHeaders = {}
   for (const name of Object.keys(headers)) {
     if (drop.has(name) || isIdentityHeader(name) || (named !== null && named.includes(name))) continue

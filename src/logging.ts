@@ -51,8 +51,20 @@ export class RequestLogger {
   }
 
   #log (level: Level, args: LogArgs): void {
-    const current = this.#child ?? this.#parent
-    if (current.isLevelEnabled(level)) (this.#logger()[level] as (...a: LogArgs) => void)(...args)
+    const child = this.#child
+    if (child !== null) {
+      (child[level] as (...a: LogArgs) => void)(...args)
+      return
+    }
+    if (!this.#parent.isLevelEnabled(level)) return
+    const [obj, ...rest] = args
+    if (isPlainObject(obj) && !sharesKey(obj, this.#bindings)) {
+      // the line a child would write (its bindings come first), without making one: the access log
+      // writes one line per request at LOG_LEVEL=info
+      (this.#parent[level] as (...a: LogArgs) => void)({ ...this.#bindings, ...obj }, ...rest)
+      return
+    }
+    (this.#logger()[level] as (...a: LogArgs) => void)(...args)
   }
 
   get level (): string { return (this.#child ?? this.#parent).level }
@@ -67,6 +79,15 @@ export class RequestLogger {
   debug (...args: LogArgs): void { this.#log('debug', args) }
   trace (...args: LogArgs): void { this.#log('trace', args) }
   silent (): void {}
+}
+
+function isPlainObject (value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && Object.getPrototypeOf(value) === Object.prototype
+}
+
+function sharesKey (a: object, b: object): boolean {
+  for (const key in b) if (Object.hasOwn(a, key)) return true
+  return false
 }
 
 /** Fastify's childLoggerFactory for a pino logger: a RequestLogger, unless the route sets its own level or serializers. */

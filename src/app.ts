@@ -13,6 +13,7 @@ import { ERRORS, type ErrorCode } from './errors/codes.js'
 import { HTTP_METHODS } from './config/route-types.js'
 import { registerErrorHandler, sendError, toGatewayError } from './errors/handler.js'
 import { healthPlugin } from './health.js'
+import { requestLoggerFactory } from './logging.js'
 import { awaitTurn, mayHaveRun } from './http/connection.js'
 import { checkFraming } from './http/framing.js'
 import { gatewayPlugin } from './pipeline/index.js'
@@ -84,10 +85,12 @@ const accessLogged = new WeakSet<FastifyRequest>()
  * The access-log line: method, path without query, route, identity, status, latency. Written when
  * the response has been sent (onResponse) or, failing that, when its connection closed (aborted).
  */
-function accessLog (request: FastifyRequest, reply: FastifyReply, aborted: boolean): void {
+function accessLog (log: Logger, request: FastifyRequest, reply: FastifyReply, aborted: boolean): void {
   if (accessLogged.has(request)) return
   accessLogged.add(request)
-  request.log.info({
+  // reqId first: the line a request's child logger would write
+  log.info({
+    reqId: request.id,
     method: request.method,
     path: request.pipeline?.path ?? request.url.split('?', 1)[0],
     route: routeLabel(request),
@@ -121,6 +124,8 @@ export async function buildApp (opts: AppOptions): Promise<FastifyInstance> {
     clientErrorHandler,
     // our own access-log line (onResponse below) replaces Fastify's two per request
     logController: new LogController({ disableRequestLogging: true }),
+    // a request's pino child logger is made only when something is logged through it (src/logging.ts)
+    ...(opts.logger !== false && { childLoggerFactory: requestLoggerFactory as unknown as NonNullable<FastifyServerOptions['childLoggerFactory']> }),
     requestIdHeader: false,
     genReqId: (req) => {
       const id = req.headers['x-request-id']
@@ -151,15 +156,21 @@ export async function buildApp (opts: AppOptions): Promise<FastifyInstance> {
   app.decorate('tracing', tracing)
   if (tracing !== null) traceRequests(app, tracing)
 
-  app.addHook('onSend', async (request, reply) => {
+  // callback hooks, not async ones: no promise per request on the hot path
+  app.addHook('onSend', (request, reply, _payload, done) => {
     reply.header('x-request-id', request.id)
     // draining: a request that was in flight when shutdown began closes its keep-alive socket,
     // so the server can finish closing instead of waiting for the client's idle timeout
     if (closing) reply.header('connection', 'close')
+    done()
   })
   // one access-log line per request: id, route, status, latency (never the query string); a request
-  // whose connection closed before its response finished gets the same line, marked aborted
-  app.addHook('onResponse', async (request, reply) => { accessLog(request, reply, false) })
+  // whose connection closed before its response finished gets the same line, marked aborted. Below
+  // LOG_LEVEL=info no line is written, and neither hook is registered.
+  // The line holds only fields built here (no header, query or body): pino's redaction (REDACT_PATHS)
+  // can match none of them, and it cost several times the rest of the line, so this logger has none.
+  const accessLogger = opts.logger !== false && opts.logger.isLevelEnabled('info') ? opts.logger.child({}, { redact: [] }) : null
+  if (accessLogger !== null) app.addHook('onResponse', (request, reply, done) => { accessLog(accessLogger, request, reply, false); done() })
   app.addHook('preClose', async () => { closing = true })
   // Before any route runs (the gateway's own endpoints too). Async on purpose: the rest of the
   // request runs after the parser has finished the bytes it arrived with, so a parser error on
@@ -167,8 +178,7 @@ export async function buildApp (opts: AppOptions): Promise<FastifyInstance> {
   app.addHook('onRequest', async (request, reply) => {
     // every request gets its access line: one whose connection closes first (client gone, parser
     // error behind it) is logged when that happens, marked aborted (never silently forwarded)
-    const res = reply.raw
-    res.once('close', () => { accessLog(request, reply, true) })
+    if (accessLogger !== null) reply.raw.once('close', () => { accessLog(accessLogger, request, reply, true) })
     // framing the HTTP parser lets through: 400 and the connection closed (src/http/framing.ts)
     checkFraming(request.raw)
     // a pipelined request waits for its turn; one whose connection is gone is never run

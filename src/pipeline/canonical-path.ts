@@ -52,10 +52,18 @@ export function canonicalize (rawUrl: string): CanonicalResult {
   const rawPath = q === -1 ? rawUrl : rawUrl.slice(0, q)
   const query = q === -1 ? '' : rawUrl.slice(q + 1)
 
-  let out = ''
+  // up to the first `%` (most paths have none) the path is only checked, and then taken as is: no string is built
+  const firstPercent = rawPath.indexOf('%')
+  const plainEnd = firstPercent === -1 ? rawPath.length : firstPercent
+  for (let i = 0; i < plainEnd; i++) {
+    const c = rawPath.charCodeAt(i)
+    // Stryker disable next-line ConditionalExpression,EqualityOperator: ALLOWED[c] is undefined from 128 on, so the range test only saves a lookup
+    if (c >= 128 || ALLOWED[c] !== 1) return { ok: false, reason: 'character not allowed in path' }
+  }
+  let out = rawPath.slice(0, plainEnd)
   // Stryker disable next-line BooleanLiteral: false only adds a UTF-8 check of a path with no triplet left, which always passes
   let plain = true // no percent-triplets kept: the decoded form equals `out`
-  for (let i = 0; i < rawPath.length; i++) {
+  for (let i = plainEnd; i < rawPath.length; i++) {
     const c = rawPath.charCodeAt(i)
     if (c === 37 /* % */) {
       const h = hexValue(rawPath.charCodeAt(i + 1))

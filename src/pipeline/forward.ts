@@ -10,7 +10,7 @@ import { sendError } from '../errors/handler.js'
 import type { FinalStage, PipelineContext } from './context.js'
 import { canStillAnswer, CLOSE, markForwarded } from '../http/connection.js'
 import { isAccessTokenName, queryHasAccessToken } from './bearer.js'
-import { isIdentityHeader, setIdentityHeaders, stripReservedHeaders } from './identity-headers.js'
+import { isIdentityHeader, isReservedHeader, setIdentityHeaders } from './identity-headers.js'
 import { RATE_LIMIT_HEADERS } from './rate-limit.js'
 
 /** RFC 9110 §7.6.1 hop-by-hop fields, plus h2c upgrade fields (SECURITY.md P31). */
@@ -92,26 +92,31 @@ export function peerTrust (proxies: readonly string[] = []): PeerTrust {
   return (peer) => trusted(peer, 0)
 }
 
+/** Request fields that never travel upstream: HOP_BY_HOP, and Expect (RFC 9110 §10.1.1, below). */
+const NOT_FORWARDED = new Set([...HOP_BY_HOP, 'expect'])
+
 export function upstreamHeaders (ctx: PipelineContext, incoming: IncomingHttpHeaders, opts: ForwardOptions, isTrusted: PeerTrust): IncomingHttpHeaders {
   const req = ctx.request
   // reply-from already removed `Connection` and every header it names (so a client cannot
-  // strip what we add); drop the remaining hop-by-hop fields ourselves.
-  const headers: IncomingHttpHeaders = { ...incoming }
-  for (const h of HOP_BY_HOP) delete headers[h]
-  // RFC 9110 §10.1.1 Expect is for this hop: Node already answered any 100-continue to the client,
-  // and undici refuses a request carrying `expect` (NotSupportedError → every such request was a 502)
-  delete headers.expect
-  // client-sent forwarding headers are read before stripping only when the peer is trusted
+  // strip what we add); drop the remaining hop-by-hop fields ourselves. RFC 9110 §10.1.1 Expect
+  // is for this hop: Node already answered any 100-continue to the client, and undici refuses a
+  // request carrying `expect` (NotSupportedError → every such request was a 502). Reserved
+  // (client-spoofable) fields go too, and the token when the route does not forward it.
+  // One pass into a new object: the incoming one is left as it is, and no field is deleted.
+  const dropToken = ctx.route !== null && !ctx.route.forwardToken
+  const headers: IncomingHttpHeaders = {}
+  for (const name of Object.keys(incoming)) {
+    if (NOT_FORWARDED.has(name) || isReservedHeader(name)) continue
+    // RFC 9449: the DPoP proof goes with the token
+    if (dropToken && (name === 'authorization' || name === 'dpop')) continue
+    headers[name] = incoming[name]
+  }
+  // client-sent forwarding headers are read (from the client's own fields) only when the peer is trusted
   const peer = req.socket.remoteAddress ?? ''
   const trustedPeer = isTrusted(peer)
   const priorXff = trustedPeer ? req.headers['x-forwarded-for'] : undefined
   const priorProto = trustedPeer ? req.headers['x-forwarded-proto'] : undefined
-  stripReservedHeaders(headers)
   setIdentityHeaders(headers as Record<string, unknown>, ctx.identity)
-  if (ctx.route !== null && !ctx.route.forwardToken) {
-    delete headers.authorization
-    delete headers.dpop // RFC 9449: the proof that goes with the token
-  }
   headers['x-forwarded-for'] = typeof priorXff === 'string' && priorXff !== '' ? `${priorXff}, ${peer}` : peer
   headers['x-forwarded-proto'] = typeof priorProto === 'string' ? priorProto : (opts.https === true ? 'https' : 'http')
   headers['x-forwarded-host'] = req.headers.host ?? ''
@@ -134,21 +139,33 @@ export function withoutAccessToken (query: string): string {
  * response fields (folded like request names, identity-headers.ts) never reach a client (H01).
  */
 export function stripResponseHopByHop (headers: IncomingHttpHeaders): IncomingHttpHeaders {
-  const connection = headers.connection
-  if (typeof connection === 'string') {
-    for (const name of connection.split(',')) delete headers[name.trim().toLowerCase()]
-  }
-  for (const h of HOP_BY_HOP) delete headers[h]
-  for (const name of Object.keys(headers)) if (isIdentityHeader(name)) delete headers[name]
-  return headers
+  return responseHeaders(headers, HOP_BY_HOP_SET)
 }
 
 /** On a limited route the gateway's RateLimit-* headers are the truth, not the upstream's own. */
 function stripResponseHopByHopAndLimits (headers: IncomingHttpHeaders): IncomingHttpHeaders {
-  for (const name of RATE_LIMIT_HEADER_NAMES) delete headers[name]
-  return stripResponseHopByHop(headers)
+  return responseHeaders(headers, HOP_BY_HOP_AND_LIMITS)
 }
-const RATE_LIMIT_HEADER_NAMES = Object.values(RATE_LIMIT_HEADERS)
+const HOP_BY_HOP_SET = new Set(HOP_BY_HOP)
+const HOP_BY_HOP_AND_LIMITS = new Set([...HOP_BY_HOP, ...Object.values(RATE_LIMIT_HEADERS)])
+
+/**
+ * The response fields passed on: every field but those in `drop`, those the upstream's Connection
+ * names, and the identity namespace. One pass into a new object (undici's field names are lower case).
+ */
+function responseHeaders (headers: IncomingHttpHeaders, drop: ReadonlySet<string>): IncomingHttpHeaders {
+  const connection = headers.connection
+  // `keep-alive` and `close` name no field that is not dropped anyway
+  const named = typeof connection === 'string' && connection !== 'keep-alive' && connection !== 'close'
+    ? connection.split(',').map((n) => n.trim().toLowerCase())
+    : null
+  const out: IncomingHttpHeaders = {}
+  for (const name of Object.keys(headers)) {
+    if (drop.has(name) || isIdentityHeader(name) || (named !== null && named.includes(name))) continue
+    out[name] = headers[name]
+  }
+  return out
+}
 
 export function forwardStage (opts: ForwardOptions = {}): FinalStage {
   const isTrusted = peerTrust(opts.trustedProxies)

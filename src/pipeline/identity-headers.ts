@@ -32,6 +32,8 @@ const SPOOFABLE_EXACT = new Set([
 /** Folded prefixes. `xauth` is the identity namespace itself: anything starting so is ours. */
 const IDENTITY_PREFIX = 'xauth'
 const SPOOFABLE_PREFIXES = [IDENTITY_PREFIX, 'xforwarded', 'xenvoy', 'xuser', 'xgateway']
+/** First characters (char codes) of the folded names above: any other name is not reserved. */
+const RESERVED_FIRST = new Set([...SPOOFABLE_EXACT, ...SPOOFABLE_PREFIXES].map((n) => n.charCodeAt(0)))
 
 /** Lower-case letters and digits of `name`, nothing else (A-Z folded; any other byte dropped). */
 export function foldHeaderName (name: string): string {
@@ -46,11 +48,36 @@ export function foldHeaderName (name: string): string {
 
 /** True for a header name in the identity namespace: it folds to `xauth…` (README "Identity headers"). */
 export function isIdentityHeader (name: string): boolean {
-  return foldHeaderName(name).startsWith(IDENTITY_PREFIX)
+  return foldedStartsWith(name, IDENTITY_PREFIX)
+}
+
+/** foldHeaderName(name).startsWith(prefix), for a folded `prefix`, without building the folded name (hot path: every response field). */
+function foldedStartsWith (name: string, prefix: string): boolean {
+  let j = 0
+  for (let i = 0; i < name.length && j < prefix.length; i++) {
+    let c = name.charCodeAt(i)
+    if (c >= 65 && c <= 90) c += 32
+    else if (!((c >= 97 && c <= 122) || (c >= 48 && c <= 57))) continue
+    if (c !== prefix.charCodeAt(j)) return false
+    j++
+  }
+  return j === prefix.length
+}
+
+/** The first character of foldHeaderName(name) as a char code (0: none): what a reserved name can start with. */
+function firstFolded (name: string): number {
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i)
+    if ((c >= 97 && c <= 122) || (c >= 48 && c <= 57)) return c
+    if (c >= 65 && c <= 90) return c + 32
+  }
+  return 0
 }
 
 /** True for a header name that only the gateway may write. */
 export function isReservedHeader (name: string): boolean {
+  // hot path (every request field): a name whose folded form starts with no listed first letter is not folded at all
+  if (!RESERVED_FIRST.has(firstFolded(name))) return false
   const folded = foldHeaderName(name)
   if (SPOOFABLE_EXACT.has(folded)) return true
   for (const p of SPOOFABLE_PREFIXES) if (folded.startsWith(p)) return true

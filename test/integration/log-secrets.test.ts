@@ -1,6 +1,8 @@
 // Non-negotiable: never log a token or a password. A real gateway process at LOG_LEVEL=trace goes
 // through login, calls, refresh, failures and logout; its whole output must hold none of the secrets.
 import t from 'tap'
+import { pino } from 'pino'
+import { loggerOptions, requestLoggerFactory } from '../../src/logging.js'
 import { freePort, spawnGateway } from '../helpers/spawn-gateway.js'
 
 t.test('no token, password or secret reaches the logs, even at trace level', async (t) => {
@@ -53,4 +55,29 @@ t.test('no token, password or secret reaches the logs, even at trace level', asy
   for (const [what, secret] of Object.entries(secrets)) {
     t.notOk(logs.includes(secret), `no ${what} in the logs`)
   }
+})
+
+t.test('a request\'s logger (src/logging.ts RequestLogger) writes what a pino child writes, and makes no child below its level', async (t) => {
+  const lines: string[] = []
+  const parent = pino({ ...loggerOptions('info'), timestamp: false }, { write: (s: string) => { lines.push(s) } })
+  let children = 0
+  const child = parent.child.bind(parent)
+  parent.child = ((...a: Parameters<typeof child>) => { children++; return child(...a) }) as typeof parent.child
+  const line = { method: 'GET', path: '/x', status: 200, headers: { authorization: 'Bearer secret-token' } }
+  child({ reqId: 'r1' }).info({ ...line }, 'request')
+  children = 0
+  const log = requestLoggerFactory(parent, { reqId: 'r1' }, {})
+  log.debug({ a: 1 }, 'below the level')
+  log.info({ ...line }, 'request')
+  t.equal(children, 0, 'no child for a line below the level, nor for a plain object')
+  t.equal(lines.length, 2)
+  t.equal(lines[1], lines[0], 'the same line as through a child: bindings first, redacted')
+  t.notMatch(lines[1]!, /secret-token/)
+  log.warn(new Error('boom'), 'failed')
+  t.equal(children, 1, 'an Error is serialised by a real child')
+  t.match(JSON.parse(lines[2]!), { reqId: 'r1', err: { message: 'boom' }, msg: 'failed' })
+  const routeLevel = requestLoggerFactory(parent, { reqId: 'r2' }, { level: 'debug' })
+  t.equal(children, 2, 'a route\'s own log level gets its child at once')
+  routeLevel.debug({ b: 1 }, 'route level')
+  t.match(JSON.parse(lines[3]!), { reqId: 'r2', b: 1 })
 })

@@ -156,6 +156,15 @@ t.test('H14: the upstream\'s hop-by-hop fields and the fields its Connection nam
   }
   t.same(stripResponseHopByHop(headers), { 'x-kept': 'yes' })
   t.same(stripResponseHopByHop({ 'x-kept': 'yes', te: 'trailers' }), { 'x-kept': 'yes' }, 'without a Connection field')
+  t.same(stripResponseHopByHop({ connection: 'keep-alive', 'keep-alive': 'timeout=5', 'x-kept': 'yes' }), { 'x-kept': 'yes' }, 'Connection: keep-alive')
+})
+
+t.test('H01: the upstream\'s identity-namespace response fields never reach the client, however spelled', async (t) => {
+  const headers: IncomingHttpHeaders = {
+    'x-auth-subject': 'a', x_auth_scopes: 'b', 'x.auth-client-id': 'c', xauthz: 'd', '-x-AUTH': 'e', 'x-a-u-t-h-x': 'f',
+    'x-seen-subject': 'kept', 'x-au': 'kept', 'auth-x': 'kept', 'content-type': 'text/plain'
+  }
+  t.same(stripResponseHopByHop(headers), { 'x-seen-subject': 'kept', 'x-au': 'kept', 'auth-x': 'kept', 'content-type': 'text/plain' })
 })
 
 // --- the forward stage ------------------------------------------------------------------------

@@ -117,7 +117,10 @@ routes:
   const exit = await gw.exited
   const ms = Date.now() - signalled
   t.same(exit, { code: 0, signal: null }, 'exit 0', { output: gw.output().slice(-2000) })
-  t.ok(ms < HOLD_MS + 3000, `exited ${ms} ms after SIGTERM (drain, not the ${10} s deadline)`)
+  // the drain ended it, not SHUTDOWN_TIMEOUT: close-with-grace exits 1 with "killed by timeout" when the
+  // deadline passes (a keep-alive socket left open would get there), so exit 0 and no such line say it
+  t.notMatch(gw.output(), /killed by timeout/, 'the drain finished before the deadline')
+  t.ok(ms < 10_000, `exited ${ms} ms after SIGTERM (before the 10 s deadline)`)
   t.match(gw.output(), /shutting down/)
   t.match(gw.output(), /"msg":"stopped"/)
 })

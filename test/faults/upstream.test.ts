@@ -129,7 +129,7 @@ t.test('F10: upstream never answers → 504 JSON at the route timeout', async (t
   const ms = Date.now() - started
   t.equal(res.status, 504)
   t.same(await res.json(), { error: 'gateway_timeout', error_description: 'The upstream service did not answer in time' })
-  t.ok(ms >= ROUTE_TIMEOUT_MS - 50 && ms < ROUTE_TIMEOUT_MS + 1000, `answered after ${ms} ms (route timeout ${ROUTE_TIMEOUT_MS} ms)`)
+  t.ok(ms >= ROUTE_TIMEOUT_MS - 50 && ms < ROUTE_TIMEOUT_MS + 4000, `answered after ${ms} ms (route timeout ${ROUTE_TIMEOUT_MS} ms)`)
   t.equal(await stillServing(), 200)
 })
 

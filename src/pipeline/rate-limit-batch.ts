@@ -15,7 +15,7 @@
 // Overshoot (README "At the edge", Rate-limit): at most one batch per instance is unknown to the others, so N
 // instances sharing one limit admit at most `limit - 1 + N × B` hits per window, with
 // B = max(1, floor(limit × batchFraction)). Tested with 3 instances on one Redis
-// (test/integration/rate-limit-batch.test.ts).
+// (test/integration/rate-limit.test.ts).
 //
 // Store down: the push fails (StoreUnavailableError), the hits stay unsynced and counting goes on in
 // process without the batch bound (each instance enforces the limit on its own share, as

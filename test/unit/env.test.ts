@@ -1,6 +1,7 @@
 // Configuration errors: the environment (src/config/env.ts), and enum-like schemas that name their values.
 import t from 'tap'
 import { readFileSync } from 'node:fs'
+import { availableParallelism } from 'node:os'
 import { Type } from 'typebox'
 import { Value } from 'typebox/value'
 import { ConfigError, EnvSchema, adminAuthMode, loadConfig } from '../../src/config/env.js'
@@ -17,6 +18,8 @@ t.test('defaults apply when nothing is set', async (t) => {
   t.equal(c.REDIS_URL, undefined)
   t.equal(c.ACCESS_TOKEN_TTL, 900)
   t.equal(c.issuer, 'http://127.0.0.1:8080')
+  t.equal(c.BCRYPT_THREADS, Math.min(16, availableParallelism()), 'one bcrypt worker per core this process may use (issue 10)')
+  t.equal(loadConfig({ BCRYPT_THREADS: '3' }).BCRYPT_THREADS, 3, 'the variable still overrides it')
   t.ok(Object.isFrozen(c), 'config is frozen')
 })
 

@@ -580,7 +580,7 @@ async function loginLoad (ctx: Ctx): Promise<void> {
   const sustained = served >= 0.95 * LOGIN_RATE
   out(`logins completed during the measured runs: ${served.toFixed(1)}/s of ${LOGIN_RATE}/s offered${sustained ? '' : ' (the gateway did not keep up with the login rate: the p99 comparison is at the rate it did serve)'}`)
   out()
-  ctx.goals.set('logins', x <= 1.5 && sustained, `${x <= 1.5 ? (sustained ? '' : `p99 within bounds but only ${served.toFixed(1)} logins/s were served, not ${LOGIN_RATE}: `) : ''}(${fmtMs(bp99)} vs ${fmtMs(qp99)}, ×${fmtRatio(x)}; proxied ${fmtInt(median(quiet.map((q) => q.rps)))} → ${fmtInt(median(busy.map((q) => q.rps)))} req/s; logins ok ${okCount}/${fired + skipped} offered, p50 ${fmtMs(percentile(loginLat, 50) * 1000)})`)
+  ctx.goals.set('logins', x <= 1.5 && sustained, `×${fmtRatio(x)} (${fmtMs(bp99)} vs ${fmtMs(qp99)})${sustained ? '' : `, but only ${served.toFixed(1)} logins/s were served of ${LOGIN_RATE} offered`}; proxied ${fmtInt(median(quiet.map((q) => q.rps)))} → ${fmtInt(median(busy.map((q) => q.rps)))} req/s; logins ok ${okCount}/${fired + skipped} offered, p50 ${fmtMs(percentile(loginLat, 50) * 1000)}`)
 }
 
 // ---------------------------------------------------------------- (a) logins per second on every core
@@ -639,6 +639,23 @@ async function reloadTo (ctx: Ctx, extra: number, expectNew: (s: number) => bool
   throw new Error(`the gateway did not serve the ${extra + 1}-route map within 60 s`)
 }
 
+/**
+ * Waits until the gateway is idle again after a reload: its access diff (logged after the swap, in
+ * slices of the event loop) would otherwise run during the next measured load. Idle: under 20 % of a
+ * CPU over 250 ms, with no load running; at most 30 s.
+ */
+async function settled (pid: number): Promise<number> {
+  const t0 = performance.now()
+  let last = await cpuSecondsOf(pid)
+  while (performance.now() - t0 < 30_000) {
+    await sleep(250)
+    const now = await cpuSecondsOf(pid)
+    if (now - last < 0.05) break
+    last = now
+  }
+  return performance.now() - t0
+}
+
 async function routeMaps (ctx: Ctx): Promise<void> {
   const big = ROUTE_COUNT - 1 // plus /orders/*
   out(`## (b) Route map: 10 routes against ${fmtInt(ROUTE_COUNT)} routes, and reloading the big map under load`)
@@ -666,10 +683,12 @@ async function routeMaps (ctx: Ctx): Promise<void> {
     reloadMs.push(ms)
     const d = await during
     failedDuringReload += d.statusErrors + d.socketErrors
+    const settleMs = await settled(ctx.portcullis.pid)
     const l = await load(ctx, `routes${ROUTE_COUNT}-r${r + 1}`, ctx.portcullisPort)
     large.push(l)
     backMs.push(await reloadTo(ctx, 9, is404))
-    note(`round ${r + 1}: 10 routes ${fmtInt(s.rps)} req/s · ${fmtInt(ROUTE_COUNT)} routes ${fmtInt(l.rps)} req/s (×${fmtRatio(l.rps / s.rps)}) · reload ${ms.toFixed(0)} ms under load${failures(d) === '' ? ', no failed request' : failures(d)}`)
+    await settled(ctx.portcullis.pid)
+    note(`round ${r + 1}: 10 routes ${fmtInt(s.rps)} req/s · ${fmtInt(ROUTE_COUNT)} routes ${fmtInt(l.rps)} req/s (×${fmtRatio(l.rps / s.rps)}) · reload ${ms.toFixed(0)} ms under load${failures(d) === '' ? ', no failed request' : failures(d)}; idle again ${(settleMs / 1000).toFixed(1)} s after that run (the access diff is logged after the swap)`)
   }
   const x = median(small.map((s, i) => (large[i]?.rps ?? NaN) / s.rps))
   const rl = median(reloadMs)
@@ -679,7 +698,7 @@ async function routeMaps (ctx: Ctx): Promise<void> {
   out(`failed requests in the runs that spanned a reload: ${failedDuringReload}`)
   out()
   ctx.goals.set('routes', x >= 0.95, `×${fmtRatio(x)} (median of per-round ratios)`)
-  ctx.goals.set('reload', rl <= 300 && failedDuringReload === 0, `median ${rl.toFixed(0)} ms, max ${Math.max(...reloadMs).toFixed(0)} ms (${failedDuringReload} failed, ${failedDuringReload} failed; in-process compile ${median(compileMs).toFixed(0)} ms)`)
+  ctx.goals.set('reload', rl <= 300 && failedDuringReload === 0, `median ${rl.toFixed(0)} ms, max ${Math.max(...reloadMs).toFixed(0)} ms, ${failedDuringReload} failed requests; in-process compile ${median(compileMs).toFixed(0)} ms`)
 }
 
 // ---------------------------------------------------------------- (c) memory with many tokens

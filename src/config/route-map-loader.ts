@@ -24,6 +24,7 @@ export { parseFast } from './route-map-fast-parse.js'
 
 const AUTH_MODES: readonly string[] = ['required', 'optional', 'none']
 const DURATION_RE = new RegExp(DURATION_PATTERN)
+const SCOPE_TOKEN_RE = new RegExp(SCOPE_TOKEN_PATTERN)
 const RESERVED = RESERVED_PREFIXES.map((prefix) => ({
   prefix, pattern: { segments: [{ kind: 'static', value: prefix.slice(1) }], wildcard: true } satisfies RoutePattern
 }))
@@ -93,7 +94,7 @@ function compileData (r: SourceReporter, data: unknown, file: string, opts: Comp
   const { routes, patterns, overlaps } = compileRoutes(r, map.routes, upstreams, defaults)
   const scopes = new Map<string, string>()
   for (const [name, text] of Object.entries(isRecord(map.scopes) ? map.scopes : {})) {
-    if (!new RegExp(SCOPE_TOKEN_PATTERN).test(name)) r.at(['scopes', name], `scopes: ${JSON.stringify(name)} is not a scope token (RFC 6749 §3.3)`, 'key')
+    if (!SCOPE_TOKEN_RE.test(name)) r.at(['scopes', name], `scopes: ${JSON.stringify(name)} is not a scope token (RFC 6749 §3.3)`, 'key')
     else if (typeof text === 'string') scopes.set(name, text)
   }
   if (r.issues.length > 0) throw new RouteMapError(r.sorted())
@@ -225,8 +226,7 @@ function compileRoutes (r: SourceReporter, value: unknown, upstreams: Map<string
         const mask = methodMask(methods)
         const shape = shapeOf(pattern)
         // different methods may share a path (GET /a/* next to POST /a/:id); the same method may not
-        const earlier = index.add(pattern, i)
-        overlaps[i] = earlier
+        const earlier = overlaps[i] = index.add(pattern, i)
         const clash = earlier.find((j) => (seen[j]!.mask & mask) !== 0)
         if (clash !== undefined) {
           const other = seen[clash]!

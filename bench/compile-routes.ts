@@ -1,7 +1,7 @@
 // Compile cost of the bench's big route map, in-process, without load: parse + validate + compile
 // (compileRouteMap) and the access diff a reload logs (src/access/diff.ts). For CPU profiles:
 //   node --cpu-prof --cpu-prof-dir=/tmp/prof --import tsx bench/compile-routes.ts
-// Knobs: BENCH_ROUTES (10000), BENCH_RUNS (5).
+// Knobs: BENCH_ROUTES (10000), BENCH_RUNS (5). Then the reload listener once: how long it holds the event loop.
 import { compileRouteMap } from '../src/config/route-map-loader.js'
 import { accessDiff } from '../src/access/diff.js'
 import { routesYaml } from './lib/routes.js'
@@ -24,3 +24,19 @@ for (let i = 0; i < RUNS; i++) {
 }
 const fmt = (xs: number[]): string => `${xs.map((x) => x.toFixed(0)).join(' ')} (median ${[...xs].sort((a, b) => a - b)[xs.length >> 1]!.toFixed(0)})`
 console.log(`${ROUTES} routes, CPU ms per run: compileRouteMap ${fmt(compile)}; access diff 10 → ${ROUTES} ${fmt(diff)}`)
+
+// The reload's own listener (src/access/reload-log.ts, as server.ts registers it): how long it holds
+// the event loop, measured as the longest gap between the ticks of a 1 ms timer until its last line.
+const { accessDiffOnSwap } = await import('../src/access/reload-log.js')
+let done = false
+const silent = { info: (o: { reason?: string }) => { if (o.reason === 'routes_reload_diffed') done = true }, warn: () => {}, error: () => {} }
+const bigTable = compileRouteMap(big, 'bench-routes.yaml')
+let last = performance.now(); let longest = 0
+const ticker = setInterval(() => { const now = performance.now(); longest = Math.max(longest, now - last); last = now }, 1)
+await new Promise((resolve) => setTimeout(resolve, 20))
+const t0 = performance.now(); last = t0; longest = 0
+accessDiffOnSwap(silent)(bigTable, smallTable)
+const returned = performance.now() - t0
+while (!done) await new Promise((resolve) => setTimeout(resolve, 5))
+clearInterval(ticker)
+console.log(`reload listener (access diff 10 → ${ROUTES}, logged): returned after ${returned.toFixed(0)} ms, done after ${(performance.now() - t0).toFixed(0)} ms; longest event-loop gap ${longest.toFixed(0)} ms`)

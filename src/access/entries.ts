@@ -89,10 +89,17 @@ export function * accessEntrySteps (table: RouteTable): Steps<AccessEntry[]> {
       for (const method of route.methods) out.push({ method, path, pattern, route, rule, target })
       if (i % STRIDE === 0) yield
     }
-    // a route's methods are in HTTP_METHODS order already (the loader's order)
-    if (i - first > 1) out.splice(from, out.length - from, ...out.slice(from).sort(byPathAndMethod))
+    // one route's methods come in HTTP_METHODS order from the loader; several routes on one path interleave
+    if (i - first > 1 || !inMethodOrder(out, from)) out.splice(from, out.length - from, ...out.slice(from).sort(byPathAndMethod))
   }
   return out
+}
+
+function inMethodOrder (entries: readonly AccessEntry[], from: number): boolean {
+  for (let i = from + 1; i < entries.length; i++) {
+    if (HTTP_METHODS.indexOf(entries[i - 1]!.method) > HTTP_METHODS.indexOf(entries[i]!.method)) return false
+  }
+  return true
 }
 
 export function byPathAndMethod (a: { path: string, method: HttpMethod }, b: { path: string, method: HttpMethod }): number {

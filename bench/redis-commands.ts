@@ -23,6 +23,7 @@ import { freePort, startRedis, type RedisHandle } from '../test/helpers/redis-se
 import { startCluster, startSentinel } from '../test/helpers/redis-topology.js'
 import { cpuSecondsOf, run, setLogDir, start, stop, stopAll, type Proc } from './lib/procs.js'
 import { loadRun } from './lib/load.js'
+import { routesYaml } from './lib/routes.js'
 
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)))
 const BIN = join(ROOT, 'bin', 'portcullis.js')
@@ -264,17 +265,7 @@ async function main (): Promise<void> {
     const upstreamPort = await freePort()
     const upstream = start('upstream', process.execPath, ['--import', 'tsx', join(ROOT, 'bench/upstream.ts'), String(upstreamPort)], { cpus: null, cwd: ROOT })
     const routesFile = join(work, 'routes.yaml')
-    writeFileSync(routesFile, [
-      'version: 1',
-      'upstreams:',
-      `  api: { url: "http://127.0.0.1:${upstreamPort}", timeout: 5s }`,
-      'routes:',
-      '  - path: /orders/*',
-      '    methods: [GET, HEAD]',
-      '    upstream: api',
-      '    scopes: [orders:read]',
-      '    rate_limit: { limit: 1000000000, window: 1m, by: subject }'
-    ].join('\n') + '\n')
+    writeFileSync(routesFile, routesYaml(upstreamPort, 0)) // /orders/* only
     await sleep(300)
     if (!upstream.alive()) throw new Error(upstream.output())
     const standalone: Target = { name: 'standalone', env: { REDIS_URL: redis.url }, masters: async () => [redis.port] }

@@ -1,9 +1,10 @@
-// `npm run bench`: Portcullis against its real alternatives, in one interleaved run (issue 6).
+// `npm run bench`: Portcullis against its real alternatives, in one interleaved run; the summary judges the
+// targets of issue 10 (bench/lib/goals.ts) as PASS/FAIL.
 // Everything is on 127.0.0.1, bounded in time, and every process started here is stopped by PID
 // (lib/procs.ts), also on Ctrl-C and on errors. bench/README.md explains what is measured and why.
 //
 // Knobs (env or --flag=value): BENCH_QUICK=1 (--quick), BENCH_ROUNDS (--rounds), BENCH_DURATION
-// seconds per run (--duration), BENCH_CONNECTIONS (--connections), BENCH_WARMUP seconds,
+// seconds per run (--duration), BENCH_CONNECTIONS (--connections, 64), BENCH_WARMUP seconds,
 // BENCH_TARGETS (comma list), BENCH_EXTRAS (comma list of login,routes,memory,revocation,metrics,startup; or none),
 // BENCH_MEMORY_TOKENS, BENCH_ROUTES, BENCH_LOGIN_RATE, BENCH_TOKEN_COUNT, BENCH_LOG_LEVEL,
 // BENCH_PIN=0, BENCH_TOOL=wrk|autocannon, BENCH_KEEP=1, BENCH_PORTCULLIS_ENV="K=V K=V".
@@ -19,6 +20,8 @@ import { cpuLayout, cpuSecondsOf, memoryOf, pinSelf, run, setLogDir, start, stop
 import { hasWrk, loadRun, type LoadResult } from './lib/load.js'
 import { startupBench } from './startup.js'
 import { fmtInt, fmtMs, fmtRatio, median, percentile, table } from './lib/stats.js'
+import { Goals } from './lib/goals.js'
+import { BENCH_RATE_LIMIT, BENCH_SCOPE, probePath, routesYaml as benchRoutes } from './lib/routes.js'
 
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)))
 const BIN = join(ROOT, 'bin', 'portcullis.js')
@@ -40,7 +43,7 @@ function knob (name: string, env: string, def: number): number {
 const QUICK = flag('quick') !== undefined || process.env.BENCH_QUICK === '1'
 const ROUNDS = Math.round(knob('rounds', 'BENCH_ROUNDS', QUICK ? 1 : 3))
 const DURATION = Math.round(knob('duration', 'BENCH_DURATION', QUICK ? 3 : 10))
-const CONNECTIONS = Math.round(knob('connections', 'BENCH_CONNECTIONS', 50))
+const CONNECTIONS = Math.round(knob('connections', 'BENCH_CONNECTIONS', 64))
 const WARMUP = Math.round(knob('warmup', 'BENCH_WARMUP', QUICK ? 5 : 12))
 const EXTRA_ROUNDS = Math.min(ROUNDS, 3)
 const MEMORY_MAX_S = Math.round(knob('memory-max', 'BENCH_MEMORY_MAX', 90))
@@ -53,18 +56,26 @@ const LOG_LEVEL = process.env.BENCH_LOG_LEVEL ?? 'warn'
 const PIN = process.env.BENCH_PIN !== '0'
 const PROFILE = process.env.BENCH_PROFILE === '1' // V8 CPU profile of the portcullis instance (written at its exit; implies BENCH_KEEP)
 const KEEP = process.env.BENCH_KEEP === '1' || PROFILE
-const ALL_TARGETS = ['direct', 'haproxy-jwt', 'fastify-bare', 'naive-stack', 'portcullis', 'portcullis-replicated'] as const
+// portcullis: the default configuration (no REVOCATION_MODE given); portcullis-strict and
+// portcullis-replicated: the same gateway with REVOCATION_MODE set explicitly, so their labels stay true
+// whatever the default is
+const ALL_TARGETS = ['direct', 'haproxy-jwt', 'fastify-bare', 'naive-stack', 'portcullis', 'portcullis-strict', 'portcullis-replicated'] as const
 type Target = typeof ALL_TARGETS[number]
 const TARGETS: Target[] = (process.env.BENCH_TARGETS ?? flag('targets') ?? ALL_TARGETS.join(','))
   .split(',').map((s) => s.trim()).filter((s): s is Target => (ALL_TARGETS as readonly string[]).includes(s))
 if (!TARGETS.includes('portcullis')) TARGETS.push('portcullis') // the extras and the ratios need it
 const EXTRAS = new Set((process.env.BENCH_EXTRAS ?? flag('extras') ?? 'login,routes,memory,revocation,metrics,startup').split(',').map((s) => s.trim()))
 const PATH = '/orders/42'
-const SCOPE = 'orders:read'
+const SCOPE = BENCH_SCOPE
 const AUDIENCE = 'portcullis'
-const RATE_LIMIT = 1_000_000_000
 /** BENCH_RATE_LIMIT=0: the measured route `/orders/*` has no rate_limit (to profile the rest of the path). */
 const ROUTE_RATE_LIMIT = process.env.BENCH_RATE_LIMIT !== '0'
+const RATE_LIMIT = BENCH_RATE_LIMIT
+/** The bench's route map (bench/lib/routes.ts); with BENCH_RATE_LIMIT=0, `/orders/*` without its rate_limit line. */
+function routesYaml (upstreamPort: number, extra: number): string {
+  const text = benchRoutes(upstreamPort, extra)
+  return ROUTE_RATE_LIMIT ? text : text.replace(/(path: \/orders\/\*\n(?:    .*\n)*?)    rate_limit: .*\n/, '$1')
+}
 const USER = 'bench'
 const PASSWORD = 'bench-password-0123'
 const CLIENT = 'bench-app'
@@ -134,6 +145,8 @@ interface Ctx {
   tokens: string[]
   results: Record<string, LoadResult[]>
   summary: string[]
+  /** The targets of issue 10, judged section by section. */
+  goals: Goals
   /** PID of the process that does each target's work (direct: the upstream). */
   pids: Partial<Record<Target, number>>
   /** The second gateway instance, REVOCATION_MODE=replicated (when the gateway has that mode). */
@@ -193,31 +206,6 @@ function ensureTools (): { haproxy: boolean, wrk: boolean } {
   return { haproxy, wrk }
 }
 
-function routesYaml (upstreamPort: number, extra: number): string {
-  const lines = [
-    'version: 1',
-    'upstreams:',
-    `  api: { url: "http://127.0.0.1:${upstreamPort}", timeout: 5s }`,
-    'routes:',
-    '  - path: /orders/*',
-    '    methods: [GET, HEAD]',
-    '    upstream: api',
-    `    scopes: [${SCOPE}]`,
-    ...(ROUTE_RATE_LIMIT ? [`    rate_limit: { limit: ${RATE_LIMIT}, window: 1m, by: subject }`] : [])
-  ]
-  // a realistic mix of static, :param and wildcard routes; the last one is the reload probe
-  for (let i = 0; i < extra; i++) {
-    const shape = i % 3
-    const path = shape === 0 ? `/svc${i}/*` : shape === 1 ? `/svc${i}/items/:id` : `/svc${i}/v1/status`
-    lines.push(`  - path: ${path}`, '    upstream: api', `    scopes: [svc${i}:read]`, `    rate_limit: { limit: ${RATE_LIMIT}, window: 1m, by: subject }`)
-  }
-  return lines.join('\n') + '\n'
-}
-function probePath (extra: number): string {
-  const i = extra - 1
-  const shape = i % 3
-  return shape === 0 ? `/svc${i}/x` : shape === 1 ? `/svc${i}/items/1` : `/svc${i}/v1/status`
-}
 /**
  * The route map laid out the way Kubernetes mounts a ConfigMap: routes.yaml → ..data/routes.yaml and
  * ..data → ..vN/. A new version swaps the ..data link (one rename), which the gateway's file watcher
@@ -301,8 +289,8 @@ async function main (): Promise<void> {
   const tool: 'wrk' | 'autocannon' = process.env.BENCH_TOOL === 'autocannon' || !tools.wrk ? 'autocannon' : 'wrk'
   if (tool === 'autocannon' && layout.tools !== null) note('autocannon runs inside this orchestrator, on the tools CPU')
   const mode = revocationMode()
-  const targets = TARGETS.filter((t) => (t !== 'haproxy-jwt' || tools.haproxy) && (t !== 'portcullis-replicated' || mode !== null))
-  if (mode === null && TARGETS.includes('portcullis-replicated')) out('NOTE: this gateway has no replicated revocation mode: the portcullis-replicated target is skipped')
+  const targets = TARGETS.filter((t) => (t !== 'haproxy-jwt' || tools.haproxy) && ((t !== 'portcullis-replicated' && t !== 'portcullis-strict') || mode !== null))
+  if (mode === null && TARGETS.some((t) => t === 'portcullis-replicated' || t === 'portcullis-strict')) out('NOTE: this gateway has no REVOCATION_MODE: the portcullis-replicated and portcullis-strict targets are skipped')
   out(`load: ${tool}, 1 thread, ${CONNECTIONS} connections, ${DURATION} s per run, ${ROUNDS} interleaved round(s), warm-up ${WARMUP} s per Node target (3 s for direct and haproxy-jwt); GET ${PATH}`)
   out(`targets: ${targets.join(', ')}; extras: ${[...EXTRAS].join(', ')}; logs in ${work}`)
   out()
@@ -331,7 +319,7 @@ async function main (): Promise<void> {
       cpus: layout.gateway, cwd: ROOT, env: portcullisEnv(redis.url, portcullisPort, routesFile, { ADMIN_PORT: String(adminPort) })
     })
     await waitFor('portcullis', portcullis, answers(portcullisPort, '/readyz', (s) => s === 200))
-    note(`portcullis pid ${portcullis.pid} on ${portcullisPort} (routes: 10; ${await describeConfig(portcullisEnv(redis.url, portcullisPort, routesFile, { ADMIN_PORT: String(adminPort) }))})`)
+    note(`portcullis pid ${portcullis.pid} on ${portcullisPort} (the default configuration, no REVOCATION_MODE given; routes: 10; ${await describeConfig(portcullisEnv(redis.url, portcullisPort, routesFile, { ADMIN_PORT: String(adminPort) }))})`)
     const issuer = `http://127.0.0.1:${portcullisPort}`
 
     // tokens from the gateway's own token endpoint (password grant: real bcrypt)
@@ -350,7 +338,7 @@ async function main (): Promise<void> {
 
     ctx = {
       work, tool, gatewayCpus: layout.gateway, toolCpus: layout.tools, ports: { direct: upstreamPort, portcullis: portcullisPort },
-      upstreamPort, redis, portcullis, portcullisPort, routes, issuer, tokensFile, tokens, results: {}, summary: [], replicated: null, pids: { direct: upstream.pid, portcullis: portcullis.pid }
+      upstreamPort, redis, portcullis, portcullisPort, routes, issuer, tokensFile, tokens, results: {}, summary: [], goals: new Goals({ connections: CONNECTIONS, routes: ROUTE_COUNT, memoryTokens: MEMORY_TOKENS, loginRate: LOGIN_RATE, nproc }), replicated: null, pids: { direct: upstream.pid, portcullis: portcullis.pid }
     }
 
     // ---- the other targets, each on its own port, on CPU 0
@@ -370,17 +358,23 @@ async function main (): Promise<void> {
       ctx.pids['haproxy-jwt'] = p.pid
       note(`haproxy-jwt pid ${p.pid} on ${port} (nbthread 1; config ${cfgFile})`)
     }
-    if (mode !== null && (targets.includes('portcullis-replicated') || EXTRAS.has('revocation'))) {
-      // a second instance of the same gateway (same Redis, keys, issuer and route map), revocation replicated
+    /** Another instance of the same gateway (same Redis, keys, issuer and route map), REVOCATION_MODE set explicitly. */
+    const variant = async (name: Target, mode: { variable: string }, value: string): Promise<Proc> => {
       const port = await freePort()
-      const env = portcullisEnv(redis.url, port, routesFile, { ISSUER: issuer, ADMIN_PORT: String(await freePort()), [mode.variable]: mode.replicated })
-      const p = start('portcullis-replicated', process.execPath, [BIN, 'serve'], { cpus: layout.gateway, cwd: ROOT, env })
-      await waitFor('portcullis-replicated', p, answers(port, '/readyz', (s) => s === 200))
-      ctx.ports['portcullis-replicated'] = port
-      ctx.pids['portcullis-replicated'] = p.pid
-      ctx.replicated = { port, proc: p, setting: `${mode.variable}=${mode.replicated}` }
-      note(`portcullis-replicated pid ${p.pid} on ${port} (${await describeConfig(env)})`)
+      const env = portcullisEnv(redis.url, port, routesFile, { ISSUER: issuer, ADMIN_PORT: String(await freePort()), [mode.variable]: value })
+      const p = start(name, process.execPath, [BIN, 'serve'], { cpus: layout.gateway, cwd: ROOT, env })
+      await waitFor(name, p, answers(port, '/readyz', (s) => s === 200))
+      ctx!.ports[name] = port
+      ctx!.pids[name] = p.pid
+      note(`${name} pid ${p.pid} on ${port} (${await describeConfig(env)})`)
+      return p
     }
+    if (mode !== null && (targets.includes('portcullis-replicated') || EXTRAS.has('revocation'))) {
+      const p = await variant('portcullis-replicated', mode, mode.replicated)
+      ctx.replicated = { port: ctx.ports['portcullis-replicated']!, proc: p, setting: `${mode.variable}=${mode.replicated}` }
+    }
+    // the per-request revocation read, named explicitly (issue 10's "strict mode" column)
+    if (mode !== null && targets.includes('portcullis-strict')) await variant('portcullis-strict', mode, mode.strict)
     if (targets.includes('fastify-bare')) {
       const port = await freePort()
       const p = start('fastify-bare', process.execPath, ['--import', 'tsx', join(ROOT, 'bench/targets/fastify-bare.ts')], {
@@ -410,7 +404,10 @@ async function main (): Promise<void> {
 
     await checks(ctx, targets)
     await mainRounds(ctx, targets)
-    if (EXTRAS.has('login')) await loginLoad(ctx)
+    if (EXTRAS.has('login')) {
+      await loginLoad(ctx)
+      await loginCapacity(ctx, PIN && nproc > 1 ? `0-${nproc - 1}` : null)
+    }
     if (EXTRAS.has('routes')) await routeMaps(ctx)
     if (EXTRAS.has('memory')) await memory(ctx)
     if (EXTRAS.has('revocation')) await revocation(ctx)
@@ -424,8 +421,15 @@ async function main (): Promise<void> {
     }
 
     out()
-    out('## Summary against the targets of issue 6')
-    for (const line of ctx.summary) out(`- ${line}`)
+    out('## Summary against the targets of issue 10')
+    const { pass, fail } = ctx.goals.counts()
+    out(`${pass} PASS, ${fail} FAIL (one interleaved run; a miss is printed, it does not change the exit code)`)
+    for (const line of ctx.goals.lines()) out(`- ${line}`)
+    if (ctx.summary.length > 0) {
+      out('')
+      out('Also measured in this run (targets of earlier issues):')
+      for (const line of ctx.summary) out(`- ${line}`)
+    }
     out()
     out(`done in ${((Date.now() - started) / 1000).toFixed(0)} s; load average at the end: ${loadavg()} (1, 5, 15 min; this run alone keeps it near 2 on 2 CPUs: well above that, other processes were competing for the CPUs)`)
   } finally {
@@ -520,13 +524,20 @@ async function mainRounds (ctx: Ctx, targets: Target[]): Promise<void> {
   const vsBare = ratio('portcullis', 'fastify-bare')
   const vsHa = ratio('portcullis', 'haproxy-jwt')
   const verdict = (x: number, goal: number): string => !Number.isFinite(x) ? 'not measured' : x >= goal ? `met (${fmtRatio(x)})` : `MISSED (${fmtRatio(x)}, ${((1 - x / goal) * 100).toFixed(0)} % short)`
-  ctx.summary.push(`portcullis / naive-stack ≥ 2.5: ${verdict(vsNaive, 2.5)}`)
-  ctx.summary.push(`portcullis / fastify-bare ≥ 0.95: ${verdict(vsBare, 0.95)}`)
-  ctx.summary.push(`portcullis / haproxy-jwt ≥ 1.0: ${verdict(vsHa, 1.0)}`)
-  if (targets.includes('portcullis-replicated')) {
-    const t: Target = 'portcullis-replicated'
-    ctx.summary.push(`portcullis-replicated: ÷ naive-stack ${verdict(ratio(t, 'naive-stack'), 2.5)}, ÷ fastify-bare ${verdict(ratio(t, 'fastify-bare'), 0.95)}, ÷ haproxy-jwt ${verdict(ratio(t, 'haproxy-jwt'), 1.0)}`)
+  const short = (x: number, goal: number): string => `×${fmtRatio(x)}${x >= goal ? '' : `, ${((1 - x / goal) * 100).toFixed(0)} % short`}`
+  // the other portcullis targets, for the record (their REVOCATION_MODE set explicitly)
+  const others = (base: Target): string => (['portcullis-strict', 'portcullis-replicated'] as const)
+    .filter((t) => targets.includes(t)).map((t) => `; ${t} ×${fmtRatio(ratio(t, base))}`).join('')
+  const cpuNote = (base: Target): string => `; CPU per request ×${fmtRatio(cpuRatio('portcullis', base))}`
+  if (Number.isFinite(vsBare)) ctx.goals.set('bare', vsBare >= 0.95, `${short(vsBare, 0.95)}${others('fastify-bare')}${cpuNote('fastify-bare')}`)
+  if (Number.isFinite(vsHa)) ctx.goals.set('haproxy', vsHa >= 1.0, `${short(vsHa, 1.0)}${others('haproxy-jwt')}${cpuNote('haproxy-jwt')}`)
+  if (targets.includes('fastify-bare')) {
+    // per round: portcullis p99 ÷ fastify-bare p99, median over rounds
+    const p99x = median((ctx.results.portcullis ?? []).map((x, i) => x.p99 / (ctx.results['fastify-bare']?.[i]?.p99 ?? NaN)))
+    const p99 = (t: Target): string => fmtMs(median((ctx.results[t] ?? []).map((x) => x.p99)))
+    ctx.goals.set('p99', p99x <= 1.5, `×${fmtRatio(p99x)} (portcullis ${p99('portcullis')}, fastify-bare ${p99('fastify-bare')}${targets.includes('haproxy-jwt') ? `, haproxy-jwt ${p99('haproxy-jwt')}` : ''}; median of per-round ratios)`)
   }
+  if (Number.isFinite(vsNaive)) ctx.summary.push(`portcullis ÷ naive-stack ≥ 2.5 (issue 10's table, issue 6): ${vsNaive >= 2.5 ? 'PASS' : 'FAIL'} (${short(vsNaive, 2.5)})`)
 }
 
 // ---------------------------------------------------------------- (a) logins alongside
@@ -576,7 +587,49 @@ async function loginLoad (ctx: Ctx): Promise<void> {
   const sustained = served >= 0.95 * LOGIN_RATE
   out(`logins completed during the measured runs: ${served.toFixed(1)}/s of ${LOGIN_RATE}/s offered${sustained ? '' : ' (the gateway did not keep up with the login rate: the p99 comparison is at the rate it did serve)'}`)
   out()
-  ctx.summary.push(`p99 under ${LOGIN_RATE} logins/s ≤ 1.5 × quiet p99: ${x <= 1.5 ? (sustained ? 'met' : `p99 met but only ${served.toFixed(1)} logins/s were served, not ${LOGIN_RATE}`) : 'MISSED'} (${fmtMs(bp99)} vs ${fmtMs(qp99)}, ×${fmtRatio(x)}; proxied ${fmtInt(median(quiet.map((q) => q.rps)))} → ${fmtInt(median(busy.map((q) => q.rps)))} req/s; logins ok ${okCount}/${fired + skipped} offered, p50 ${fmtMs(percentile(loginLat, 50) * 1000)})`)
+  ctx.goals.set('logins', x <= 1.5 && sustained, `×${fmtRatio(x)} (${fmtMs(bp99)} vs ${fmtMs(qp99)})${sustained ? '' : `, but only ${served.toFixed(1)} logins/s were served of ${LOGIN_RATE} offered`}; proxied ${fmtInt(median(quiet.map((q) => q.rps)))} → ${fmtInt(median(busy.map((q) => q.rps)))} req/s; logins ok ${okCount}/${fired + skipped} offered, p50 ${fmtMs(percentile(loginLat, 50) * 1000)}`)
+}
+
+// ---------------------------------------------------------------- (a) logins per second on every core
+/**
+ * How many password-grant logins per second one gateway serves when it has every core (issue 10 §4):
+ * a separate instance with the default configuration (BCRYPT_THREADS: one worker per core), not pinned
+ * to CPU 0, kept busy by 4 logins in flight per core for one run.
+ */
+async function loginCapacity (ctx: Ctx, allCpus: string | null): Promise<void> {
+  const nproc = cpus().length
+  out(`## (a) Logins per second with ${nproc} cores (password grant, bcrypt at the gateway's BCRYPT_COST, closed loop)`)
+  const port = await freePort()
+  const env = portcullisEnv(ctx.redis.url, port, ctx.routes.file, { ISSUER: ctx.issuer, ADMIN_PORT: '0' })
+  const p = start('portcullis-logins', process.execPath, [BIN, 'serve'], { cpus: allCpus, cwd: ROOT, env })
+  try {
+    await waitFor('portcullis-logins', p, answers(port, '/readyz', (s) => s === 200))
+    // describeConfig parses in this process, pinned to one CPU; the instance sees every core, and the
+    // default BCRYPT_THREADS is one worker per core it may run on (os.availableParallelism())
+    let config = await describeConfig(env)
+    if (env.BCRYPT_THREADS === undefined) config = config.replace(/BCRYPT_THREADS=\d+/, `BCRYPT_THREADS=${nproc} (the default, one per core)`)
+    note(`instance pid ${p.pid} on ${port}, CPUs ${allCpus ?? 'not pinned'} (${config})`)
+    const body = new URLSearchParams({ grant_type: 'password', client_id: CLIENT, username: USER, password: PASSWORD, scope: SCOPE }).toString()
+    const login = async (): Promise<number> => (await http(port, '/oauth/token', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body })).status
+    const inFlight = 4 * nproc
+    await Promise.all(Array.from({ length: inFlight }, login)) // every worker thread started and warm
+    let ok = 0; let failed = 0
+    const lat: number[] = []
+    const t0 = performance.now(); const end = t0 + DURATION * 1000
+    await Promise.all(Array.from({ length: inFlight }, async () => {
+      while (performance.now() < end) {
+        const t = performance.now()
+        const status = await login().catch(() => 0)
+        if (status === 200) { ok++; lat.push(performance.now() - t) } else failed++
+      }
+    }))
+    const rate = ok / ((performance.now() - t0) / 1000)
+    out(`${rate.toFixed(1)} logins/s (${ok} ok, ${failed} failed, ${inFlight} in flight, ${DURATION} s); latency p50 ${fmtMs(percentile(lat, 50) * 1000)}, p99 ${fmtMs(percentile(lat, 99) * 1000)}`)
+    out()
+    ctx.goals.set('loginRate', null, `${rate.toFixed(1)} logins/s (${config}; ${inFlight} in flight, ${failed} failed)`)
+  } finally {
+    await stop(p)
+  }
 }
 
 // ---------------------------------------------------------------- (b) route maps
@@ -591,6 +644,23 @@ async function reloadTo (ctx: Ctx, extra: number, expectNew: (s: number) => bool
     if (expectNew(r.status)) return performance.now() - t0
   }
   throw new Error(`the gateway did not serve the ${extra + 1}-route map within 60 s`)
+}
+
+/**
+ * Waits until the gateway is idle again after a reload: its access diff (logged after the swap, in
+ * slices of the event loop) would otherwise run during the next measured load. Idle: under 20 % of a
+ * CPU over 250 ms, with no load running; at most 30 s.
+ */
+async function settled (pid: number): Promise<number> {
+  const t0 = performance.now()
+  let last = await cpuSecondsOf(pid)
+  while (performance.now() - t0 < 30_000) {
+    await sleep(250)
+    const now = await cpuSecondsOf(pid)
+    if (now - last < 0.05) break
+    last = now
+  }
+  return performance.now() - t0
 }
 
 async function routeMaps (ctx: Ctx): Promise<void> {
@@ -620,10 +690,12 @@ async function routeMaps (ctx: Ctx): Promise<void> {
     reloadMs.push(ms)
     const d = await during
     failedDuringReload += d.statusErrors + d.socketErrors
+    const settleMs = await settled(ctx.portcullis.pid)
     const l = await load(ctx, `routes${ROUTE_COUNT}-r${r + 1}`, ctx.portcullisPort)
     large.push(l)
     backMs.push(await reloadTo(ctx, 9, is404))
-    note(`round ${r + 1}: 10 routes ${fmtInt(s.rps)} req/s · ${fmtInt(ROUTE_COUNT)} routes ${fmtInt(l.rps)} req/s (×${fmtRatio(l.rps / s.rps)}) · reload ${ms.toFixed(0)} ms under load${failures(d) === '' ? ', no failed request' : failures(d)}`)
+    await settled(ctx.portcullis.pid)
+    note(`round ${r + 1}: 10 routes ${fmtInt(s.rps)} req/s · ${fmtInt(ROUTE_COUNT)} routes ${fmtInt(l.rps)} req/s (×${fmtRatio(l.rps / s.rps)}) · reload ${ms.toFixed(0)} ms under load${failures(d) === '' ? ', no failed request' : failures(d)}; idle again ${(settleMs / 1000).toFixed(1)} s after that run (the access diff is logged after the swap)`)
   }
   const x = median(small.map((s, i) => (large[i]?.rps ?? NaN) / s.rps))
   const rl = median(reloadMs)
@@ -632,8 +704,8 @@ async function routeMaps (ctx: Ctx): Promise<void> {
   out(`compileRouteMap of the same file in-process (parse + validate + compile, no load): median ${median(compileMs).toFixed(0)} ms`)
   out(`failed requests in the runs that spanned a reload: ${failedDuringReload}`)
   out()
-  ctx.summary.push(`${fmtInt(ROUTE_COUNT)} routes within 5 % of 10 routes: ${x >= 0.95 ? 'met' : 'MISSED'} (×${fmtRatio(x)})`)
-  ctx.summary.push(`reload of ${fmtInt(ROUTE_COUNT)} routes under 300 ms with no failed request: ${rl < 300 && failedDuringReload === 0 ? 'met' : 'MISSED'} (${rl.toFixed(0)} ms, ${failedDuringReload} failed; in-process compile ${median(compileMs).toFixed(0)} ms)`)
+  ctx.goals.set('routes', x >= 0.95, `×${fmtRatio(x)} (median of per-round ratios)`)
+  ctx.goals.set('reload', rl <= 300 && failedDuringReload === 0, `median ${rl.toFixed(0)} ms, max ${Math.max(...reloadMs).toFixed(0)} ms, ${failedDuringReload} failed requests; in-process compile ${median(compileMs).toFixed(0)} ms`)
 }
 
 // ---------------------------------------------------------------- (c) memory with many tokens
@@ -684,18 +756,19 @@ async function memory (ctx: Ctx): Promise<void> {
   out(`${fmtInt(res.rps)} req/s with distinct tokens (p50 ${fmtMs(res.p50)}, p99 ${fmtMs(res.p99)}) over ${durationS} s, ${fmtInt(res.requests)} requests, ${covered}${failures(res)}`)
   out(`portcullis RSS: ${before.rss.toFixed(0)} MiB before → ${after.rss.toFixed(0)} MiB after (peak VmHWM ${after.hwm.toFixed(0)} MiB)`)
   out()
-  ctx.summary.push(`memory with ${fmtInt(MEMORY_TOKENS)} distinct tokens: RSS ${after.rss.toFixed(0)} MiB after (${before.rss.toFixed(0)} MiB before, peak ${after.hwm.toFixed(0)} MiB); ${fmtInt(res.rps)} req/s with all-distinct tokens`)
+  ctx.goals.set('memory', after.rss <= 200 && res.requests >= MEMORY_TOKENS, `${after.rss.toFixed(0)} MiB after (${before.rss.toFixed(0)} MiB before, peak ${after.hwm.toFixed(0)} MiB)${res.requests >= MEMORY_TOKENS ? '' : `; only ${fmtInt(res.requests)} requests: not every token was used`}; ${fmtInt(res.rps)} req/s with all-distinct tokens`)
 }
 
 // ---------------------------------------------------------------- (d) revocation propagation
-function revocationMode (): { variable: string, replicated: string } | null {
+function revocationMode (): { variable: string, replicated: string, strict: string } | null {
   // the gateway's env schema names the mode, if it has one
   const env = readFileSync(join(ROOT, 'src/config/env.ts'), 'utf8')
   const m = /(REVOCATION_MODE|REVOCATION)\s*:/.exec(env)
   if (m === null) return null
   const values = [...env.slice(m.index, m.index + 600).matchAll(/Type\.Literal\('([a-z-]+)'\)/g)].map((x) => x[1] as string)
   const replicated = values.find((v) => /replic|push|cache|local|stream/.test(v))
-  return replicated === undefined ? null : { variable: m[1] as string, replicated }
+  const strict = values.find((v) => v !== replicated)
+  return replicated === undefined || strict === undefined ? null : { variable: m[1] as string, replicated, strict }
 }
 
 async function revocation (ctx: Ctx): Promise<void> {
@@ -704,7 +777,7 @@ async function revocation (ctx: Ctx): Promise<void> {
   if (mode === null) {
     out('n/a: revocation is checked per request (strict mode)')
     out()
-    ctx.summary.push('revocation propagation: n/a, revocation is checked per request (strict mode): a revoked token is refused by every instance on its next request')
+    ctx.goals.set('revocation', null, 'n/a, this gateway has no replicated mode: revocation is checked per request')
     return
   }
   // instance B is the portcullis-replicated target: same Redis, keys, issuer; tokens revoked through instance A
@@ -712,7 +785,7 @@ async function revocation (ctx: Ctx): Promise<void> {
   if (b === null) throw new Error('the replicated instance was not started')
   const portB = b.port
   {
-    note(`instance B: pid ${b.proc.pid} on ${portB} with ${b.setting}; revocations through POST /oauth/revoke on instance A (the portcullis target, default REVOCATION_MODE); B is asked until it answers 401`)
+    note(`instance B: pid ${b.proc.pid} on ${portB} with ${b.setting}; revocations through POST /oauth/revoke on instance A (the portcullis target, default configuration); B is asked until it answers 401`)
     // one revocation: B accepts the token, A revokes it, B is asked back to back until it answers 401
     const timeOne = async (token: string): Promise<number | null> => {
       const ok = await http(portB, PATH, { headers: { authorization: `Bearer ${token}` } })
@@ -759,7 +832,7 @@ async function revocation (ctx: Ctx): Promise<void> {
     const loaded = report(`while instance B serves ${fmtInt(busyRes.rps)} req/s`, loadedDelays, loadedTimeouts)
     out('(delay: from the revoke response on A to the first 401 on B)')
     out()
-    ctx.summary.push(`revocation propagation p99 ≤ 50 ms (${b.setting}): ${quiet.p99 <= 50 ? 'met' : 'MISSED'} quiet (${quiet.text}); under load ${loaded.p99 <= 50 ? 'met' : 'MISSED'} (${loaded.text})`)
+    ctx.goals.set('revocation', quiet.p99 <= 50, `${b.setting}, quiet ${quiet.text}; under load (an upper bound, B's own queueing included) ${loaded.p99 <= 50 ? 'within' : 'OVER'} 50 ms: ${loaded.text}`)
   }
 }
 

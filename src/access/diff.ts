@@ -4,11 +4,12 @@
 // before: a new route or method, a path that matches more, `auth: none`/`optional` on a protected
 // route, fewer or other scopes, or another upstream behind the same paths. It NARROWS in the mirror
 // cases; one entry can do both. Pure: no I/O (the registry is read by the caller).
-import { OverlapIndex } from '../config/route-overlap.js'
 import type { AuthMode, HttpMethod, RateLimitPolicy, RouteTable } from '../config/route-types.js'
 import { coveredBy } from './coverage.js'
-import { accessEntries, allows, byPathAndMethod, letsMoreIn, type AccessEntry, type AccessRule, type Caller } from './entries.js'
+import { accessEntrySteps, allows, byPathAndMethod, letsMoreIn, type AccessEntry, type AccessRule, type Caller } from './entries.js'
 import type { Registry } from './registry.js'
+import { Side } from './side.js'
+import { drain, STRIDE, type Steps } from './steps.js'
 
 export interface EntryView {
   route: string
@@ -112,47 +113,6 @@ function effect (from: AccessEntry | null, to: AccessEntry, widening: boolean): 
 interface Part { readonly effect: AccessEffect, readonly from: AccessEntry | null, readonly to: AccessEntry }
 
 /**
- * One map's entries, found by method and path, and by overlap: per method, the loader's trie of
- * patterns (src/config/route-overlap.ts), so a 10,000-route map is not compared pairwise on reload.
- */
-class Side {
-  readonly #byKey = new Map<string, AccessEntry>()
-  readonly #byMethod = new Map<string, AccessEntry[]>()
-  /** Built on first use: an unchanged map never needs one. */
-  readonly #indexes = new Map<string, OverlapIndex>()
-  #queries = 0
-  constructor (entries: readonly AccessEntry[]) {
-    for (const e of entries) {
-      this.#byKey.set(`${e.method} ${e.path}`, e)
-      const list = this.#byMethod.get(e.method)
-      if (list === undefined) this.#byMethod.set(e.method, [e])
-      else list.push(e)
-    }
-  }
-
-  /** The entry on e's method with e's path. */
-  get (e: AccessEntry): AccessEntry | undefined {
-    return this.#byKey.get(`${e.method} ${e.path}`)
-  }
-
-  /** The entries on e's method whose paths overlap e's. */
-  overlapping (e: AccessEntry): AccessEntry[] {
-    const entries = this.#byMethod.get(e.method)
-    if (entries === undefined) return []
-    let index = this.#indexes.get(e.method)
-    if (index === undefined) {
-      index = new OverlapIndex()
-      for (const [i, x] of entries.entries()) index.add(x.pattern, i)
-      this.#indexes.set(e.method, index)
-    }
-    // the index answers only while adding: the query goes in past the end (n and up), and indexes
-    // from n up are dropped from every answer
-    const n = entries.length
-    return index.add(e.pattern, n + this.#queries++).filter((i) => i < n).map((i) => entries[i]!)
-  }
-}
-
-/**
  * Effects of `entry` against the other map's entries on its method that overlap its paths (the
  * loader keeps one map's entries on one method disjoint, so each overlap is a region of its own),
  * plus the paths none of them matches. `widening`: `entry` is in the new map.
@@ -191,28 +151,43 @@ function changedFields (a: AccessEntry, b: AccessEntry): string[] {
   return out
 }
 
-/** Pairs each new entry with the old one it replaces: the same path, else an overlapping one (a path change). */
-function pair (olds: readonly AccessEntry[], news: readonly AccessEntry[], oldB: Side, newB: Side):
-  Array<[AccessEntry | null, AccessEntry | null]> {
-  const pairs: Array<[AccessEntry | null, AccessEntry | null]> = []
+type Pair = [AccessEntry | null, AccessEntry | null]
+
+/**
+ * Pairs each new entry with the old one it replaces: the same path, else an overlapping one (a path
+ * change); then the old entries nobody replaces. Ordered by path, then method, of the entry shown.
+ */
+function * pair (olds: readonly AccessEntry[], news: readonly AccessEntry[], oldB: Side, newB: Side): Steps<Pair[]> {
   const taken = new Set<AccessEntry>()
-  const open: AccessEntry[] = []
-  for (const n of news) {
+  for (const [i, n] of news.entries()) {
     const o = oldB.get(n)
-    if (o === undefined) open.push(n)
-    else {
-      taken.add(o)
-      pairs.push([o, n])
-    }
+    if (o !== undefined) taken.add(o)
+    if (i % STRIDE === 0) yield
   }
-  for (const n of open) {
+  const paired: Pair[] = []
+  for (const n of news) { // in order, so an old entry goes to the first open new entry that overlaps it
+    const same = oldB.get(n)
+    if (same !== undefined) {
+      paired.push([same, n])
+      continue
+    }
+    yield * oldB.indexFor(n)
     const candidates = oldB.overlapping(n).filter((o) => !taken.has(o) && newB.get(o) === undefined)
     const o = candidates.find((c) => c.route.upstream.name === n.route.upstream.name) ?? candidates[0]
     if (o !== undefined) taken.add(o)
-    pairs.push([o ?? null, n])
+    paired.push([o ?? null, n])
   }
-  for (const o of olds) if (!taken.has(o)) pairs.push([o, null])
-  return pairs
+  const removed = olds.filter((o) => !taken.has(o))
+  yield
+  // merge the two sorted lists (news and olds are sorted by path, then method)
+  const out: Pair[] = []
+  let a = 0; let b = 0
+  while (a < paired.length || b < removed.length) {
+    const p = paired[a]; const o = removed[b]
+    if (o === undefined || (p !== undefined && byPathAndMethod(p[1]!, o) < 0)) { out.push(p!); a++ } else { out.push([o, null]); b++ }
+    if (out.length % STRIDE === 0) yield
+  }
+  return out
 }
 
 /** Who, of the registry's clients or users (by their scopes), is in some of `ps`. */
@@ -222,16 +197,43 @@ function who (ps: readonly Part[], holders: ReadonlyArray<{ id: string, scopes: 
 
 /** The access diff of two route maps; with a registry, also which clients and users gain or lose. */
 export function accessDiff (oldTable: RouteTable, newTable: RouteTable, registry?: Registry): AccessDiff {
-  const olds = accessEntries(oldTable)
-  const news = accessEntries(newTable)
-  const oldB = new Side(olds)
-  const newB = new Side(news)
+  return drain(accessDiffSteps(oldTable, newTable, registry))
+}
+
+/** accessDiff with checkpoints (src/access/steps.ts). */
+export function * accessDiffSteps (oldTable: RouteTable, newTable: RouteTable, registry?: Registry): Steps<AccessDiff> {
   const entries: DiffEntry[] = []
-  for (const [o, n] of pair(olds, news, oldB, newB)) {
+  const { widened, narrowed } = yield * diffEntrySteps(oldTable, newTable, (e) => { entries.push(e) }, registry)
+  return {
+    old_file: oldTable.file,
+    new_file: newTable.file,
+    registry: registry !== undefined,
+    access: widened > 0 ? 'widens' : narrowed > 0 ? 'narrows' : 'unchanged',
+    widened,
+    narrowed,
+    entries
+  }
+}
+
+/**
+ * The entries of the diff, one by one in path and method order, to `each` (a reload logs them as they
+ * come and keeps none: the diff of a 10,000-route map would hold ~150 MB); returns the counts.
+ */
+export function * diffEntrySteps (oldTable: RouteTable, newTable: RouteTable, each: (e: DiffEntry) => void,
+  registry?: Registry): Steps<{ widened: number, narrowed: number }> {
+  const olds = yield * accessEntrySteps(oldTable)
+  const news = yield * accessEntrySteps(newTable)
+  const oldB = yield * Side.of(olds)
+  const newB = yield * Side.of(news)
+  let widened = 0; let narrowed = 0
+  for (const [o, n] of yield * pair(olds, news, oldB, newB)) {
+    yield
     const changed = o !== null && n !== null ? changedFields(o, n) : []
     if (o !== null && n !== null && changed.length === 0) continue
     // an entry with the same path, rule and upstream serves the same paths to the same callers
     const same = o !== null && n !== null && o.path === n.path && sameEntry(o, n)
+    if (n !== null && !same) yield * oldB.indexFor(n)
+    if (o !== null && !same) yield * newB.indexFor(o)
     const wider = n === null || same ? [] : parts(n, oldB, true)
     const narrower = o === null || same ? [] : parts(o, newB, false)
     const widens = wider.map((p) => p.effect)
@@ -257,18 +259,9 @@ export function accessDiff (oldTable: RouteTable, newTable: RouteTable, registry
       entry.clients = { gain: who(wider, clients), lose: who(narrower, clients) }
       entry.users = { gain: who(wider, users), lose: who(narrower, users) }
     }
-    entries.push(entry)
+    if (widens.length > 0) widened++
+    if (narrows.length > 0) narrowed++
+    each(entry)
   }
-  entries.sort(byPathAndMethod)
-  const widened = entries.filter((e) => e.widens.length > 0).length
-  const narrowed = entries.filter((e) => e.narrows.length > 0).length
-  return {
-    old_file: oldTable.file,
-    new_file: newTable.file,
-    registry: registry !== undefined,
-    access: widened > 0 ? 'widens' : narrowed > 0 ? 'narrows' : 'unchanged',
-    widened,
-    narrowed,
-    entries
-  }
+  return { widened, narrowed }
 }

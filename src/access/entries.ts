@@ -3,6 +3,7 @@
 // the upstream it reaches. Pure: no I/O, used by the CLI, the admin endpoint and the reload log.
 import { parseRoutePath, type RoutePattern } from '../config/route-map-schema.js'
 import { HTTP_METHODS, type AuthMode, type CompiledRoute, type HttpMethod, type RouteTable } from '../config/route-types.js'
+import { drain, STRIDE, type Steps } from './steps.js'
 
 /**
  * What a caller needs. `public`: no token needed (auth: none, or auth: optional, which takes
@@ -67,15 +68,38 @@ export function targetOf (route: CompiledRoute): string {
 
 /** Every route and method of the table, ordered by path, then method (HTTP_METHODS order). */
 export function accessEntries (table: RouteTable): AccessEntry[] {
+  return drain(accessEntrySteps(table))
+}
+
+/** accessEntries with checkpoints (src/access/steps.ts). */
+export function * accessEntrySteps (table: RouteTable): Steps<AccessEntry[]> {
+  // routes sorted by path (fewer than entries); routes sharing a path have their methods merged
+  const routes = [...table.routes].sort((a, b) => a.path < b.path ? -1 : a.path > b.path ? 1 : 0)
+  yield
   const out: AccessEntry[] = []
-  for (const route of table.routes) {
-    const pattern = patternOf(route)
-    const rule = ruleOf(route.auth, route.scopes)
-    for (const method of route.methods) {
-      out.push({ method, path: route.path, pattern, route, rule, target: targetOf(route) })
+  for (let i = 0; i < routes.length;) {
+    const from = out.length
+    const first = i
+    const path = routes[i]!.path
+    for (; i < routes.length && routes[i]!.path === path; i++) {
+      const route = routes[i]!
+      const pattern = patternOf(route)
+      const rule = ruleOf(route.auth, route.scopes)
+      const target = targetOf(route)
+      for (const method of route.methods) out.push({ method, path, pattern, route, rule, target })
+      if (i % STRIDE === 0) yield
     }
+    // one route's methods come in HTTP_METHODS order from the loader; several routes on one path interleave
+    if (i - first > 1 || !inMethodOrder(out, from)) out.splice(from, out.length - from, ...out.slice(from).sort(byPathAndMethod))
   }
-  return out.sort(byPathAndMethod)
+  return out
+}
+
+function inMethodOrder (entries: readonly AccessEntry[], from: number): boolean {
+  for (let i = from + 1; i < entries.length; i++) {
+    if (HTTP_METHODS.indexOf(entries[i - 1]!.method) > HTTP_METHODS.indexOf(entries[i]!.method)) return false
+  }
+  return true
 }
 
 export function byPathAndMethod (a: { path: string, method: HttpMethod }, b: { path: string, method: HttpMethod }): number {

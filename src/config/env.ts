@@ -2,11 +2,15 @@
 // A bad value stops the process with one clear line (see cli/serve.ts). Durations are whole seconds.
 // Every variable here has a row in README "Configuration"; test/unit/env.test.ts keeps them in sync.
 import { randomBytes } from 'node:crypto'
+import { availableParallelism } from 'node:os'
 import { Type, type Static } from 'typebox'
 import { Value } from 'typebox/value'
 import { oneOfMessage } from './schema-values.js'
 
 /** host:port[,host:port…]; IPv6 hosts in brackets. */
+// one bcrypt worker per core this process may run on (its CPU affinity counts: taskset -c 0 gives 1)
+const DEFAULT_BCRYPT_THREADS = Math.min(16, availableParallelism())
+
 const HOST_PORTS = '^(\\[[0-9a-fA-F:.]+\\]|[^:,\\[\\]\\s]+):[0-9]{1,5}(,(\\[[0-9a-fA-F:.]+\\]|[^:,\\[\\]\\s]+):[0-9]{1,5})*$'
 
 const Seconds = (def: number, min = 0, description = '') =>
@@ -80,7 +84,7 @@ export const EnvSchema = Type.Object({
   }),
   REVOCATION_MAX_LAG: Type.Integer({ minimum: 1, maximum: 60, default: 1, description: 'Replicated mode: the local view is trusted only while the feed proved it current this recently (heartbeat every quarter of it); past it every check reads the store. The longest a revocation can go unseen (seconds)' }),
   REVOCATION_VIEW_MAX: Type.Integer({ minimum: 1000, default: 200_000, description: 'Replicated mode: most revocation entries held locally (about 100 bytes each); beyond it the instance checks per request (strict)' }),
-  BCRYPT_THREADS: Type.Integer({ minimum: 1, maximum: 16, default: 1, description: 'Worker threads hashing and checking passwords and client secrets off the event loop' }),
+  BCRYPT_THREADS: Type.Integer({ minimum: 1, maximum: 16, default: DEFAULT_BCRYPT_THREADS, description: 'Most worker threads hashing and checking passwords and client secrets off the event loop (default: one per core this process may use, at most 16; started on demand)' }),
 
   // tracing (README "Tracing"): the standard OpenTelemetry variables; off unless an endpoint is set
   OTEL_EXPORTER_OTLP_ENDPOINT: Type.Optional(Type.String({ pattern: '^https?://', description: 'OTLP/HTTP collector base URL (traces go to /v1/traces); unset: tracing off' })),

@@ -24,6 +24,7 @@ export { parseFast } from './route-map-fast-parse.js'
 
 const AUTH_MODES: readonly string[] = ['required', 'optional', 'none']
 const DURATION_RE = new RegExp(DURATION_PATTERN)
+const SCOPE_TOKEN_RE = new RegExp(SCOPE_TOKEN_PATTERN)
 const RESERVED = RESERVED_PREFIXES.map((prefix) => ({
   prefix, pattern: { segments: [{ kind: 'static', value: prefix.slice(1) }], wildcard: true } satisfies RoutePattern
 }))
@@ -90,15 +91,15 @@ function compileData (r: SourceReporter, data: unknown, file: string, opts: Comp
     auth: checkAuth(map.defaults, 'required'),
     rateLimit: checkRateLimit(r, isRecord(map.defaults) ? map.defaults.rate_limit : undefined, ['defaults', 'rate_limit']) ?? null
   }
-  const { routes, patterns } = compileRoutes(r, map.routes, upstreams, defaults)
+  const { routes, patterns, overlaps } = compileRoutes(r, map.routes, upstreams, defaults)
   const scopes = new Map<string, string>()
   for (const [name, text] of Object.entries(isRecord(map.scopes) ? map.scopes : {})) {
-    if (!new RegExp(SCOPE_TOKEN_PATTERN).test(name)) r.at(['scopes', name], `scopes: ${JSON.stringify(name)} is not a scope token (RFC 6749 §3.3)`, 'key')
+    if (!SCOPE_TOKEN_RE.test(name)) r.at(['scopes', name], `scopes: ${JSON.stringify(name)} is not a scope token (RFC 6749 §3.3)`, 'key')
     else if (typeof text === 'string') scopes.set(name, text)
   }
   if (r.issues.length > 0) throw new RouteMapError(r.sorted())
   const good = [...upstreams].filter((e): e is [string, CompiledUpstream] => e[1] !== BAD)
-  return new CompiledRouteTable(routes, patterns, good, file, scopes)
+  return new CompiledRouteTable(routes, patterns, good, file, scopes, overlaps)
 }
 
 function compileUpstreams (r: SourceReporter, value: unknown, file: string, opts: CompileOptions): Map<string, Checked<CompiledUpstream>> {
@@ -186,10 +187,12 @@ function checkRateLimit (r: SourceReporter, value: unknown, at: Key[]): Checked<
 interface Defaults { auth: Checked<AuthMode>, rateLimit: Checked<RateLimitPolicy | null> }
 
 function compileRoutes (r: SourceReporter, value: unknown, upstreams: Map<string, Checked<CompiledUpstream>>,
-  defaults: Defaults): { routes: CompiledRoute[], patterns: RoutePattern[] } {
+  defaults: Defaults): { routes: CompiledRoute[], patterns: RoutePattern[], overlaps: number[][] } {
   const routes: CompiledRoute[] = []
   const patterns: RoutePattern[] = []
-  if (!Array.isArray(value)) return { routes, patterns }
+  // per route, the earlier ones it overlaps: with no issue at all, entry i of `value` is routes[i]
+  const overlaps: number[][] = []
+  if (!Array.isArray(value)) return { routes, patterns, overlaps }
   const index = new OverlapIndex()
   const seen: Array<{ path: string, shape: string, mask: number }> = []
   for (const [i, raw] of value.entries()) {
@@ -223,7 +226,8 @@ function compileRoutes (r: SourceReporter, value: unknown, upstreams: Map<string
         const mask = methodMask(methods)
         const shape = shapeOf(pattern)
         // different methods may share a path (GET /a/* next to POST /a/:id); the same method may not
-        const clash = index.add(pattern, i).find((j) => (seen[j]!.mask & mask) !== 0)
+        const earlier = overlaps[i] = index.add(pattern, i)
+        const clash = earlier.find((j) => (seen[j]!.mask & mask) !== 0)
         if (clash !== undefined) {
           const other = seen[clash]!
           const on = methodsOf(mask & other.mask).join(', ')
@@ -250,7 +254,7 @@ function compileRoutes (r: SourceReporter, value: unknown, upstreams: Map<string
     }))
     patterns.push(pattern)
   }
-  return { routes, patterns }
+  return { routes, patterns, overlaps: r.issues.length === 0 && overlaps.length === routes.length ? overlaps : [] }
 }
 
 function checkPath (r: SourceReporter, path: unknown, at: Key[]): Checked<RoutePattern> {

@@ -77,6 +77,13 @@ export class OverlapIndex {
     return found.sort((x, y) => x - y)
   }
 
+  /** The indexes of the routes added so far whose patterns overlap `pattern`, ascending; adds nothing. */
+  find (pattern: RoutePattern): number[] {
+    const found: number[] = []
+    this.#search(this.#root, pattern, 0, found)
+    return found.sort((x, y) => x - y)
+  }
+
   #search (node: TrieNode, p: RoutePattern, i: number, found: number[]): void {
     found.push(...node.wild) // an earlier `/*` here takes whatever follows
     if (i === p.segments.length) {

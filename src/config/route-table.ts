@@ -12,6 +12,7 @@ import Router from 'find-my-way'
 import type { PathSegment, RoutePattern } from './route-map-schema.js'
 import { OverlapIndex, methodMask, methodsOf, shapeOf } from './route-overlap.js'
 import { routeMapVersion } from './route-version.js'
+import { withSharedRouterCode } from './router-build.js'
 import {
   HTTP_METHODS, type CompiledRoute, type CompiledUpstream, type RouteLookup, type RouteTable
 } from './route-types.js'
@@ -136,24 +137,35 @@ export class CompiledRouteTable implements RouteTable {
   /**
    * `routes[i]` has the pattern `patterns[i]`. The loader has refused overlaps on a shared method
    * (a TypeError here if not), reserved paths and bad references; routes and upstreams are frozen.
+   * `overlaps[i]`: the earlier routes whose patterns overlap route i (any method), as the loader's
+   * OverlapIndex found them; computed here when not given.
    */
   constructor (routes: readonly CompiledRoute[], patterns: readonly RoutePattern[],
-    upstreams: Iterable<readonly [string, CompiledUpstream]>, file: string, scopeDescriptions: ReadonlyMap<string, string> = new Map()) {
+    upstreams: Iterable<readonly [string, CompiledUpstream]>, file: string, scopeDescriptions: ReadonlyMap<string, string> = new Map(),
+    overlaps?: ReadonlyArray<readonly number[]>) {
     this.scopeDescriptions = scopeDescriptions
+    withSharedRouterCode(() => { this.#build(routes, patterns, overlaps?.length === routes.length ? overlaps : undefined) })
+    this.routes = Object.freeze([...routes])
+    this.upstreams = new FrozenMap(upstreams)
+    this.file = file
+    Object.freeze(this)
+  }
+
+  #build (routes: readonly CompiledRoute[], patterns: readonly RoutePattern[], overlaps: ReadonlyArray<readonly number[]> | undefined): void {
     const shapes = new Map<string, Shape>()
     const keys: string[] = []
     const masks: number[] = []
     const regs: Registration[] = []
     const overlapping = new Set<number>()
     const stores = new Map<string, ShapeStore>()
-    const index = new OverlapIndex()
+    const index = overlaps === undefined ? new OverlapIndex() : null
     for (const [i, route] of routes.entries()) {
       const pattern = patterns[i]!
       const key = shapeOf(pattern)
       const mask = methodMask(route.methods)
       keys.push(key)
       masks.push(mask)
-      for (const j of index.add(pattern, i)) {
+      for (const j of index?.add(pattern, i) ?? overlaps![i]!) {
         if ((masks[j]! & mask) !== 0) throw new TypeError(`routes overlap on a shared method: ${routes[j]!.id} and ${route.id}`)
         if (keys[j] !== key) overlapping.add(i).add(j)
       }
@@ -190,10 +202,6 @@ export class CompiledRouteTable implements RouteTable {
     }
     for (const shape of shapes.values()) Object.freeze(Object.freeze(shape).byMethod)
     for (const store of stores.values()) Object.freeze(store)
-    this.routes = Object.freeze([...routes])
-    this.upstreams = new FrozenMap(upstreams)
-    this.file = file
-    Object.freeze(this)
   }
 
   /** Computed on first read (a 10,000-route map is hashed only when someone asks for its version). */

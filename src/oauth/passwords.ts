@@ -13,9 +13,12 @@
 // Before any of these it is DEFAULT_DUMMY_COST (BCRYPT_COST's default). Dummies are cached per cost.
 //
 // In the gateway the hashing runs in a piscina pool of worker threads (bcrypt-worker.ts;
-// configurePasswordPool with BCRYPT_THREADS, default 1), never on the event loop: a bcrypt of cost 10
-// is ~70 ms of CPU that would otherwise stall every proxied request. The pool starts on first use;
-// idle workers are unref'd, so nothing keeps a process alive (closePasswordPool() stops them at once).
+// configurePasswordPool with BCRYPT_THREADS, default one per core), never on the event loop: a bcrypt
+// of cost 10 is ~70 ms of CPU that would otherwise stall every proxied request. The pool starts on
+// first use with one worker; more start only while every worker is busy, up to BCRYPT_THREADS, and
+// those beyond the first stop after IDLE_WORKER_MS without work (each worker is a V8 isolate of
+// ~10-30 MB: an idle gateway keeps one). Idle workers are unref'd, so nothing keeps a process alive
+// (closePasswordPool() stops them at once).
 // Without configurePasswordPool (the short-lived CLI) bcryptjs runs in-thread: no event loop serves
 // anyone there, and a worker would only add its start-up time.
 import { randomBytes } from 'node:crypto'
@@ -55,6 +58,8 @@ const dummies = new Map<number, Promise<string>>()
 const FROM_SOURCES = import.meta.url.endsWith('.ts')
 const WORKER = new URL(FROM_SOURCES ? './bcrypt-worker.ts' : './bcrypt-worker.js', import.meta.url)
 let poolThreads = 0 // 0: in-thread until configured
+/** Workers beyond the first stop after this long without a task. */
+const IDLE_WORKER_MS = 30_000
 let pool: Piscina | null = null
 
 /** Moves bcrypt to `threads` worker threads (BCRYPT_THREADS); takes effect for a pool not started yet. */
@@ -70,9 +75,9 @@ export async function closePasswordPool (): Promise<void> {
   await p?.destroy()
 }
 
-/** What the pool has done (tests, diagnostics): worker threads running and tasks completed. */
-export function passwordPoolStats (): { threads: number, completed: number } {
-  return { threads: pool?.threads.length ?? 0, completed: pool?.completed ?? 0 }
+/** What the pool has done (tests, diagnostics): worker threads running, their most, and tasks completed. */
+export function passwordPoolStats (): { threads: number, maxThreads: number, completed: number } {
+  return { threads: pool?.threads.length ?? 0, maxThreads: poolThreads, completed: pool?.completed ?? 0 }
 }
 
 async function workers (): Promise<Piscina> {
@@ -84,7 +89,7 @@ async function workers (): Promise<Piscina> {
   // none of the parent's other module hooks: a test runner's own --import hooks cost ~0.3 s of CPU in
   // every worker. (only there: tsx is a dev dependency)
   const execArgv = FROM_SOURCES ? [...withoutModuleHooks(process.execArgv), '--import', import.meta.resolve('tsx')] : process.execArgv
-  pool ??= new Piscina({ filename: fileURLToPath(WORKER), minThreads: poolThreads, maxThreads: poolThreads, idleTimeout: Number.POSITIVE_INFINITY, execArgv })
+  pool ??= new Piscina({ filename: fileURLToPath(WORKER), minThreads: 1, maxThreads: poolThreads, idleTimeout: IDLE_WORKER_MS, execArgv })
   return pool
 }
 

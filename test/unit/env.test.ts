@@ -1,6 +1,7 @@
 // Configuration errors: the environment (src/config/env.ts), and enum-like schemas that name their values.
 import t from 'tap'
 import { readFileSync } from 'node:fs'
+import { availableParallelism } from 'node:os'
 import { Type } from 'typebox'
 import { Value } from 'typebox/value'
 import { ConfigError, EnvSchema, adminAuthMode, loadConfig } from '../../src/config/env.js'
@@ -20,6 +21,8 @@ t.test('defaults apply when nothing is set', async (t) => {
   t.equal(c.REVOCATION_MODE, 'replicated', 'issue 10: revocation answered from the local view by default')
   t.equal(c.REVOCATION_MAX_LAG, 1)
   t.equal(loadConfig({ REVOCATION_MODE: 'strict' }).REVOCATION_MODE, 'strict', 'strict stays selectable')
+  t.equal(c.BCRYPT_THREADS, Math.min(16, availableParallelism()), 'one bcrypt worker per core this process may use (issue 10)')
+  t.equal(loadConfig({ BCRYPT_THREADS: '3' }).BCRYPT_THREADS, 3, 'the variable still overrides it')
   t.ok(Object.isFrozen(c), 'config is frozen')
 })
 

@@ -121,9 +121,13 @@ t.test('hashes and compares are tasks of the worker pool, not of this thread', a
   t.equal(await verifySecret('correct horse', hash), true)
   t.equal(await verifySecret('wrong horse', hash), false)
   const stats = passwordPoolStats()
-  t.equal(stats.threads, 2, 'BCRYPT_THREADS worker threads')
+  t.equal(stats.threads, 1, 'one task at a time: one worker thread (an idle gateway holds one isolate, not BCRYPT_THREADS)')
+  t.equal(stats.maxThreads, 2)
   t.equal(stats.completed, 3, 'one hash and two compares ran in the pool')
   t.equal(threadId, 0, 'the test itself is the main thread')
+  // concurrent tasks start more workers, up to BCRYPT_THREADS
+  await Promise.all([hashSecret('a', 8), hashSecret('b', 8), hashSecret('c', 8)])
+  t.equal(passwordPoolStats().threads, 2, 'BCRYPT_THREADS worker threads while every one is busy')
 })
 
 t.test('an unknown user (null hash) still costs one compare in the pool', async (t) => {

@@ -8,7 +8,7 @@ import { parseRoutePath, type RoutePattern } from '../../src/config/route-map-sc
 import { CompiledRouteTable, OverlapIndex, methodMask, patternsOverlap } from '../../src/config/route-table.js'
 import { HTTP_METHODS, type CompiledRoute, type HttpMethod, type RouteLookup } from '../../src/config/route-types.js'
 import { RouteWatcher } from '../../src/config/route-watcher.js'
-import { canonicalJson } from '../../src/config/route-version.js'
+import { canonicalJson, normalisedRouteMap, routeContent, routeJson } from '../../src/config/route-version.js'
 
 // RouteTable.lookup: static, :param and /* matching (a wildcard also matches its bare prefix), 405
 // with the Allow list in HTTP_METHODS order (RFC 9110 §15.5.6, HEAD only when listed), 404, and no
@@ -284,6 +284,32 @@ t.test('any change of access or forwarding is a new version', async (t) => {
   for (const [why, text] of changed) t.not(version(text), v, why)
   const described = `${BASE}scopes:\n  orders:read: See your orders\n`
   t.not(version(described.replace('See your orders', 'Read your orders')), version(described), 'a description edited')
+})
+
+t.test('the version hashes exactly the canonical JSON of each route (routeJson writes it without the generic walk)', async (t) => {
+  const varied = `${BASE}  - path: /upload/:id
+    methods: [POST, PUT]
+    upstream: orders
+    scopes: [files:write, "x!y~"]
+    body_limit: 2mb
+    forward_token: false
+    rate_limit: off
+  - path: /limited
+    upstream: orders
+    rate_limit: { limit: 5, window: 1m, by: ip }
+    auth: none
+scopes:
+  orders:read: See "your" orders
+`
+  const table = compileRouteMap(varied, 'routes.yaml')
+  t.equal(table.routes.length, 4)
+  for (const r of table.routes) t.equal(routeJson(r), canonicalJson(routeContent(r)), r.id)
+  const generic = canonicalJson({
+    routes: [...table.routes].sort((a, b) => a.id < b.id ? -1 : 1).map(routeContent),
+    upstreams: [...table.upstreams.values()].map((u) => ({ name: u.name, origin: u.origin, basePath: u.basePath, timeoutMs: u.timeoutMs })),
+    scopes: Object.fromEntries(table.scopeDescriptions ?? [])
+  })
+  t.equal(normalisedRouteMap(table.routes, table.upstreams.values(), table.scopeDescriptions), generic)
 })
 
 t.test('canonical JSON: keys sorted at every level, undefined members left out', async (t) => {

@@ -47,8 +47,9 @@ export async function cli (env: Record<string, string>, args: string[], stdin?: 
 }
 
 /**
- * An echo upstream, a user and a public client (through the CLI), then `count` gateways in
- * `REVOCATION_MODE=strict`, all on the same Redis settings and issuer, each ready (/readyz 200).
+ * An echo upstream, a user and a public client (through the CLI), then `count` gateways with the
+ * default settings, all on the same Redis settings and issuer, each ready (/readyz 200). The upstream
+ * lives in this (loaded) test process: its timeout is long, so a stall here never reads as a 504.
  */
 export async function startFleet (t: Test, redisEnv: Record<string, string>, opts: { count?: number, extra?: Record<string, string>, perGateway?: (i: number) => Record<string, string> } = {}): Promise<Fleet> {
   const count = opts.count ?? 3
@@ -57,7 +58,7 @@ export async function startFleet (t: Test, redisEnv: Record<string, string>, opt
   const routesFile = writeRoutes(`
 version: 1
 upstreams:
-  echo: { url: ${echo.url}, timeout: 5s }
+  echo: { url: ${echo.url}, timeout: 30s }
 routes:
   - path: /orders/*
     upstream: echo

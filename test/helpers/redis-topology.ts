@@ -11,11 +11,11 @@
 //   startSentinel(): 1 master, 1 replica, 3 sentinels (down-after-milliseconds 1000).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import type { RedisTarget } from '../../src/store/redis/target.js'
-import { freePort } from './redis-server.js'
 
 const READY_DEADLINE_MS = 20_000
 const live = new Set<ChildProcess>()
@@ -205,12 +205,27 @@ function portArgs (port: number, tls: boolean): string[] {
   return tls ? ['--port', '0', '--tls-port', String(port)] : ['--port', String(port)]
 }
 
-/** Free ports, distinct, and (for Cluster) with their bus port (+10000) also below 65536. */
+/** Resolves true when nothing listens on 127.0.0.1:`port` (bound and released at once). */
+async function bindable (port: number): Promise<boolean> {
+  return await new Promise((resolve) => {
+    const server = createServer()
+    server.once('error', () => { resolve(false) })
+    server.listen(port, '127.0.0.1', () => { server.close(() => { resolve(true) }) })
+  })
+}
+
+/**
+ * Free ports, distinct, each with its Cluster bus port (+10000) free too. Both are taken below the
+ * kernel's ephemeral range (32768 and up by default), where the outgoing connections of everything else
+ * on the host pick their local ports: a port found free there could be taken by a client socket
+ * before redis-server binds it (seen: the bus port of a Cluster node "already in use").
+ */
 async function freePorts (n: number): Promise<number[]> {
   const ports = new Set<number>()
   while (ports.size < n) {
-    const p = await freePort()
-    if (p + 10_000 <= 65_535) ports.add(p)
+    const p = 12_000 + Math.floor(Math.random() * 10_000) // p in [12000, 22000), bus port in [22000, 32000)
+    if (ports.has(p) || ports.has(p + 10_000) || ports.has(p - 10_000)) continue
+    if (await bindable(p) && await bindable(p + 10_000)) ports.add(p)
   }
   return [...ports]
 }

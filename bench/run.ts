@@ -60,9 +60,14 @@ const KEEP = process.env.BENCH_KEEP === '1' || PROFILE
 // portcullis-replicated: the same gateway with REVOCATION_MODE set explicitly, so their labels stay true
 // whatever the default is
 const ALL_TARGETS = ['direct', 'haproxy-jwt', 'fastify-bare', 'naive-stack', 'portcullis', 'portcullis-strict', 'portcullis-replicated'] as const
-type Target = typeof ALL_TARGETS[number]
+/** Targets run only when BENCH_TARGETS names them (`undici-direct`: the floor under fastify-bare, bench/README.md). */
+const OPTIONAL_TARGETS = ['undici-direct'] as const
+type Target = typeof ALL_TARGETS[number] | typeof OPTIONAL_TARGETS[number]
+const KNOWN_TARGETS: readonly string[] = [...ALL_TARGETS, ...OPTIONAL_TARGETS]
 const TARGETS: Target[] = (process.env.BENCH_TARGETS ?? flag('targets') ?? ALL_TARGETS.join(','))
-  .split(',').map((s) => s.trim()).filter((s): s is Target => (ALL_TARGETS as readonly string[]).includes(s))
+  .split(',').map((s) => s.trim()).filter((s): s is Target => KNOWN_TARGETS.includes(s))
+/** Targets without auth: no token is sent to them, and the refusal checks are skipped. */
+const NO_AUTH: ReadonlySet<string> = new Set(['direct', 'fastify-bare', 'undici-direct'])
 if (!TARGETS.includes('portcullis')) TARGETS.push('portcullis') // the extras and the ratios need it
 const EXTRAS = new Set((process.env.BENCH_EXTRAS ?? flag('extras') ?? 'login,routes,memory,revocation,metrics,startup').split(',').map((s) => s.trim()))
 const PATH = '/orders/42'
@@ -375,15 +380,16 @@ async function main (): Promise<void> {
     }
     // the per-request revocation read, named explicitly (issue 10's "strict mode" column)
     if (mode !== null && targets.includes('portcullis-strict')) await variant('portcullis-strict', mode, mode.strict)
-    if (targets.includes('fastify-bare')) {
+    for (const t of ['fastify-bare', 'undici-direct'] as const) {
+      if (!targets.includes(t)) continue
       const port = await freePort()
-      const p = start('fastify-bare', process.execPath, ['--import', 'tsx', join(ROOT, 'bench/targets/fastify-bare.ts')], {
+      const p = start(t, process.execPath, ['--import', 'tsx', join(ROOT, `bench/targets/${t}.ts`)], {
         cpus: layout.gateway, cwd: ROOT, env: { PORT: String(port), UPSTREAM: `http://127.0.0.1:${upstreamPort}` }
       })
-      await waitFor('fastify-bare', p, answers(port))
-      ctx.ports['fastify-bare'] = port
-      ctx.pids['fastify-bare'] = p.pid
-      note(`fastify-bare pid ${p.pid} on ${port}`)
+      await waitFor(t, p, answers(port))
+      ctx.ports[t] = port
+      ctx.pids[t] = p.pid
+      note(`${t} pid ${p.pid} on ${port}`)
     }
     if (targets.includes('naive-stack')) {
       const port = await freePort()
@@ -461,7 +467,7 @@ async function checks (ctx: Ctx, targets: Target[]): Promise<void> {
     const seen = ok.headers.get('x-seen-subject')
     const parts = [`good token ${ok.status}${seen !== null ? ` (upstream saw x-auth-subject: ${seen})` : ''}`]
     if (ok.status !== 200) throw new Error(`${t} did not accept a good token: ${ok.status} ${ok.body.slice(0, 200)}`)
-    if (t === 'direct' || t === 'fastify-bare') {
+    if (NO_AUTH.has(t)) {
       out(`- ${t}: ${parts[0]}; refusal check skipped: no auth by design`)
       continue
     }
@@ -484,7 +490,7 @@ async function mainRounds (ctx: Ctx, targets: Target[]): Promise<void> {
   const warm: string[] = []
   for (const t of targets) {
     const seconds = t === 'direct' || t === 'haproxy-jwt' ? Math.min(WARMUP, 3) : WARMUP
-    await load(ctx, `warmup-${t}`, ctx.ports[t] as number, { durationS: seconds, tokensFile: t === 'direct' || t === 'fastify-bare' ? null : ctx.tokensFile })
+    await load(ctx, `warmup-${t}`, ctx.ports[t] as number, { durationS: seconds, tokensFile: NO_AUTH.has(t) ? null : ctx.tokensFile })
     warm.push(`${t} ${seconds} s`)
   }
   note(`warm-up: ${warm.join(', ')}`)
@@ -496,7 +502,7 @@ async function mainRounds (ctx: Ctx, targets: Target[]): Promise<void> {
     for (const t of targets) {
       const pid = ctx.pids[t] as number
       const c0 = await cpuSecondsOf(pid)
-      const res = await load(ctx, `${t}-r${r + 1}`, ctx.ports[t] as number, { tokensFile: t === 'direct' || t === 'fastify-bare' ? null : ctx.tokensFile })
+      const res = await load(ctx, `${t}-r${r + 1}`, ctx.ports[t] as number, { tokensFile: NO_AUTH.has(t) ? null : ctx.tokensFile })
       const perReq = (await cpuSecondsOf(pid) - c0) * 1e6 / res.requests
       ;(cpuUs[t] ??= []).push(perReq)
       ctx.results[t]?.push(res)

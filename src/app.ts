@@ -197,6 +197,6 @@ export async function buildApp (opts: AppOptions): Promise<FastifyInstance> {
   await app.register(healthPlugin, { store, routes, keys, isClosing: () => closing, epochChangeHoldMs })
   // the consent page reads the current route map's `scopes` section (hot-reloaded like the routes)
   await app.register(oauthPlugin, { config, store, keys, observer: metrics, scopeDescriptions: () => routes.current().scopeDescriptions ?? new Map() })
-  await app.register(gatewayPlugin, { routes, config, store, keys, observer: metrics })
+  await app.register(gatewayPlugin, { routes, config, store, keys, observer: metrics, isClosing: () => closing })
   return app
 }

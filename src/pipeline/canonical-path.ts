@@ -13,9 +13,10 @@
 // - the decoded path must be valid UTF-8 (no overlong forms);
 // - dot segments (`.`, `..`, also `..;params`) and empty segments (`//`) are refused;
 // - so is every segment that starts or ends with `..` (`..hidden`, `...`, `a..`). Only exact `.`
-//   and `..` are dot segments (RFC 3986 §3.3), but the forwarding library (@fastify/reply-from)
-//   refuses any path containing `/..` or `../`, so such a path could never be forwarded as
-//   decided; refusing it here keeps the one decision in one place (issue 9 item 10).
+//   and `..` are dot segments (RFC 3986 §3.3), but the forwarding library of the time
+//   (@fastify/reply-from) refused any path containing `/..` or `../`, and other proxies and
+//   upstreams may still read them as dot segments; refusing them here keeps the one decision in
+//   one place (issue 9 item 10).
 
 export type CanonicalResult =
   | { ok: true; path: string; query: string }

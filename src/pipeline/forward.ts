@@ -1,13 +1,15 @@
-// Stage 6, forward: stream the request to the route's upstream with @fastify/reply-from.
-// The upstream receives exactly the canonical path the decision was made on, the gateway's
-// identity headers (client copies stripped) and regenerated forwarding headers.
+// Stage 6, forward: stream the request to the route's upstream with undici's dispatch (the
+// per-origin dispatcher of upstream-agents.ts); its answer is written to the client by
+// forward-response.ts. The upstream receives exactly the canonical path the decision was made on,
+// the gateway's identity headers (client copies stripped) and regenerated forwarding headers.
 import type { FastifyReply } from 'fastify'
 import { compile } from '@fastify/proxy-addr'
 import type { IncomingHttpHeaders } from 'node:http'
 import { Transform, type Readable, type TransformCallback } from 'node:stream'
+import { getGlobalDispatcher, type Dispatcher } from 'undici'
 import { GatewayError } from '../errors/gateway-error.js'
-import { sendError } from '../errors/handler.js'
 import type { FinalStage, PipelineContext } from './context.js'
+import { tooLarge, UpstreamResponse } from './forward-response.js'
 import { canStillAnswer, CLOSE, markForwarded } from '../http/connection.js'
 import { isAccessTokenName, queryHasAccessToken } from './bearer.js'
 import { isIdentityHeader, isReservedHeader, setIdentityHeaders } from './identity-headers.js'
@@ -24,6 +26,10 @@ export interface ForwardOptions {
   trustedProxies?: readonly string[]
   /** MAX_BODY_SIZE: the body limit of routes without `body_limit`, in bytes. Default 10 MiB. */
   maxBodySize?: number
+  /** Where requests are dispatched (UpstreamAgents' dispatcher); default: undici's global one. */
+  dispatcher?: Dispatcher
+  /** The gateway is draining (app.ts): responses close their connection. */
+  isClosing?: () => boolean
 }
 
 const DEFAULT_MAX_BODY_SIZE = 10 * 1024 * 1024
@@ -52,10 +58,6 @@ class BodyLimit extends Transform {
   }
 }
 
-/** 413, and the connection is closed: the rest of the body is not worth reading. */
-function tooLarge (limit: number, detail: string): GatewayError {
-  return new GatewayError('payload_too_large', { headers: { connection: 'close' }, detail: `${detail} (limit ${limit} bytes)` })
-}
 
 /** Checks the body against the route's limit; returns the counter a chunked body goes through. */
 function limitBody (ctx: PipelineContext, limit: number): BodyLimit | null {
@@ -92,21 +94,34 @@ export function peerTrust (proxies: readonly string[] = []): PeerTrust {
   return (peer) => trusted(peer, 0)
 }
 
-/** Request fields that never travel upstream: HOP_BY_HOP, and Expect (RFC 9110 §10.1.1, below). */
-const NOT_FORWARDED = new Set([...HOP_BY_HOP, 'expect'])
+/**
+ * Request fields that never travel upstream: HOP_BY_HOP, Expect (RFC 9110 §10.1.1, below), and
+ * Host (the upstream's own authority is sent, RFC 9110 §7.2).
+ */
+const NOT_FORWARDED = new Set([...HOP_BY_HOP, 'expect', 'host'])
 
-export function upstreamHeaders (ctx: PipelineContext, incoming: IncomingHttpHeaders, opts: ForwardOptions, isTrusted: PeerTrust): IncomingHttpHeaders {
+/** The field names a Connection field lists (lower case); null for none, `keep-alive` or `close`. */
+function connectionNamed (connection: string | string[] | undefined): string[] | null {
+  // `keep-alive` and `close` name no field that is not dropped anyway
+  if (typeof connection !== 'string' || connection === 'keep-alive' || connection === 'close') return null
+  return connection.split(',').map((n) => n.trim().toLowerCase())
+}
+
+/** The fields sent upstream; `host` is the upstream's authority (`host[:port]` of its origin). */
+export function upstreamHeaders (ctx: PipelineContext, incoming: IncomingHttpHeaders, opts: ForwardOptions, isTrusted: PeerTrust, host?: string): IncomingHttpHeaders {
   const req = ctx.request
-  // reply-from already removed `Connection` and every header it names (so a client cannot
-  // strip what we add); drop the remaining hop-by-hop fields ourselves. RFC 9110 §10.1.1 Expect
-  // is for this hop: Node already answered any 100-continue to the client, and undici refuses a
-  // request carrying `expect` (NotSupportedError → every such request was a 502). Reserved
-  // (client-spoofable) fields go too, and the token when the route does not forward it.
+  // RFC 9110 §7.6.1: `Connection` and every field it names stay on the client's hop (named
+  // fields are dropped before anything is added, so a client cannot strip what we add), and so
+  // do the other hop-by-hop fields. RFC 9110 §10.1.1 Expect is for this hop: Node already
+  // answered any 100-continue to the client, and undici refuses a request carrying `expect`.
+  // Reserved (client-spoofable) fields go too, and the token when the route does not forward it.
   // One pass into a new object: the incoming one is left as it is, and no field is deleted.
   const dropToken = ctx.route !== null && !ctx.route.forwardToken
+  const named = connectionNamed(incoming.connection)
   const headers: IncomingHttpHeaders = {}
+  if (host !== undefined) headers.host = host
   for (const name of Object.keys(incoming)) {
-    if (NOT_FORWARDED.has(name) || isReservedHeader(name)) continue
+    if (NOT_FORWARDED.has(name) || isReservedHeader(name) || (named !== null && named.includes(name))) continue
     // RFC 9449: the DPoP proof goes with the token
     if (dropToken && (name === 'authorization' || name === 'dpop')) continue
     headers[name] = incoming[name]
@@ -154,11 +169,7 @@ const HOP_BY_HOP_AND_LIMITS = new Set([...HOP_BY_HOP, ...Object.values(RATE_LIMI
  * names, and the identity namespace. One pass into a new object (undici's field names are lower case).
  */
 function responseHeaders (headers: IncomingHttpHeaders, drop: ReadonlySet<string>): IncomingHttpHeaders {
-  const connection = headers.connection
-  // `keep-alive` and `close` name no field that is not dropped anyway
-  const named = typeof connection === 'string' && connection !== 'keep-alive' && connection !== 'close'
-    ? connection.split(',').map((n) => n.trim().toLowerCase())
-    : null
+  const named = connectionNamed(headers.connection)
   const out: IncomingHttpHeaders = {}
   for (const name of Object.keys(headers)) {
     if (drop.has(name) || isIdentityHeader(name) || (named !== null && named.includes(name))) continue
@@ -167,13 +178,24 @@ function responseHeaders (headers: IncomingHttpHeaders, drop: ReadonlySet<string
   return out
 }
 
+/** `host[:port]` of an origin (`http://a:1` → `a:1`), remembered per origin string. */
+const authorities = new Map<string, string>()
+function authorityOf (origin: string): string {
+  let host = authorities.get(origin)
+  if (host === undefined) authorities.set(origin, host = new URL(origin).host)
+  return host
+}
+
 export function forwardStage (opts: ForwardOptions = {}): FinalStage {
   const isTrusted = peerTrust(opts.trustedProxies)
   const maxBodySize = opts.maxBodySize ?? DEFAULT_MAX_BODY_SIZE
+  const dispatcher = opts.dispatcher ?? getGlobalDispatcher()
+  const isClosing = opts.isClosing ?? (() => false)
   return function forward (ctx: PipelineContext): FastifyReply {
     const route = ctx.route!
     const up = route.upstream
     const reply = ctx.reply
+    const request = ctx.request
     // forwarded only while the answer can still reach the client: a request whose connection a
     // parser error (or the client) has closed meanwhile is never executed (src/http/connection.ts)
     if (!canStillAnswer(reply.raw)) {
@@ -182,39 +204,29 @@ export function forwardStage (opts: ForwardOptions = {}): FinalStage {
     const bodyLimit = route.bodyLimit ?? maxBodySize
     // before the upstream is contacted: an announced oversized body is refused here (SECURITY.md F17)
     const counter = limitBody(ctx, bodyLimit)
-    // the query string is appended by reply-from from the raw request URL, untouched, except that
-    // an access_token parameter never travels further (RFC 6750 §5.3, RFC 9700 §4.3; SECURITY.md J61)
-    const query = ctx.query !== '' && queryHasAccessToken(ctx.query) ? withoutAccessToken(ctx.query) : undefined
+    // the raw query goes as sent, except that an access_token parameter never travels further
+    // (RFC 6750 §5.3, RFC 9700 §4.3; SECURITY.md J61)
+    const query = ctx.query === '' ? '' : queryHasAccessToken(ctx.query) ? withoutAccessToken(ctx.query) : ctx.query
+    const headers = upstreamHeaders(ctx, request.headers, opts, isTrusted, authorityOf(up.origin))
+    // tracing on: the upstream span starts here and its traceparent replaces the client's
+    const trace = request.trace
+    if (trace !== null) trace.upstream(up.name, request.method, headers as Record<string, unknown>)
+    const body = request.body as Readable | undefined
     markForwarded(reply.raw)
-    return reply.from(up.origin + up.basePath + ctx.path, {
-      timeout: up.timeoutMs,
-      ...(query === undefined ? {} : { queryString: () => query }),
-      rewriteRequestHeaders: (_req, headers) => {
-        const out = upstreamHeaders(ctx, headers, opts, isTrusted)
-        // tracing on: the upstream span starts here and its traceparent replaces the client's
-        const trace = ctx.request.trace
-        if (trace !== null) trace.upstream(up.name, ctx.request.method, out as Record<string, unknown>)
-        return out
-      },
-      rewriteHeaders: route.rateLimit === null ? stripResponseHopByHop : stripResponseHopByHopAndLimits,
-      onError: (r, { error }) => {
-        if (counter?.exceeded === true) {
-          // the upstream got part of the body and a reset, never all of it
-          const ge = tooLarge(bodyLimit, 'chunked body')
-          r.request.log.info({ reason: ge.code, route: route.id, upstream: up.name, limit: bodyLimit }, 'request refused')
-          sendError(r as FastifyReply, ge)
-          return
-        }
-        const { code, statusCode, cause } = error as { code?: string; statusCode?: number; cause?: { code?: unknown } }
-        const timedOut = statusCode === 504 || (code?.includes('TIMEOUT') ?? false)
-        // reply-from wraps the transport error; its code (ECONNREFUSED, a TLS verification failure ...) says why
-        const why = typeof cause?.code === 'string' ? cause.code : code
-        const ge = new GatewayError(timedOut ? 'upstream_timeout' : 'upstream_unreachable', {
-          cause: error, detail: `${up.name}: ${why ?? 'error'}`
-        })
-        r.request.log.warn({ reason: ge.code, upstream: up.name, route: route.id, cause: why }, 'upstream failed')
-        sendError(r as FastifyReply, ge)
-      }
-    }) as FastifyReply
+    dispatcher.dispatch({
+      origin: up.origin,
+      path: up.basePath + ctx.path + (query === '' ? '' : `?${query}`),
+      method: request.method as Dispatcher.HttpMethod,
+      headers: headers as Record<string, string | string[]>,
+      body: typeof body?.pipe === 'function' ? body : null,
+      headersTimeout: up.timeoutMs,
+      bodyTimeout: up.timeoutMs
+    }, new UpstreamResponse(reply, route, {
+      fields: route.rateLimit === null ? stripResponseHopByHop : stripResponseHopByHopAndLimits,
+      isClosing,
+      counter,
+      limit: bodyLimit
+    }))
+    return reply
   }
 }

@@ -4,7 +4,6 @@
 //
 // Each stage is a module named for its job (same shape: `(ctx) => void | Promise<void>`,
 // throwing a GatewayError to refuse). The order is security: it is registered explicitly here.
-import replyFrom from '@fastify/reply-from'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { parseTrustProxy, type Config } from '../config/env.js'
 import { toGatewayError } from '../errors/handler.js'
@@ -36,6 +35,8 @@ export interface PipelineOptions {
   revocations?: RevocationReplica | null
   /** Metrics (ADMIN_PORT set); null or absent: nothing is observed. */
   observer?: PipelineObserver | null
+  /** The gateway is draining (app.ts): forwarded responses close their connection, as every other does. */
+  isClosing?: () => boolean
 }
 
 export interface Pipeline {
@@ -65,7 +66,7 @@ export function buildPipeline (opts: PipelineOptions, rateLimit: Stage): Pipelin
   return {
     stages: ordered.map(([, stage]) => stage),
     stageNames: ordered.map(([name]) => name),
-    forward: forwardStage({ ...opts.forward, trustedProxies: parseTrustProxy(config.TRUST_PROXY) || [], maxBodySize: config.MAX_BODY_SIZE })
+    forward: forwardStage({ isClosing: opts.isClosing, ...opts.forward, trustedProxies: parseTrustProxy(config.TRUST_PROXY) || [], maxBodySize: config.MAX_BODY_SIZE })
   }
 }
 
@@ -82,13 +83,13 @@ export async function gatewayPlugin (app: FastifyInstance, opts: PipelineOptions
 
   const revocations = revocationReplicaFor(opts.config, opts.store, app.log)
   if (revocations !== null) app.addHook('onClose', async () => { await revocations.close() })
-  const { stages, stageNames, forward } = buildPipeline({ ...opts, revocations }, await rateLimitStage(app, { store: opts.store }))
-  const count = stages.length
-  const observer = opts.observer ?? null
   // TLS verified for every https: upstream unless it says tls_verify: false (SECURITY.md H15)
   const agents = new UpstreamAgents({ routes: opts.routes, log: app.log, agent: { connections: 128, pipelining: 1 } })
   app.addHook('onClose', async () => { await agents.close() })
-  await app.register(replyFrom, { undici: agents.dispatcher as never, disableRequestLogging: true })
+  const forwardOpts = { ...opts.forward, dispatcher: agents.dispatcher }
+  const { stages, stageNames, forward } = buildPipeline({ ...opts, revocations, forward: forwardOpts }, await rateLimitStage(app, { store: opts.store }))
+  const count = stages.length
+  const observer = opts.observer ?? null
 
   // Bodies are streamed to the upstream, never buffered or parsed here.
   app.removeAllContentTypeParsers()

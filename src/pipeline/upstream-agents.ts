@@ -1,12 +1,12 @@
 // Upstream TLS (SECURITY.md H15; RFC 9700 §4.13: the proxy-to-app link MUST be protected).
-// reply-from 12.6.5 turns certificate checks off for its own HTTPS transports, so the gateway gives it one
-// undici dispatcher and decides TLS here, per origin:
+// The forward stage dispatches every request through one undici dispatcher, and TLS is decided here,
+// per origin:
 //
 // - every origin by default: the shared Agent, certificates verified against the system CAs;
 // - an upstream with `ca:` or `tls_verify: false`: its own Agent with `connect: { ca, rejectUnauthorized }`.
 //
-// The route-map loader makes upstreams that share an origin share TLS settings, so the origin reply-from
-// dispatches to picks the Agent. Agents follow the live route table: each table swap builds what the new
+// The route-map loader makes upstreams that share an origin share TLS settings, so the origin a request
+// is dispatched to picks the Agent. Agents follow the live route table: each table swap builds what the new
 // table needs, keeps an Agent whose settings did not change (and its warm connections), and closes the
 // ones no table uses any more once their in-flight requests finish.
 import { Agent, type Dispatcher } from 'undici'
@@ -34,7 +34,7 @@ interface CustomAgent {
 }
 
 export class UpstreamAgents {
-  /** What reply-from gets: the shared Agent, routing custom-TLS origins to their own Agents. */
+  /** What the forward stage dispatches to: the shared Agent, routing custom-TLS origins to their own Agents. */
   readonly dispatcher: Dispatcher
   readonly #routes: SwapSource
   readonly #log: { warn: LogFn }

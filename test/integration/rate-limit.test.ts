@@ -140,8 +140,8 @@ t.test('a failed forward (502) still carries the RateLimit headers', async (t) =
   t.match(await get(a, '/dead/1'), { status: 502, limit: '5', remaining: '4' })
 })
 
-// Needs forward.ts to drop the upstream's ratelimit-* headers on limited routes: reply-from copies
-// upstream headers over the ones this stage set, so an upstream could advertise a budget the
+// Needs forward.ts to drop the upstream's ratelimit-* headers on limited routes: the upstream's
+// fields are written over the ones this stage set, so an upstream could advertise a budget the
 // gateway does not grant.
 t.test('the gateway\'s RateLimit headers win over an upstream\'s own', async (t) => {
   t.match(await get(a, '/chatty/1'), { status: 200, limit: '5', remaining: '4' })

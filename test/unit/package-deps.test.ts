@@ -4,7 +4,7 @@
 //   2. every "dependencies" entry is imported by that code: no package is kept only to be listed.
 // Type-only imports (`import type`, `export type`) vanish at run time and do not count. node:
 // builtins are not packages. devDependencies (tests, bench/) are not checked against src.
-// Why packages left (@fastify/jwt, @fastify/redis, @fastify/http-proxy): README "Libraries and what each does".
+// Why packages left (@fastify/jwt, @fastify/redis, @fastify/http-proxy, @fastify/reply-from): README "Libraries and what each does".
 import t from 'tap'
 import { readdirSync, readFileSync } from 'node:fs'
 import { isBuiltin } from 'node:module'

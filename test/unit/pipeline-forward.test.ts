@@ -9,7 +9,8 @@ import { PassThrough } from 'node:stream'
 import type { CompiledRoute } from '../../src/config/route-types.js'
 import { GatewayError } from '../../src/errors/gateway-error.js'
 import type { Identity, PipelineContext } from '../../src/pipeline/context.js'
-import { forwardStage, peerTrust, stripResponseHopByHop, upstreamHeaders, withoutAccessToken } from '../../src/pipeline/forward.js'
+import { forwardStage, peerTrust, stripResponseHopByHop, upstreamHeaders, withoutAccessToken, type ForwardOptions } from '../../src/pipeline/forward.js'
+import type { UpstreamResponse } from '../../src/pipeline/forward-response.js'
 import { IDENTITY_HEADERS, isReservedHeader, setIdentityHeaders, stripReservedHeaders } from '../../src/pipeline/identity-headers.js'
 
 const alice: Identity = {
@@ -169,24 +170,61 @@ t.test('H01: the upstream\'s identity-namespace response fields never reach the 
 
 // --- the forward stage ------------------------------------------------------------------------
 
-interface FromCall { url: string, opts: Record<string, any> }
+interface Dispatched { opts: Record<string, any>, handler: UpstreamResponse }
+interface Raw {
+  socket: unknown, writableEnded: boolean, writableFinished: boolean, destroyed: boolean, headersSent: boolean, req: { complete: boolean }
+  head?: { status: number, headers: Record<string, unknown> }, chunks: string[], ended: boolean, destroyedWith?: Error
+  listeners: Record<string, Array<() => void>>, full: boolean
+}
 
-function fakeReply (): FastifyReply & { calls: FromCall[], sent: { status?: number, headers: Record<string, string>, body?: unknown }, logs: Array<[string, object]> } {
+/** The dispatcher the stage is given: it records each request (into the reply of the context made last). */
+let dispatched: Dispatched[] = []
+const dispatcher = { dispatch (opts: Record<string, any>, handler: UpstreamResponse) { dispatched.push({ opts, handler }); return true } }
+function stage (opts: ForwardOptions = {}): ReturnType<typeof forwardStage> {
+  return forwardStage({ dispatcher: dispatcher as never, ...opts })
+}
+
+/** undici's controller, as the handler sees it. */
+function controller (): { aborted: Error | null, paused: boolean, abort (e: Error): void, pause (): void, resume (): void } {
+  return { aborted: null, paused: false, abort (e) { this.aborted = e }, pause () { this.paused = true }, resume () { this.paused = false } }
+}
+
+function fakeReply (): FastifyReply & { calls: Dispatched[], raw: Raw, sent: { status?: number, headers: Record<string, string>, body?: unknown }, logs: Array<[string, object]> } {
   const sent: { status?: number, headers: Record<string, string>, body?: unknown } = { headers: {} }
   const logs: Array<[string, object]> = []
-  const reply = {
-    calls: [] as FromCall[],
+  const raw: Raw = {
     // the response still holds an open connection (src/http/connection.ts canStillAnswer)
-    raw: { socket: { destroyed: false, writable: true }, writableEnded: false, destroyed: false },
+    socket: { destroyed: false, writable: true },
+    writableEnded: false,
+    writableFinished: false,
+    destroyed: false,
+    headersSent: false,
+    req: { complete: true },
+    chunks: [],
+    ended: false,
+    listeners: {},
+    full: false
+  }
+  Object.assign(raw, {
+    writeHead (status: number, headers: Record<string, unknown>) { raw.head = { status, headers: { ...headers } }; raw.headersSent = true },
+    write (chunk: Buffer) { raw.chunks.push(chunk.toString()); return !raw.full },
+    end () { raw.ended = true; raw.writableFinished = true },
+    once (event: string, fn: () => void) { (raw.listeners[event] ??= []).push(fn) },
+    destroy (err: Error) { raw.destroyed = true; raw.destroyedWith = err }
+  })
+  const reply = {
+    calls: [] as Dispatched[],
+    raw,
     sent,
     logs,
-    request: { log: { info: (o: object) => logs.push(['info', o]), warn: (o: object) => logs.push(['warn', o]) } },
-    from (url: string, opts: Record<string, unknown>) { reply.calls.push({ url, opts }); return reply },
+    request: { id: 'req-1', log: { info: (o: object) => logs.push(['info', o]), warn: (o: object) => logs.push(['warn', o]) } },
+    getHeaders () { return { ...sent.headers } },
     header (k: string, v: string) { sent.headers[k] = v; return reply },
     code (s: number) { sent.status = s; return reply },
     type () { return reply },
     send (b: unknown) { sent.body = b; return reply }
   }
+  dispatched = reply.calls
   return reply as never
 }
 
@@ -196,17 +234,30 @@ function forwardContext (over: Parameters<typeof context>[0] = {}): PipelineCont
 }
 
 t.test('forward: the upstream gets exactly origin + base path + canonical path, with the route\'s timeout', async (t) => {
-  const ctx = forwardContext()
-  forwardStage()(ctx)
+  const ctx = forwardContext({ headers: { host: 'gw.example', 'x-auth-subject': 'root', connection: 'close' } })
+  t.equal(stage()(ctx), ctx.reply)
   t.equal(ctx.reply.calls.length, 1)
-  const { url, opts } = ctx.reply.calls[0]!
-  t.equal(url, 'http://127.0.0.1:9001/base/x/1')
-  t.equal(opts.timeout, 1234)
-  t.notOk('queryString' in opts, 'a query without access_token goes as sent')
-  t.equal(opts.rewriteHeaders, stripResponseHopByHop, 'no rate limit: the upstream\'s RateLimit-* headers are not the gateway\'s business')
-  const headers = opts.rewriteRequestHeaders({}, { 'x-auth-subject': 'root', connection: 'close' })
-  t.match(headers, { 'x-auth-subject': 'alice', 'x-request-id': 'req-1' })
-  t.notOk('connection' in headers)
+  const { opts } = ctx.reply.calls[0]!
+  t.equal(opts.origin, 'http://127.0.0.1:9001')
+  t.equal(opts.path, '/base/x/1', 'a request without a query goes without one')
+  t.equal(opts.headersTimeout, 1234)
+  t.equal(opts.bodyTimeout, 1234)
+  t.equal(opts.body, null, 'no body stream: none sent')
+  t.match(opts.headers, { 'x-auth-subject': 'alice', 'x-request-id': 'req-1', host: '127.0.0.1:9001', 'x-forwarded-host': 'gw.example' })
+  t.notOk('connection' in opts.headers)
+  const query = forwardContext({ query: 'a=1&b=%20' })
+  stage()(query)
+  t.equal(query.reply.calls[0]!.opts.path, '/base/x/1?a=1&b=%20', 'a query without access_token goes as sent')
+})
+
+t.test('RFC 9110 §7.6.1: the fields a client\'s Connection names stay on its hop, and cannot remove the gateway\'s', async (t) => {
+  const incoming: IncomingHttpHeaders = { connection: 'X-Private, X-Request-Id, keep-alive', 'x-private': 'p', 'x-kept': 'k' }
+  const headers = upstreamHeaders(context(), incoming, {}, untrusted, 'up:1')
+  t.notOk('x-private' in headers)
+  t.equal(headers['x-kept'], 'k')
+  t.equal(headers['x-request-id'], 'req-1', 'named by the client, set by the gateway all the same')
+  t.equal(headers.host, 'up:1', 'Host: the upstream\'s authority')
+  t.equal(upstreamHeaders(context(), { host: 'client' }, {}, untrusted).host, undefined, 'the client\'s Host never goes upstream')
 })
 
 t.test('forward: a request whose connection is already closed is never forwarded (src/http/connection.ts)', async (t) => {
@@ -219,50 +270,130 @@ t.test('forward: a request whose connection is already closed is never forwarded
   ]) {
     const ctx = forwardContext()
     ;(ctx.reply as unknown as { raw: unknown }).raw = raw
-    t.throws(() => forwardStage()(ctx), { code: 'bad_request', status: 400, headers: { connection: 'close' }, detail: 'connection closed before forwarding' })
+    t.throws(() => stage()(ctx), { code: 'bad_request', status: 400, headers: { connection: 'close' }, detail: 'connection closed before forwarding' })
     t.equal(ctx.reply.calls.length, 0, 'the upstream was not contacted')
   }
 })
 
 t.test('forward J61: an access_token query parameter never travels further', async (t) => {
   const ctx = forwardContext({ query: 'a=1&access_token=secret' })
-  forwardStage()(ctx)
-  t.equal(ctx.reply.calls[0]!.opts.queryString(), 'a=1')
+  stage()(ctx)
+  t.equal(ctx.reply.calls[0]!.opts.path, '/base/x/1?a=1')
   const only = forwardContext({ query: 'access_token=secret' })
-  forwardStage()(only)
-  t.equal(only.reply.calls[0]!.opts.queryString(), '', 'nothing else: an empty query')
+  stage()(only)
+  t.equal(only.reply.calls[0]!.opts.path, '/base/x/1', 'nothing else: no query')
+})
+
+t.test('forward: the upstream\'s response is written to the client as it arrives, with the gateway\'s fields', async (t) => {
+  const ctx = forwardContext()
+  stage()(ctx)
+  const { handler } = ctx.reply.calls[0]!
+  const c = controller()
+  handler.onRequestStart(c as never, {})
+  handler.onResponseStart(c as never, 201, {
+    'content-type': 'text/plain', 'x-request-id': 'upstream-id', 'ratelimit-limit': '99', connection: 'x-a', 'x-a': '1', 'x-auth-subject': 'evil', 'set-cookie': ['a=1', 'b=2']
+  }, 'Created')
+  t.same(ctx.reply.raw.head, {
+    status: 201,
+    headers: { 'content-type': 'text/plain', 'x-request-id': 'req-1', 'ratelimit-limit': '99', 'set-cookie': ['a=1', 'b=2'] }
+  }, 'hop-by-hop and identity fields dropped (H14, H01); x-request-id is the gateway\'s; no rate limit: the upstream\'s RateLimit-* pass')
+  handler.onResponseData(c as never, Buffer.from('ab'))
+  ctx.reply.raw.full = true
+  handler.onResponseData(c as never, Buffer.from('cd'))
+  t.ok(c.paused, 'the client\'s socket full: undici pauses')
+  for (const fn of ctx.reply.raw.listeners.drain ?? []) fn()
+  t.notOk(c.paused, 'drained: undici resumes')
+  handler.onResponseEnd(c as never, {})
+  t.same(ctx.reply.raw.chunks, ['ab', 'cd'])
+  t.ok(ctx.reply.raw.ended)
+  for (const fn of ctx.reply.raw.listeners.close ?? []) fn()
+  t.equal(c.aborted, null, 'a response that finished is no abort')
 })
 
 t.test('forward: on a limited route the gateway\'s RateLimit-* headers win over the upstream\'s', async (t) => {
   const ctx = forwardContext({ route: route({ rateLimit: { limit: 1, windowMs: 1000, by: 'ip', mode: 'batched' } }) })
-  forwardStage()(ctx)
-  const rewrite = ctx.reply.calls[0]!.opts.rewriteHeaders as (h: IncomingHttpHeaders) => IncomingHttpHeaders
-  t.not(rewrite, stripResponseHopByHop)
-  t.same(rewrite({ 'ratelimit-limit': '99', 'ratelimit-remaining': '98', 'ratelimit-reset': '1', connection: 'x-a', 'x-a': '1', 'x-kept': 'k' }), { 'x-kept': 'k' })
+  ctx.reply.header('ratelimit-limit', '1')
+  stage()(ctx)
+  const { handler } = ctx.reply.calls[0]!
+  const c = controller()
+  handler.onRequestStart(c as never, {})
+  handler.onResponseStart(c as never, 200, { 'ratelimit-limit': '99', 'ratelimit-remaining': '98', 'ratelimit-reset': '1', connection: 'x-a', 'x-a': '1', 'x-kept': 'k' }, 'OK')
+  t.same(ctx.reply.raw.head!.headers, { 'ratelimit-limit': '1', 'x-kept': 'k', 'x-request-id': 'req-1' })
+})
+
+t.test('forward: Connection: close while draining, and when the request body was not read to its end', async (t) => {
+  for (const [closing, complete, expected] of [[true, true, 'close'], [false, false, 'close'], [false, true, undefined]] as const) {
+    const ctx = forwardContext()
+    ctx.reply.raw.req.complete = complete
+    stage({ isClosing: () => closing })(ctx)
+    const c = controller()
+    ctx.reply.calls[0]!.handler.onRequestStart(c as never, {})
+    ctx.reply.calls[0]!.handler.onResponseStart(c as never, 200, {}, 'OK')
+    t.equal(ctx.reply.raw.head!.headers.connection, expected, `closing ${String(closing)}, body complete ${String(complete)}`)
+  }
+})
+
+t.test('F15: the client gone before the response ended aborts the upstream request', async (t) => {
+  const ctx = forwardContext()
+  stage()(ctx)
+  const c = controller()
+  ctx.reply.calls[0]!.handler.onRequestStart(c as never, {})
+  for (const fn of ctx.reply.raw.listeners.close ?? []) fn()
+  t.match(c.aborted, { message: 'client connection closed' })
+  const gone = forwardContext()
+  stage()(gone)
+  gone.reply.raw.destroyed = true
+  const g = controller()
+  gone.reply.calls[0]!.handler.onRequestStart(g as never, {})
+  t.ok(g.aborted, 'already gone when the upstream request starts')
+})
+
+t.test('forward: an upstream failure after the status line cuts the response; none is answered twice', async (t) => {
+  const ctx = forwardContext()
+  stage()(ctx)
+  const { handler } = ctx.reply.calls[0]!
+  const c = controller()
+  handler.onRequestStart(c as never, {})
+  handler.onResponseStart(c as never, 200, {}, 'OK')
+  const err = new Error('reset')
+  handler.onResponseError(c as never, err)
+  t.equal(ctx.reply.raw.destroyedWith, err)
+  t.equal(ctx.reply.sent.status, undefined, 'no second status line')
+  const gone = forwardContext()
+  stage()(gone)
+  gone.reply.raw.destroyed = true
+  gone.reply.calls[0]!.handler.onResponseError(c as never, new Error('aborted'))
+  t.equal(gone.reply.sent.status, undefined, 'the client is gone: nothing answered')
+  const bad = forwardContext()
+  stage()(bad)
+  const b = controller()
+  ;(bad.reply.raw as unknown as { writeHead: () => void }).writeHead = () => { throw new RangeError('Invalid status code') }
+  bad.reply.calls[0]!.handler.onResponseStart(b as never, 1000, {}, '')
+  t.match(b.aborted, { message: 'Invalid status code' }, 'a status Node cannot write: the upstream request is aborted (then its error answers 502)')
 })
 
 t.test('F17: an announced body over the route\'s limit is a 413 before the upstream is contacted', async (t) => {
   const over = forwardContext({ headers: { 'content-length': '11' }, route: route({ bodyLimit: 10 }) })
-  t.throws(() => forwardStage()(over), { code: 'payload_too_large', status: 413, headers: { connection: 'close' }, detail: 'content-length 11 (limit 10 bytes)' })
+  t.throws(() => stage()(over), { code: 'payload_too_large', status: 413, headers: { connection: 'close' }, detail: 'content-length 11 (limit 10 bytes)' })
   t.equal(over.reply.calls.length, 0, 'the upstream was not contacted')
   const at = forwardContext({ headers: { 'content-length': '10' }, route: route({ bodyLimit: 10 }) })
-  forwardStage()(at)
+  stage()(at)
   t.equal(at.reply.calls.length, 1, 'exactly the limit is forwarded')
   const byDefault = forwardContext({ headers: { 'content-length': '6' } })
-  t.throws(() => forwardStage({ maxBodySize: 5 })(byDefault), { code: 'payload_too_large' }, 'MAX_BODY_SIZE applies to routes without body_limit')
+  t.throws(() => stage({ maxBodySize: 5 })(byDefault), { code: 'payload_too_large' }, 'MAX_BODY_SIZE applies to routes without body_limit')
   const routeWins = forwardContext({ headers: { 'content-length': '6' }, route: route({ bodyLimit: 100 }) })
-  forwardStage({ maxBodySize: 5 })(routeWins)
+  stage({ maxBodySize: 5 })(routeWins)
   t.equal(routeWins.reply.calls.length, 1, 'a route\'s body_limit replaces MAX_BODY_SIZE')
   const tenMiB = forwardContext({ headers: { 'content-length': String(10 * 1024 * 1024) } })
-  forwardStage()(tenMiB)
+  stage()(tenMiB)
   t.equal(tenMiB.reply.calls.length, 1, 'default MAX_BODY_SIZE: 10 MiB')
-  t.throws(() => forwardStage()(forwardContext({ headers: { 'content-length': String(10 * 1024 * 1024 + 1) } })), { code: 'payload_too_large' })
+  t.throws(() => stage()(forwardContext({ headers: { 'content-length': String(10 * 1024 * 1024 + 1) } })), { code: 'payload_too_large' })
 })
 
 t.test('F17: a chunked body is counted on its way and cut once it passes the limit; then a 413', async (t) => {
   const body = new PassThrough()
   const ctx = forwardContext({ body, route: route({ bodyLimit: 4 }) })
-  forwardStage()(ctx)
+  stage()(ctx)
   const counted = (ctx.request as unknown as { body: PassThrough }).body
   t.not(counted, body, 'the body now goes through the counter')
   const received: Buffer[] = []
@@ -274,7 +405,7 @@ t.test('F17: a chunked body is counted on its way and cut once it passes the lim
   body.write('e')
   t.match((await failed).message, /over the route limit/)
   t.equal(Buffer.concat(received).toString(), 'abcd', 'the byte over the limit never flows')
-  ctx.reply.calls[0]!.opts.onError(ctx.reply, { error: new Error('socket hang up') })
+  ctx.reply.calls[0]!.handler.onResponseError(controller() as never, new Error('socket hang up'))
   t.equal(ctx.reply.sent.status, 413)
   t.match(ctx.reply.sent.headers, { connection: 'close' })
   t.same(ctx.reply.sent.body, { error: 'payload_too_large', error_description: 'Request body too large' })
@@ -284,12 +415,12 @@ t.test('F17: a chunked body is counted on its way and cut once it passes the lim
 t.test('F17: a chunked body within its limit is no 413 when the upstream fails for another reason', async (t) => {
   const body = new PassThrough()
   const ctx = forwardContext({ body, route: route({ bodyLimit: 100 }) })
-  forwardStage()(ctx)
+  stage()(ctx)
   const counted = (ctx.request as unknown as { body: PassThrough }).body
   counted.on('data', () => {})
   body.write('abc')
   await new Promise((resolve) => setImmediate(resolve))
-  ctx.reply.calls[0]!.opts.onError(ctx.reply, { error: Object.assign(new Error('refused'), { cause: { code: 'ECONNREFUSED' } }) })
+  ctx.reply.calls[0]!.handler.onResponseError(controller() as never, Object.assign(new Error('refused'), { code: 'ECONNREFUSED' }))
   t.equal(ctx.reply.sent.status, 502)
   t.match(ctx.reply.logs, [['warn', { reason: 'upstream_unreachable', cause: 'ECONNREFUSED' }]])
 })
@@ -297,7 +428,7 @@ t.test('F17: a chunked body within its limit is no 413 when the upstream fails f
 t.test('F15: a body the client finished is never cut, even when the upstream has not read it yet', async (t) => {
   const body = new PassThrough()
   const ctx = forwardContext({ body, route: route({ bodyLimit: 100 }) })
-  forwardStage()(ctx)
+  stage()(ctx)
   const counted = (ctx.request as unknown as { body: PassThrough }).body
   let errored: Error | null = null
   counted.on('error', (e) => { errored = e })
@@ -319,7 +450,7 @@ t.test('upstream headers without a matched route: the Authorization header is le
 t.test('F15: a client gone mid-body aborts the upstream request body too', async (t) => {
   const body = new PassThrough()
   const ctx = forwardContext({ body, route: route({ bodyLimit: 100 }) })
-  forwardStage()(ctx)
+  stage()(ctx)
   const counted = (ctx.request as unknown as { body: PassThrough }).body
   counted.on('data', () => {})
   const failed = new Promise<Error>((resolve) => counted.once('error', resolve))
@@ -328,7 +459,7 @@ t.test('F15: a client gone mid-body aborts the upstream request body too', async
   t.match((await failed).message, /aborted by the client/)
   const finished = new PassThrough()
   const ok = forwardContext({ body: finished, route: route({ bodyLimit: 100 }) })
-  forwardStage()(ok)
+  stage()(ok)
   const okCounted = (ok.request as unknown as { body: PassThrough }).body
   let errored = false
   okCounted.on('error', () => { errored = true })
@@ -345,22 +476,22 @@ t.test('F15: a client gone mid-body aborts the upstream request body too', async
 
 t.test('forward: an upstream failure is a 502, a timeout a 504, with the transport cause in the log', async (t) => {
   const rows: Array<[unknown, number, string, string]> = [
-    [Object.assign(new Error('x'), { code: 'FST_REPLY_FROM_INTERNAL_SERVER_ERROR', statusCode: 500, cause: { code: 'ECONNREFUSED' } }), 502, 'upstream_unreachable', 'ECONNREFUSED'],
+    [Object.assign(new Error('x'), { code: 'ECONNREFUSED' }), 502, 'upstream_unreachable', 'ECONNREFUSED'],
+    [Object.assign(new Error('x'), { code: 'UND_ERR_SOCKET', cause: { code: 'ECONNRESET' } }), 502, 'upstream_unreachable', 'ECONNRESET'],
     [Object.assign(new Error('x'), { code: 'UND_ERR_HEADERS_TIMEOUT' }), 504, 'upstream_timeout', 'UND_ERR_HEADERS_TIMEOUT'],
+    [Object.assign(new Error('x'), { code: 'UND_ERR_CONNECT_TIMEOUT' }), 504, 'upstream_timeout', 'UND_ERR_CONNECT_TIMEOUT'],
     [Object.assign(new Error('x'), { statusCode: 504 }), 504, 'upstream_timeout', 'error'],
     [Object.assign(new Error('x'), { code: 'ECONNRESET', cause: { code: 42 } }), 502, 'upstream_unreachable', 'ECONNRESET']
   ]
   for (const [error, status, reason, cause] of rows) {
     const ctx = forwardContext()
-    forwardStage()(ctx)
-    ctx.reply.calls[0]!.opts.onError(ctx.reply, { error })
+    stage()(ctx)
+    ctx.reply.calls[0]!.handler.onResponseError(controller() as never, error as Error)
     t.equal(ctx.reply.sent.status, status, reason)
     t.same(ctx.reply.logs, [['warn', { reason, upstream: 'orders', route: 'GET /x/*', cause: cause === 'error' ? undefined : cause }]], `${reason}: log`)
   }
   const plain = forwardContext()
-  forwardStage()(plain)
-  let thrown: GatewayError | undefined
-  const reply = { ...plain.reply, header () { return reply }, code () { return reply }, type () { return reply }, send (b: unknown) { thrown = b as never; return reply } }
-  plain.reply.calls[0]!.opts.onError(reply, { error: new Error('no code') })
-  t.same(thrown, { error: 'bad_gateway', error_description: 'The upstream service is unreachable' })
+  stage()(plain)
+  plain.reply.calls[0]!.handler.onResponseError(controller() as never, new Error('no code'))
+  t.same(plain.reply.sent.body, { error: 'bad_gateway', error_description: 'The upstream service is unreachable' })
 })

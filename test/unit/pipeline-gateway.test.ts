@@ -23,7 +23,7 @@ import { UpstreamAgents } from '../../src/pipeline/upstream-agents.js'
 
 // Fixtures of the later sections, set up before any test is defined: tap ends the file's root test
 // once it is idle, so no section may still be awaiting its setup when the tests above it finish.
-// For the section "Upstream TLS decided per origin by the dispatcher reply-from…":
+// For the section "Upstream TLS decided per origin by the dispatcher the forward stage…":
 const dir = mkdtempSync(join(tmpdir(), 'portcullis-agents-'))
 const openssl = (...args: string[]): void => { execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' }) }
 const EC = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes']
@@ -176,7 +176,7 @@ t.test('a good token with the scope reaches the upstream with its identity; the 
   t.equal(echo.seen.at(-1)!.url, '/')
 })
 
-t.test('H15 / RFC 9700 §4.13: reply-from forwards through the gateway\'s TLS-verifying dispatcher', async (t) => {
+t.test('H15 / RFC 9700 §4.13: the forward stage dispatches through the gateway\'s TLS-verifying dispatcher', async (t) => {
   const gw = await gateway(t)
   const res = await gw.app.inject({ url: '/tls/x' })
   t.equal(res.statusCode, 502, 'a certificate no CA vouches for: refused')
@@ -293,7 +293,7 @@ t.test('REVOCATION_MODE=replicated: the gateway answers from its local view, and
   t.equal(status, 401, 'the revocation reached the view')
 })
 
-// Upstream TLS decided per origin by the dispatcher reply-from is given (SECURITY.md H15; RFC 9700 §4.13):
+// Upstream TLS decided per origin by the dispatcher the forward stage is given (SECURITY.md H15; RFC 9700 §4.13):
 // verified against the system CAs by default, `ca:` replaces them for its upstream, `tls_verify: false`
 // is an explicit opt-out that is logged, and a new route table takes effect on its next request.
 // Requests go straight through UpstreamAgents' dispatcher (no gateway). Certificates are made at test
@@ -324,7 +324,7 @@ t.test('H15: tls_verify: false is an explicit opt-out, logged for every upstream
   t.same(verifiedWithCa.warnings, [], 'verify: true with a CA is not an opt-out')
 })
 
-t.test('H15: the origin is recognised also when reply-from passes it as a URL object', async (t) => {
+t.test('H15: the origin is recognised also when a caller passes it as a URL object', async (t) => {
   const { agents: a } = agents(source(tableOf(upstream('a', ORIGIN_A, { verify: false }))))
   const res = await a.dispatcher.request({ origin: new URL(ORIGIN_A), path: '/', method: 'GET' })
   t.equal(await res.body.text(), 'ok', 'routed to the upstream\'s own Agent')

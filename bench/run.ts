@@ -845,19 +845,25 @@ async function revocation (ctx: Ctx): Promise<void> {
 // ---------------------------------------------------------------- (e) metrics on vs off
 async function metricsCost (ctx: Ctx): Promise<void> {
   out('## (e) Metrics cost: the same gateway with metrics on (ADMIN_PORT set, the default) and off (ADMIN_PORT=0)')
-  // a second instance, identical but for ADMIN_PORT=0 (no admin listener, no metrics collected), on CPU 0
-  const port = await freePort()
+  // two fresh instances, identical but for ADMIN_PORT (a free port: metrics on; 0: no admin listener,
+  // nothing measured), both on CPU 0. Not the portcullis target: by now it has been through the other
+  // extras (a 10,000-route map, 100,000 tokens), and its larger heap would be billed to the metrics.
+  const [port, onPort, adminPort] = [await freePort(), await freePort(), await freePort()]
   const env = portcullisEnv(ctx.redis.url, port, ctx.routes.file, { ISSUER: ctx.issuer, ADMIN_PORT: '0' })
+  const onEnv = portcullisEnv(ctx.redis.url, onPort, ctx.routes.file, { ISSUER: ctx.issuer, ADMIN_PORT: String(adminPort) })
   const off = start('portcullis-metrics-off', process.execPath, [BIN, 'serve'], { cpus: ctx.gatewayCpus, cwd: ROOT, env })
+  const onProc = start('portcullis-metrics-on', process.execPath, [BIN, 'serve'], { cpus: ctx.gatewayCpus, cwd: ROOT, env: onEnv })
   try {
     await waitFor('portcullis-metrics-off', off, answers(port, '/readyz', (s) => s === 200))
-    note(`metrics-off instance pid ${off.pid} on ${port} (${await describeConfig(env)}); metrics-on: the portcullis target`)
+    await waitFor('portcullis-metrics-on', onProc, answers(onPort, '/readyz', (s) => s === 200))
+    note(`metrics-off instance pid ${off.pid} on ${port} (${await describeConfig(env)}); metrics-on instance pid ${onProc.pid} on ${onPort} (ADMIN_PORT=${adminPort}, otherwise the same)`)
     await load(ctx, 'warmup-metrics-off', port, { durationS: WARMUP, tokensFile: ctx.tokensFile })
+    await load(ctx, 'warmup-metrics-on', onPort, { durationS: WARMUP, tokensFile: ctx.tokensFile })
     const pairs = Math.max(ROUNDS, 3)
     const on: number[] = []; const offRps: number[] = []; const ratios: number[] = []; const cpuRatios: number[] = []
     for (let i = 0; i < pairs; i++) {
       // alternate which goes first, so drift on the machine hits both alike
-      const order: Array<[string, number, number]> = [['on', ctx.portcullisPort, ctx.portcullis.pid], ['off', port, off.pid]]
+      const order: Array<[string, number, number]> = [['on', onPort, onProc.pid!], ['off', port, off.pid!]]
       if (i % 2 === 1) order.reverse()
       const got: Record<string, { rps: number, cpuUs: number }> = {}
       for (const [label, p, pid] of order) {
@@ -878,6 +884,7 @@ async function metricsCost (ctx: Ctx): Promise<void> {
     ctx.summary.push(`metrics cost ≤ 3% of throughput: ${cost <= 0.03 ? 'PASS' : 'FAIL'} (${(cost * 100).toFixed(1)} %: on ${fmtInt(median(on))} vs off ${fmtInt(median(offRps))} req/s; CPU per request ${(cpuCost * 100).toFixed(1)} %)`)
   } finally {
     await stop(off)
+    await stop(onProc)
   }
 }
 

@@ -1,7 +1,7 @@
 // Access entries: a route table seen as who may call what. One entry per route and method: its path
 // pattern, the rule a caller must meet (the authenticate and authorize stages, src/pipeline/) and
 // the upstream it reaches. Pure: no I/O, used by the CLI, the admin endpoint and the reload log.
-import { parseRoutePath, type RoutePattern } from '../config/route-map-schema.js'
+import { parseRoutePath, type RoutePattern } from '../config/route-path.js'
 import { HTTP_METHODS, type AuthMode, type CompiledRoute, type HttpMethod, type RouteTable } from '../config/route-types.js'
 import { drain, STRIDE, type Steps } from './steps.js'
 

@@ -1,6 +1,6 @@
 // Route patterns as sets of paths: methods as bit masks, whether two patterns overlap, and the trie the
 // loader and the table use to find every earlier overlapping route (path semantics: route-table.ts).
-import type { PathSegment, RoutePattern } from './route-map-schema.js'
+import type { PathSegment, RoutePattern } from './route-path.js'
 import { HTTP_METHODS, type HttpMethod } from './route-types.js'
 
 // --- methods as bit masks (bit i = HTTP_METHODS[i])

@@ -4,30 +4,25 @@
 // URLs and names, unknown upstreams, scopes without auth, overlapping routes, reserved paths.
 import { readFile } from 'node:fs/promises'
 import { LineCounter, parseDocument } from 'yaml'
-import { DURATION_PATTERN, parseDuration } from './duration.js'
 import {
-  DEFAULT_UPSTREAM_TIMEOUT, RateLimitSchema, RouteMapSchema, SCOPE_TOKEN_PATTERN, UPSTREAM_NAME_PATTERN,
-  parseRoutePath, parseSize, parseUpstreamUrl, type RoutePattern
+  DEFAULT_UPSTREAM_TIMEOUT, RouteMapSchema, SCOPE_TOKEN_PATTERN, UPSTREAM_NAME_PATTERN,
+  parseUpstreamUrl, type RoutePattern
 } from './route-map-schema.js'
 import { FastReporter, NEEDS_POSITIONS, parseFast } from './route-map-fast-parse.js'
-import { BAD, SourceReporter, describe, isRecord, label, type Checked, type Key } from './route-map-reporter.js'
+import { BAD, SourceReporter, isRecord, label, type Checked, type Key } from './route-map-reporter.js'
+import { checkAuth, checkDuration, checkMethods, checkPath, checkRateLimit, checkReserved, checkSize, checkUpstreamRef } from './route-map-fields.js'
 import { checkTls, sameTls } from './route-map-upstream-tls.js'
-import { OverlapIndex, methodMask, methodsOf, patternsOverlap, shapeOf } from './route-overlap.js'
+import { OverlapIndex, methodMask, methodsOf, shapeOf } from './route-overlap.js'
 import { CompiledRouteTable } from './route-table.js'
 import {
-  HTTP_METHODS, RESERVED_PREFIXES, RouteMapError,
-  type AuthMode, type CompiledRoute, type CompiledUpstream, type HttpMethod, type RateLimitPolicy,
+  RouteMapError,
+  type AuthMode, type CompiledRoute, type CompiledUpstream, type RateLimitPolicy,
   type RouteTable, type UpstreamTls
 } from './route-types.js'
 
 export { parseFast } from './route-map-fast-parse.js'
 
-const AUTH_MODES: readonly string[] = ['required', 'optional', 'none']
-const DURATION_RE = new RegExp(DURATION_PATTERN)
 const SCOPE_TOKEN_RE = new RegExp(SCOPE_TOKEN_PATTERN)
-const RESERVED = RESERVED_PREFIXES.map((prefix) => ({
-  prefix, pattern: { segments: [{ kind: 'static', value: prefix.slice(1) }], wildcard: true } satisfies RoutePattern
-}))
 
 /** How a caller adjusts a valid map while compiling it. */
 export interface CompileOptions {
@@ -142,48 +137,6 @@ function compileUpstreams (r: SourceReporter, value: unknown, file: string, opts
   return out
 }
 
-/** `body_limit` of a route: undefined when not set (MAX_BODY_SIZE applies). */
-function checkSize (r: SourceReporter, value: unknown, at: Key[]): Checked<number | undefined> {
-  if (value === undefined) return undefined
-  if (typeof value !== 'string') return BAD // reported by the schema
-  const bytes = parseSize(value)
-  if (typeof bytes === 'number') return bytes
-  r.at(at, `${label(at)}: ${bytes}, got ${JSON.stringify(value)}`)
-  return BAD
-}
-
-function checkDuration (r: SourceReporter, text: string, at: Key[]): Checked<number> {
-  const ms = parseDuration(text)
-  if (ms !== null) return ms
-  const problem = !DURATION_RE.test(text)
-    ? 'must be a duration like 250ms, 5s, 1m, 2h or 1d'
-    : /^0+[a-z]+$/.test(text) ? 'must be more than zero' : 'is too large'
-  r.at(at, `${label(at)}: ${problem}, got ${JSON.stringify(text)}`)
-  return BAD
-}
-
-/** `auth` of a mapping (a route or defaults); schema errors are already reported. */
-function checkAuth (owner: unknown, fallback: Checked<AuthMode>): Checked<AuthMode> {
-  const auth = isRecord(owner) ? owner.auth : undefined
-  if (auth === undefined) return fallback
-  return typeof auth === 'string' && AUTH_MODES.includes(auth) ? auth as AuthMode : BAD
-}
-
-/** undefined: not set (inherit); null: `off`/`false`. */
-function checkRateLimit (r: SourceReporter, value: unknown, at: Key[]): Checked<RateLimitPolicy | null> | undefined {
-  if (value === undefined) return undefined
-  if (value === 'off' || value === false) return null
-  if (!isRecord(value)) {
-    r.at(at, `${label(at)}: must be a mapping { limit, window, by, mode } or off, got ${describe(value)}`)
-    return BAD
-  }
-  const shapeOk = r.schema(RateLimitSchema, value, at)
-  const windowMs = typeof value.window === 'string' ? checkDuration(r, value.window, [...at, 'window']) : BAD
-  if (!shapeOk || windowMs === BAD) return BAD
-  const v = value as { limit: number, by: RateLimitPolicy['by'], mode?: RateLimitPolicy['mode'] }
-  return Object.freeze({ limit: v.limit, windowMs, by: v.by, mode: v.mode ?? 'batched' })
-}
-
 interface Defaults { auth: Checked<AuthMode>, rateLimit: Checked<RateLimitPolicy | null> }
 
 function compileRoutes (r: SourceReporter, value: unknown, upstreams: Map<string, Checked<CompiledUpstream>>,
@@ -255,48 +208,4 @@ function compileRoutes (r: SourceReporter, value: unknown, upstreams: Map<string
     patterns.push(pattern)
   }
   return { routes, patterns, overlaps: r.issues.length === 0 && overlaps.length === routes.length ? overlaps : [] }
-}
-
-function checkPath (r: SourceReporter, path: unknown, at: Key[]): Checked<RoutePattern> {
-  if (typeof path !== 'string') return BAD
-  const parsed = parseRoutePath(path)
-  if (typeof parsed !== 'string') return parsed
-  r.at(at, `${label(at)}: ${JSON.stringify(path)} ${parsed}`)
-  return BAD
-}
-
-/** Methods in HTTP_METHODS order (so route ids are stable); omitted means all of them. */
-function checkMethods (r: SourceReporter, methods: unknown, at: Key[]): Checked<HttpMethod[]> {
-  if (methods === undefined) return [...HTTP_METHODS]
-  if (!Array.isArray(methods) || methods.length === 0) return BAD
-  const known = new Set<string>(HTTP_METHODS)
-  const listed = new Set<string>()
-  let ok = true
-  for (const [j, m] of methods.entries()) {
-    if (typeof m !== 'string' || !known.has(m)) ok = false // reported by the schema
-    else if (listed.has(m)) {
-      r.at([...at, j], `${label([...at, j])}: ${m} is listed twice`)
-      ok = false
-    }
-    listed.add(String(m))
-  }
-  return ok ? HTTP_METHODS.filter((m) => listed.has(m)) : BAD
-}
-
-function checkUpstreamRef (r: SourceReporter, name: unknown, at: Key[],
-  upstreams: Map<string, Checked<CompiledUpstream>>): Checked<CompiledUpstream> {
-  if (typeof name !== 'string') return BAD
-  const upstream = upstreams.get(name)
-  if (upstream !== undefined) return upstream // BAD when the upstream itself was reported
-  const known = [...upstreams.keys()]
-  r.at(at, `${label(at)}: unknown upstream ${JSON.stringify(name)} (${known.length === 0 ? 'none defined' : `defined: ${known.join(', ')}`})`)
-  return BAD
-}
-
-/** The gateway serves RESERVED_PREFIXES itself: no route may match them or anything below them. */
-function checkReserved (r: SourceReporter, pattern: RoutePattern, path: string, at: Key[]): boolean {
-  const hit = RESERVED.find((res) => patternsOverlap(pattern, res.pattern))
-  if (hit === undefined) return true
-  r.at(at, `${label(at)}: ${JSON.stringify(path)} would shadow the gateway's own ${hit.prefix} endpoints (reserved: ${RESERVED_PREFIXES.join(', ')})`)
-  return false
 }

@@ -76,10 +76,9 @@ const AUDIENCE = 'portcullis'
 /** BENCH_RATE_LIMIT=0: the measured route `/orders/*` has no rate_limit (to profile the rest of the path). */
 const ROUTE_RATE_LIMIT = process.env.BENCH_RATE_LIMIT !== '0'
 const RATE_LIMIT = BENCH_RATE_LIMIT
-/** The bench's route map (bench/lib/routes.ts); with BENCH_RATE_LIMIT=0, `/orders/*` without its rate_limit line. */
+/** The bench's route map (bench/lib/routes.ts); with BENCH_RATE_LIMIT=0, `/orders/*` without its rate_limit. */
 function routesYaml (upstreamPort: number, extra: number): string {
-  const text = benchRoutes(upstreamPort, extra)
-  return ROUTE_RATE_LIMIT ? text : text.replace(/(path: \/orders\/\*\n(?:    .*\n)*?)    rate_limit: .*\n/, '$1')
+  return benchRoutes(upstreamPort, extra, { ordersRateLimit: ROUTE_RATE_LIMIT })
 }
 const USER = 'bench'
 const PASSWORD = 'bench-password-0123'

@@ -3,7 +3,8 @@
 export const BENCH_SCOPE = 'orders:read'
 export const BENCH_RATE_LIMIT = 1_000_000_000
 
-export function routesYaml (upstreamPort: number, extra: number): string {
+/** `ordersRateLimit: false`: `/orders/*` without its rate_limit (BENCH_RATE_LIMIT=0, to profile the rest of the path). */
+export function routesYaml (upstreamPort: number, extra: number, opts: { ordersRateLimit?: boolean } = {}): string {
   const lines = [
     'version: 1',
     'upstreams:',
@@ -13,7 +14,7 @@ export function routesYaml (upstreamPort: number, extra: number): string {
     '    methods: [GET, HEAD]',
     '    upstream: api',
     `    scopes: [${BENCH_SCOPE}]`,
-    `    rate_limit: { limit: ${BENCH_RATE_LIMIT}, window: 1m, by: subject }`
+    ...(opts.ordersRateLimit === false ? [] : [`    rate_limit: { limit: ${BENCH_RATE_LIMIT}, window: 1m, by: subject }`])
   ]
   for (let i = 0; i < extra; i++) {
     const shape = i % 3

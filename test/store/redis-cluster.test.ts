@@ -123,28 +123,43 @@ t.test('WAIT not acknowledged on a Cluster: the change is SPUBLISHed before the 
   const feed = store.subscribeRevocations({ event: (e) => { events.push(e) }, up: () => { ups++ }, down: () => {} })
   t.teardown(() => feed.close())
   await until('feed up, every replica counted', async () => ups === 1 && Object.keys(store.replicas().online).length === 3 && store.replicas().short.length === 0)
-  await store.putUser({ name: 'bob', passwordHash: 'h', scopes: [], disabled: false, createdAt: 1 })
+  // a token, a cut-off and a user on three different masters: their three replicas frozen at once,
+  // no WAIT queued behind another's on one connection
+  const masters = await cluster.masters()
+  const owner = (key: string): string => masters.find((m) => m.slots.some(([a, b]) => calculateSlot(key) >= a && calculateSlot(key) <= b))?.id ?? ''
+  let [jti, sub, name] = ['j0', 's0', 'u0']
+  const keys = (): string[] => [`${prefix}revoked:jti:{j:${jti}}`, `${prefix}revoked-before:{u:${sub}}`, `${prefix}user:{u:${name}}`]
+  for (let i = 1; owner(keys()[1] ?? '') === owner(keys()[0] ?? ''); i++) sub = `s${i}`
+  for (let i = 1; new Set(keys().map(owner)).size < 3; i++) name = `u${i}`
+  await store.putUser({ name, passwordHash: 'h', scopes: [], disabled: false, createdAt: 1 })
   const exp = Math.floor(Date.now() / 1000) + 600
   const writes = [
-    { what: 'revokeToken', key: `${prefix}revoked:jti:{j:frozen}`, write: async () => { await store.revokeToken('frozen', exp) }, is: (e: RevocationEvent) => e.kind === 'token' && e.id === 'frozen' },
-    { what: 'updateUser (disable)', key: `${prefix}user:{u:bob}`, write: async () => { await store.updateUser('bob', (u) => ({ ...u, disabled: true })) }, is: (e: RevocationEvent) => e.kind === 'user-disabled' && e.id === 'bob' && e.disabled }
+    { key: keys()[0] ?? '', write: async () => { await store.revokeToken(jti, exp) }, is: (e: RevocationEvent) => e.kind === 'token' && e.id === jti },
+    // a fixed cut-off: the retry surely finds it in place (the script answers 0)
+    { key: keys()[1] ?? '', write: async () => { await store.revokeUserBefore(sub, 1234) }, is: (e: RevocationEvent) => e.kind === 'user-cutoff' && e.id === sub },
+    { key: keys()[2] ?? '', write: async () => { await store.updateUser(name, (u) => ({ ...u, disabled: true })) }, is: (e: RevocationEvent) => e.kind === 'user-disabled' && e.id === name && e.disabled }
   ]
-  for (const w of writes) {
-    const seen = (): number => events.filter(w.is).length
-    const { master, replica } = await replicaOfKey(w.key)
-    replica.pause() // SIGSTOP: still online for its master, acknowledging nothing
-    let err: unknown
-    try { err = await w.write().then(() => null, (e: unknown) => e) } finally { replica.resume() }
-    t.type(err, StoreUnavailableError, `${w.what}: not acknowledged, 503`)
-    await until(`${w.what}: its event, before any retry`, async () => seen() === 1)
-    // the replica caught up: the one retry below is acknowledged (so it is its own event that arrives)
-    const offset = (info: unknown): number => Number(/master_repl_offset:(\d+)/.exec(String(info))?.[1])
-    const target = offset(await master.call(['INFO', 'replication']))
-    await until(`${w.what}: replica caught up`, async () => offset(await replica.call(['INFO', 'replication'])) >= target)
-    await w.write()
-    await until(`${w.what}: the retry, finding the change in place, publishes it again`, async () => seen() === 2)
+  const seen = (): number[] => writes.map((w) => events.filter(w.is).length)
+  const pairs = await Promise.all(writes.map(async (w) => await replicaOfKey(w.key)))
+  const frozen = [...new Set(pairs.map((p) => p.replica))]
+  for (const r of frozen) r.pause() // SIGSTOP: still online for its master, acknowledging nothing
+  let errs: unknown[]
+  try { errs = await Promise.all(writes.map(async (w) => await w.write().then(() => null, (e: unknown) => e))) } finally { for (const r of frozen) r.resume() }
+  for (const e of errs) {
+    t.type(e, StoreUnavailableError, 'not acknowledged: 503')
+    t.match((e as Error).message, /reached 0 of 1 replica/, 'by WAIT')
   }
-  t.match(await store.checkRevocation({ jti: 'frozen', sub: 'bob', clientId: 'c' }), { tokenRevoked: true, userDisabled: true })
+  await until('each event, before any retry', async () => seen().every((n) => n === 1))
+  // the replicas caught up: each retry below is acknowledged, so it is its own event that arrives
+  const offset = (info: unknown): number => Number(/master_repl_offset:(\d+)/.exec(String(info))?.[1])
+  for (const { master, replica } of pairs) {
+    const target = offset(await master.call(['INFO', 'replication']))
+    await until('replica caught up', async () => offset(await replica.call(['INFO', 'replication'])) >= target)
+  }
+  for (const w of writes) await w.write()
+  await until('each retry publishes its change again', async () => seen().every((n) => n === 2))
+  t.same(seen(), [2, 2, 2])
+  t.match(await store.checkRevocation({ jti, sub: name, clientId: 'c' }), { tokenRevoked: true, userDisabled: true })
 })
 
 t.test('E02 on a Cluster: one shard that loses its data (FLUSHALL on its master) changes the epoch, logged once', async (t) => {

@@ -7,13 +7,15 @@
 // Cluster a script may only touch its own slot, and a sharded channel has a slot of its own, so the
 // store SPUBLISHes after the script (#durable), on each of the three outcomes that leave the change
 // in place: written; written but not acknowledged by the replicas in time (the 503 of durable.ts);
-// already in place, as on the client's retry after such a 503 or after a failed SPUBLISH, and that
-// repeated event is harmless (view.ts keeps the later marker or cut-off). A publish fails when the
-// channel's master is unreachable, and then the subscribers, connected to that same master, lose
-// their feed too and re-sync from a snapshot that holds the write. Not covered: a gateway that dies
-// between the two calls, or that alone is cut off from the channel's master, and whose client never
-// retries; the other instances' local views lack that one change until their next re-sync (README
-// "High availability").
+// already in place (a revocation's script answers 0; a record's compare-and-set simply writes it
+// again), as on the client's retry after such a 503 or after a failed SPUBLISH. A repeated event is
+// harmless (view.ts keeps the later marker or cut-off, a flag is set to its stored value). A
+// publish fails when the channel's master is unreachable, and then the subscribers, connected to that
+// same master, lose their feed too and re-sync from a snapshot that holds the write. Not covered,
+// when the client never retries: a gateway that dies between the two calls, or that alone is cut off
+// from the channel's master, and a write that timed out queued behind another's WAIT (it may not
+// have run: nothing is published); the other instances' local views lack that one change until
+// their next re-sync (SECURITY.md "Known gaps").
 import type { RefreshTokenRecord, RevocationEvent, RotateResult, RotationOptions } from '../types.js'
 import type { StoreRedis } from './client.js'
 import { Durability, ReplicaAckError, type Chain } from './durable.js'

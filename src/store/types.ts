@@ -215,7 +215,8 @@ export interface Store {
   checkRevocation(q: RevocationQuery): Promise<RevocationState>
   /**
    * Replication: every revokeToken/revokeSession/revokeUserBefore and cut-off that changes something and every
-   * putUser/putClient/updateUser/updateClient is published as a RevocationEvent. Calls up() once subscribed (and after each
+   * putUser/putClient/updateUser/updateClient is published as a RevocationEvent (a Redis Cluster also repeats the event of a
+   * revocation that found its change in place: a retry's). Calls up() once subscribed (and after each
    * re-subscription), down() when the feed may have lost events (disconnected, no heartbeat answer).
    */
   subscribeRevocations(handlers: RevocationFeedHandlers, opts?: RevocationFeedOptions): RevocationFeed

@@ -65,7 +65,12 @@ const recordKinds: Array<RecordKind<UserRecord> | RecordKind<ClientRecord>> = [
   } satisfies RecordKind<ClientRecord>
 ]
 
-export function storeContract (t: Test, makeStore: MakeStore): void {
+/**
+ * `feedRepeats`: the store publishes again the event of a revocation that finds its change already
+ * in place (a Redis Cluster, where the publish is a call of its own: the client's retry after a 503
+ * must announce it, src/store/redis/writes.ts). Such a repeat changes nothing in a view.
+ */
+export function storeContract (t: Test, makeStore: MakeStore, opts: { feedRepeats?: boolean } = {}): void {
   /** A fresh store for one subtest, cleaned up when it ends. */
   const fresh = async (tt: Test): Promise<Store> => {
     const { store, cleanup } = await makeStore()
@@ -315,15 +320,20 @@ export function storeContract (t: Test, makeStore: MakeStore): void {
     await store.revokeUserBefore('carol', 999) // a cut-off never moves back: no event
     await store.putUser(user('dave', { disabled: true }))
     await store.putClient(client('app', { disabled: false }))
-    await until(() => events.length >= 5)
+    await until(() => events.length >= (opts.feedRepeats === true ? 7 : 5))
     await sleep(50)
+    if (opts.feedRepeats === true) {
+      t.same([events[1], events[4]], [{ kind: 'token', id: 'j1', untilMs: (exp - 60) * 1000 }, { kind: 'user-cutoff', id: 'carol', before: 999 }], 'a write that found its change in place: published again, as asked (no later marker or cut-off than the stored one)')
+      events.splice(4, 1)
+      events.splice(1, 1)
+    }
     t.same(events, [
       { kind: 'token', id: 'j1', untilMs: exp * 1000 },
       { kind: 'session', id: 's1', untilMs: exp * 1000 },
       { kind: 'user-cutoff', id: 'carol', before: 1000 },
       { kind: 'user-disabled', id: 'dave', disabled: true },
       { kind: 'client-disabled', id: 'app', disabled: false }
-    ], 'in write order, nothing for writes that changed nothing')
+    ], opts.feedRepeats === true ? 'in write order' : 'in write order, nothing for writes that changed nothing')
   })
 
   t.test('revocationSnapshot: the whole current revocation state', async (t) => {

@@ -10,8 +10,8 @@ import { Redis } from 'ioredis'
 import { RedisStore } from '../../src/store/redis/index.js'
 import type { RedisTarget } from '../../src/store/redis/target.js'
 import { calculateSlot } from '../../src/store/redis/slots.js'
-import type { RevocationEvent } from '../../src/store/types.js'
-import { startCluster, until } from '../helpers/redis-topology.js'
+import { StoreUnavailableError, type RevocationEvent } from '../../src/store/types.js'
+import { startCluster, until, type RedisProcess } from '../helpers/redis-topology.js'
 import { storeLogRecorder as recorder } from '../helpers/log-capture.js'
 import { storeContract } from './contract.js'
 import { storeUpdateContract } from './contract-updates.js'
@@ -27,17 +27,28 @@ const target: RedisTarget = {
   minReplicas: 1
 }
 
-async function readyStore (prefix = `t-${randomUUID()}:`, logger = recorder(), epochCheckMs?: number): Promise<RedisStore> {
-  const store = new RedisStore({ target, timeoutMs: 2000, prefix, logger, ...(epochCheckMs !== undefined && { epochCheckMs }) })
+async function readyStore (prefix = `t-${randomUUID()}:`, logger = recorder(), epochCheckMs?: number, timeoutMs = 2000): Promise<RedisStore> {
+  const store = new RedisStore({ target, timeoutMs, prefix, logger, ...(epochCheckMs !== undefined && { epochCheckMs }) })
   if (!await store.ready(10_000)) throw new Error('the cluster store did not become ready')
   return store
+}
+
+/** The replica of the master that serves `key`'s slot now (its CLUSTER NODES "myself" line names that master). */
+async function replicaOfKey (key: string): Promise<{ master: RedisProcess, replica: RedisProcess }> {
+  const master = await cluster.masterOfSlot(calculateSlot(key))
+  const masterId = String(await master.call(['CLUSTER', 'MYID']))
+  for (const n of cluster.nodes.filter((x) => x !== master && x.running)) {
+    const myself = String(await n.call(['CLUSTER', 'NODES'])).split('\n').find((l) => l.includes('myself'))
+    if (myself?.includes(` ${masterId} `) === true) return { master, replica: n }
+  }
+  throw new Error(`no replica of the master of ${key}`)
 }
 
 const makeStore = async (): Promise<{ store: RedisStore, cleanup: () => Promise<void> }> => {
   const store = await readyStore()
   return { store, cleanup: async () => { await store.close() } }
 }
-storeContract(t, makeStore)
+storeContract(t, makeStore, { feedRepeats: true }) // writes.ts: a revocation found in place is published again
 storeUpdateContract(t, makeStore)
 storeAuthContract(t, makeStore)
 storeMobileContract(t, makeStore)
@@ -78,19 +89,12 @@ t.test('WAIT: a revocation is answered once a replica holds it; the replica coun
   const exp = Math.floor(Date.now() / 1000) + 600
   await store.revokeToken('durable', exp)
   const key = `${prefix}revoked:jti:{j:durable}`
-  const master = await cluster.masterOfSlot(calculateSlot(key))
-  const masterId = String(await master.call(['CLUSTER', 'MYID']))
   // read it on that master's replica directly: it is there as soon as the call resolved
-  let found = false
-  for (const n of cluster.nodes.filter((x) => x !== master && x.running)) {
-    const myself = String(await n.call(['CLUSTER', 'NODES'])).split('\n').find((l) => l.includes('myself'))
-    if (myself?.includes(` ${masterId} `) !== true) continue
-    const r = n.client()
-    await r.connect()
-    await r.call('READONLY')
-    found = await r.get(key) === '1'
-    r.disconnect()
-  }
+  const r = (await replicaOfKey(key)).replica.client()
+  await r.connect()
+  await r.call('READONLY')
+  const found = await r.get(key) === '1'
+  r.disconnect()
   t.ok(found, 'the replica of the key\'s master holds the revocation')
 })
 
@@ -106,6 +110,56 @@ t.test('sharded pub/sub: a revocation reaches a subscriber; it is up again after
   await store.updateUser('nobody', (u) => u) // unknown user: nothing published
   await until('event', async () => events.length === 1)
   t.match(events[0], { kind: 'session', id: 's-feed' })
+})
+
+t.test('WAIT not acknowledged on a Cluster: the change is SPUBLISHed before the 503, and again on the retry that finds it in place', async (t) => {
+  // without the event, the other instances' replicated views pass a revoked token (or a disabled
+  // user's) until their next re-sync, past REVOCATION_MAX_LAG (README "At the edge")
+  const prefix = `t-${randomUUID()}:`
+  const store = await readyStore(prefix, recorder(), undefined, 1000)
+  t.teardown(() => store.close())
+  const events: RevocationEvent[] = []
+  let ups = 0
+  const feed = store.subscribeRevocations({ event: (e) => { events.push(e) }, up: () => { ups++ }, down: () => {} })
+  t.teardown(() => feed.close())
+  await until('feed up, every replica counted', async () => ups === 1 && Object.keys(store.replicas().online).length === 3 && store.replicas().short.length === 0)
+  // a token, a cut-off and a user on three different masters: their three replicas frozen at once,
+  // no WAIT queued behind another's on one connection
+  const masters = await cluster.masters()
+  const owner = (key: string): string => masters.find((m) => m.slots.some(([a, b]) => calculateSlot(key) >= a && calculateSlot(key) <= b))?.id ?? ''
+  let [jti, sub, name] = ['j0', 's0', 'u0']
+  const keys = (): string[] => [`${prefix}revoked:jti:{j:${jti}}`, `${prefix}revoked-before:{u:${sub}}`, `${prefix}user:{u:${name}}`]
+  for (let i = 1; owner(keys()[1] ?? '') === owner(keys()[0] ?? ''); i++) sub = `s${i}`
+  for (let i = 1; new Set(keys().map(owner)).size < 3; i++) name = `u${i}`
+  await store.putUser({ name, passwordHash: 'h', scopes: [], disabled: false, createdAt: 1 })
+  const exp = Math.floor(Date.now() / 1000) + 600
+  const writes = [
+    { key: keys()[0] ?? '', write: async () => { await store.revokeToken(jti, exp) }, is: (e: RevocationEvent) => e.kind === 'token' && e.id === jti },
+    // a fixed cut-off: the retry surely finds it in place (the script answers 0)
+    { key: keys()[1] ?? '', write: async () => { await store.revokeUserBefore(sub, 1234) }, is: (e: RevocationEvent) => e.kind === 'user-cutoff' && e.id === sub },
+    { key: keys()[2] ?? '', write: async () => { await store.updateUser(name, (u) => ({ ...u, disabled: true })) }, is: (e: RevocationEvent) => e.kind === 'user-disabled' && e.id === name && e.disabled }
+  ]
+  const seen = (): number[] => writes.map((w) => events.filter(w.is).length)
+  const pairs = await Promise.all(writes.map(async (w) => await replicaOfKey(w.key)))
+  const frozen = [...new Set(pairs.map((p) => p.replica))]
+  for (const r of frozen) r.pause() // SIGSTOP: still online for its master, acknowledging nothing
+  let errs: unknown[]
+  try { errs = await Promise.all(writes.map(async (w) => await w.write().then(() => null, (e: unknown) => e))) } finally { for (const r of frozen) r.resume() }
+  for (const e of errs) {
+    t.type(e, StoreUnavailableError, 'not acknowledged: 503')
+    t.match((e as Error).message, /reached 0 of 1 replica/, 'by WAIT')
+  }
+  await until('each event, before any retry', async () => seen().every((n) => n === 1))
+  // the replicas caught up: each retry below is acknowledged, so it is its own event that arrives
+  const offset = (info: unknown): number => Number(/master_repl_offset:(\d+)/.exec(String(info))?.[1])
+  for (const { master, replica } of pairs) {
+    const target = offset(await master.call(['INFO', 'replication']))
+    await until('replica caught up', async () => offset(await replica.call(['INFO', 'replication'])) >= target)
+  }
+  for (const w of writes) await w.write()
+  await until('each retry publishes its change again', async () => seen().every((n) => n === 2))
+  t.same(seen(), [2, 2, 2])
+  t.match(await store.checkRevocation({ jti, sub: name, clientId: 'c' }), { tokenRevoked: true, userDisabled: true })
 })
 
 t.test('E02 on a Cluster: one shard that loses its data (FLUSHALL on its master) changes the epoch, logged once', async (t) => {

@@ -1,15 +1,16 @@
 // Issue 11 item 5 with REDIS_MIN_REPLICAS=1 on a real master and replica (redis-server --replicaof):
 // a durable write is answered only once the replica acknowledged it (WAIT). With the replica frozen
 // (SIGSTOP: still "online" for the master, acknowledging nothing) the write gets a 503 instead, and it
-// is idempotent: a revocation retried later is in place; a refresh retried with the same token after
-// the 503 is served, not taken for a replay (RFC 9700 §4.14.2), and so is a code (RFC 6749 §4.1.2).
+// is idempotent: a revocation retried later is in place (and over HTTP, RFC 7009 /oauth/revoke answers
+// 503, then 200); so is a user or client disable; a refresh retried with the same token after the 503
+// is served, not taken for a replay (RFC 9700 §4.14.2), and so is a code (RFC 6749 §4.1.2).
 // With the replica gone, /readyz stays 200 and reports the shortfall (logged once), and writes wait
 // for the replicas online (none).
 import { randomUUID } from 'node:crypto'
 import t from 'tap'
 import { RedisStore } from '../../src/store/redis/index.js'
 import { StoreUnavailableError } from '../../src/store/types.js'
-import { buildOAuthApp, passwordTokens, refresh, seedFixture } from '../helpers/oauth.js'
+import { basic, buildOAuthApp, decodeSegment, FIXTURE, passwordTokens, post, refresh, seedFixture } from '../helpers/oauth.js'
 import { startTestGateway } from '../helpers/gateway.js'
 import { startRedis } from '../helpers/redis-server.js'
 import { until } from '../helpers/redis-topology.js'
@@ -51,7 +52,7 @@ t.test('a revocation waits for the replica; frozen replica: 503 (StoreUnavailabl
   t.equal((await store.checkRevocation({ jti: 'j-frozen', sub: 's', clientId: 'c' })).tokenRevoked, true)
 })
 
-t.test('RFC 9700 §4.14.2: a refresh answered 503 because the replica did not acknowledge is retried with the same token and served', async (t) => {
+t.test('RFC 9700 §4.14.2: a refresh answered 503 because the replica did not acknowledge is retried with the same token and served; RFC 7009 revoke likewise', async (t) => {
   const store = await durableStore()
   t.teardown(() => store.close())
   const { app } = await buildOAuthApp(t, { store, env: { TOKEN_RATE_LIMIT: '1000' } })
@@ -67,6 +68,36 @@ t.test('RFC 9700 §4.14.2: a refresh answered 503 because the replica did not ac
   const next = await refresh(app, retry.json().refresh_token)
   t.equal(next.statusCode, 200, 'and the session lives on')
   t.equal((await refresh(app, login.refresh_token!)).statusCode, 400, 'the old token, now really used, is a replay')
+  // RFC 7009: revoking the session's refresh token is a durable write too (revokeSession)
+  const live = next.json()
+  const revoke = async (): Promise<number> => (await post(app, '/oauth/revoke', { token: live.refresh_token }, { authorization: basic('web', FIXTURE.webSecret) })).statusCode
+  t.equal(await withFrozenReplica(revoke), 503, 'revoke not acknowledged: 503, not a 200 the replica may lose')
+  let again = await revoke()
+  while (again === 503) again = await revoke()
+  t.equal(again, 200, 'the retry is answered 200')
+  t.equal((await refresh(app, live.refresh_token)).statusCode, 400, 'the revoked refresh token is refused')
+  const claims = decodeSegment(live.access_token, 1) as { jti: string, sid: string, sub: string, client_id: string }
+  t.match(await store.checkRevocation({ jti: claims.jti, sid: claims.sid, sub: claims.sub, clientId: claims.client_id }), { sessionRevoked: true }, 'and so is its access token (its session)')
+})
+
+t.test('a user or client disable (updateUser, updateClient) waits for the replica: frozen, the store is unavailable; the retry is served', async (t) => {
+  const store = await durableStore()
+  t.teardown(() => store.close())
+  await store.putUser({ name: 'dora', passwordHash: 'h', scopes: [], disabled: false, createdAt: 1 })
+  await store.putClient({ id: 'app', secretHash: null, grants: [], scopes: [], disabled: false, createdAt: 1 })
+  const disableUser = async (): Promise<unknown> => await store.updateUser('dora', (u) => ({ ...u, disabled: true }), { revokeBefore: nowS() })
+  const disableClient = async (): Promise<unknown> => await store.updateClient('app', (c) => ({ ...c, disabled: true }), { revokeBefore: nowS() })
+  const errs = await withFrozenReplica(async () => [await disableUser().catch((e: unknown) => e), await disableClient().catch((e: unknown) => e)])
+  for (const e of errs) {
+    t.type(e, StoreUnavailableError, 'not acknowledged: the store is unavailable for this write (503)')
+    t.match((e as Error).message, /reached 0 of 1 replica/)
+  }
+  for (const disable of [disableUser, disableClient]) {
+    let done = await disable().catch(() => undefined)
+    while (done === undefined) done = await disable().catch(() => undefined) // until the thawed replica caught up
+    t.match(done, { disabled: true }, 'the retry is served: the record is disabled')
+  }
+  t.match(await store.checkRevocation({ jti: 'j', sub: 'dora', clientId: 'app' }), { userDisabled: true, clientDisabled: true })
 })
 
 t.test('consumeRefreshToken and an authorization code: undone when not acknowledged, so the retry finds them unused', async (t) => {

@@ -5,6 +5,7 @@ import t from 'tap'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { loadConfig } from '../../src/config/env.js'
 import { describeTarget, parseHostPorts, redisTargetOf } from '../../src/store/redis/target.js'
 
 t.test('no Redis setting: the memory store (null)', async (t) => {
@@ -18,6 +19,12 @@ t.test('each mode, with its REDIS_MIN_REPLICAS default (1 Sentinel/Cluster, 0 st
     mode: 'sentinel', name: 'mymaster', minReplicas: 1, sentinels: [{ host: 'a', port: 26379 }, { host: '::1', port: 26380 }]
   })
   t.match(redisTargetOf({ REDIS_SENTINELS: 'a:1', REDIS_SENTINEL_NAME: 'pc', REDIS_SENTINEL_PASSWORD: 'sp' }), { name: 'pc', sentinelPassword: 'sp' })
+  t.match(redisTargetOf({ REDIS_CLUSTER_NODES: 'c1:7000' }), { mode: 'cluster', minReplicas: 1 })
+  // as the server and the CLI read it: the environment parsed first (no schema default may hide the per-mode one)
+  t.same(['REDIS_URL=redis://r:6379', 'REDIS_SENTINELS=a:1', 'REDIS_CLUSTER_NODES=c1:7000'].map((kv) => {
+    const [k, v] = kv.split('=') as [string, string]
+    return redisTargetOf(loadConfig({ [k]: v }))?.minReplicas
+  }), [0, 1, 1], 'standalone 0, Sentinel 1, Cluster 1 through loadConfig')
   t.match(redisTargetOf({ REDIS_CLUSTER_NODES: 'c1:7000,c2:7001', REDIS_MIN_REPLICAS: 2 }), { mode: 'cluster', minReplicas: 2, nodes: [{ host: 'c1', port: 7000 }, { host: 'c2', port: 7001 }] })
   t.match(redisTargetOf({ REDIS_CLUSTER_NODES: 'c1:7000', REDIS_MIN_REPLICAS: 0 }), { minReplicas: 0 }, '0 is honoured')
   t.throws(() => redisTargetOf({ REDIS_URL: 'redis://r', REDIS_CLUSTER_NODES: 'c:1' }), /exactly one/)

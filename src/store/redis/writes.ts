@@ -2,13 +2,20 @@
 // client records (disable, cut-off), refresh-token rotation and consumption, code consumption.
 // Each goes through Durability (durable.ts: WAIT for REDIS_MIN_REPLICAS) on the master of its key.
 //
-// Feed events: on one server, the script PUBLISHes in the same atomic step as its write. On a
-// Cluster a script may only touch its own slot, and a sharded channel has a slot of its own, so
-// the store SPUBLISHes right after a script that changed something. A publish fails when the
-// channel's master is unreachable, and then the subscribers, connected to that same master, lose
-// their feed too and re-sync from a snapshot that holds the write. Not covered: a gateway that dies
-// between the two calls, or that alone is cut off from the channel's master; the other instances'
-// local views lack that one change until their next re-sync (README "High availability").
+// Feed events: on one server, the script PUBLISHes in the same atomic step as its write, before
+// the WAIT, so a write that gets its 503 (replicas too slow) has been announced all the same. On a
+// Cluster a script may only touch its own slot, and a sharded channel has a slot of its own, so the
+// store SPUBLISHes after the script (#durable), on each of the three outcomes that leave the change
+// in place: written; written but not acknowledged by the replicas in time (the 503 of durable.ts);
+// already in place (a revocation's script answers 0; a record's compare-and-set simply writes it
+// again), as on the client's retry after such a 503 or after a failed SPUBLISH. A repeated event is
+// harmless (view.ts keeps the later marker or cut-off, a flag is set to its stored value). A
+// publish fails when the channel's master is unreachable, and then the subscribers, connected to that
+// same master, lose their feed too and re-sync from a snapshot that holds the write. Not covered,
+// when the client never retries: a gateway that dies between the two calls, or that alone is cut off
+// from the channel's master, and a write that timed out queued behind another's WAIT (it may not
+// have run: nothing is published); the other instances' local views lack that one change until
+// their next re-sync (SECURITY.md "Known gaps").
 import type { RefreshTokenRecord, RevocationEvent, RotateResult, RotationOptions } from '../types.js'
 import type { StoreRedis } from './client.js'
 import { Durability, ReplicaAckError, type Chain } from './durable.js'
@@ -54,28 +61,51 @@ export class RedisWrites {
     })
   }
 
+  /**
+   * A durable write and (Cluster) its feed events; `events` maps the script's reply to the events of
+   * the change it left in place. Not acknowledged by the replicas: the write ran on the master all the
+   * same, so its events are published (best effort) before the 503.
+   */
+  async #durable (what: string, key: string, call: [string, ...Array<string | number>], events: (reply: unknown) => RevocationEvent[]): Promise<unknown> {
+    let reply: unknown
+    try {
+      reply = await this.#write(what, key, call)
+    } catch (err) {
+      if (err instanceof ReplicaAckError) await this.#publish(what, events(err.replies[0])).catch(() => {}) // the caller answers 503 anyway; its retry publishes again
+      throw err
+    }
+    await this.#publish(what, events(reply))
+    return reply
+  }
+
+  /** 1 written, 0 already revoked at least as long (a retry, or a second request): published either way. */
   async revokeUntil (what: string, key: string, ttlMs: number, event: RevocationEvent): Promise<void> {
-    const written = await this.#write(what, key, ['revokeUntil', key, ttlMs, this.#channel, JSON.stringify(event)])
-    if (written === 1) await this.#publish(what, [event])
+    await this.#durable(what, key, ['revokeUntil', key, ttlMs, this.#channel, JSON.stringify(event)], () => [event])
   }
 
+  /** 1 written, 0 an equal or later cut-off in place: published either way. */
   async revokeBefore (what: string, key: string, before: number, event: RevocationEvent): Promise<void> {
-    const written = await this.#write(what, key, ['revokeBefore', key, before, this.#channel, JSON.stringify(event)])
-    if (written === 1) await this.#publish(what, [event])
+    await this.#durable(what, key, ['revokeBefore', key, before, this.#channel, JSON.stringify(event)], () => [event])
   }
 
-  /** The index first (a listing skips an index entry without a record), then record and flag in one script. */
+  /**
+   * The index first (a listing skips an index entry without a record), then record and flag in one
+   * script. 0 (ifAbsent, the record exists) wrote nothing: its event would announce a state that is
+   * not the stored one, so nothing is published.
+   */
   async putRecord (what: string, record: string, flagKey: string, index: string, id: string, json: string, disabled: string, ifAbsent: string, event: RevocationEvent): Promise<boolean> {
     await this.#run(what, () => this.#redis.sadd(index, id))
-    const written = await this.#write(what, record, ['putRecord', record, flagKey, json, disabled, ifAbsent, this.#channel, JSON.stringify(event)])
-    if (written === 1) await this.#publish(what, [event])
+    const written = await this.#durable(what, record, ['putRecord', record, flagKey, json, disabled, ifAbsent, this.#channel, JSON.stringify(event)], (w) => w === 1 ? [event] : [])
     return written === 1
   }
 
-  /** The compare-and-set of records.ts: 1 written, 0 changed meanwhile. */
+  /**
+   * The compare-and-set of records.ts: 1 written, 0 changed meanwhile (nothing written, nothing
+   * published: records.ts reads again, and the write that follows publishes, a retry after a 503 too).
+   */
   async updateRecord (what: string, keys: [string, string, string], expected: string, json: string, disabled: string, cutoff: string, disabledEvent: string, cutoffEvent: string): Promise<number> {
-    const written = await this.#write(what, keys[0], ['updateRecord', ...keys, expected, json, disabled, cutoff, this.#channel, disabledEvent, cutoffEvent])
-    if (written === 1) await this.#publish(what, [disabledEvent, cutoffEvent].filter((e) => e !== '').map((e) => JSON.parse(e) as RevocationEvent))
+    const events = [disabledEvent, cutoffEvent].filter((e) => e !== '').map((e) => JSON.parse(e) as RevocationEvent)
+    const written = await this.#durable(what, keys[0], ['updateRecord', ...keys, expected, json, disabled, cutoff, this.#channel, disabledEvent, cutoffEvent], (w) => w === 1 ? events : [])
     return Number(written)
   }
 

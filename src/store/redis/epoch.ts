@@ -63,24 +63,27 @@ function tagInSlot (slot: number): string {
 
 /**
  * The write counter INCR'd with a durable write of `key` (durable.ts), in one pipeline with it: one
- * server, <p>epoch-writes; Cluster, the counter of the master serving `key`: the first epoch-copy tag
- * (epochShardTags) that master serves, else one in the key's own slot. null while the slots are unknown.
+ * server, <p>epoch-writes; Cluster, the counter of the master serving `key`, in the slot of one
+ * epoch-copy tag (epochShardTags) that master serves (the first found, kept while it serves it), else
+ * in the key's own slot. null while the slots are unknown.
  */
 export function writeCounter (redis: StoreRedis, k: KeyLayout): (key: string) => string | null {
   if (!isCluster(redis)) return () => k.epochWrites
   const tags = epochShardTags()
+  // ioredis sends a pipeline to one node group: the master and its replicas, as CLUSTER SLOTS lists them
+  const group = (slot: number): string | undefined => redis.slots[slot]?.join(';')
+  const chosen = new Map<string, number>() // group -> index of its counter's tag, while that group serves it
   return (key) => {
     const slot = calculateSlot(key)
-    // ioredis sends a pipeline to one node group: the master and its replicas, as CLUSTER SLOTS lists them
-    const group = (s: number): string | undefined => redis.slots[s]?.join(';')
     const own = group(slot)
     if (own === undefined) return null
-    const first = Math.floor(slot / SLOT_STEP) // usually that master's: slots are served in ranges
-    for (let j = 0; j < tags.length; j++) {
-      const i = (first + j) % tags.length
-      if (group(i * SLOT_STEP) === own) return k.shardWrites(tags[i] as string)
+    let i = chosen.get(own)
+    if (i === undefined || group(i * SLOT_STEP) !== own) {
+      i = tags.findIndex((_tag, j) => group(j * SLOT_STEP) === own)
+      if (i < 0) return k.shardWrites(tagInSlot(slot))
+      chosen.set(own, i)
     }
-    return k.shardWrites(tagInSlot(slot))
+    return k.shardWrites(tags[i] as string)
   }
 }
 
@@ -112,10 +115,17 @@ function redisEpochSource ({ redis, k, timeoutMs, logger, durability }: EpochDep
       throw err
     }
   }
+  /** The replacement under way: checks running side by side (reconnect, node events, the timer) share it and its one log line. */
+  let replacing: { from: string, to: Promise<string> } | null = null
   /** Replaces `epoch` (when nobody did yet) because the store lost data; resolves the epoch now held. */
   async function replace (epoch: string, why: string, detail: object): Promise<string> {
-    logger.error({ store: 'epoch', reason: why, ...detail }, 'the store lost acknowledged data: replacing the store epoch')
-    return await bounded('rotate epoch', timeoutMs, () => redis.rotateEpoch(k.epoch, epoch, newEpoch()))
+    if (replacing?.from !== epoch) {
+      logger.error({ store: 'epoch', reason: why, ...detail }, 'the store lost acknowledged data: replacing the store epoch')
+      const to = bounded('rotate epoch', timeoutMs, () => redis.rotateEpoch(k.epoch, epoch, newEpoch()))
+      replacing = { from: epoch, to }
+      to.catch(() => { if (replacing?.to === to) replacing = null }) // not replaced: the next check tries again
+    }
+    return await replacing.to
   }
   /** A write counter below the value this instance got acknowledged: writes lost (one server, or one Cluster master). */
   async function lostWrites (epoch: string): Promise<string> {

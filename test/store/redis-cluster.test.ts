@@ -1,7 +1,8 @@
 // Issue 11 items 3, 5, 7 on a real Redis Cluster (3 masters + 3 replicas, test/helpers/redis-topology.ts),
 // one cluster for the whole file: the store contract passes unchanged (so no script or multi-key read
-// ever fails with CROSSSLOT); the per-request check spreads over several masters; the replicated feed
-// arrives over sharded pub/sub; a write is answered once a replica has it (WAIT); one shard that
+// ever fails with CROSSSLOT); the per-request check spreads over several masters, one MGET each, all
+// sent before any answer; the replicated feed arrives over sharded pub/sub only; a write is answered
+// once a replica has it (WAIT); one shard that
 // loses its data changes the store epoch. The token endpoint end to end, failovers and a slot migration:
 // test/ha/cluster-failover.test.ts (npm run test:ha).
 import { randomUUID } from 'node:crypto'

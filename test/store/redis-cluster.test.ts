@@ -2,9 +2,9 @@
 // one cluster for the whole file: the store contract passes unchanged (so no script or multi-key read
 // ever fails with CROSSSLOT); the per-request check spreads over several masters, one MGET each, all
 // sent before any answer; the replicated feed arrives over sharded pub/sub only; a write is answered
-// once a replica has it (WAIT); one shard that
-// loses its data changes the store epoch. The token endpoint end to end, failovers and a slot migration:
-// test/ha/cluster-failover.test.ts (npm run test:ha).
+// once a replica has it (WAIT); one shard that loses its data changes the store epoch. The token
+// endpoint end to end, failovers and a slot migration: test/ha/cluster-failover.test.ts; a promoted
+// replica that lost acknowledged writes: test/ha/cluster-lost-writes.test.ts (npm run test:ha).
 import { randomUUID } from 'node:crypto'
 import t from 'tap'
 import { Redis } from 'ioredis'

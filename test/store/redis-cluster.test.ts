@@ -173,6 +173,31 @@ t.test('E02 on a Cluster: one shard that loses its data (FLUSHALL on its master)
   t.equal(store.epoch.current, second, 'the new epoch holds: its copies were written again')
 })
 
+t.test('E06 on a Cluster: one write counter per master; a master that lacks acknowledged writes changes the epoch', async (t) => {
+  const log = recorder()
+  const prefix = `t-${randomUUID()}:`
+  const store = await readyStore(prefix, log, 50)
+  t.teardown(() => store.close())
+  const { jti, client, owner } = await spread(prefix, 'carol')
+  const before = await store.epoch.verify()
+  await store.revokeToken(jti, Math.floor(Date.now() / 1000) + 600)
+  await store.revokeToken(jti, Math.floor(Date.now() / 1000) + 900) // revoked again: counted again
+  await store.revokeUserBefore('carol', 1234)
+  await store.putClient({ id: client, secretHash: null, grants: [], scopes: [], disabled: true, createdAt: 1 })
+  const counters = await Promise.all([`revoked:jti:{j:${jti}}`, 'revoked-before:{u:carol}', `client:{c:${client}}`].map(async (k) => {
+    const keys = await owner(prefix + k).node.call(['KEYS', `${prefix}*epoch-writes`]) as string[]
+    return [keys.length, keys.length === 1 ? await owner(prefix + k).node.call(['GET', keys[0]!]) : null]
+  }))
+  t.same(counters, [[1, '2'], [1, '1'], [1, '1']], 'on each master one counter, one count per write there')
+  // what a promoted replica that missed the last write on the client's master looks like
+  const victim = owner(`${prefix}client:{c:${client}}`).node
+  const [counter] = await victim.call(['KEYS', `${prefix}*epoch-writes`]) as [string]
+  await victim.call(['DECR', counter])
+  await until('epoch replaced', async () => store.epoch.current !== null && store.epoch.current !== before)
+  t.match(log.errors, [{ reason: 'store_lost_writes', counter, acknowledged: 1, found: 0 }, { reason: 'store_epoch_changed', previous: before }], 'one line each')
+  t.equal(log.errors.length, 2)
+})
+
 t.test('a Cluster node without the key of another slot never sees CROSSSLOT: raw check of the tagged names', async (t) => {
   const raw = new Redis.Cluster(target.nodes)
   t.teardown(() => raw.disconnect())

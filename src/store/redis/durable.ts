@@ -145,7 +145,9 @@ export class Durability {
     if (counter !== null) p.incr(counter)
     if (need > 0) p.wait(need, this.#waitMs)
     const replies = (await p.exec()) ?? []
-    for (const [err] of replies) if (err !== null) throw err
+    // the counter alone may fail (its slot migrating: ASK); the write stands, WAIT covers it, it goes uncounted
+    const counted = counter !== null && replies[writes]?.[0] === null
+    replies.forEach(([err], i) => { if (err !== null && (counter === null || i !== writes)) throw err })
     const values = replies.map(([, v]) => v)
     if (need > 0) {
       const acked = Number(values[values.length - 1])
@@ -153,7 +155,7 @@ export class Durability {
         throw new ReplicaAckError(`redis: the write reached ${acked} of ${need} replica(s) within ${this.#waitMs} ms (REDIS_MIN_REPLICAS)`, values.slice(0, writes))
       }
     }
-    if (counter !== null) this.acked.set(counter, Math.max(this.acked.get(counter) ?? 0, Number(values[writes])))
+    if (counted) this.acked.set(counter, Math.max(this.acked.get(counter) ?? 0, Number(values[writes])))
     return values.slice(0, writes)
   }
 }

@@ -14,10 +14,11 @@
 //   value knows the store lost acknowledged writes (its epoch key may well have survived), replaces
 //   the epoch (rotateEpoch, compare-and-set) and every older token is refused. One server: one
 //   counter, <p>epoch-writes. Cluster: one per master (writeCounter), <p>{<tag>}epoch-writes in a slot
-//   that master serves; slots move with their keys, so the counter follows its writes to a promoted
-//   replica or through a migration. Bound: it sees the writes this instance made; the writes of others
-//   are covered by their own check (all instances then agree on the new epoch), and writes made after
-//   the failover but before the check (made at once) may bring a counter back up.
+//   that master serves, so its replica holds it as it holds that master's writes. Bounds: it sees the
+//   writes this instance made; the writes of others are covered by their own check (all instances
+//   then agree on the new epoch). Writes that reach a promoted replica before the check (made at once)
+//   may bring a counter back up. A counter whose slot migrates to another master no longer vouches for
+//   the writes made before on the first one (later ones get a counter there again).
 // - Cluster: one shard that lost its data while the others kept theirs. A copy of the epoch lives in
 //   SHARD_EPOCHS keys spread over the slot space (one every SLOT_STEP slots, so on every master);
 //   slots migrate with their keys, so a copy goes missing only when its shard lost data. Each check

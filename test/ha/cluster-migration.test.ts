@@ -1,6 +1,7 @@
 // Issue 11 item 8, Cluster: a hot key's slot migrated during load. Three gateway processes in Cluster
 // mode on a real 3+3 cluster under 200 protected requests per second; the slot holding the user's keys
-// (its revocation state and rate-limit counter among them) is moved by hand to another master, as
+// (record, disabled flag, revocation cut-off, sessions; not the rate-limit counters, tagged `{n:…}` in
+// slots of their own, src/store/redis/keys.ts) is moved by hand to another master, as
 // `redis-cli --cluster reshard` does it: CLUSTER SETSLOT IMPORTING / MIGRATING, MIGRATE of its keys
 // (the gateways meet ASK redirections meanwhile), then CLUSTER SETSLOT NODE on every master (MOVED
 // afterwards). Every answer is a 2xx or a 503 and the 503s end within the migration + 2 s; the upstream

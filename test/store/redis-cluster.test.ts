@@ -1,9 +1,10 @@
 // Issue 11 items 3, 5, 7 on a real Redis Cluster (3 masters + 3 replicas, test/helpers/redis-topology.ts),
 // one cluster for the whole file: the store contract passes unchanged (so no script or multi-key read
-// ever fails with CROSSSLOT); the per-request check spreads over several masters; the replicated feed
-// arrives over sharded pub/sub; a write is answered once a replica has it (WAIT); one shard that
-// loses its data changes the store epoch. The token endpoint end to end, failovers and a slot migration:
-// test/ha/cluster-failover.test.ts (npm run test:ha).
+// ever fails with CROSSSLOT); the per-request check spreads over several masters, one MGET each, all
+// sent before any answer; the replicated feed arrives over sharded pub/sub only; a write is answered
+// once a replica has it (WAIT); one shard that loses its data changes the store epoch. The token
+// endpoint end to end, failovers and a slot migration: test/ha/cluster-failover.test.ts; a promoted
+// replica that lost acknowledged writes: test/ha/cluster-lost-writes.test.ts (npm run test:ha).
 import { randomUUID } from 'node:crypto'
 import t from 'tap'
 import { Redis } from 'ioredis'
@@ -44,6 +45,19 @@ async function replicaOfKey (key: string): Promise<{ master: RedisProcess, repli
   throw new Error(`no replica of the master of ${key}`)
 }
 
+type Master = Awaited<ReturnType<typeof cluster.masters>>[number]
+/** A jti and a client whose keys live on two masters other than `sub`'s keys: the check touches all three. */
+async function spread (prefix: string, sub: string): Promise<{ jti: string, client: string, owner: (key: string) => Master }> {
+  const masters = await cluster.masters()
+  const owner = (key: string): Master => masters.find((m) => m.slots.some(([a, b]) => calculateSlot(key) >= a && calculateSlot(key) <= b))!
+  const user = owner(`${prefix}revoked-before:{u:${sub}}`)
+  let jti = 'j0'
+  let client = 'c0'
+  for (let i = 0; owner(`${prefix}revoked:jti:{j:${jti}}`) === user; i++) jti = `j${i}`
+  for (let i = 0; new Set([owner(`${prefix}revoked:jti:{j:${jti}}`), user, owner(`${prefix}client-disabled:{c:${client}}`)]).size < 3; i++) client = `c${i}`
+  return { jti, client, owner }
+}
+
 const makeStore = async (): Promise<{ store: RedisStore, cleanup: () => Promise<void> }> => {
   const store = await readyStore()
   return { store, cleanup: async () => { await store.close() } }
@@ -62,12 +76,7 @@ t.test('Cluster key layout: a user\'s (and a client\'s) keys share a slot; the r
   const slots = [`${prefix}user:{u:alice}`, `${prefix}user-disabled:{u:alice}`, `${prefix}revoked-before:{u:alice}`].map((k) => calculateSlot(k))
   t.equal(new Set(slots).size, 1, 'record, flag and cut-off in one slot')
   // a query whose token, user and client land on three different masters is still answered
-  const masters = await cluster.masters()
-  const owner = (key: string): string => masters.find((m) => m.slots.some(([a, b]) => calculateSlot(key) >= a && calculateSlot(key) <= b))?.id ?? ''
-  let jti = 'j0'
-  let client = 'c0'
-  for (let i = 0; owner(`${prefix}revoked:jti:{j:${jti}}`) === owner(`${prefix}revoked-before:{u:alice}`); i++) jti = `j${i}`
-  for (let i = 0; new Set([owner(`${prefix}revoked:jti:{j:${jti}}`), owner(`${prefix}revoked-before:{u:alice}`), owner(`${prefix}client-disabled:{c:${client}}`)]).size < 3; i++) client = `c${i}`
+  const { jti, client } = await spread(prefix, 'alice')
   const exp = Math.floor(Date.now() / 1000) + 600
   await store.revokeToken(jti, exp)
   await store.putClient({ id: client, secretHash: null, grants: [], scopes: [], disabled: true, createdAt: 1 })
@@ -78,6 +87,33 @@ t.test('Cluster key layout: a user\'s (and a client\'s) keys share a slot; the r
   t.ok(snapshot.some((e) => e.kind === 'token' && e.id === jti), 'the snapshot scans every master and reads the id inside the tag')
   t.ok(snapshot.some((e) => e.kind === 'client-disabled' && e.id === client))
   t.ok(snapshot.some((e) => e.kind === 'user-cutoff' && e.id === 'alice'))
+})
+
+t.test('the per-request check: one MGET per master it touches (one per slot), all sent before any answer', async (t) => {
+  const prefix = `t-${randomUUID()}:`
+  const store = await readyStore(prefix, recorder(), 0) // no epoch timer: every command naming the prefix, but for the epoch keys, is the check's
+  t.teardown(() => store.close())
+  const { jti, client, owner } = await spread(prefix, 'bob')
+  const groups = [[`revoked:jti:{j:${jti}}`], ['revoked-before:{u:bob}', 'user-disabled:{u:bob}'], [`client-disabled:{c:${client}}`, `client-revoked-before:{c:${client}}`]]
+    .map((keys) => keys.map((k) => prefix + k))
+  const seen = new Map<Master['node'], string[][]>(groups.map((keys) => [owner(keys[0]!).node, []]))
+  for (const node of seen.keys()) {
+    const mon = await node.client().monitor()
+    mon.on('monitor', (_time: string, args: string[]) => { if (args.some((a) => a.startsWith(prefix) && !a.includes('epoch'))) seen.get(node)!.push([args[0]!.toLowerCase(), ...args.slice(1)]) })
+    t.teardown(() => mon.disconnect())
+  }
+  // the master of the first slot asked holds its answer back: one after the other, the others would wait for it
+  const first = owner(groups[0]![0]!).node
+  await first.call(['CLIENT', 'PAUSE', '1000', 'ALL'])
+  let settled = false
+  const check = store.checkRevocation({ jti, sub: 'bob', clientId: client }).finally(() => { settled = true })
+  const others = groups.slice(1).map((keys) => owner(keys[0]!).node)
+  await until('the other masters got theirs', async () => others.every((n) => seen.get(n)!.length > 0))
+  t.same(seen.get(first), [], 'the paused master has not run its MGET yet')
+  t.equal(settled, false, 'and the check waits for it: every MGET was sent before any answer')
+  t.same(await check, { tokenRevoked: false, sessionRevoked: false, userRevokedBefore: null, userDisabled: false, clientDisabled: false, clientRevokedBefore: null })
+  await until('the paused master ran it', async () => seen.get(first)!.length > 0)
+  t.same(groups.map((keys) => seen.get(owner(keys[0]!).node)), groups.map((keys) => [['mget', ...keys]]), 'each master: one MGET of its slot\'s keys, nothing else')
 })
 
 t.test('WAIT: a revocation is answered once a replica holds it; the replica count is reported', async (t) => {
@@ -98,14 +134,20 @@ t.test('WAIT: a revocation is answered once a replica holds it; the replica coun
   t.ok(found, 'the replica of the key\'s master holds the revocation')
 })
 
-t.test('sharded pub/sub: a revocation reaches a subscriber; it is up again after the channel\'s master changes', async (t) => {
-  const store = await readyStore()
+t.test('sharded pub/sub: a revocation reaches a subscriber over SSUBSCRIBE, never a plain SUBSCRIBE', async (t) => {
+  const prefix = `t-${randomUUID()}:`
+  const store = await readyStore(prefix)
   t.teardown(() => store.close())
   const events: RevocationEvent[] = []
   let ups = 0
   const feed = store.subscribeRevocations({ event: (e) => { events.push(e) }, up: () => { ups++ }, down: () => {} })
   t.teardown(() => feed.close())
   await until('feed up', async () => ups === 1)
+  const channel = `${prefix}revocations`
+  const owner = await cluster.masterOfSlot(calculateSlot(channel))
+  t.same(await owner.call(['PUBSUB', 'SHARDNUMSUB', channel]), [channel, 1], 'one sharded subscriber, on the master of the channel\'s slot')
+  const plain = await Promise.all(cluster.nodes.filter((n) => n.running).map(async (n) => await n.call(['PUBSUB', 'NUMSUB', channel])))
+  t.same(plain, plain.map(() => [channel, 0]), 'and no plain subscriber on any node')
   await store.revokeSession('s-feed', Math.floor(Date.now() / 1000) + 600)
   await store.updateUser('nobody', (u) => u) // unknown user: nothing published
   await until('event', async () => events.length === 1)
@@ -183,6 +225,31 @@ t.test('E02 on a Cluster: one shard that loses its data (FLUSHALL on its master)
   const second = store.epoch.current
   await store.epoch.verify()
   t.equal(store.epoch.current, second, 'the new epoch holds: its copies were written again')
+})
+
+t.test('E06 on a Cluster: one write counter per master; a master that lacks acknowledged writes changes the epoch', async (t) => {
+  const log = recorder()
+  const prefix = `t-${randomUUID()}:`
+  const store = await readyStore(prefix, log, 50)
+  t.teardown(() => store.close())
+  const { jti, client, owner } = await spread(prefix, 'carol')
+  const before = await store.epoch.verify()
+  await store.revokeToken(jti, Math.floor(Date.now() / 1000) + 600)
+  await store.revokeToken(jti, Math.floor(Date.now() / 1000) + 900) // revoked again: counted again
+  await store.revokeUserBefore('carol', 1234)
+  await store.putClient({ id: client, secretHash: null, grants: [], scopes: [], disabled: true, createdAt: 1 })
+  const counters = await Promise.all([`revoked:jti:{j:${jti}}`, 'revoked-before:{u:carol}', `client:{c:${client}}`].map(async (k) => {
+    const keys = await owner(prefix + k).node.call(['KEYS', `${prefix}*epoch-writes`]) as string[]
+    return [keys.length, keys.length === 1 ? await owner(prefix + k).node.call(['GET', keys[0]!]) : null]
+  }))
+  t.same(counters, [[1, '2'], [1, '1'], [1, '1']], 'on each master one counter, one count per write there')
+  // what a promoted replica that missed the last write on the client's master looks like
+  const victim = owner(`${prefix}client:{c:${client}}`).node
+  const [counter] = await victim.call(['KEYS', `${prefix}*epoch-writes`]) as [string]
+  await victim.call(['DECR', counter])
+  await until('epoch replaced', async () => store.epoch.current !== null && store.epoch.current !== before)
+  t.match(log.errors, [{ reason: 'store_lost_writes', counter, acknowledged: 1, found: 0 }, { reason: 'store_epoch_changed', previous: before }], 'one line each')
+  t.equal(log.errors.length, 2)
 })
 
 t.test('a Cluster node without the key of another slot never sees CROSSSLOT: raw check of the tagged names', async (t) => {

@@ -1,7 +1,7 @@
 // Writes that must survive a failover (issue 11 item 5): a revocation, a refresh-token or
 // authorization-code consumption, a user or client disable. Each is sent as one pipeline on the
-// connection of the master that holds its key: the write itself, then (one server only) INCR of the
-// store's write counter (epoch.ts: the lost-write check), then `WAIT n timeout`. The call resolves
+// connection of the master that holds its key: the write itself, then INCR of that master's write
+// counter (epoch.ts: the lost-write check), then `WAIT n timeout`. The call resolves
 // only when `n` replicas have copied everything this connection wrote, so the write is on a replica
 // before anyone hears it is done. WAIT narrows the loss window; it is not consensus (README
 // "High availability").
@@ -46,20 +46,23 @@ export class Durability {
   readonly #required: number
   readonly #waitMs: number
   readonly #log: StoreLogger
-  readonly #counter: string | null
+  readonly #counterOf: (key: string) => string | null
   readonly #online = new Map<string, number>()
   #short = ''
   #timer: NodeJS.Timeout | null = null
-  /** The highest write-counter value this instance got acknowledged (epoch.ts reads it). */
-  ackedWrites = 0
+  /** Per write-counter key, the highest value this instance got acknowledged (epoch.ts reads them). */
+  readonly acked = new Map<string, number>()
 
-  /** `counter`: the write-counter key on one server; null on a Cluster (no cross-slot pipeline). */
-  constructor (redis: StoreRedis, opts: { required: number, timeoutMs: number, logger: StoreLogger, counter: string | null }) {
+  /**
+   * `counterOf`: the write-counter key INCR'd with a write of `key`, on the same master (epoch.ts
+   * writeCounter: one key on one server, one per master on a Cluster); null: none (slots not known).
+   */
+  constructor (redis: StoreRedis, opts: { required: number, timeoutMs: number, logger: StoreLogger, counterOf: (key: string) => string | null }) {
     this.#redis = redis
     this.#required = opts.required
     this.#waitMs = Math.max(10, opts.timeoutMs - WAIT_MARGIN_MS)
     this.#log = opts.logger
-    this.#counter = isCluster(redis) ? null : opts.counter
+    this.#counterOf = opts.counterOf
   }
 
   start (intervalMs = REPLICA_POLL_MS): this {
@@ -138,10 +141,13 @@ export class Durability {
     const p = this.#redis.pipeline()
     add(p as unknown as Chain)
     const writes = p.length
-    if (this.#counter !== null) p.incr(this.#counter)
+    const counter = this.#counterOf(key)
+    if (counter !== null) p.incr(counter)
     if (need > 0) p.wait(need, this.#waitMs)
     const replies = (await p.exec()) ?? []
-    for (const [err] of replies) if (err !== null) throw err
+    // the counter alone may fail (its slot migrating: ASK); the write stands, WAIT covers it, it goes uncounted
+    const counted = counter !== null && replies[writes]?.[0] === null
+    replies.forEach(([err], i) => { if (err !== null && (counter === null || i !== writes)) throw err })
     const values = replies.map(([, v]) => v)
     if (need > 0) {
       const acked = Number(values[values.length - 1])
@@ -149,7 +155,7 @@ export class Durability {
         throw new ReplicaAckError(`redis: the write reached ${acked} of ${need} replica(s) within ${this.#waitMs} ms (REDIS_MIN_REPLICAS)`, values.slice(0, writes))
       }
     }
-    if (this.#counter !== null) this.ackedWrites = Math.max(this.ackedWrites, Number(values[writes]))
+    if (counted) this.acked.set(counter, Math.max(this.acked.get(counter) ?? 0, Number(values[writes])))
     return values.slice(0, writes)
   }
 }

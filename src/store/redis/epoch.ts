@@ -6,13 +6,19 @@
 // CONFIG GET; managed Redis often disables CONFIG, then from INFO memory's maxmemory_policy field.
 // A store whose policy cannot be read at all is refused too (fail closed). On a Cluster, every master.
 //
-// High availability (issue 11 item 7):
-// - Sentinel (and standalone): a promoted replica that lacks writes this instance got acknowledged.
-//   Every durable write (durable.ts) also INCRs <p>epoch-writes and remembers the value it got; a
-//   check that reads a lower counter knows the store lost acknowledged writes (its epoch key may well
-//   have survived), replaces the epoch (rotateEpoch, compare-and-set) and every older token is refused.
-//   Bound: it sees the writes this instance made; the writes of others are covered by their own check
-//   (all instances then agree on the new epoch).
+// High availability (issue 11 item 7, SECURITY.md E06):
+// - Lost writes: a promoted replica that lacks writes this instance got acknowledged. Every durable
+//   write (durable.ts) also INCRs a write counter on the same master, in the same pipeline, and the
+//   instance remembers the highest value it got per counter. Replication keeps a master's order, so a
+//   copy holding a counter at that value holds the write before it too. A check that reads a lower
+//   value knows the store lost acknowledged writes (its epoch key may well have survived), replaces
+//   the epoch (rotateEpoch, compare-and-set) and every older token is refused. One server: one
+//   counter, <p>epoch-writes. Cluster: one per master (writeCounter), <p>{<tag>}epoch-writes in a slot
+//   that master serves, so its replica holds it as it holds that master's writes. Bounds: it sees the
+//   writes this instance made; the writes of others are covered by their own check (all instances
+//   then agree on the new epoch). Writes that reach a promoted replica before the check (made at once)
+//   may bring a counter back up. A counter whose slot migrates to another master no longer vouches for
+//   the writes made before on the first one (later ones get a counter there again).
 // - Cluster: one shard that lost its data while the others kept theirs. A copy of the epoch lives in
 //   SHARD_EPOCHS keys spread over the slot space (one every SLOT_STEP slots, so on every master);
 //   slots migrate with their keys, so a copy goes missing only when its shard lost data. Each check
@@ -24,7 +30,7 @@ import { EpochWatch, newEpoch, type EpochLogger, type EpochSource } from '../epo
 import { bounded, type StoreRedis } from './client.js'
 import type { Durability } from './durable.js'
 import type { KeyLayout } from './keys.js'
-import { calculateSlot, isCluster, masters } from './slots.js'
+import { calculateSlot, isCluster, masters, mgetAll } from './slots.js'
 
 /** One epoch copy every SLOT_STEP slots (Cluster): 16384 / 64 = 256 keys. */
 export const SLOT_STEP = 64
@@ -45,6 +51,41 @@ export function epochShardTags (): string[] {
   }
   shardTags = found as string[]
   return shardTags
+}
+
+const slotTags = new Map<number, string>()
+/** A hash tag landing in `slot` (found once per slot by trying "s0", "s1", …). */
+function tagInSlot (slot: number): string {
+  let tag = slotTags.get(slot)
+  for (let i = 0; tag === undefined; i++) if (calculateSlot(`s${i}`) === slot) tag = `s${i}`
+  slotTags.set(slot, tag)
+  return tag
+}
+
+/**
+ * The write counter INCR'd with a durable write of `key` (durable.ts), in one pipeline with it: one
+ * server, <p>epoch-writes; Cluster, the counter of the master serving `key`, in the slot of one
+ * epoch-copy tag (epochShardTags) that master serves (the first found, kept while it serves it), else
+ * in the key's own slot. null while the slots are unknown.
+ */
+export function writeCounter (redis: StoreRedis, k: KeyLayout): (key: string) => string | null {
+  if (!isCluster(redis)) return () => k.epochWrites
+  const tags = epochShardTags()
+  // ioredis sends a pipeline to one node group: the master and its replicas, as CLUSTER SLOTS lists them
+  const group = (slot: number): string | undefined => redis.slots[slot]?.join(';')
+  const chosen = new Map<string, number>() // group -> index of its counter's tag, while that group serves it
+  return (key) => {
+    const slot = calculateSlot(key)
+    const own = group(slot)
+    if (own === undefined) return null
+    let i = chosen.get(own)
+    if (i === undefined || group(i * SLOT_STEP) !== own) {
+      i = tags.findIndex((_tag, j) => group(j * SLOT_STEP) === own)
+      if (i < 0) return k.shardWrites(tagInSlot(slot))
+      chosen.set(own, i)
+    }
+    return k.shardWrites(tags[i] as string)
+  }
 }
 
 export function evictionRiskOf (policy: string): string | null {
@@ -75,17 +116,27 @@ function redisEpochSource ({ redis, k, timeoutMs, logger, durability }: EpochDep
       throw err
     }
   }
+  /** The replacement under way: checks running side by side (reconnect, node events, the timer) share it and its one log line. */
+  let replacing: { from: string, to: Promise<string> } | null = null
   /** Replaces `epoch` (when nobody did yet) because the store lost data; resolves the epoch now held. */
   async function replace (epoch: string, why: string, detail: object): Promise<string> {
-    logger.error({ store: 'epoch', reason: why, ...detail }, 'the store lost acknowledged data: replacing the store epoch')
-    return await bounded('rotate epoch', timeoutMs, () => redis.rotateEpoch(k.epoch, epoch, newEpoch()))
+    if (replacing?.from !== epoch) {
+      logger.error({ store: 'epoch', reason: why, ...detail }, 'the store lost acknowledged data: replacing the store epoch')
+      const to = bounded('rotate epoch', timeoutMs, () => redis.rotateEpoch(k.epoch, epoch, newEpoch()))
+      replacing = { from: epoch, to }
+      to.catch(() => { if (replacing?.to === to) replacing = null }) // not replaced: the next check tries again
+    }
+    return await replacing.to
   }
+  /** A write counter below the value this instance got acknowledged: writes lost (one server, or one Cluster master). */
   async function lostWrites (epoch: string): Promise<string> {
-    const acked = durability.ackedWrites
-    if (acked === 0) return epoch
-    const count = Number(await bounded('epoch writes', timeoutMs, () => redis.get(k.epochWrites)) ?? 0)
-    if (count >= acked) return epoch
-    return await replace(epoch, 'store_lost_writes', { acknowledged: acked, found: count })
+    const acked = [...durability.acked]
+    if (acked.length === 0) return epoch
+    const counts = await bounded('epoch writes', timeoutMs, () => mgetAll(redis, acked.map(([key]) => key)))
+    const i = acked.findIndex(([, n], j) => Number(counts[j] ?? 0) < n)
+    if (i < 0) return epoch
+    const [counter, n] = acked[i] as [string, number]
+    return await replace(epoch, 'store_lost_writes', { acknowledged: n, found: Number(counts[i] ?? 0), counter })
   }
   async function lostShard (epoch: string): Promise<string> {
     const cluster = redis as StoreRedis & { slots: string[][] }
@@ -118,9 +169,10 @@ function redisEpochSource ({ redis, k, timeoutMs, logger, durability }: EpochDep
   return {
     claim: async (candidate) => {
       const claimed = await bounded('claim epoch', timeoutMs, () => redis.claimEpoch(k.epoch, candidate))
-      if (claimed !== lastClaimed) durability.ackedWrites = 0 // a new epoch: earlier counts say nothing about it
-      const now = isCluster(redis) ? await lostShard(claimed) : await lostWrites(claimed)
-      if (now !== claimed) durability.ackedWrites = 0
+      if (claimed !== lastClaimed) durability.acked.clear() // a new epoch: earlier counts say nothing about it
+      let now = isCluster(redis) ? await lostShard(claimed) : claimed
+      if (now === claimed) now = await lostWrites(claimed)
+      if (now !== claimed) durability.acked.clear()
       lastClaimed = now
       return now
     },

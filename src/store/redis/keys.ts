@@ -23,7 +23,7 @@
 //   <p>keys                    hash    kid -> JSON KeyRecord                no TTL
 //   <p>epoch                   string  the store epoch (SECURITY.md E01)     no TTL (SET NX once)
 //   <p>revocations             pub/sub channel: one JSON RevocationEvent per revocation write
-//   <p>epoch-writes            string  count of WAITed writes (Sentinel/standalone lost-write check, epoch.ts)
+//   <p>epoch-writes            string  count of durable writes (the lost-write check, epoch.ts)
 //
 // Cluster (issue 11 item 3) uses the same names with a hash tag, so that every key a script or the
 // per-request check reads together sits in one slot, and the rest spreads over the shards:
@@ -34,6 +34,7 @@
 //   <p>rt:{r:<hash>}  <p>code:{k:<hash>}  <p>login:{l:<hash>}  <p>revoked:jti:{j:<jti>}  <p>revoked:sid:{s:<sid>}
 //   <p>counter:{n:<key>}  (one counter per key)   <p>{e}epoch, <p>{e}epoch-writes (unused on a Cluster)
 //   <p>{<tag>}epoch: 256 copies of the epoch, one every 64 slots; <p>{e}epoch-shards: the epoch they were written for (epoch.ts)
+//   <p>{<tag>}epoch-writes: one durable-write counter per master, in a slot that master serves (epoch.ts)
 //   <p>users, <p>clients, <p>keys: single keys, each in its own slot
 //   <p>revocations: a sharded pub/sub channel (SPUBLISH/SSUBSCRIBE) in its own slot
 // Standalone and Sentinel keep the untagged names above: existing data needs no migration. A Cluster
@@ -65,6 +66,8 @@ export interface KeyLayout {
   epochWrites: string
   /** Cluster: the epoch copy in the slot of hash tag `tag` (epoch.ts). */
   shardEpoch(tag: string): string
+  /** Cluster: the durable-write counter in the slot of hash tag `tag` (epoch.ts). */
+  shardWrites(tag: string): string
   /** Cluster: the epoch the copies were last all written for (same slot as `epoch`). */
   epochShards: string
   revocations: string
@@ -98,6 +101,7 @@ export function keyLayout (p: string, opts: { cluster?: boolean } = {}): KeyLayo
     epoch: `${p}epoch`,
     epochWrites: `${p}epoch-writes`,
     shardEpoch: (tag) => `${p}{${tag}}epoch`,
+    shardWrites: (tag) => `${p}{${tag}}epoch-writes`,
     epochShards: `${p}epoch-shards`,
     revocations: `${p}revocations`,
     tagged: false
@@ -134,6 +138,7 @@ function taggedLayout (p: string): KeyLayout {
     epoch: `${p}{e}epoch`,
     epochWrites: `${p}{e}epoch-writes`,
     shardEpoch: (tag) => `${p}{${tag}}epoch`,
+    shardWrites: (tag) => `${p}{${tag}}epoch-writes`,
     epochShards: `${p}{e}epoch-shards`,
     revocations: `${p}revocations`,
     tagged: true

@@ -40,7 +40,7 @@ import type { RedisTarget } from './target.js'
 import { RedisWrites } from './writes.js'
 import { subscribeFeed } from './feed.js'
 import type { EpochWatch } from '../epoch.js'
-import { watchRedisEpoch } from './epoch.js'
+import { watchRedisEpoch, writeCounter } from './epoch.js'
 import { recordEvents, updateRecord, type RecordIo } from './records.js'
 import { readRevocation, revocationSnapshot } from './snapshot.js'
 import { compare, flag, RedisKeySet } from './key-set.js'
@@ -97,7 +97,7 @@ export class RedisStore implements Store {
     const run = async <T>(what: string, op: () => Promise<T>): Promise<T> => await this.#run(what, op)
     this.#sessions = new RedisSessions(this.#redis, this.#k, run)
     this.#counters = new RedisCounters(this.#redis, this.#k, run)
-    const durability = new Durability(this.#redis, { required: target.minReplicas, timeoutMs: this.#timeoutMs, logger: this.#log, counter: this.#k.epochWrites })
+    const durability = new Durability(this.#redis, { required: target.minReplicas, timeoutMs: this.#timeoutMs, logger: this.#log, counterOf: writeCounter(this.#redis, this.#k) })
     this.#writes = new RedisWrites(this.#redis, this.#k, run, durability.start())
     this.#keys = new RedisKeySet(this.#redis, this.#k.keys, run)
     this.codes = new RedisCodes(this.#redis, this.#k, run, this.#writes)

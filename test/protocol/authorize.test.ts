@@ -9,8 +9,11 @@ import { formFields, get, Jar, loginThrough, postForm } from '../helpers/login-f
 const REDIRECT = 'http://127.0.0.1/cb'
 const challenge = createHash('sha256').update(randomBytes(32).toString('base64url')).digest('base64url')
 
+// the route map's `scopes` section as the consent page gets it; markup in a description is shown as text
+const DESCRIPTIONS = new Map([['read', 'Read your <b>orders</b> & "profile"']])
+
 async function setup (t: Parameters<typeof buildOAuthApp>[0], env: Record<string, string> = {}) {
-  const built = await buildOAuthApp(t, { trustProxy: true, env: { LOGIN_MAX_FAILURES: '3', ...env } })
+  const built = await buildOAuthApp(t, { trustProxy: true, env: { LOGIN_MAX_FAILURES: '3', ...env }, scopeDescriptions: DESCRIPTIONS })
   await seedUser(built.store, 'alice', 'alice-password', ['read', 'write'])
   const client = { secretHash: null, grants: ['authorization_code'], scopes: ['read', 'write'], disabled: false, createdAt: 0 }
   await built.store.putClient({ id: 'mobile', ...client, redirectUris: [REDIRECT, 'com.example.app:/cb'] })
@@ -180,12 +183,14 @@ t.test('SSO ends when the user is revoked or disabled', async (t) => {
   t.equal((await get(app, url({}), jar)).statusCode, 200, 'users revoke: the form again')
 })
 
-t.test('consent: a --consent client gets a page listing each scope; allow gives the code, deny access_denied', async (t) => {
+t.test('consent: a --consent client gets a page listing each scope with its description (W05: escaped); allow gives the code, deny access_denied', async (t) => {
   const { app } = await setup(t)
   const jar = new Jar()
   const consent = await loginThrough(app, url({ client_id: 'third', scope: 'read write' }), jar, 'alice', 'alice-password')
   t.equal(consent.statusCode, 200)
-  t.match(consent.body, /<li><code>read<\/code><\/li>\n<li><code>write<\/code><\/li>/)
+  t.ok(consent.body.includes('<li><code>read</code>: Read your &lt;b&gt;orders&lt;/b&gt; &amp; &quot;profile&quot;</li>\n<li><code>write</code></li>'),
+    'each scope, its description beside it escaped; a scope without one is listed bare')
+  t.notOk(consent.body.includes('<b>orders'), 'no markup from a description survives as markup')
   t.match(consent.headers['x-frame-options'], 'DENY')
   const fields = formFields(consent.body)
   const allow = await postForm(app, '/oauth/consent', [...fields, ['decision', 'allow']], jar)

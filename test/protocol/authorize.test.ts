@@ -140,6 +140,23 @@ t.test('T20 at the login page: a wrong password re-renders the form with the err
   t.ok(throttled.body.includes('Too many attempts'))
 })
 
+t.test('T29 at the login page: past TOKEN_RATE_LIMIT requests a minute from one IP, even the right password gets 429; another IP is not affected', async (t) => {
+  const { app } = await setup(t, { TOKEN_RATE_LIMIT: '3' })
+  const jar = new Jar()
+  const fromA = { 'x-forwarded-for': '203.0.113.7' } // trustProxy: the proxy's header names the client
+  const fields = formFields((await get(app, url({}), jar, fromA)).body) // request 1
+  const attempt = async (username: string, password: string, headers = fromA) =>
+    await postForm(app, '/oauth/authorize', [...fields, ['username', username], ['password', password]], jar, headers)
+  t.equal((await attempt('bob', 'nope')).statusCode, 400, 'request 2: a wrong password')
+  t.equal((await attempt('carol', 'nope')).statusCode, 400, 'request 3: another username (no username over its limit)')
+  const throttled = await attempt('alice', 'alice-password')
+  t.equal(throttled.statusCode, 429, 'request 4: refused before the password is looked at')
+  t.match(throttled.headers['retry-after'], /^[1-9][0-9]*$/)
+  t.equal(throttled.headers.location, undefined, 'no code')
+  t.ok(throttled.body.includes('<p class="error" role="alert">Too many requests</p>'), 'a page saying why (rate_limited, not the username throttle)')
+  t.equal((await attempt('alice', 'alice-password', { 'x-forwarded-for': '198.51.100.2' })).statusCode, 303, 'the same form from another IP signs in')
+})
+
 t.test('session cookie: HttpOnly, SameSite=Lax, Path=/oauth, signed; Secure (and __Secure-) over https', async (t) => {
   const { app } = await setup(t)
   const plain = await loginThrough(app, url({}), new Jar(), 'alice', 'alice-password')

@@ -19,16 +19,21 @@ export const DEMO = {
   user: 'demo',
   password: 'demo-password',
   client: 'demo-app',
+  /** RFC 8252 §7.3: loopback, so any port matches (README "Mobile clients" quick start). */
+  clientRedirectUri: 'http://127.0.0.1/callback',
   scopes: 'orders:read orders:write',
   service: 'demo-service',
   serviceSecret: 'demo-service-secret',
   serviceScopes: 'orders:read'
 } as const
 
-/** Adds the demo user, the public client and the confidential client. */
+/**
+ * Adds the demo user, the public client and the confidential client. The public client has the
+ * authorization code (README "Mobile clients") and the password grant ("Try it").
+ */
 export async function seedDemoAccounts (store: Store, cost: number): Promise<void> {
   await addUser(store, { name: DEMO.user, password: DEMO.password, scopes: DEMO.scopes, cost })
-  await addClient(store, { id: DEMO.client, grants: 'password refresh_token', scopes: DEMO.scopes, public: true, cost })
+  await addClient(store, { id: DEMO.client, grants: 'authorization_code password refresh_token', scopes: DEMO.scopes, public: true, redirectUris: [DEMO.clientRedirectUri], cost })
   // addClient draws a random secret; the demo one is fixed so README examples work as written
   const created = await store.putClient({
     id: DEMO.service,
@@ -59,7 +64,8 @@ export function devHints (url: string, demoPort: number): string {
   const token = 'node -pe \'JSON.parse(fs.readFileSync(0)).access_token\''
   return `
 Portcullis is running at ${url} (dev mode: in-memory store, demo upstream on 127.0.0.1:${demoPort}${moved})
-Demo accounts: user "${DEMO.user}" / password "${DEMO.password}", public client "${DEMO.client}",
+Demo accounts: user "${DEMO.user}" / password "${DEMO.password}", public client "${DEMO.client}"
+(authorization code + PKCE with redirect URI ${DEMO.clientRedirectUri} on any port, README "Mobile clients"; password),
 confidential client "${DEMO.service}" / secret "${DEMO.serviceSecret}" (client_credentials, ${DEMO.serviceScopes}).
 
 Try:

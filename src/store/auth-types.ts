@@ -1,7 +1,9 @@
 // What the authorization endpoint keeps (RFC 6749 §4.1): authorization codes and login sessions.
 // Two narrow interfaces, reached as `store.codes` and `store.loginSessions`; memory and Redis
 // implement both and pass test/store/contract-auth.ts. Both are keyed by a SHA-256 hash of the
-// secret value (the code, the session id): the value itself is never stored.
+// secret value (the code, the session id): the value itself is never stored. A used code is kept,
+// marked used, for as long as the tokens it issued can live, so that a replay at any time in that
+// span is seen and revokes them (RFC 6749 §4.1.2; SECURITY.md W01), not only within its 60 s.
 
 /** An issued authorization code (RFC 6749 §4.1.2), bound to client, redirect URI and PKCE challenge. */
 export interface AuthCodeRecord {
@@ -26,12 +28,16 @@ export type CodeConsumeResult =
   | { status: 'unknown' }
 
 export interface AuthCodeStore {
-  /** Stores a new, unused code until record.expiresAt. */
+  /** Stores a new, unused code until record.expiresAt (an unused code is gone after that). */
   put(codeHash: string, record: AuthCodeRecord): Promise<void>
-  /** Reads without consuming (the grant checks its bindings before it burns the code). */
+  /** Reads without consuming (the grant checks its bindings before it burns the code); a used code while it is kept. */
   get(codeHash: string): Promise<AuthCodeRecord | null>
-  /** Atomically marks the code used and says whether it was used before. */
-  consume(codeHash: string): Promise<CodeConsumeResult>
+  /**
+   * Atomically marks the code used and says whether it was used before. The first use keeps the
+   * used code for `keepSeconds` from now (at least until it expires): the lifetime of the tokens it
+   * issues, during which a replay must still be recognised.
+   */
+  consume(codeHash: string, keepSeconds: number): Promise<CodeConsumeResult>
 }
 
 /** A browser's login at the hosted login page (SSO: later authorizations skip the form). */

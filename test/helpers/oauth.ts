@@ -30,13 +30,18 @@ export async function buildOAuthApp (t: Teardown, opts: {
   listen?: boolean
   /** Fastify's trustProxy (e.g. true: X-Forwarded-Proto decides request.protocol). */
   trustProxy?: boolean
+  /** What the route map's `scopes` section gives the consent page (src/app.ts passes the live map's). */
+  scopeDescriptions?: ReadonlyMap<string, string>
 } = {}): Promise<OAuthTestApp> {
   const config = loadConfig({ BCRYPT_COST: '4', ISSUER: 'https://as.example', AUDIENCE: 'portcullis', ...opts.env })
   const store = opts.store ?? createStore({ timeoutMs: 1000 })
   const keys = opts.keys ?? await KeyRing.load(store, { alg: config.SIGNING_ALG, logger: quietLogger, refreshIntervalMs: 0, ...(opts.now !== undefined && { now: opts.now }) })
   const app = Fastify({ trustProxy: opts.trustProxy ?? false })
   registerErrorHandler(app)
-  await app.register(oauthPlugin, { config, store, keys, ...(opts.now !== undefined && { now: opts.now }) })
+  const descriptions = opts.scopeDescriptions
+  await app.register(oauthPlugin, {
+    config, store, keys, ...(opts.now !== undefined && { now: opts.now }), ...(descriptions !== undefined && { scopeDescriptions: () => descriptions })
+  })
   if (opts.listen === true) await app.listen({ port: Number(config.PORT), host: '127.0.0.1' })
   else await app.ready()
   t.teardown(async () => {

@@ -51,11 +51,26 @@ t.test('users sessions lists each refresh family with client, times, IP and agen
   const claims = decodeSegment(phone.access_token!, 1) as { jti: string, sid: string }
   t.equal((await store.checkRevocation({ jti: claims.jti, sid: claims.sid, sub: 'alice', clientId: 'spa' })).sessionRevoked, true, 'its access tokens are refused at every instance')
   t.equal(await refresh(phone.refresh_token!), 400, 'its refresh tokens are dead')
-  t.equal(await refresh(tablet.refresh_token!), 200, 'the other session lives on')
+  t.equal(await refresh(tablet.refresh_token!, 'Tablet/2.1'), 200, 'the other session lives on')
 
   t.same((await liveSessions(store, 'alice')).map((s) => s.sid), [tabletSid], 'an ended session is no longer listed')
-  const again = await runCli(['users', 'revoke', 'alice', '--session', phoneSid], { env })
+  const [again, text] = await Promise.all([
+    runCli(['users', 'revoke', 'alice', '--session', phoneSid], { env }),
+    runCli(['users', 'sessions', 'alice'], { env })
+  ])
   t.same(again, { code: 1, stdout: '', stderr: `portcullis: user alice has no live session "${phoneSid}"\n` })
+
+  // the text table: one row per live session, times in ISO 8601 UTC, columns aligned under the header
+  t.equal(text.code, 0, text.stderr)
+  const iso = (s: unknown): string => new Date((s as number) * 1000).toISOString().replace(/\.000Z$/, 'Z')
+  const tab = sessions.find((s) => s.session === tabletSid)!
+  const [header = '', row = '', ...rest] = text.stdout.split('\n')
+  t.match(header, /^SESSION +CLIENT +CREATED +LAST_USED +IP +USER_AGENT$/)
+  t.equal(row.split(/ {2,}/).length, 6, 'six cells')
+  t.match(row.split(/ {2,}/), [tabletSid, 'spa', iso(tab.created_at), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/, '127.0.0.1', 'Tablet/2.1'], 'the session left (as of its refresh just now), nothing of the ended one')
+  t.same(rest, [''], 'one row')
+  const starts = (line: string): number[] => [...line.matchAll(/(?:^| {2,})\S/g)].map((m) => m.index + m[0].length - 1)
+  t.same(starts(row), starts(header), 'each cell starts under its column name')
 })
 
 t.test('clients add --dpop required / clients set --dpop: the registry field the token endpoint reads; a bad mode is a usage error (the DPOP column of list: cli-clients.test.ts)', async (t) => {

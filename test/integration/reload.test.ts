@@ -1,8 +1,10 @@
-// Hot reload through real gateways: under load, and the access diff each reload logs.
+// Hot reload through real gateways: under load, the access diff each reload logs, and the `scopes` section the consent page reads.
 import t from 'tap'
-import { renameSync, writeFileSync } from 'node:fs'
+import { readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { startEchoUpstream } from '../helpers/echo-upstream.js'
 import { startTestGateway, writeRoutes } from '../helpers/gateway.js'
+import { Jar, loginThrough } from '../helpers/login-form.js'
+import { seedUser } from '../helpers/oauth.js'
 import { loadConfig } from '../../src/config/env.js'
 import { startGateway } from '../../src/server.js'
 import { captureLogs, type LogLine } from '../helpers/log-capture.js'
@@ -148,4 +150,18 @@ t.test('a reload that only narrows: info lines; an unchanged entry logs nothing'
     [30, 'routes_access_narrowed', 'DELETE', '/billing/*', 'removed']
   ], 'pino level 30 is info')
   t.ok(lines.slice(from).some((l) => l.reason === 'routes_reloaded'), 'after the usual reload line')
+})
+
+t.test('the route map\'s `scopes` section reaches the consent page; a reload brings a new one (README "Mobile clients")', async (t) => {
+  await seedUser(gw.store, 'alice', 'alice-password', ['orders:read'])
+  await gw.store.putClient({ id: 'third', secretHash: null, grants: ['authorization_code'], scopes: ['orders:read'], redirectUris: ['http://127.0.0.1/cb'], disabled: false, createdAt: 0, consent: true })
+  const authorize = `/oauth/authorize?${new URLSearchParams({
+    response_type: 'code', client_id: 'third', redirect_uri: 'http://127.0.0.1/cb', scope: 'orders:read', code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256'
+  }).toString()}`
+  const consent = async (): Promise<string> => (await loginThrough(gw.app, authorize, new Jar(), 'alice', 'alice-password')).body
+  t.ok((await consent()).includes('<li><code>orders:read</code></li>'), 'no `scopes` section: the scope alone')
+  // the same routes (no access diff), now with a `scopes` section
+  writeFileSync(routesFile, `${readFileSync(routesFile, 'utf8')}scopes:\n  orders:read: See your orders & their <status>\n`)
+  t.equal(await gw.watcher.reload('SIGHUP'), true)
+  t.ok((await consent()).includes('<li><code>orders:read</code>: See your orders &amp; their &lt;status&gt;</li>'), 'its description beside the scope, escaped')
 })

@@ -9,8 +9,11 @@ import { formFields, get, Jar, loginThrough, postForm } from '../helpers/login-f
 const REDIRECT = 'http://127.0.0.1/cb'
 const challenge = createHash('sha256').update(randomBytes(32).toString('base64url')).digest('base64url')
 
+// the route map's `scopes` section as the consent page gets it; markup in a description is shown as text
+const DESCRIPTIONS = new Map([['read', 'Read your <b>orders</b> & "profile"']])
+
 async function setup (t: Parameters<typeof buildOAuthApp>[0], env: Record<string, string> = {}) {
-  const built = await buildOAuthApp(t, { trustProxy: true, env: { LOGIN_MAX_FAILURES: '3', ...env } })
+  const built = await buildOAuthApp(t, { trustProxy: true, env: { LOGIN_MAX_FAILURES: '3', ...env }, scopeDescriptions: DESCRIPTIONS })
   await seedUser(built.store, 'alice', 'alice-password', ['read', 'write'])
   const client = { secretHash: null, grants: ['authorization_code'], scopes: ['read', 'write'], disabled: false, createdAt: 0 }
   await built.store.putClient({ id: 'mobile', ...client, redirectUris: [REDIRECT, 'com.example.app:/cb'] })
@@ -137,6 +140,23 @@ t.test('T20 at the login page: a wrong password re-renders the form with the err
   t.ok(throttled.body.includes('Too many attempts'))
 })
 
+t.test('T29 at the login page: past TOKEN_RATE_LIMIT requests a minute from one IP, even the right password gets 429; another IP is not affected', async (t) => {
+  const { app } = await setup(t, { TOKEN_RATE_LIMIT: '3' })
+  const jar = new Jar()
+  const fromA = { 'x-forwarded-for': '203.0.113.7' } // trustProxy: the proxy's header names the client
+  const fields = formFields((await get(app, url({}), jar, fromA)).body) // request 1
+  const attempt = async (username: string, password: string, headers = fromA) =>
+    await postForm(app, '/oauth/authorize', [...fields, ['username', username], ['password', password]], jar, headers)
+  t.equal((await attempt('bob', 'nope')).statusCode, 400, 'request 2: a wrong password')
+  t.equal((await attempt('carol', 'nope')).statusCode, 400, 'request 3: another username (no username over its limit)')
+  const throttled = await attempt('alice', 'alice-password')
+  t.equal(throttled.statusCode, 429, 'request 4: refused before the password is looked at')
+  t.match(throttled.headers['retry-after'], /^[1-9][0-9]*$/)
+  t.equal(throttled.headers.location, undefined, 'no code')
+  t.ok(throttled.body.includes('<p class="error" role="alert">Too many requests</p>'), 'a page saying why (rate_limited, not the username throttle)')
+  t.equal((await attempt('alice', 'alice-password', { 'x-forwarded-for': '198.51.100.2' })).statusCode, 303, 'the same form from another IP signs in')
+})
+
 t.test('session cookie: HttpOnly, SameSite=Lax, Path=/oauth, signed; Secure (and __Secure-) over https', async (t) => {
   const { app } = await setup(t)
   const plain = await loginThrough(app, url({}), new Jar(), 'alice', 'alice-password')
@@ -180,12 +200,14 @@ t.test('SSO ends when the user is revoked or disabled', async (t) => {
   t.equal((await get(app, url({}), jar)).statusCode, 200, 'users revoke: the form again')
 })
 
-t.test('consent: a --consent client gets a page listing each scope; allow gives the code, deny access_denied', async (t) => {
+t.test('consent: a --consent client gets a page listing each scope with its description (W05: escaped); allow gives the code, deny access_denied', async (t) => {
   const { app } = await setup(t)
   const jar = new Jar()
   const consent = await loginThrough(app, url({ client_id: 'third', scope: 'read write' }), jar, 'alice', 'alice-password')
   t.equal(consent.statusCode, 200)
-  t.match(consent.body, /<li><code>read<\/code><\/li>\n<li><code>write<\/code><\/li>/)
+  t.ok(consent.body.includes('<li><code>read</code>: Read your &lt;b&gt;orders&lt;/b&gt; &amp; &quot;profile&quot;</li>\n<li><code>write</code></li>'),
+    'each scope, its description beside it escaped; a scope without one is listed bare')
+  t.notOk(consent.body.includes('<b>orders'), 'no markup from a description survives as markup')
   t.match(consent.headers['x-frame-options'], 'DENY')
   const fields = formFields(consent.body)
   const allow = await postForm(app, '/oauth/consent', [...fields, ['decision', 'allow']], jar)

@@ -6,6 +6,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { buildOAuthApp, decodeSegment, post, seedUser, basic } from '../helpers/oauth.js'
 import { Jar, loginThrough } from '../helpers/login-form.js'
 import { hashSecret } from '../../src/oauth/passwords.js'
+import { MemoryStore } from '../../src/store/index.js'
 
 const REDIRECT = 'com.example.app:/oauth/callback'
 const verifier = (): string => randomBytes(32).toString('base64url')
@@ -13,11 +14,15 @@ const challengeOf = (v: string): string => createHash('sha256').update(v).digest
 
 async function setup (t: Parameters<typeof buildOAuthApp>[0]) {
   let now = Date.now()
-  const built = await buildOAuthApp(t, { now: () => now })
+  // one injected clock for the grant and the store: advancing it expires codes in the store too
+  const store = new MemoryStore({ now: () => now })
+  t.teardown(async () => { await store.close() })
+  const built = await buildOAuthApp(t, { now: () => now, store })
   await seedUser(built.store, 'alice', 'alice-password', ['read', 'write'])
   await built.store.putClient({ id: 'mobile', secretHash: null, grants: ['authorization_code', 'refresh_token'], scopes: ['read', 'write'], redirectUris: [REDIRECT, 'http://127.0.0.1/cb'], disabled: false, createdAt: 0 })
   await built.store.putClient({ id: 'other', secretHash: null, grants: ['authorization_code'], scopes: ['read'], redirectUris: [REDIRECT], disabled: false, createdAt: 0 })
-  await built.store.putClient({ id: 'web', secretHash: await hashSecret('web-secret', 4), grants: ['authorization_code'], scopes: ['read'], redirectUris: ['https://web.example/cb'], disabled: false, createdAt: 0 })
+  // `introspect`: a resource server too (RFC 7662), to ask whether the mobile client's tokens are active
+  await built.store.putClient({ id: 'web', secretHash: await hashSecret('web-secret', 4), grants: ['authorization_code'], scopes: ['read'], redirectUris: ['https://web.example/cb'], disabled: false, createdAt: 0, introspect: true })
   /** Logs in through the page and returns a fresh code for `client`. */
   async function code (opts: { client?: string, redirect?: string, challenge?: string | null, scope?: string } = {}): Promise<string> {
     const q = new URLSearchParams({ response_type: 'code', client_id: opts.client ?? 'mobile', redirect_uri: opts.redirect ?? REDIRECT, state: 's', scope: opts.scope ?? 'read' })
@@ -60,6 +65,21 @@ t.test('W01 / RFC 6749 §4.1.2: a code used twice is refused and revokes every t
   const concurrent = await code()
   const both = await Promise.all([exchange(concurrent), exchange(concurrent)])
   t.same(both.map((r) => r.statusCode).sort(), [200, 400], 'two redemptions at once: exactly one wins')
+})
+
+t.test('W01 / RFC 6749 §4.1.2: a code replayed after its 60 s still revokes every token issued from it', async (t) => {
+  const { code, exchange, advance, app } = await setup(t)
+  const c = await code()
+  const first = (await exchange(c)).json()
+  const active = async (): Promise<unknown> => (await post(app, '/oauth/introspect', { token: first.access_token }, { authorization: basic('web', 'web-secret') })).json().active
+  advance(61_000)
+  t.equal(await active(), true, 'the access token is active 61 s later')
+  const replay = await exchange(c)
+  t.equal(replay.statusCode, 400)
+  t.same(replay.json(), { error: 'invalid_grant', error_description: 'The grant is invalid, expired or revoked' })
+  t.equal(await active(), false, 'the access token is refused after the replay')
+  const refresh = await post(app, '/oauth/token', { grant_type: 'refresh_token', client_id: 'mobile', refresh_token: first.refresh_token })
+  t.equal(refresh.json().error, 'invalid_grant', 'and so is the refresh token of that session')
 })
 
 const refusals: Array<{ proves: string, code?: { client?: string, redirect?: string, challenge?: string | null }, send: (c: string, v: string) => Record<string, string>, burns: boolean }> = [

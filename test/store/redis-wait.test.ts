@@ -108,15 +108,15 @@ t.test('consumeRefreshToken and an authorization code: undone when not acknowled
   await store.codes.put('code', { clientId: 'c', sub: 'u', scope: [], redirectUri: 'https://a/cb', codeChallenge: 'x', sid: 's', issuedAt: nowS(), expiresAt: exp })
   await withFrozenReplica(async () => {
     await t.rejects(store.consumeRefreshToken('rt'), StoreUnavailableError)
-    await t.rejects(store.codes.consume('code'), StoreUnavailableError)
+    await t.rejects(store.codes.consume('code', 600), StoreUnavailableError)
   })
   let rt = await store.consumeRefreshToken('rt').catch(() => null)
   while (rt === null) rt = await store.consumeRefreshToken('rt').catch(() => null)
   t.equal(rt.status, 'active', 'the refresh token was released: the retry consumes it')
-  let code = await store.codes.consume('code').catch(() => null)
-  while (code === null) code = await store.codes.consume('code').catch(() => null)
+  let code = await store.codes.consume('code', 600).catch(() => null)
+  while (code === null) code = await store.codes.consume('code', 600).catch(() => null)
   t.equal(code.status, 'active', 'the code too')
-  t.equal((await store.codes.consume('code')).status, 'reused', 'and a second use is a replay again')
+  t.equal((await store.codes.consume('code', 600)).status, 'reused', 'and a second use is a replay again')
 })
 
 t.test('/readyz reports the replicas and stays 200 when a master is short of them', async (t) => {

@@ -1,9 +1,11 @@
 // The store contract against RedisStore on a private redis-server started for this file.
-import { randomUUID } from 'node:crypto'
+import { createHash, randomBytes, randomUUID } from 'node:crypto'
 import t from 'tap'
 import { Redis } from 'ioredis'
 import { RedisStore } from '../../src/store/redis/index.js'
 import { createStore } from '../../src/store/index.js'
+import { Jar, loginThrough } from '../helpers/login-form.js'
+import { buildOAuthApp, post, seedUser } from '../helpers/oauth.js'
 import { startRedis } from '../helpers/redis-server.js'
 import { storeContract } from './contract.js'
 import { storeUpdateContract } from './contract-updates.js'
@@ -89,4 +91,44 @@ t.test('a Redis error reply is a StoreUnavailableError with the cause attached',
   const err = await store.getUser('wrongtype').then(() => null, (e: unknown) => e)
   t.type(err, 'StoreUnavailableError')
   t.match((err as Error).cause, { message: /WRONGTYPE/ }, 'the ioredis error is the cause')
+})
+
+t.test('W01: an authorization code and a login session id are stored hashed: neither raw value is in any key or value', async (t) => {
+  const prefix = `t-${randomUUID()}:`
+  const store = await readyStore(prefix)
+  const raw = new Redis(redis.url)
+  t.teardown(async () => { await store.close(); await raw.quit() })
+  const { app } = await buildOAuthApp(t, { store })
+  await seedUser(store, 'alice', 'alice-password', ['read'])
+  await store.putClient({ id: 'mobile', secretHash: null, grants: ['authorization_code', 'refresh_token'], scopes: ['read'], redirectUris: ['http://127.0.0.1/cb'], disabled: false, createdAt: 0 })
+  const verifier = randomBytes(32).toString('base64url')
+  const sha256 = (v: string): string => createHash('sha256').update(v).digest('base64url')
+  const query = { response_type: 'code', client_id: 'mobile', redirect_uri: 'http://127.0.0.1/cb', code_challenge: sha256(verifier), code_challenge_method: 'S256' }
+  const jar = new Jar()
+  const answer = await loginThrough(app, `/oauth/authorize?${new URLSearchParams(query).toString()}`, jar, 'alice', 'alice-password')
+  const code = new URL(answer.headers.location as string).searchParams.get('code')!
+  const sessionId = decodeURIComponent(jar.cookies.get('portcullis-login') ?? '').split('.')[0]!
+  t.match(sessionId, /^[A-Za-z0-9_-]{43}$/, 'the login session id, from its signed cookie')
+  /** Every key under the prefix, and every value in it (the store uses strings, hashes, sets and sorted sets). */
+  const everything = async (): Promise<string> => {
+    const out: string[] = []
+    for (const key of await raw.keys(`${prefix}*`)) {
+      const type = await raw.type(key)
+      out.push(key)
+      if (type === 'string') out.push(await raw.get(key) ?? '')
+      else if (type === 'hash') out.push(...Object.entries(await raw.hgetall(key)).flat())
+      else if (type === 'set') out.push(...await raw.smembers(key))
+      else if (type === 'zset') out.push(...await raw.zrange(key, '0', '-1'))
+      else t.fail(`unexpected type ${type} of ${key}`)
+    }
+    return out.join('\n')
+  }
+  const issued = await everything()
+  t.ok(issued.includes(`code:${sha256(code)}`) && issued.includes(`login:${sha256(sessionId)}`), 'both are stored, under their SHA-256')
+  t.notOk(issued.includes(code), 'the raw code is nowhere')
+  t.notOk(issued.includes(sessionId), 'the raw session id is nowhere')
+  const exchanged = await post(app, '/oauth/token', { grant_type: 'authorization_code', client_id: 'mobile', code, redirect_uri: 'http://127.0.0.1/cb', code_verifier: verifier })
+  t.equal(exchanged.statusCode, 200, exchanged.body)
+  const used = await everything()
+  t.notOk(used.includes(code), 'nor once the code is used (kept as the replay marker) and its tokens issued')
 })

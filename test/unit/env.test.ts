@@ -20,6 +20,7 @@ t.test('defaults apply when nothing is set', async (t) => {
   t.equal(c.issuer, 'http://127.0.0.1:8080')
   t.equal(c.REVOCATION_MODE, 'replicated', 'issue 10: revocation answered from the local view by default')
   t.equal(c.REVOCATION_MAX_LAG, 1)
+  t.equal(c.REFRESH_GRACE, 10, 'issue 12 item 6: a lost refresh response may be retried for 10 s')
   t.equal(loadConfig({ REVOCATION_MODE: 'strict' }).REVOCATION_MODE, 'strict', 'strict stays selectable')
   t.equal(c.BCRYPT_THREADS, Math.min(16, availableParallelism()), 'one bcrypt worker per core this process may use (issue 10)')
   t.equal(loadConfig({ BCRYPT_THREADS: '3' }).BCRYPT_THREADS, 3, 'the variable still overrides it')

@@ -2,7 +2,8 @@
 // (client, redirect URI, verifier) without burning it, so a code presented by the wrong client or
 // with a wrong verifier cannot be used to revoke its owner's tokens. Then it is consumed in one
 // atomic step: a second use is a replay, and every token issued from the code is revoked through
-// the session (`sid`) they all carry (RFC 6749 §4.1.2, RFC 9700 §4.5; SECURITY.md W01).
+// the session (`sid`) they all carry (RFC 6749 §4.1.2, RFC 9700 §4.5; SECURITY.md W01). The store
+// keeps a used code for the lifetime of those tokens, so a replay after the code's 60 s still counts.
 import { GatewayError } from '../../errors/gateway-error.js'
 import { revocationVerdict } from '../../revocation/rule.js'
 import { StoreUnavailableError, type AuthCodeRecord } from '../../store/types.js'
@@ -24,8 +25,9 @@ export const authorizationCodeGrant: GrantHandler = async (input) => {
   if (code === undefined || redirectUri === undefined) throw new GatewayError('invalid_request', { description: 'code and redirect_uri are required' })
   if (!looksLikeCode(code)) throw invalidGrant('not an authorization code')
   const hash = hashCode(code)
+  // a used code is kept (and read here) as long as its tokens live: its expiry is checked after the replay check
   const record = await deps.store.codes.get(hash)
-  if (record === null || record.expiresAt <= nowSeconds(deps)) throw invalidGrant('unknown or expired code')
+  if (record === null) throw invalidGrant('unknown or expired code')
   // RFC 6749 §4.1.3: issued to this client, for this exact redirect URI
   if (record.clientId !== auth.client.id) throw invalidGrant('code of another client')
   if (record.redirectUri !== redirectUri) throw invalidGrant('redirect_uri differs from the authorization request')
@@ -37,14 +39,18 @@ export const authorizationCodeGrant: GrantHandler = async (input) => {
     throw invalidGrant(verifier === undefined ? 'code_verifier missing' : 'code_verifier does not match')
   }
 
-  const consumed = await deps.store.codes.consume(hash)
+  // SECURITY.md W01: the first use keeps the used code for as long as the tokens it issues can live
+  const tokensLive = Math.max(deps.config.ACCESS_TOKEN_TTL, deps.config.REFRESH_TOKEN_TTL) + deps.config.CLOCK_SKEW
+  const consumed = await deps.store.codes.consume(hash, tokensLive)
   if (consumed.status === 'unknown') throw invalidGrant('code expired')
   if (consumed.status === 'reused') {
-    // RFC 6749 §4.1.2: a code used twice: revoke every token issued from it (access and refresh, by sid)
-    await deps.store.revokeSession(record.sid, nowSeconds(deps) + deps.config.REFRESH_TOKEN_TTL + deps.config.CLOCK_SKEW)
+    // RFC 6749 §4.1.2: a code used twice, however late: revoke every token issued from it (access and refresh, by sid)
+    await deps.store.revokeSession(record.sid, nowSeconds(deps) + tokensLive)
     request.log.warn({ reason: 'code_reused', sid: record.sid, sub: record.sub, client_id: auth.client.id }, 'authorization code replayed: its tokens revoked')
     throw invalidGrant('code reused; tokens issued from it revoked')
   }
+  // RFC 6749 §4.1.2: at most 60 s (the store drops an unused code then; this is the grant's own clock)
+  if (record.expiresAt <= nowSeconds(deps)) throw invalidGrant('code expired')
 
   const user = await deps.store.getUser(record.sub)
   await assertUserAlive(deps, record, user?.disabled ?? true)

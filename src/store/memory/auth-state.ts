@@ -1,6 +1,7 @@
 // Memory implementations of the authorization-code and login-session stores (src/store/auth-types.ts).
 // Atomic by construction: no await between a read and its write. Expiry is checked on every read
 // against the store's clock; writes drop expired entries once the map passes SWEEP_AT entries.
+// A used code is kept past its expiry, for the keepSeconds its consume was given (auth-types.ts).
 import type { AuthCodeRecord, AuthCodeStore, CodeConsumeResult, LoginSessionRecord, LoginSessionStore } from '../auth-types.js'
 import { copy, type Expiring } from './key-set.js'
 
@@ -45,12 +46,14 @@ export class MemoryCodes implements AuthCodeStore {
     return copy(this.#codes.live(codeHash)?.record ?? null)
   }
 
-  async consume (codeHash: string): Promise<CodeConsumeResult> {
+  async consume (codeHash: string, keepSeconds: number): Promise<CodeConsumeResult> {
     const entry = this.#codes.live(codeHash)
     if (entry === undefined) return { status: 'unknown' }
-    const wasUsed = entry.used
-    entry.used = true // kept until it expires, so a replay is seen (RFC 6749 §4.1.2)
-    return { status: wasUsed ? 'reused' : 'active', record: copy(entry.record) }
+    if (entry.used) return { status: 'reused', record: copy(entry.record) }
+    entry.used = true
+    // RFC 6749 §4.1.2 (SECURITY.md W01): kept as long as its tokens live, so a late replay is seen
+    entry.expiresAtMs = Math.max(entry.expiresAtMs, this.#codes.clock.now() + keepSeconds * 1000)
+    return { status: 'active', record: copy(entry.record) }
   }
 }
 

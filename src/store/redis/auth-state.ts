@@ -3,7 +3,9 @@
 // consumed by the same two Lua scripts as refresh tokens (putRefresh, consumeRefresh in scripts.ts; the
 // consume waits for REDIS_MIN_REPLICAS like a refresh, durable.ts):
 // the consume reads the used flag and sets it in one atomic step, so of two concurrent redemptions
-// exactly one sees "unused". A login session is a plain string with a TTL.
+// exactly one sees "unused"; the same step extends the TTL of a first-used code to the lifetime of
+// the tokens it issues, so that a replay after the code's 60 s is still a replay (SECURITY.md W01).
+// A login session is a plain string with a TTL.
 import type { AuthCodeRecord, AuthCodeStore, CodeConsumeResult, LoginSessionRecord, LoginSessionStore } from '../auth-types.js'
 import type { StoreRedis } from './client.js'
 import type { KeyLayout } from './keys.js'
@@ -29,9 +31,10 @@ export class RedisCodes implements AuthCodeStore {
     return json == null ? null : JSON.parse(json) as AuthCodeRecord
   }
 
-  async consume (codeHash: string): Promise<CodeConsumeResult> {
-    // durable (writes.ts): answered once the replicas have it; undone and 503 when they do not
-    const state = await this.writes.consume('consumeCode', this.k.code(codeHash))
+  async consume (codeHash: string, keepSeconds: number): Promise<CodeConsumeResult> {
+    // durable (writes.ts): answered once the replicas have it; undone and 503 when they do not.
+    // RFC 6749 §4.1.2 (SECURITY.md W01): the first use keeps the used code as long as its tokens live
+    const state = await this.writes.consume('consumeCode', this.k.code(codeHash), keepSeconds * 1000)
     if (state === null) return { status: 'unknown' }
     // RFC 6749 §4.1.2: a code used twice is a replay
     return { status: state[0] === '1' ? 'reused' : 'active', record: JSON.parse(state[1]) as AuthCodeRecord }

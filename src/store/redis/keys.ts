@@ -8,7 +8,8 @@
 //   <p>client-disabled:<id>    string  "1" while the client is disabled     no TTL (deleted when enabled)
 //   <p>clients                 set     every client id (listClients index)  no TTL
 //   <p>rt:<tokenHash>          hash    r = JSON RefreshTokenRecord, u = "0"|"1" (used)   until expiresAt
-//   <p>code:<codeHash>         hash    r = JSON AuthCodeRecord, u = "0"|"1" (used)       until the code expires (≤ 60 s)
+//   <p>code:<codeHash>         hash    r = JSON AuthCodeRecord, u = "0"|"1" (used)       until the code expires (≤ 60 s);
+//                                      once used, as long as the tokens it issued (the replay marker, SECURITY.md W01)
 //   <p>login:<idHash>          string  JSON LoginSessionRecord              until the login session expires
 //   <p>rt-grace:<tokenHash>    hash    s = successor key, c = sealed successor, k = DPoP key   REFRESH_GRACE
 //   <p>session:<sid>           hash    SessionRecord fields (one per refresh family)   until the family expires

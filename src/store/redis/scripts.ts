@@ -43,7 +43,10 @@ return 1
 `
 }
 
-/** KEYS[1] refresh-token or code hash. Returns nil (unknown) or {used "0"|"1", JSON record}. */
+/**
+ * KEYS[1] refresh-token or code hash; ARGV[1] (codes) milliseconds a first use keeps the key, 0: its
+ * TTL stays. Returns nil (unknown) or {used "0"|"1", JSON record}.
+ */
 export const consumeRefresh: ScriptDefinition = {
   numberOfKeys: 1,
   lua: `
@@ -52,6 +55,12 @@ if not state[2] then                                           -- no record: unk
   return nil
 end
 redis.call('HSET', KEYS[1], 'u', '1')                          -- mark used; HSET keeps the TTL (until expiresAt)
+local keep = tonumber(ARGV[1] or '0')                          -- a code: how long its tokens live; else 0
+if keep > 0 and state[1] ~= '1' then                           -- the first use of a code
+  if keep > redis.call('PTTL', KEYS[1]) then                   -- never shorten
+    redis.call('PEXPIRE', KEYS[1], keep)                       -- kept, used, so a later replay is seen
+  end
+end
 return state                                                   -- the state before this consume
 `
 }
@@ -168,7 +177,7 @@ export interface ScriptCommands {
   putRecord(k1: string, k2: string, json: string, disabled: string, ifAbsent: string, channel: string, event: string): Promise<number>
   updateRecord(k1: string, k2: string, k3: string, expected: string, json: string, disabled: string, cutoff: string, channel: string, disabledEvent: string, cutoffEvent: string): Promise<number>
   putRefresh(key: string, json: string, ttlMs: number): Promise<number>
-  consumeRefresh(key: string): Promise<[string, string] | null>
+  consumeRefresh(key: string, keepMs?: number): Promise<[string, string] | null>
   rotateRefresh(key: string, successorKey: string, graceKey: string, json: string, ttlMs: number, presenterJkt: string, graceMs: number, sealed: string): Promise<[string, string, string?] | null>
   consumeWithGrace(key: string, graceKey: string, successorKey: string, presenterJkt: string, graceMs: number, sealed: string): Promise<[string, string, string?, string?, string?] | null>
   recordSession(key: string, index: string, sid: string, sub: string, clientId: string, createdAt: number, lastUsedAt: number, ip: string, userAgent: string, expiresAt: number, expiresAtMs: number, nowMs: number): Promise<number>

@@ -109,10 +109,13 @@ export class RedisWrites {
     return Number(written)
   }
 
-  /** Marks a refresh token or code used and returns its state before (consumeRefresh). Not acknowledged by the replicas: undone, then 503. */
-  async consume (what: string, key: string): Promise<[string, string] | null> {
+  /**
+   * Marks a refresh token or code used and returns its state before (consumeRefresh); a first use
+   * keeps the key at least `keepMs` (codes). Not acknowledged by the replicas: undone, then 503.
+   */
+  async consume (what: string, key: string, keepMs = 0): Promise<[string, string] | null> {
     try {
-      return await this.#write(what, key, ['consumeRefresh', key]) as [string, string] | null
+      return await this.#write(what, key, ['consumeRefresh', key, keepMs]) as [string, string] | null
     } catch (err) {
       const state = err instanceof ReplicaAckError ? err.replies[0] as [string, string] | null : null
       if (state?.[0] === '0') await this.#release(what, key) // this call consumed it: the retry must find it unused

@@ -21,6 +21,7 @@ const upstream = await startEchoUpstream()
 t.teardown(async () => { await upstream.close() })
 const port = await freePort()
 const issuer = `http://127.0.0.1:${port}`
+// every /oauth request of the file counts against TOKEN_RATE_LIMIT (60 a minute per IP, T29): 34 now
 const gw = await startTestGateway(t, {
   env: { PORT: String(port), ISSUER: issuer, LOGIN_MAX_FAILURES: '3' },
   routes: `version: 1
@@ -56,7 +57,7 @@ async function signIn (page: Page, name = USER.name, password = USER.password): 
 const grantError = async (exchange: Promise<unknown>): Promise<string | undefined> =>
   await exchange.then(() => undefined, (err: { error?: string }) => err.error ?? String(err))
 
-t.test('RFC 6749 §4.1 + RFC 7636 + RFC 8252 §7.3 + RFC 9449: login page → loopback redirect → oauth4webapi exchange with DPoP → protected route → refresh', async (t) => {
+t.test('RFC 6749 §4.1 + RFC 7636 + RFC 8252 §7.3 + RFC 9449: login page (360 px, visible focus) → loopback redirect → oauth4webapi exchange with DPoP → protected route (replayed proof, wrong htu, no proof) → refresh', async (t) => {
   const context = await browser.newContext()
   t.teardown(async () => { await context.close() })
   const page = await context.newPage()
@@ -66,7 +67,8 @@ t.test('RFC 6749 §4.1 + RFC 7636 + RFC 8252 §7.3 + RFC 9449: login page → lo
   t.match(login?.headers()['content-security-policy'], /frame-ancestors 'none'/)
   await page.setViewportSize({ width: 360, height: 740 })
   t.ok(await screenshot(page, 'login-360x740.png'))
-  t.ok(await page.evaluate('document.documentElement.scrollWidth') as number <= 360, '360 px: no horizontal scroll')
+  const scrollWidth = await page.evaluate('document.documentElement.scrollWidth') as number
+  t.ok(scrollWidth <= 360, `360 px: no horizontal scroll (scrollWidth ${scrollWidth})`)
   for (const [name, field] of [['username', page.getByLabel('Username')], ['password', page.getByLabel('Password')], ['button', page.getByRole('button', { name: 'Sign in' })]] as const) {
     const box = await field.boundingBox()
     t.ok(await field.isVisible() && box !== null && box.x >= 0 && box.x + box.width <= 360 && box.y + box.height <= 740, `360×740: the ${name} is visible and in view`)
@@ -74,7 +76,8 @@ t.test('RFC 6749 §4.1 + RFC 7636 + RFC 8252 §7.3 + RFC 9449: login page → lo
   await page.setViewportSize({ width: 1280, height: 800 })
   t.ok(await screenshot(page, 'login-1280x800.png'))
   await page.keyboard.press('Tab')
-  const focus = await page.evaluate('(({ id }, s) => ({ id, outline: s.outlineStyle, width: parseFloat(s.outlineWidth), shadow: s.boxShadow }))(document.activeElement, getComputedStyle(document.activeElement))') as { id: string, outline: string, width: number, shadow: string }
+  const focus = await page.evaluate(`(({ id }, s) => ({ id, outline: s.outlineStyle, width: parseFloat(s.outlineWidth), shadow: s.boxShadow }))
+    (document.activeElement, getComputedStyle(document.activeElement))`) as { id: string, outline: string, width: number, shadow: string }
   t.equal(focus.id, 'username', 'Tab reaches the username field first')
   t.ok((focus.outline !== 'none' && focus.width >= 2) || focus.shadow !== 'none', `visible focus: outline ${focus.outline} ${focus.width}px, box-shadow ${focus.shadow}`)
 
@@ -157,7 +160,7 @@ t.test('in the browser: W04 the login page refuses to render inside a frame', as
   const committed = page.waitForEvent('framenavigated', (f) => f !== page.mainFrame())
   // resolves at the outer page's load event, which waits for the frame's own (blocked or not)
   await page.setContent(`<iframe src="${url.href}" width="400" height="400"></iframe>`)
-  t.equal((await (await answered).headerValue('x-frame-options')), 'DENY')
+  t.equal((await (await answered).headerValue('x-frame-options')), 'DENY', 'X-Frame-Options: DENY')
   const frame = await committed
   await frame.waitForLoadState('load')
   t.equal(frame.url(), 'chrome-error://chromewebdata/', 'Chromium blocked it: the frame holds its error page, not the login page')
@@ -241,8 +244,8 @@ t.test('in the browser: T20 LOGIN_MAX_FAILURES (3) wrong passwords, then even th
     t.equal(await page.getByRole('alert').textContent(), 'The username or password is incorrect.')
   }
   const throttled = await signIn(page, 'mallory', 'mallory-password')
-  t.equal(throttled.status(), 429)
-  t.match(await throttled.headerValue('retry-after'), /^[1-9][0-9]*$/)
+  t.equal(throttled.status(), 429, 'the right password after 3 failures: 429')
+  t.match(await throttled.headerValue('retry-after'), /^[1-9][0-9]*$/, 'with Retry-After')
   t.equal(await page.getByRole('alert').textContent(), 'Too many attempts. Wait a few minutes, then try again.')
   t.equal(new URL(page.url()).origin, issuer, 'no code')
 })

@@ -164,7 +164,7 @@ t.test('in the browser: W04 the login page refuses to render inside a frame', as
   const frame = await committed
   await frame.waitForLoadState('load')
   t.equal(frame.url(), 'chrome-error://chromewebdata/', 'Chromium blocked it: the frame holds its error page, not the login page')
-  t.equal(await frame?.locator('#username').count() ?? 0, 0, 'no form inside the frame')
+  t.equal(await frame.locator('#username').count(), 0, 'no form inside the frame')
 })
 
 t.test('in the browser: W01 a browser-obtained code: a wrong code_verifier or redirect_uri is invalid_grant; replayed after a successful exchange it revokes the tokens it gave', async (t) => {

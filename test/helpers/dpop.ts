@@ -44,3 +44,9 @@ export async function proof (key: DpopKey, o: ProofOptions): Promise<string> {
   for (const c of o.omit ?? []) delete claims[c]
   return await new SignJWT(claims).setProtectedHeader({ alg: key.alg, typ: o.typ ?? 'dpop+jwt', jwk: o.jwk ?? key.jwk }).sign(key.privateKey)
 }
+
+/** The same key as a WebCrypto pair held by a client library (oauth4webapi's `DPoP(client, pair)`), for hand-made proofs. */
+export async function dpopKeyOf (pair: Awaited<ReturnType<typeof generateKeyPair>>, alg = 'ES256'): Promise<DpopKey> {
+  const jwk = await exportJWK(pair.publicKey)
+  return { alg, privateKey: pair.privateKey, jwk, jkt: await calculateJwkThumbprint(jwk) }
+}

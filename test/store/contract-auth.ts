@@ -3,9 +3,8 @@
 import type { Test } from 'tap'
 import type { AuthCodeRecord } from '../../src/store/types.js'
 import type { MakeStore } from './contract.js'
+import { nowS, sleep } from './contract-fixtures.js'
 
-const nowS = (): number => Math.floor(Date.now() / 1000)
-const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
 
 function code (over: Partial<AuthCodeRecord> = {}): AuthCodeRecord {
   return {

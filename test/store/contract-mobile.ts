@@ -5,9 +5,8 @@
 import type { Test } from 'tap'
 import type { RefreshTokenRecord, RotationOptions, SessionRecord, Store } from '../../src/store/types.js'
 import type { MakeStore } from './contract.js'
+import { nowS, sleep } from './contract-fixtures.js'
 
-const nowS = (): number => Math.floor(Date.now() / 1000)
-const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
 
 function family (over: Partial<RefreshTokenRecord> = {}): RefreshTokenRecord {
   return { sid: 'sid-1', sub: 'alice', clientId: 'app', scope: ['read'], issuedAt: nowS(), expiresAt: nowS() + 3600, ...over }

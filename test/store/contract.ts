@@ -1,36 +1,22 @@
 // The one contract every Store implementation passes (STYLE.md §9): run by
 // memory.test.ts against MemoryStore and by redis.test.ts against a real redis-server.
 // Not a test file itself. Real short TTLs are used only in the expiry tests. Atomic updates of
-// users and clients and the refresh rotation: contract-updates.ts.
+// users and clients and the refresh rotation: contract-updates.ts; the feed, snapshot and epoch:
+// contract-revocation.ts.
 
 import type { Test } from 'tap'
 import {
   StoreUnavailableError,
   type ClientRecord,
   type KeyRecord,
-  type RefreshTokenRecord,
-  type RevocationEvent,
   type Store,
   type UserRecord
 } from '../../src/store/types.js'
+import { client, nowS, refresh, sleep, user } from './contract-fixtures.js'
+import { storeRevocationContract } from './contract-revocation.js'
 
 export interface StoreFixture { store: Store; cleanup(): Promise<void> }
 export type MakeStore = () => Promise<StoreFixture>
-
-const nowS = (): number => Math.floor(Date.now() / 1000)
-const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
-
-function user (name: string, over: Partial<UserRecord> = {}): UserRecord {
-  return { name, passwordHash: '$2b$10$hash-of-' + name, scopes: ['read'], disabled: false, createdAt: 1_700_000_000, ...over }
-}
-
-function client (id: string, over: Partial<ClientRecord> = {}): ClientRecord {
-  return { id, secretHash: null, grants: ['refresh_token'], scopes: ['read'], disabled: false, createdAt: 1_700_000_000, ...over }
-}
-
-function refresh (over: Partial<RefreshTokenRecord> = {}): RefreshTokenRecord {
-  return { sid: 'sid-1', sub: 'alice', clientId: 'app', scope: ['read'], issuedAt: nowS(), expiresAt: nowS() + 3600, ...over }
-}
 
 function key (kid: string, createdAt: number): KeyRecord {
   return { kid, alg: 'EdDSA', privateKeyPem: 'PRIVATE ' + kid, publicKeyPem: 'PUBLIC ' + kid, createdAt, retireAt: null }
@@ -305,74 +291,5 @@ export function storeContract (t: Test, makeStore: MakeStore, opts: { feedRepeat
     await t.resolves(store.close(), 'close is idempotent')
   })
 
-  t.test('revocation feed (REVOCATION_MODE=replicated): up() once subscribed, then one event per change', async (t) => {
-    const store = await fresh(t)
-    const events: RevocationEvent[] = []
-    let ups = 0
-    const feed = store.subscribeRevocations({ event: (e) => { events.push(e) }, up: () => { ups++ }, down: () => {} })
-    t.teardown(() => feed.close())
-    await until(() => ups === 1)
-    const exp = nowS() + 600
-    await store.revokeToken('j1', exp)
-    await store.revokeToken('j1', exp - 60) // shortens nothing: no change, no event
-    await store.revokeSession('s1', exp)
-    await store.revokeUserBefore('carol', 1000)
-    await store.revokeUserBefore('carol', 999) // a cut-off never moves back: no event
-    await store.putUser(user('dave', { disabled: true }))
-    await store.putClient(client('app', { disabled: false }))
-    await until(() => events.length >= (opts.feedRepeats === true ? 7 : 5))
-    await sleep(50)
-    if (opts.feedRepeats === true) {
-      t.same([events[1], events[4]], [{ kind: 'token', id: 'j1', untilMs: (exp - 60) * 1000 }, { kind: 'user-cutoff', id: 'carol', before: 999 }], 'a write that found its change in place: published again, as asked (no later marker or cut-off than the stored one)')
-      events.splice(4, 1)
-      events.splice(1, 1)
-    }
-    t.same(events, [
-      { kind: 'token', id: 'j1', untilMs: exp * 1000 },
-      { kind: 'session', id: 's1', untilMs: exp * 1000 },
-      { kind: 'user-cutoff', id: 'carol', before: 1000 },
-      { kind: 'user-disabled', id: 'dave', disabled: true },
-      { kind: 'client-disabled', id: 'app', disabled: false }
-    ], opts.feedRepeats === true ? 'in write order' : 'in write order, nothing for writes that changed nothing')
-  })
-
-  t.test('revocationSnapshot: the whole current revocation state', async (t) => {
-    const store = await fresh(t)
-    const exp = nowS() + 600
-    await store.revokeToken('j:1', exp)
-    await store.revokeSession('s1', exp)
-    await store.revokeUserBefore('erin', 1234)
-    await store.putUser(user('frank', { disabled: true }))
-    await store.putUser(user('grace', { disabled: false }))
-    await store.putClient(client('off-app', { disabled: true }))
-    const snap = await store.revocationSnapshot()
-    const byKind = (k: string): RevocationEvent[] => snap.filter((e) => e.kind === k)
-    t.same(byKind('token').map((e) => e.id), ['j:1'], 'ids may hold colons')
-    const until = (byKind('token')[0] as { untilMs: number }).untilMs
-    t.ok(Math.abs(until - exp * 1000) <= 1000, 'a marker carries when it ends')
-    t.same(byKind('session').map((e) => e.id), ['s1'])
-    t.same(byKind('user-cutoff'), [{ kind: 'user-cutoff', id: 'erin', before: 1234 }])
-    t.same(byKind('user-disabled'), [{ kind: 'user-disabled', id: 'frank', disabled: true }], 'only disabled users')
-    t.same(byKind('client-disabled'), [{ kind: 'client-disabled', id: 'off-app', disabled: true }])
-  })
-
-  t.test('SECURITY.md E01: the store epoch is confirmed, stable, and a refresh record keeps the one it was issued under', async (t) => {
-    const store = await fresh(t)
-    const epoch = await store.epoch.verify()
-    t.type(epoch, 'string')
-    t.ok(epoch!.length >= 16, 'a random id')
-    t.equal(store.epoch.current, epoch)
-    t.equal(await store.epoch.verify(), epoch, 'the same on every check while the data lives')
-    t.match(store.epoch.status(), { current: epoch, previous: null, changedAt: null, unsafe: null })
-    await store.putRefreshToken('rt-epoch', refresh({ epoch: 'e-1' }))
-    t.match(await store.getRefreshToken('rt-epoch'), { epoch: 'e-1' })
-  })
-}
-
-async function until (cond: () => boolean, ms = 3000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time')
-    await sleep(5)
-  }
+  storeRevocationContract(t, fresh, opts)
 }

@@ -1,20 +1,22 @@
 #!/usr/bin/env node
 // `npm test` and `npm run test:ha`: brings dist/ up to date (the tests that run the real binary run
-// the compiled build; tsc is incremental, so an up-to-date build costs about a second), then runs
-// each tap test file as its own process, `jobs` at a time, and ends with the plain
-// `N passed, N failed` line CI reads. Exits 1 when a file fails, times out or crashes.
+// the compiled build) and compiles the sources and tests to .tap/js/ (tsconfig.test.json; both tsc
+// runs are incremental, about a second each when up to date), then runs each tap test file as its
+// own process, `jobs` at a time, and ends with the plain `N passed, N failed` line CI reads. Exits 1
+// when a file fails, times out or crashes.
 //
-// The files are tap tests (`import t from 'tap'`); this script is tap's runner minus its loader
-// hooks. tap's runner starts every test process with @tapjs/mock's and @tapjs/processinfo's module
-// hooks and --enable-source-maps, for mocking and coverage, which this suite does not use: every
-// module a test loads (a gateway loads ~800, TypeBox alone ~680) then passes through them, which
-// cost ~0.5 s of CPU per file (README "Tests" has the measurement). A file runs here exactly as
-// `node --import=tsx FILE` runs it; `npx tap FILE` still works for one file.
+// The files are tap tests (`import t from 'tap'`); this script is tap's runner minus what it adds
+// to every test process: @tapjs/mock's and @tapjs/processinfo's module hooks and tsx's, which every
+// module a test loads passes through (a gateway loads ~800, TypeBox alone ~680): about 1.5 s of CPU
+// per file together (README "Tests" has the measurements). A file runs here as plain JavaScript,
+// `node --enable-source-maps .tap/js/test/….test.js` (stack traces still name the .ts lines); tests
+// name the files they read from the repository's root (test/helpers/root.ts), so they run the same
+// from the sources: `npx tap FILE` still runs one file through tsx.
 //
 // Usage: node scripts/run-tests.mjs [--jobs=N] [--timeout=SECONDS] [FILE ...]
 // Without files: every test/**/*.test.ts except test/ha (package.json "tap" include/exclude).
 import { spawn, spawnSync } from 'node:child_process'
-import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { join, relative } from 'node:path'
 
@@ -28,12 +30,18 @@ const jobs = flag('jobs', config.jobs)
 const timeoutS = flag('timeout', config.timeout)
 const named = process.argv.slice(2).filter((a) => !a.startsWith('--'))
 
+// dist/ for the binary the tests start, .tap/js/ for the tests themselves, the two side by side
 const tsc = join(root, 'node_modules/typescript/bin/tsc')
-const build = spawnSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit' })
-if (build.status !== 0) {
+const compile = (project) => new Promise((resolve) => {
+  spawn(process.execPath, [tsc, '-p', join(root, project)], { stdio: 'inherit' }).on('close', resolve)
+})
+const built = await Promise.all([compile('tsconfig.build.json'), compile('tsconfig.test.json')])
+if (built.some((code) => code !== 0)) {
   process.stdout.write('\n0 passed, 1 failed\n')
-  process.exit(build.status ?? 1)
+  process.exit(1)
 }
+// src/admin/status.ts reads its version from ../../package.json, also when compiled under .tap/js/
+try { symlinkSync('../../package.json', join(root, '.tap/js/package.json')) } catch { /* there already */ }
 
 // every test/**/*.test.ts, minus the excluded folders (test/ha runs in its own command)
 function allFiles () {
@@ -60,7 +68,8 @@ let index = 0
 function runFile (file) {
   return new Promise((resolve) => {
     const started = Date.now()
-    const child = spawn(process.execPath, [...config['node-arg'], file], {
+    const compiled = join('.tap/js', file.replace(/\.ts$/, '.js'))
+    const child = spawn(process.execPath, ['--enable-source-maps', compiled], {
       cwd: root,
       detached: true, // its own process group: a timeout stops what it started too
       env: { ...process.env, TAP_TIMEOUT: String(timeoutS) },

@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net'
 import { mkdirSync } from 'node:fs'
 import * as oauth from 'oauth4webapi'
 import { chromium, type Browser, type Page } from 'playwright-core'
+import { ROOT_URL } from './root.js'
 
 interface Teardown { teardown(fn: () => unknown): void }
 
@@ -23,7 +24,7 @@ export async function launchBrowser (t: Teardown): Promise<Browser> {
 }
 
 /** Where screenshots go on every run (gitignored with the rest of .tap/). */
-export const SCREENSHOT_DIR = new URL('../../.tap/screenshots/', import.meta.url)
+export const SCREENSHOT_DIR = new URL('.tap/screenshots/', ROOT_URL)
 
 export async function screenshot (page: Page, name: string): Promise<string> {
   mkdirSync(SCREENSHOT_DIR, { recursive: true })

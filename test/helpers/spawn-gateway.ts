@@ -3,8 +3,9 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { createServer } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { nodeChild } from './node-child.js'
+import { ROOT_URL } from './root.js'
 
-export const BIN = fileURLToPath(new URL('../../bin/portcullis.js', import.meta.url))
+export const BIN = fileURLToPath(new URL('bin/portcullis.js', ROOT_URL))
 
 export async function freePort (): Promise<number> {
   const srv = createServer()

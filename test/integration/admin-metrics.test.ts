@@ -12,6 +12,7 @@ import { basic, seedClient } from '../helpers/oauth.js'
 import { metricTypes, parseExposition, samples, value, type Sample } from '../helpers/prometheus.js'
 import { startRedis } from '../helpers/redis-server.js'
 import { mint, userClaims } from '../helpers/tokens.js'
+import { ROOT_URL } from '../helpers/root.js'
 
 // Prometheus metrics through a real in-process gateway (issue 13 items 1, 2, 4): a real Redis, a real
 // echo upstream, the admin listener on its own port. Requests are made, /metrics is scraped and parsed
@@ -182,7 +183,7 @@ t.test('a Redis that stops answering: store_up 0 and errors counted', async (t) 
 // their _bucket/_sum/_count names). The compose profile `observability` validates, and Prometheus
 // scrapes the admin port the compose file sets.
 
-const root = (path: string): string => fileURLToPath(new URL(`../../${path}`, import.meta.url))
+const root = (path: string): string => fileURLToPath(new URL(path, ROOT_URL))
 const read = (path: string): string => readFileSync(root(path), 'utf8')
 
 interface Panel { title: string, datasource?: { uid?: string }, targets?: Array<{ expr: string }> }

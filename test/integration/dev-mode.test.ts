@@ -6,11 +6,12 @@ import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { freePort, spawnGateway } from '../helpers/spawn-gateway.js'
+import { ROOT_URL } from '../helpers/root.js'
 
 t.setTimeout(180_000) // a real gateway and a shell running curl, on a loaded machine
 
-const README = readFileSync(new URL('../../README.md', import.meta.url), 'utf8')
-const BUNDLED_ROUTES = fileURLToPath(new URL('../../routes.yaml', import.meta.url))
+const README = readFileSync(new URL('README.md', ROOT_URL), 'utf8')
+const BUNDLED_ROUTES = fileURLToPath(new URL('routes.yaml', ROOT_URL))
 
 const demoPort = await freePort()
 const gw = await spawnGateway(['dev'], { BCRYPT_COST: '4', DEMO_UPSTREAM_PORT: String(demoPort), ROUTES_FILE: BUNDLED_ROUTES },

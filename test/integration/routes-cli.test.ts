@@ -10,8 +10,9 @@ import { nodeChild } from '../helpers/node-child.js'
 import { createStore, RedisStore } from '../../src/store/index.js'
 import { freePort, startRedis } from '../helpers/redis-server.js'
 import { json, runCli } from '../fixtures/run-cli.js'
+import { ROOT_URL } from '../helpers/root.js'
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url))
+const ROOT = fileURLToPath(ROOT_URL)
 
 // Fixtures of the later sections, set up before any test is defined: tap ends the file's root test
 // once it is idle, so no section may still be awaiting its setup when the tests above it finish.

@@ -5,8 +5,9 @@
 // there); otherwise the id ranges SECURITY.md embeds stand in for it.
 import t from 'tap'
 import { existsSync, readFileSync } from 'node:fs'
+import { ROOT_URL } from '../helpers/root.js'
 
-const root = new URL('../../', import.meta.url)
+const root = ROOT_URL
 const security = readFileSync(new URL('SECURITY.md', root), 'utf8')
 const catalogueUrl = new URL('../shared/research/security-catalogue.md', root)
 const ID = /^[JTPSHFD]\d{2}$/

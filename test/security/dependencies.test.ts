@@ -5,8 +5,9 @@
 // running Node.js. Raising a floor: change FLOORS, `npm pkg set dependencies.NAME=^X.Y.Z`, `npm install`.
 import t from 'tap'
 import { readFileSync } from 'node:fs'
+import { ROOT_URL } from '../helpers/root.js'
 
-const root = new URL('../../', import.meta.url)
+const root = ROOT_URL
 const lock = JSON.parse(readFileSync(new URL('package-lock.json', root), 'utf8')) as { lockfileVersion: number, packages: Record<string, { version?: string, link?: boolean }> }
 const pkg = JSON.parse(readFileSync(new URL('package.json', root), 'utf8')) as { dependencies: Record<string, string>, devDependencies?: Record<string, string>, overrides?: Record<string, string>, engines?: { node?: string } }
 

@@ -11,8 +11,9 @@ import type { Registry } from '../../src/access/registry.js'
 import { parseRoutePath, type RoutePattern } from '../../src/config/route-map-schema.js'
 import { compileRouteMap } from '../../src/config/route-map-loader.js'
 import type { RouteTable } from '../../src/config/route-types.js'
+import { ROOT_URL } from '../helpers/root.js'
 
-const FIXTURES = new URL('../fixtures/routes/', import.meta.url)
+const FIXTURES = new URL('test/fixtures/routes/', ROOT_URL)
 const fixture = (name: string): RouteTable => compileRouteMap(readFileSync(new URL(name, FIXTURES), 'utf8'), name)
 
 const UPSTREAMS = `version: 1

@@ -12,8 +12,9 @@ import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { parse, parseAllDocuments } from 'yaml'
 import { compileRouteMap, loadRouteTable } from '../../src/config/route-map-loader.js'
+import { ROOT_URL } from '../helpers/root.js'
 
-const root = (path: string): string => fileURLToPath(new URL(`../../${path}`, import.meta.url))
+const root = (path: string): string => fileURLToPath(new URL(path, ROOT_URL))
 const read = (path: string): string => readFileSync(root(path), 'utf8')
 
 interface Service {

@@ -9,6 +9,7 @@ import { tracesEndpoint } from '../../src/observability/tracing.js'
 import { compileRouteMap } from '../../src/config/route-map-loader.js'
 import { RouteMapError } from '../../src/config/route-types.js'
 import { allowedValues, isUnionMemberError, oneOfMessage } from '../../src/config/schema-values.js'
+import { ROOT_URL } from '../helpers/root.js'
 
 t.test('defaults apply when nothing is set', async (t) => {
   const c = loadConfig({})
@@ -91,7 +92,7 @@ t.test('a bad value is one clear line naming the variable', async (t) => {
 })
 
 t.test('every variable is documented in the README configuration table', async (t) => {
-  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8')
+  const readme = readFileSync(new URL('README.md', ROOT_URL), 'utf8')
   for (const name of Object.keys(EnvSchema.properties)) {
     t.match(readme, new RegExp('\\| `' + name + '` \\|'), `${name} has a README row`)
   }

@@ -4,8 +4,9 @@ import { readFileSync } from 'node:fs'
 import { ERRORS } from '../../src/errors/codes.js'
 import { GatewayError } from '../../src/errors/gateway-error.js'
 import { toGatewayError } from '../../src/errors/handler.js'
+import { ROOT_URL } from '../helpers/root.js'
 
-const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8')
+const readme = readFileSync(new URL('README.md', ROOT_URL), 'utf8')
 
 t.test('every error code has its README row, exactly as in the table', async (t) => {
   for (const [code, spec] of Object.entries(ERRORS)) {

@@ -8,8 +8,9 @@ import { join } from 'node:path'
 import t from 'tap'
 import { compileRouteMap, loadRouteTable } from '../../src/config/route-map-loader.js'
 import { RouteMapError, formatIssue, type RouteTable } from '../../src/config/route-types.js'
+import { ROOT_URL } from '../helpers/root.js'
 
-const FIXTURES = new URL('../fixtures/routes/', import.meta.url)
+const FIXTURES = new URL('test/fixtures/routes/', ROOT_URL)
 const HEAD = 'version: 1\nupstreams:\n  u: { url: http://127.0.0.1:9001 }\nroutes:\n' // routes start on line 5
 const RESERVED = '(reserved: /oauth, /.well-known, /healthz, /readyz)'
 const SCOPE_TOKEN = 'must be a scope token (RFC 6749 §3.3: printable ASCII, no space, " or \\)'
@@ -250,7 +251,7 @@ t.test('RouteMapError lists issues as FILE:LINE:COLUMN message lines', async (t)
 
 t.test('valid maps', async (t) => {
   t.test('the bundled routes.yaml compiles', async (t) => {
-    const table = await loadRouteTable(new URL('../../routes.yaml', import.meta.url).pathname)
+    const table = await loadRouteTable(new URL('routes.yaml', ROOT_URL).pathname)
     t.same(table.routes.map((r) => r.id), [
       'GET,HEAD /orders/*', 'POST,PUT,PATCH,DELETE /orders/*',
       'GET,HEAD,POST,PUT,PATCH,DELETE,OPTIONS /catalog/*', 'GET,HEAD /profile/*'

@@ -3,6 +3,8 @@
 // gateway and a private redis-server; then how many of those one Redis shard executes per second
 // (redis-benchmark, loopback, the same commands, EVALSHA of the gateway's own scripts); and the
 // throughput of 1, 2 and 3 gateway instances on this machine (wrk, loopback, one wrk per instance).
+// A proxied request is counted twice: on a route with the default batched rate limit (`/orders/*`)
+// and on the same route with `mode: exact` (`/exact/*`, one counter script per request).
 // Everything is bounded in time and stopped by PID (lib/procs.ts). bench/README.md explains it.
 //
 //   npx tsx bench/redis-commands.ts                 # about 3 minutes
@@ -23,7 +25,7 @@ import { freePort, startRedis, type RedisHandle } from '../test/helpers/redis-se
 import { startCluster, startSentinel } from '../test/helpers/redis-topology.js'
 import { cpuSecondsOf, run, setLogDir, start, stop, stopAll, type Proc } from './lib/procs.js'
 import { loadRun } from './lib/load.js'
-import { routesYaml } from './lib/routes.js'
+import { BENCH_RATE_LIMIT, BENCH_SCOPE, routesYaml } from './lib/routes.js'
 
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)))
 const BIN = join(ROOT, 'bin', 'portcullis.js')
@@ -45,7 +47,8 @@ const TOPOLOGIES = (process.env.BENCH_TOPOLOGIES ?? 'standalone,sentinel,cluster
 const USER = 'bench'
 const PASSWORD = 'bench-password-0123'
 const CLIENT = 'bench-app'
-const PATH = '/orders/42'
+const PATH = '/orders/42' // rate limit `mode: batched` (the default)
+const PATH_EXACT = '/exact/42' // the same route with `mode: exact` (one counter command per request)
 const SESSION_SECRET = randomBytes(32).toString('base64') // the same for every instance
 const out = (s = ''): void => { process.stdout.write(s + '\n') }
 
@@ -148,7 +151,10 @@ const fmt = (m: Map<string, number>): string => {
   return `${total.toFixed(2)} (${[...m].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')})`
 }
 
-interface ModeCounts { request: Map<string, number>, login: Map<string, number>, refresh: Map<string, number>, sample: Seen[], idlePerSecond: Map<string, number> }
+interface ModeCounts {
+  request: Map<string, number>, requestExact: Map<string, number>, login: Map<string, number>, refresh: Map<string, number>
+  sample: Seen[], sampleExact: Seen[], idlePerSecond: Map<string, number>, requestsPerSecond: number
+}
 
 async function countMode (target: Target, routesFile: string, mode: string): Promise<ModeCounts> {
   const gw = await startGateway(`gateway-${target.name}-${mode}`, target, routesFile, null, mode)
@@ -156,6 +162,7 @@ async function countMode (target: Target, routesFile: string, mode: string): Pro
     const { access_token: at } = await login(gw.port)
     // warm: the token cache, the scripts loaded, the replicated view synced
     for (let i = 0; i < 20; i++) await (await fetch(`http://127.0.0.1:${gw.port}${PATH}`, { headers: { authorization: `Bearer ${at}` } })).arrayBuffer()
+    await sleep(300) // the batched counter's last push done before the idle sample
     const idleMs = 2000
     const idle = await monitored(target, async () => { await sleep(idleMs) })
     const timed = async (n: number, op: () => Promise<void>): Promise<[Seen[], number]> => {
@@ -167,11 +174,15 @@ async function countMode (target: Target, routesFile: string, mode: string): Pro
       })
       return [seen, ms]
     }
-    const [reqSeen, reqMs] = await timed(REQUESTS, async () => {
-      const r = await fetch(`http://127.0.0.1:${gw.port}${PATH}`, { headers: { authorization: `Bearer ${at}` } })
+    const proxied = (path: string) => async () => {
+      const r = await fetch(`http://127.0.0.1:${gw.port}${path}`, { headers: { authorization: `Bearer ${at}` } })
       await r.arrayBuffer()
-      if (r.status !== 200) throw new Error(`proxied request: ${r.status}`)
-    })
+      if (r.status !== 200) throw new Error(`proxied request ${path}: ${r.status}`)
+    }
+    const [reqSeen, reqMs] = await timed(REQUESTS, proxied(PATH))
+    await proxied(PATH_EXACT)() // the exact route's script loaded (EVAL once), the batched key's last push done
+    await sleep(300)
+    const [exactSeen, exactMs] = await timed(REQUESTS, proxied(PATH_EXACT))
     const [loginSeen, loginMs] = await timed(LOGINS, async () => { await login(gw.port) })
     let rt = (await login(gw.port)).refresh_token
     const [refreshSeen, refreshMs] = await timed(REFRESHES, async () => {
@@ -179,14 +190,26 @@ async function countMode (target: Target, routesFile: string, mode: string): Pro
     })
     return {
       request: perOperation(reqSeen, idle, idleMs, reqMs, REQUESTS),
+      requestExact: perOperation(exactSeen, idle, idleMs, exactMs, REQUESTS),
+      requestsPerSecond: REQUESTS * 1000 / reqMs,
       login: perOperation(loginSeen, idle, idleMs, loginMs, LOGINS),
       refresh: perOperation(refreshSeen, idle, idleMs, refreshMs, REFRESHES),
       sample: reqSeen.filter((s) => !s.fromScript),
+      sampleExact: exactSeen.filter((s) => !s.fromScript),
       idlePerSecond: perOperation(idle, [], 1, 1, idleMs / 1000)
     }
   } finally {
     await stop(gw.proc)
   }
+}
+
+function report (topology: string, mode: string, c: ModeCounts): void {
+  const pad = ' '.repeat(topology.length + mode.length + 4)
+  out(`- ${topology}, ${mode}: proxied request, rate limit batched ${fmt(c.request)} (${Math.round(c.requestsPerSecond)} requests/s, one after another)`)
+  out(`${pad}proxied request, rate limit exact ${fmt(c.requestExact)}`)
+  out(`${pad}login (password grant) ${fmt(c.login)}`)
+  out(`${pad}refresh ${fmt(c.refresh)}`)
+  out(`${pad}idle instance, per second ${fmt(c.idlePerSecond)}`)
 }
 
 // ---------------------------------------------------------------- redis-benchmark
@@ -246,7 +269,7 @@ async function scaleOut (redis: RedisHandle, target: Target, routesFile: string,
         redisCpuUs: (r1 - r0) * 1e6 / requests
       }
       results.push(r)
-      out(`  ${n} instance(s), ${each} connections each: ${Math.round(r.rps)} req/s in total, ${r.errors} failed; CPU per request: gateways ${Math.round(r.gatewayCpuUs)} µs, redis-server ${r.redisCpuUs.toFixed(1)} µs`)
+      out(`  ${n} instance(s), ${each} connections each: ${Math.round(r.rps)} req/s in total, ${r.errors} failed; CPU per request: gateways ${Math.round(r.gatewayCpuUs)} µs, redis-server ${r.redisCpuUs.toFixed(1)} µs; load average ${loadavg()[0]!.toFixed(1)}`)
     }
   } finally {
     for (const g of gateways) await stop(g.proc)
@@ -265,7 +288,9 @@ async function main (): Promise<void> {
     const upstreamPort = await freePort()
     const upstream = start('upstream', process.execPath, ['--import', 'tsx', join(ROOT, 'bench/upstream.ts'), String(upstreamPort)], { cpus: null, cwd: ROOT })
     const routesFile = join(work, 'routes.yaml')
-    writeFileSync(routesFile, routesYaml(upstreamPort, 0)) // /orders/* only
+    writeFileSync(routesFile, routesYaml(upstreamPort, 0) + [ // /orders/* (batched) and /exact/* (exact)
+      '  - path: /exact/*', '    methods: [GET, HEAD]', '    upstream: api', `    scopes: [${BENCH_SCOPE}]`,
+      `    rate_limit: { limit: ${BENCH_RATE_LIMIT}, window: 1m, by: subject, mode: exact }`, ''].join('\n'))
     await sleep(300)
     if (!upstream.alive()) throw new Error(upstream.output())
     const standalone: Target = { name: 'standalone', env: { REDIS_URL: redis.url }, masters: async () => [redis.port] }
@@ -288,10 +313,7 @@ async function main (): Promise<void> {
         await provision(target)
         for (const mode of ['strict', 'replicated']) {
           const c = await countMode(target, routesFile, mode)
-          out(`- ${topology}, ${mode}: proxied request ${fmt(c.request)}`)
-          out(`  ${' '.repeat(topology.length + mode.length + 2)}login (password grant) ${fmt(c.login)}`)
-          out(`  ${' '.repeat(topology.length + mode.length + 2)}refresh ${fmt(c.refresh)}`)
-          out(`  ${' '.repeat(topology.length + mode.length + 2)}idle instance, per second ${fmt(c.idlePerSecond)}`)
+          report(topology, mode, c)
         }
       } finally {
         await handle.stop()
@@ -299,33 +321,40 @@ async function main (): Promise<void> {
     }
     for (const mode of ['strict', 'replicated']) {
       counts[mode] = await countMode(standalone, routesFile, mode)
-      out(`- standalone, ${mode}: proxied request ${fmt(counts[mode]!.request)}`)
-      out(`  ${' '.repeat(mode.length + 12)}login (password grant) ${fmt(counts[mode]!.login)}`)
-      out(`  ${' '.repeat(mode.length + 12)}refresh ${fmt(counts[mode]!.refresh)}`)
-      out(`  ${' '.repeat(mode.length + 12)}idle instance, per second ${fmt(counts[mode]!.idlePerSecond)}`)
+      report('standalone', mode, counts[mode]!)
     }
 
     out(`\n## One shard: redis-benchmark, 50 clients, no pipelining, ${OPS} operations per command, loopback`)
     const shardRequests: Record<string, number> = {}
+    const measured = new Map<string, number>() // ops/s per command name, each measured once
     for (const mode of ['strict', 'replicated']) {
-      let perRequestMicros = 0
-      for (const c of requestCommands(counts[mode]!.sample, counts[mode]!.request)) {
-        const rps = await benchmark(redis.port, [c.name, ...c.args])
-        perRequestMicros += c.perRequest * 1e6 / rps
-        out(`- ${mode}: ${c.name} with the request's own ${c.args.length} arguments (×${c.perRequest.toFixed(2)} per request): ${Math.round(rps)} ops/s`)
+      for (const limit of ['batched', 'exact']) {
+        const label = `${mode}, rate limit ${limit}`
+        const [sample, perRequest] = limit === 'exact' ? [counts[mode]!.sampleExact, counts[mode]!.requestExact] : [counts[mode]!.sample, counts[mode]!.request]
+        let perRequestMicros = 0
+        for (const c of requestCommands(sample, perRequest)) {
+          if (!measured.has(c.name)) {
+            measured.set(c.name, await benchmark(redis.port, [c.name, ...c.args]))
+            out(`- ${c.name} with a request's own ${c.args.length} arguments: ${Math.round(measured.get(c.name)!)} ops/s`)
+          }
+          perRequestMicros += c.perRequest * 1e6 / measured.get(c.name)!
+        }
+        shardRequests[label] = perRequestMicros === 0 ? Infinity : 1e6 / perRequestMicros
+        out(perRequestMicros === 0
+          ? `  => ${label}: no command per request (only the counters' pushes, see above)`
+          : `  => ${label}: one shard serves about ${Math.round(shardRequests[label])} proxied requests/s (${fmt(perRequest)} per request)`)
       }
-      shardRequests[mode] = 1e6 / perRequestMicros
-      out(`  => one shard serves about ${Math.round(shardRequests[mode])} proxied requests/s in ${mode} mode (that command mix)`)
     }
     const ping = await benchmark(redis.port, ['PING'])
     out(`   (reference: PING ${Math.round(ping)} ops/s)`)
 
     if (SCALE) {
-      out(`\n## Throughput of 1, 2, 3 instances (strict; one wrk per instance, ${CONNECTIONS} connections split, ${WARMUP} s warm-up, ${DURATION} s run; everything shares the ${cpus().length} CPU(s))`)
+      out(`\n## Throughput of 1, 2, 3 instances (strict, rate limit batched; one wrk per instance, ${CONNECTIONS} connections split, ${WARMUP} s warm-up, ${DURATION} s run; everything shares the ${cpus().length} CPU(s))`)
       const scale = await scaleOut(redis, standalone, routesFile, work)
+      out(`load average after: ${loadavg().map((x) => x.toFixed(1)).join(' ')}`)
       out(`JSON ${JSON.stringify({ scale })}`)
     }
-    out(`JSON ${JSON.stringify({ shardRequests, counts: Object.fromEntries(Object.entries(counts).map(([k, v]) => [k, { request: Object.fromEntries(v.request), login: Object.fromEntries(v.login), refresh: Object.fromEntries(v.refresh) }])) })}`)
+    out(`JSON ${JSON.stringify({ shardRequests, counts: Object.fromEntries(Object.entries(counts).map(([k, v]) => [k, { request: Object.fromEntries(v.request), requestExact: Object.fromEntries(v.requestExact), login: Object.fromEntries(v.login), refresh: Object.fromEntries(v.refresh) }])) })}`)
   } finally {
     await stopAll()
     await redis.stop()

@@ -20,11 +20,11 @@ import { cpus, loadavg, tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { Redis } from 'ioredis'
 import { freePort, startRedis, type RedisHandle } from '../test/helpers/redis-server.js'
 import { startCluster, startSentinel } from '../test/helpers/redis-topology.js'
 import { cpuSecondsOf, run, setLogDir, start, stop, stopAll, type Proc } from './lib/procs.js'
 import { loadRun } from './lib/load.js'
+import { benchmark, fmt, monitored, perOperation, requestCommands, type Seen } from './lib/redis-count.js'
 import { BENCH_RATE_LIMIT, BENCH_SCOPE, routesYaml } from './lib/routes.js'
 
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)))
@@ -108,56 +108,7 @@ async function token (port: number, body: Record<string, string>): Promise<{ acc
 const login = async (port: number): Promise<{ access_token: string, refresh_token: string }> =>
   await token(port, { grant_type: 'password', client_id: CLIENT, username: USER, password: PASSWORD, scope: 'orders:read' })
 
-// ---------------------------------------------------------------- counting with MONITOR
-interface Seen { name: string, args: string[], fromScript: boolean }
-
-/** Every command the masters execute while `work` runs, from MONITOR on each (script-internal ones marked). */
-async function monitored (target: Target, work: () => Promise<void>): Promise<Seen[]> {
-  const seen: Seen[] = []
-  const open: Array<{ disconnect: () => void }> = []
-  for (const port of await target.masters()) {
-    const client = new Redis({ host: '127.0.0.1', port, lazyConnect: true })
-    const monitor = await client.monitor()
-    monitor.on('monitor', (_time: string, args: string[], source: string) => {
-      seen.push({ name: String(args[0]).toUpperCase(), args: args.slice(1).map(String), fromScript: source === 'lua' })
-    })
-    open.push(monitor, client)
-  }
-  await sleep(100) // MONITOR is on before the work starts
-  await work()
-  await sleep(100)
-  for (const c of open) c.disconnect()
-  return seen
-}
-
-/** Commands sent by the gateway (not from inside scripts), per name, per operation, background subtracted. */
-/**
- * Sent by timers only, never by an operation: the feed's heartbeat and readiness PING, the replica
- * check's INFO, the Cluster client's slot refresh (CLUSTER, CLIENT), the epoch check's GET of its copies
- * (a burst of 256 a second on a Cluster, too coarse to subtract in proportion). Counted in the idle line.
- */
-const timerOnly = (s: Seen): boolean => ['PING', 'INFO', 'CLUSTER', 'CLIENT'].includes(s.name) || (s.name === 'GET' && /epoch$/.test(s.args[0] ?? ''))
-
-function perOperation (seen: Seen[], idle: Seen[], idleMs: number, workMs: number, n: number, withTimers = false): Map<string, number> {
-  const count = (list: Seen[]): Map<string, number> => {
-    const m = new Map<string, number>()
-    for (const s of list) if (!s.fromScript && (withTimers || !timerOnly(s))) m.set(s.name, (m.get(s.name) ?? 0) + 1)
-    return m
-  }
-  const busy = count(seen)
-  const background = count(idle)
-  const result = new Map<string, number>()
-  for (const [name, c] of busy) {
-    const corrected = c - (background.get(name) ?? 0) * (workMs / idleMs)
-    if (corrected / n >= 0.05) result.set(name, corrected / n)
-  }
-  return result
-}
-const fmt = (m: Map<string, number>): string => {
-  const total = [...m.values()].reduce((a, b) => a + b, 0)
-  return `${total.toFixed(2)} (${[...m].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')})`
-}
-
+// ---------------------------------------------------------------- counting with MONITOR (lib/redis-count.ts)
 interface ModeCounts {
   request: Map<string, number>, requestExact: Map<string, number>, login: Map<string, number>, refresh: Map<string, number>
   sample: Seen[], sampleExact: Seen[], idlePerSecond: Map<string, number>, requestsPerSecond: number
@@ -221,27 +172,6 @@ function report (topology: string, mode: string, c: ModeCounts): void {
   out(`${pad}login (password grant) ${fmt(c.login)}`)
   out(`${pad}refresh ${fmt(c.refresh)}`)
   out(`${pad}idle instance, per second ${fmt(c.idlePerSecond)}`)
-}
-
-// ---------------------------------------------------------------- redis-benchmark
-/** Operations per second one redis-server executes of one command (50 clients, no pipelining). */
-async function benchmark (port: number, command: string[]): Promise<number> {
-  const r = await run('redis-benchmark', 'redis-benchmark', ['-h', '127.0.0.1', '-p', String(port), '-c', '50', '-n', String(OPS), '-q', '--csv', ...command], { cpus: null })
-  const lines = r.output.trim().split('\n').filter((l) => /^"/.test(l))
-  const last = lines.at(-1)?.split('","')
-  const rps = Number(last?.[1]?.replace(/"/g, ''))
-  if (r.code !== 0 || !Number.isFinite(rps)) throw new Error(`redis-benchmark ${command.join(' ')}: ${r.output.slice(-400)}`)
-  return rps
-}
-
-/** The distinct commands one proxied request sends, with their real arguments (the last occurrence of each). */
-function requestCommands (sample: Seen[], perRequest: Map<string, number>): Array<{ name: string, args: string[], perRequest: number }> {
-  const result: Array<{ name: string, args: string[], perRequest: number }> = []
-  for (const [name, n] of perRequest) {
-    const last = [...sample].reverse().find((s) => s.name === name)
-    if (last !== undefined) result.push({ name, args: last.args, perRequest: n })
-  }
-  return result
 }
 
 // ---------------------------------------------------------------- 1, 2, 3 instances
@@ -345,7 +275,7 @@ async function main (): Promise<void> {
         let perRequestMicros = 0
         for (const c of requestCommands(sample, perRequest)) {
           if (!measured.has(c.name)) {
-            measured.set(c.name, await benchmark(redis.port, [c.name, ...c.args]))
+            measured.set(c.name, await benchmark(redis.port, OPS, [c.name, ...c.args]))
             out(`- ${c.name} with a request's own ${c.args.length} arguments: ${Math.round(measured.get(c.name)!)} ops/s`)
           }
           perRequestMicros += c.perRequest * 1e6 / measured.get(c.name)!
@@ -356,7 +286,7 @@ async function main (): Promise<void> {
           : `  => ${label}: one shard serves about ${Math.round(shardRequests[label])} proxied requests/s (${fmt(perRequest)} per request)`)
       }
     }
-    const ping = await benchmark(redis.port, ['PING'])
+    const ping = await benchmark(redis.port, OPS, ['PING'])
     out(`   (reference: PING ${Math.round(ping)} ops/s)`)
 
     if (SCALE) {

@@ -3,13 +3,15 @@
 // gateway and a private redis-server; then how many of those one Redis shard executes per second
 // (redis-benchmark, loopback, the same commands, EVALSHA of the gateway's own scripts); and the
 // throughput of 1, 2 and 3 gateway instances on this machine (wrk, loopback, one wrk per instance).
+// A proxied request is counted twice: on a route with the default batched rate limit (`/orders/*`)
+// and on the same route with `mode: exact` (`/exact/*`, one counter script per request).
 // Everything is bounded in time and stopped by PID (lib/procs.ts). bench/README.md explains it.
 //
 //   npx tsx bench/redis-commands.ts                 # about 3 minutes
 //   BENCH_SCALE=0 npx tsx bench/redis-commands.ts   # without the 1/2/3-instance runs
 //   BENCH_TOPOLOGIES=standalone npx tsx bench/redis-commands.ts   # count on standalone only (default: also
 //     on a Sentinel set and a 3+3 Cluster from test/helpers/redis-topology.ts, MONITOR on every master)
-// Knobs: BENCH_REQUESTS (proxied requests counted, 300), BENCH_LOGINS (10), BENCH_REFRESHES (10),
+// Knobs: BENCH_REQUESTS (proxied requests counted, 300), BENCH_LOGINS (30), BENCH_REFRESHES (30),
 // BENCH_OPS (redis-benchmark operations per command, 200000), BENCH_DURATION (s per wrk run, 10),
 // BENCH_WARMUP (s per instance, 8), BENCH_CONNECTIONS (wrk connections per instance, 32).
 import { randomBytes } from 'node:crypto'
@@ -18,12 +20,12 @@ import { cpus, loadavg, tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { Redis } from 'ioredis'
 import { freePort, startRedis, type RedisHandle } from '../test/helpers/redis-server.js'
 import { startCluster, startSentinel } from '../test/helpers/redis-topology.js'
 import { cpuSecondsOf, run, setLogDir, start, stop, stopAll, type Proc } from './lib/procs.js'
 import { loadRun } from './lib/load.js'
-import { routesYaml } from './lib/routes.js'
+import { benchmark, fmt, monitored, perOperation, requestCommands, type Seen } from './lib/redis-count.js'
+import { BENCH_RATE_LIMIT, BENCH_SCOPE, routesYaml } from './lib/routes.js'
 
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)))
 const BIN = join(ROOT, 'bin', 'portcullis.js')
@@ -34,8 +36,8 @@ const num = (name: string, def: number): number => {
   return n
 }
 const REQUESTS = num('BENCH_REQUESTS', 300)
-const LOGINS = num('BENCH_LOGINS', 10)
-const REFRESHES = num('BENCH_REFRESHES', 10)
+const LOGINS = num('BENCH_LOGINS', 30)
+const REFRESHES = num('BENCH_REFRESHES', 30)
 const OPS = num('BENCH_OPS', 200_000)
 const DURATION = num('BENCH_DURATION', 10)
 const WARMUP = num('BENCH_WARMUP', 8)
@@ -45,7 +47,8 @@ const TOPOLOGIES = (process.env.BENCH_TOPOLOGIES ?? 'standalone,sentinel,cluster
 const USER = 'bench'
 const PASSWORD = 'bench-password-0123'
 const CLIENT = 'bench-app'
-const PATH = '/orders/42'
+const PATH = '/orders/42' // rate limit `mode: batched` (the default)
+const PATH_EXACT = '/exact/42' // the same route with `mode: exact` (one counter command per request)
 const SESSION_SECRET = randomBytes(32).toString('base64') // the same for every instance
 const out = (s = ''): void => { process.stdout.write(s + '\n') }
 
@@ -105,50 +108,13 @@ async function token (port: number, body: Record<string, string>): Promise<{ acc
 const login = async (port: number): Promise<{ access_token: string, refresh_token: string }> =>
   await token(port, { grant_type: 'password', client_id: CLIENT, username: USER, password: PASSWORD, scope: 'orders:read' })
 
-// ---------------------------------------------------------------- counting with MONITOR
-interface Seen { name: string, args: string[], fromScript: boolean }
-
-/** Every command the masters execute while `work` runs, from MONITOR on each (script-internal ones marked). */
-async function monitored (target: Target, work: () => Promise<void>): Promise<Seen[]> {
-  const seen: Seen[] = []
-  const open: Array<{ disconnect: () => void }> = []
-  for (const port of await target.masters()) {
-    const client = new Redis({ host: '127.0.0.1', port, lazyConnect: true })
-    const monitor = await client.monitor()
-    monitor.on('monitor', (_time: string, args: string[], source: string) => {
-      seen.push({ name: String(args[0]).toUpperCase(), args: args.slice(1).map(String), fromScript: source === 'lua' })
-    })
-    open.push(monitor, client)
-  }
-  await sleep(100) // MONITOR is on before the work starts
-  await work()
-  await sleep(100)
-  for (const c of open) c.disconnect()
-  return seen
+// ---------------------------------------------------------------- counting with MONITOR (lib/redis-count.ts)
+interface ModeCounts {
+  request: Map<string, number>, requestExact: Map<string, number>, login: Map<string, number>, refresh: Map<string, number>
+  sample: Seen[], sampleExact: Seen[], idlePerSecond: Map<string, number>, requestsPerSecond: number
+  /** The batched counters' pushes (one EVALSHA per key each) seen while the batched requests ran, and how long they ran. */
+  pushes: number, requestMs: number
 }
-
-/** Commands sent by the gateway (not from inside scripts), per name, per operation, background subtracted. */
-function perOperation (seen: Seen[], idle: Seen[], idleMs: number, workMs: number, n: number): Map<string, number> {
-  const count = (list: Seen[]): Map<string, number> => {
-    const m = new Map<string, number>()
-    for (const s of list) if (!s.fromScript) m.set(s.name, (m.get(s.name) ?? 0) + 1)
-    return m
-  }
-  const busy = count(seen)
-  const background = count(idle)
-  const result = new Map<string, number>()
-  for (const [name, c] of busy) {
-    const corrected = c - (background.get(name) ?? 0) * (workMs / idleMs)
-    if (corrected / n >= 0.05) result.set(name, corrected / n)
-  }
-  return result
-}
-const fmt = (m: Map<string, number>): string => {
-  const total = [...m.values()].reduce((a, b) => a + b, 0)
-  return `${total.toFixed(2)} (${[...m].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')})`
-}
-
-interface ModeCounts { request: Map<string, number>, login: Map<string, number>, refresh: Map<string, number>, sample: Seen[], idlePerSecond: Map<string, number> }
 
 async function countMode (target: Target, routesFile: string, mode: string): Promise<ModeCounts> {
   const gw = await startGateway(`gateway-${target.name}-${mode}`, target, routesFile, null, mode)
@@ -156,6 +122,7 @@ async function countMode (target: Target, routesFile: string, mode: string): Pro
     const { access_token: at } = await login(gw.port)
     // warm: the token cache, the scripts loaded, the replicated view synced
     for (let i = 0; i < 20; i++) await (await fetch(`http://127.0.0.1:${gw.port}${PATH}`, { headers: { authorization: `Bearer ${at}` } })).arrayBuffer()
+    await sleep(300) // the batched counter's last push done before the idle sample
     const idleMs = 2000
     const idle = await monitored(target, async () => { await sleep(idleMs) })
     const timed = async (n: number, op: () => Promise<void>): Promise<[Seen[], number]> => {
@@ -167,11 +134,15 @@ async function countMode (target: Target, routesFile: string, mode: string): Pro
       })
       return [seen, ms]
     }
-    const [reqSeen, reqMs] = await timed(REQUESTS, async () => {
-      const r = await fetch(`http://127.0.0.1:${gw.port}${PATH}`, { headers: { authorization: `Bearer ${at}` } })
+    const proxied = (path: string) => async () => {
+      const r = await fetch(`http://127.0.0.1:${gw.port}${path}`, { headers: { authorization: `Bearer ${at}` } })
       await r.arrayBuffer()
-      if (r.status !== 200) throw new Error(`proxied request: ${r.status}`)
-    })
+      if (r.status !== 200) throw new Error(`proxied request ${path}: ${r.status}`)
+    }
+    const [reqSeen, reqMs] = await timed(REQUESTS, proxied(PATH))
+    await proxied(PATH_EXACT)() // the exact route's script loaded (EVAL once), the batched key's last push done
+    await sleep(300)
+    const [exactSeen, exactMs] = await timed(REQUESTS, proxied(PATH_EXACT))
     const [loginSeen, loginMs] = await timed(LOGINS, async () => { await login(gw.port) })
     let rt = (await login(gw.port)).refresh_token
     const [refreshSeen, refreshMs] = await timed(REFRESHES, async () => {
@@ -179,35 +150,28 @@ async function countMode (target: Target, routesFile: string, mode: string): Pro
     })
     return {
       request: perOperation(reqSeen, idle, idleMs, reqMs, REQUESTS),
+      requestExact: perOperation(exactSeen, idle, idleMs, exactMs, REQUESTS),
+      requestsPerSecond: REQUESTS * 1000 / reqMs,
       login: perOperation(loginSeen, idle, idleMs, loginMs, LOGINS),
       refresh: perOperation(refreshSeen, idle, idleMs, refreshMs, REFRESHES),
       sample: reqSeen.filter((s) => !s.fromScript),
-      idlePerSecond: perOperation(idle, [], 1, 1, idleMs / 1000)
+      sampleExact: exactSeen.filter((s) => !s.fromScript),
+      idlePerSecond: perOperation(idle, [], 1, 1, idleMs / 1000, true),
+      pushes: reqSeen.filter((s) => !s.fromScript && s.name === 'EVALSHA' && (s.args[2] ?? '').includes('counter:')).length,
+      requestMs: reqMs
     }
   } finally {
     await stop(gw.proc)
   }
 }
 
-// ---------------------------------------------------------------- redis-benchmark
-/** Operations per second one redis-server executes of one command (50 clients, no pipelining). */
-async function benchmark (port: number, command: string[]): Promise<number> {
-  const r = await run('redis-benchmark', 'redis-benchmark', ['-h', '127.0.0.1', '-p', String(port), '-c', '50', '-n', String(OPS), '-q', '--csv', ...command], { cpus: null })
-  const lines = r.output.trim().split('\n').filter((l) => /^"/.test(l))
-  const last = lines.at(-1)?.split('","')
-  const rps = Number(last?.[1]?.replace(/"/g, ''))
-  if (r.code !== 0 || !Number.isFinite(rps)) throw new Error(`redis-benchmark ${command.join(' ')}: ${r.output.slice(-400)}`)
-  return rps
-}
-
-/** The distinct commands one proxied request sends, with their real arguments (the last occurrence of each). */
-function requestCommands (sample: Seen[], perRequest: Map<string, number>): Array<{ name: string, args: string[], perRequest: number }> {
-  const result: Array<{ name: string, args: string[], perRequest: number }> = []
-  for (const [name, n] of perRequest) {
-    const last = [...sample].reverse().find((s) => s.name === name)
-    if (last !== undefined) result.push({ name, args: last.args, perRequest: n })
-  }
-  return result
+function report (topology: string, mode: string, c: ModeCounts): void {
+  const pad = ' '.repeat(topology.length + mode.length + 4)
+  out(`- ${topology}, ${mode}: proxied request, rate limit batched ${fmt(c.request)} (${REQUESTS} requests one after another in ${c.requestMs} ms, ${Math.round(c.requestsPerSecond)}/s; counter pushes: ${c.pushes} EVALSHA)`)
+  out(`${pad}proxied request, rate limit exact ${fmt(c.requestExact)}`)
+  out(`${pad}login (password grant) ${fmt(c.login)}`)
+  out(`${pad}refresh ${fmt(c.refresh)}`)
+  out(`${pad}idle instance, per second ${fmt(c.idlePerSecond)}`)
 }
 
 // ---------------------------------------------------------------- 1, 2, 3 instances
@@ -246,7 +210,7 @@ async function scaleOut (redis: RedisHandle, target: Target, routesFile: string,
         redisCpuUs: (r1 - r0) * 1e6 / requests
       }
       results.push(r)
-      out(`  ${n} instance(s), ${each} connections each: ${Math.round(r.rps)} req/s in total, ${r.errors} failed; CPU per request: gateways ${Math.round(r.gatewayCpuUs)} µs, redis-server ${r.redisCpuUs.toFixed(1)} µs`)
+      out(`  ${n} instance(s), ${each} connections each: ${Math.round(r.rps)} req/s in total, ${r.errors} failed; CPU per request: gateways ${Math.round(r.gatewayCpuUs)} µs, redis-server ${r.redisCpuUs.toFixed(1)} µs; load average ${loadavg()[0]!.toFixed(1)}`)
     }
   } finally {
     for (const g of gateways) await stop(g.proc)
@@ -265,7 +229,9 @@ async function main (): Promise<void> {
     const upstreamPort = await freePort()
     const upstream = start('upstream', process.execPath, ['--import', 'tsx', join(ROOT, 'bench/upstream.ts'), String(upstreamPort)], { cpus: null, cwd: ROOT })
     const routesFile = join(work, 'routes.yaml')
-    writeFileSync(routesFile, routesYaml(upstreamPort, 0)) // /orders/* only
+    writeFileSync(routesFile, routesYaml(upstreamPort, 0) + [ // /orders/* (batched) and /exact/* (exact)
+      '  - path: /exact/*', '    methods: [GET, HEAD]', '    upstream: api', `    scopes: [${BENCH_SCOPE}]`,
+      `    rate_limit: { limit: ${BENCH_RATE_LIMIT}, window: 1m, by: subject, mode: exact }`, ''].join('\n'))
     await sleep(300)
     if (!upstream.alive()) throw new Error(upstream.output())
     const standalone: Target = { name: 'standalone', env: { REDIS_URL: redis.url }, masters: async () => [redis.port] }
@@ -275,7 +241,7 @@ async function main (): Promise<void> {
     }
     await provision(standalone)
 
-    out('\n## Commands sent per operation (MONITOR on every master; commands run inside a script not counted again; background subtracted)')
+    out('\n## Commands sent per operation (MONITOR on every master; commands run inside a script not counted again; background subtracted; PING, INFO, CLUSTER, CLIENT and the epoch copies\' GET only in the idle line)')
     const counts: Record<string, ModeCounts> = {}
     for (const topology of TOPOLOGIES.filter((x) => x !== 'standalone')) {
       // Sentinel (1 master, 1 replica, 3 sentinels) or Cluster (3 masters, 3 replicas): REDIS_MIN_REPLICAS
@@ -288,10 +254,7 @@ async function main (): Promise<void> {
         await provision(target)
         for (const mode of ['strict', 'replicated']) {
           const c = await countMode(target, routesFile, mode)
-          out(`- ${topology}, ${mode}: proxied request ${fmt(c.request)}`)
-          out(`  ${' '.repeat(topology.length + mode.length + 2)}login (password grant) ${fmt(c.login)}`)
-          out(`  ${' '.repeat(topology.length + mode.length + 2)}refresh ${fmt(c.refresh)}`)
-          out(`  ${' '.repeat(topology.length + mode.length + 2)}idle instance, per second ${fmt(c.idlePerSecond)}`)
+          report(topology, mode, c)
         }
       } finally {
         await handle.stop()
@@ -299,33 +262,40 @@ async function main (): Promise<void> {
     }
     for (const mode of ['strict', 'replicated']) {
       counts[mode] = await countMode(standalone, routesFile, mode)
-      out(`- standalone, ${mode}: proxied request ${fmt(counts[mode]!.request)}`)
-      out(`  ${' '.repeat(mode.length + 12)}login (password grant) ${fmt(counts[mode]!.login)}`)
-      out(`  ${' '.repeat(mode.length + 12)}refresh ${fmt(counts[mode]!.refresh)}`)
-      out(`  ${' '.repeat(mode.length + 12)}idle instance, per second ${fmt(counts[mode]!.idlePerSecond)}`)
+      report('standalone', mode, counts[mode]!)
     }
 
     out(`\n## One shard: redis-benchmark, 50 clients, no pipelining, ${OPS} operations per command, loopback`)
     const shardRequests: Record<string, number> = {}
+    const measured = new Map<string, number>() // ops/s per command name, each measured once
     for (const mode of ['strict', 'replicated']) {
-      let perRequestMicros = 0
-      for (const c of requestCommands(counts[mode]!.sample, counts[mode]!.request)) {
-        const rps = await benchmark(redis.port, [c.name, ...c.args])
-        perRequestMicros += c.perRequest * 1e6 / rps
-        out(`- ${mode}: ${c.name} with the request's own ${c.args.length} arguments (×${c.perRequest.toFixed(2)} per request): ${Math.round(rps)} ops/s`)
+      for (const limit of ['batched', 'exact']) {
+        const label = `${mode}, rate limit ${limit}`
+        const [sample, perRequest] = limit === 'exact' ? [counts[mode]!.sampleExact, counts[mode]!.requestExact] : [counts[mode]!.sample, counts[mode]!.request]
+        let perRequestMicros = 0
+        for (const c of requestCommands(sample, perRequest)) {
+          if (!measured.has(c.name)) {
+            measured.set(c.name, await benchmark(redis.port, OPS, [c.name, ...c.args]))
+            out(`- ${c.name} with a request's own ${c.args.length} arguments: ${Math.round(measured.get(c.name)!)} ops/s`)
+          }
+          perRequestMicros += c.perRequest * 1e6 / measured.get(c.name)!
+        }
+        shardRequests[label] = perRequestMicros === 0 ? Infinity : 1e6 / perRequestMicros
+        out(perRequestMicros === 0
+          ? `  => ${label}: no command per request (only the counters' pushes, see above)`
+          : `  => ${label}: one shard serves about ${Math.round(shardRequests[label])} proxied requests/s (${fmt(perRequest)} per request)`)
       }
-      shardRequests[mode] = 1e6 / perRequestMicros
-      out(`  => one shard serves about ${Math.round(shardRequests[mode])} proxied requests/s in ${mode} mode (that command mix)`)
     }
-    const ping = await benchmark(redis.port, ['PING'])
+    const ping = await benchmark(redis.port, OPS, ['PING'])
     out(`   (reference: PING ${Math.round(ping)} ops/s)`)
 
     if (SCALE) {
-      out(`\n## Throughput of 1, 2, 3 instances (strict; one wrk per instance, ${CONNECTIONS} connections split, ${WARMUP} s warm-up, ${DURATION} s run; everything shares the ${cpus().length} CPU(s))`)
+      out(`\n## Throughput of 1, 2, 3 instances (strict, rate limit batched; one wrk per instance, ${CONNECTIONS} connections split, ${WARMUP} s warm-up, ${DURATION} s run; everything shares the ${cpus().length} CPU(s))`)
       const scale = await scaleOut(redis, standalone, routesFile, work)
+      out(`load average after: ${loadavg().map((x) => x.toFixed(1)).join(' ')}`)
       out(`JSON ${JSON.stringify({ scale })}`)
     }
-    out(`JSON ${JSON.stringify({ shardRequests, counts: Object.fromEntries(Object.entries(counts).map(([k, v]) => [k, { request: Object.fromEntries(v.request), login: Object.fromEntries(v.login), refresh: Object.fromEntries(v.refresh) }])) })}`)
+    out(`JSON ${JSON.stringify({ shardRequests, counts: Object.fromEntries(Object.entries(counts).map(([k, v]) => [k, { request: Object.fromEntries(v.request), requestExact: Object.fromEntries(v.requestExact), login: Object.fromEntries(v.login), refresh: Object.fromEntries(v.refresh) }])) })}`)
   } finally {
     await stopAll()
     await redis.stop()

@@ -157,22 +157,26 @@ export class BatchedCounters {
       s.pending = 0
       return d
     })
+    // a key whose push failed keeps its hits unsynced: counted here, pushed with the next flush
+    const unsynced = (s: KeyState, i: number): void => {
+      s.inFlight -= deltas[i]!.delta
+      s.pending += deltas[i]!.delta
+      if (this.#keys.get(s.key) === s) this.#dirty.add(s)
+    }
     try {
       const results = await this.#store.addCounters(deltas)
       const now = this.#now()
+      let failed = 0
       chunk.forEach((s, i) => {
+        const r = results[i]
+        if (r === null || r === undefined) { failed++; unsynced(s, i); return } // only this key's shard failed: the others are counted
         s.inFlight -= deltas[i]!.delta
-        s.global = results[i]!.count
-        s.resetAt = now + results[i]!.ttlMs // never before the store's own reset
+        s.global = r.count
+        s.resetAt = now + r.ttlMs // never before the store's own reset
       })
-      return null
+      return failed === 0 ? null : new StoreUnavailableError(`rate-limit push failed for ${failed} of ${chunk.length} keys`)
     } catch (err) {
-      // the hits stay unsynced: counted here, pushed with the next successful flush
-      chunk.forEach((s, i) => {
-        s.inFlight -= deltas[i]!.delta
-        s.pending += deltas[i]!.delta
-        if (this.#keys.get(s.key) === s) this.#dirty.add(s)
-      })
+      chunk.forEach(unsynced)
       return err instanceof StoreUnavailableError ? err : new StoreUnavailableError('rate-limit push failed', { cause: err })
     }
   }

@@ -229,9 +229,11 @@ export interface Store {
   /**
    * Adds each delta to its key's fixed window (as incrementCounter, `delta` hits at once) in one round
    * trip: one atomic command per key, never a multi-key one (on a Cluster the keys live in different
-   * slots). Results in the order of `deltas`; rejects as a whole (StoreUnavailableError) when any fails.
+   * slots). Results in the order of `deltas`; `null` for a key whose command failed (on a Cluster, a
+   * shard that is down fails its keys only: the others are counted, and must not be sent again);
+   * rejects (StoreUnavailableError) when every key failed.
    */
-  addCounters(deltas: readonly CounterDelta[]): Promise<CounterResult[]>
+  addCounters(deltas: readonly CounterDelta[]): Promise<Array<CounterResult | null>>
   resetCounter(key: string): Promise<void>
 
   // signing keys

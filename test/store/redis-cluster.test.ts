@@ -116,6 +116,20 @@ t.test('the per-request check: one MGET per master it touches (one per slot), al
   t.same(groups.map((keys) => seen.get(owner(keys[0]!).node)), groups.map((keys) => [['mget', ...keys]]), 'each master: one MGET of its slot\'s keys, nothing else')
 })
 
+t.test('batched counters: a shard that does not answer fails its own keys only (null); the others are counted once', async (t) => {
+  const prefix = `t-${randomUUID()}:`
+  const store = await readyStore(prefix, recorder(), undefined, 300)
+  t.teardown(() => store.close())
+  const masters = await cluster.masters()
+  const owner = (key: string): Master => masters.find((m) => m.slots.some(([a, b]) => calculateSlot(key) >= a && calculateSlot(key) <= b))!
+  let other = 'k0'
+  for (let i = 0; owner(`${prefix}counter:{n:${other}}`) === owner(`${prefix}counter:{n:up}`); i++) other = `k${i}`
+  await owner(`${prefix}counter:{n:${other}}`).node.call(['CLIENT', 'PAUSE', '1000', 'WRITE'])
+  const results = await store.addCounters([{ key: 'up', delta: 3, windowMs: 60_000 }, { key: other, delta: 3, windowMs: 60_000 }])
+  t.match(results, [{ count: 3 }, null], 'the answering shard counted, the held one failed alone')
+  t.equal((await store.addCounters([{ key: 'up', delta: 1, windowMs: 60_000 }]))[0]?.count, 4, 'counted once')
+})
+
 t.test('WAIT: a revocation is answered once a replica holds it; the replica count is reported', async (t) => {
   const prefix = `t-${randomUUID()}:`
   const store = await readyStore(prefix)

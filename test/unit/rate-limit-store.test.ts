@@ -17,7 +17,7 @@ function clock (start = 1_000_000): { now: () => number, advance: (ms: number) =
 
 /** A store whose counters can be switched off (StoreUnavailableError) or held (a frozen Redis). */
 function switchableStore (now: () => number): {
-  store: Store, calls: () => number, down: (yes: boolean) => void, hold: () => () => void
+  store: Store, calls: () => number, down: (yes: boolean) => void, hold: () => () => void, failing: Set<string>
 } {
   const inner = new MemoryStore({ now })
   let isDown = false
@@ -30,16 +30,19 @@ function switchableStore (now: () => number): {
     if (isDown) throw new StoreUnavailableError('redis incrementCounter failed: connection closed')
     return await inner.incrementCounter(key, windowMs)
   }
-  store.addCounters = async (deltas: readonly CounterDelta[]): Promise<CounterResult[]> => {
+  const failing = new Set<string>() // keys whose shard is down (a Cluster): only they fail
+  store.addCounters = async (deltas: readonly CounterDelta[]): Promise<Array<CounterResult | null>> => {
     calls++
     if (held !== null) await held
-    if (isDown) throw new StoreUnavailableError('redis addCounters failed: connection closed')
-    return await inner.addCounters(deltas)
+    if (isDown || deltas.every((d) => failing.has(d.key))) throw new StoreUnavailableError('redis addCounters failed: connection closed')
+    const results = await inner.addCounters(deltas.filter((d) => !failing.has(d.key)))
+    return deltas.map((d) => failing.has(d.key) ? null : results.shift()!)
   }
   return {
     store,
     calls: () => calls,
     down: (yes) => { isDown = yes },
+    failing,
     hold: () => {
       let release!: () => void
       held = new Promise((resolve) => { release = resolve })
@@ -325,7 +328,28 @@ t.test('batched: a push of many keys is split into calls of at most 500 keys (ea
   await b.flush()
   t.equal(s.calls(), 3, '1200 keys: 3 calls')
   const counts = await s.store.addCounters([{ key: 'k0', delta: 1, windowMs: 60_000 }, { key: 'k1199', delta: 1, windowMs: 60_000 }])
-  t.same(counts.map((r) => r.count), [2, 2], 'the first and the last key were both pushed')
+  t.same(counts.map((r) => r?.count), [2, 2], 'the first and the last key were both pushed')
+})
+
+t.test('batched: a push that fails for some keys only (a Cluster shard down) sends just those again', async (t) => {
+  const c = clock()
+  const s = switchableStore(c.now)
+  const log = recordingLogger()
+  const b = new BatchedCounters(s.store, { now: c.now, logger: log.logger, flushEveryMs: 0 })
+  for (let i = 0; i < 3; i++) { b.hit('up', 1_000_000, 60_000); b.hit('down', 1_000_000, 60_000) }
+  s.failing.add('down')
+  await b.flush()
+  t.ok(b.degraded, 'a key that could not be pushed: degraded, as for a store down')
+  t.same(log.warn, ['rate limiting degraded to per-instance counters: the store is unavailable'], 'logged once')
+  c.advance(1000) // retryMs
+  await b.flush() // still down: only that key is sent again
+  s.failing.clear()
+  c.advance(1000)
+  await b.flush()
+  t.notOk(b.degraded, 'shared again')
+  const [up, down] = await s.store.addCounters([{ key: 'up', delta: 1, windowMs: 60_000 }, { key: 'down', delta: 1, windowMs: 60_000 }])
+  t.equal(up?.count, 4, 'the 3 hits of the healthy shard counted once, not once per retry')
+  t.equal(down?.count, 4, 'the 3 hits of the failed shard pushed once it is back')
 })
 
 t.test('batched: close pushes what is left, then counts locally without a store call (the store closes next)', async (t) => {

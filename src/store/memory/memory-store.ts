@@ -245,10 +245,12 @@ export class MemoryStore implements Store {
   // counters
 
   async incrementCounter (key: string, windowMs: number): Promise<CounterResult> {
-    return (await this.addCounters([{ key, delta: 1, windowMs }]))[0]!
+    this.#open()
+    this.#sweep()
+    return this.#counters.add({ key, delta: 1, windowMs }, this.#now())
   }
 
-  async addCounters (deltas: readonly CounterDelta[]): Promise<CounterResult[]> {
+  async addCounters (deltas: readonly CounterDelta[]): Promise<Array<CounterResult | null>> {
     this.#open()
     this.#sweep()
     const now = this.#now()

@@ -12,13 +12,17 @@ export class RedisCounters {
 
   /**
    * One script per key, written back to back on the connection, so the batch costs one round trip.
-   * Neither a MULTI nor a script over several keys: on a Cluster the keys live in different slots.
+   * Neither a MULTI nor a script over several keys: on a Cluster the keys live in different slots,
+   * and a shard that is down fails only its own keys (null): the others were counted, and a caller
+   * that sent the whole batch again would count them twice.
    */
-  async add (what: string, deltas: readonly CounterDelta[]): Promise<CounterResult[]> {
+  async add (what: string, deltas: readonly CounterDelta[]): Promise<Array<CounterResult | null>> {
     if (deltas.length === 0) return []
-    const replies = await this.run(what, async () =>
-      await Promise.all(deltas.map(async (d) => await this.redis.addCounter(this.k.counter(d.key), d.delta, d.windowMs))))
-    return replies.map(([count, ttlMs]) => ({ count, ttlMs }))
+    const settled = await Promise.allSettled(deltas.map(async (d) =>
+      await this.run(what, async () => await this.redis.addCounter(this.k.counter(d.key), d.delta, d.windowMs))))
+    const failed = settled.find((s) => s.status === 'rejected')
+    if (failed !== undefined && settled.every((s) => s.status === 'rejected')) throw failed.reason
+    return settled.map((s) => s.status === 'fulfilled' ? { count: s.value[0], ttlMs: s.value[1] } : null)
   }
 
   async reset (key: string): Promise<void> {

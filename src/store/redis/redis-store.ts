@@ -250,7 +250,7 @@ export class RedisStore implements Store {
 
   // counters (counters.ts)
   async incrementCounter (key: string, windowMs: number): Promise<CounterResult> { return (await this.#counters.add('incrementCounter', [{ key, delta: 1, windowMs }]))[0]! }
-  async addCounters (deltas: readonly CounterDelta[]): Promise<CounterResult[]> { return await this.#counters.add('addCounters', deltas) }
+  async addCounters (deltas: readonly CounterDelta[]): Promise<Array<CounterResult | null>> { return await this.#counters.add('addCounters', deltas) }
   async resetCounter (key: string): Promise<void> { await this.#counters.reset(key) }
 
   // signing keys (key-set.ts)

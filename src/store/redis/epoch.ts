@@ -93,6 +93,16 @@ export function evictionRiskOf (policy: string): string | null {
   return `Redis maxmemory-policy is ${policy}: it may evict revocation entries and bring revoked tokens back; set maxmemory-policy noeviction`
 }
 
+/**
+ * A command refused by the server (renamed, disabled, ACL), not an unreachable one. A connection that
+ * is not authenticated (NOAUTH, WRONGPASS: a wrong REDIS_PASSWORD, seen on Cluster nodes) refuses
+ * every command: that is an unreachable store (503, not ready), not a Redis that may evict.
+ */
+function refusal (err: unknown): boolean {
+  const cause = (err as Error).cause
+  return cause instanceof ReplyError && !/^(NOAUTH|WRONGPASS)\b/.test((cause as Error).message)
+}
+
 interface EpochDeps { redis: StoreRedis, k: KeyLayout, timeoutMs: number, logger: EpochLogger, durability: Durability }
 
 function redisEpochSource ({ redis, k, timeoutMs, logger, durability }: EpochDeps): EpochSource {
@@ -104,7 +114,7 @@ function redisEpochSource ({ redis, k, timeoutMs, logger, durability }: EpochDep
         const reply = await bounded('config get', timeoutMs, () => node.config('GET', 'maxmemory-policy') as Promise<string[]>)
         if (typeof reply[1] === 'string') return reply[1]
       } catch (err) {
-        if (!((err as Error).cause instanceof ReplyError)) throw err // unreachable: not a refusal
+        if (!refusal(err)) throw err // unreachable: not a refusal
       }
       configRefused = true // renamed or disabled (managed Redis): INFO from now on
     }
@@ -112,7 +122,7 @@ function redisEpochSource ({ redis, k, timeoutMs, logger, durability }: EpochDep
       const info = await bounded('info memory', timeoutMs, () => node.info('memory'))
       return /^maxmemory_policy:(\S+)/m.exec(info)?.[1] ?? null
     } catch (err) {
-      if ((err as Error).cause instanceof ReplyError) return null
+      if (refusal(err)) return null
       throw err
     }
   }

@@ -5,7 +5,7 @@
 // a replica and receives its feed; no log line carries a password. Then real gateway processes
 // (`portcullis serve`, LOG_LEVEL=debug): with a wrong REDIS_PASSWORD (and, for Sentinel, a wrong
 // REDIS_SENTINEL_PASSWORD) not ready (/readyz 503), with the right ones ready; no password, wrong or
-// right, in anything they print.
+// right, in anything they print, and every Redis error in their structured log (no raw ioredis line).
 import { randomUUID } from 'node:crypto'
 import t, { type Test } from 'tap'
 import { RedisStore } from '../../src/store/redis/index.js'
@@ -52,8 +52,10 @@ async function gateways (t: Test, env: Record<string, string>, wrong: Array<{ wh
     return g
   }
   const leaked = (out: string): string[] => SECRETS.filter((s) => out.includes(s))
+  const refused: Array<{ what: string, output: () => string }> = []
   for (const w of wrong) {
     const g = await spawn(w.env)
+    refused.push({ what: w.what, output: g.output })
     await until(`the refusal logged (${w.what})`, async () => w.refusal.test(g.output()))
       .catch((err: Error) => { throw new Error(`${err.message}; its output:\n${g.output().slice(-3000)}`) })
     t.equal((await fetch(`${g.url}/readyz`)).status, 503, `${w.what}: not ready`)
@@ -63,6 +65,12 @@ async function gateways (t: Test, env: Record<string, string>, wrong: Array<{ wh
   await ready(g)
   t.pass('the right credentials: ready (/readyz 200)')
   t.same(leaked(g.output()), [], 'the right credentials: no password in its output')
+  // checked last: the refused gateways have kept reconnecting meanwhile (Sentinel: each retry
+  // replaces ioredis's failover-detector connections to the sentinels, closed mid-TLS-handshake)
+  for (const r of [...refused, { what: 'the right credentials', output: g.output }]) {
+    t.same(r.output().split('\n').filter((l) => l.includes('Unhandled error event')).slice(0, 3), [],
+      `${r.what}: every Redis error goes through the store's log (no raw ioredis "Unhandled error event" line)`)
+  }
 }
 
 t.test('Sentinel with TLS, an ACL user and a sentinel password', async (t) => {

@@ -62,12 +62,19 @@ export function clusterOptions (target: RedisTarget, timeoutMs: number, extra: P
   }
 }
 
+export interface ConnectionExtra {
+  cluster?: Partial<ClusterOptions>
+  server?: RedisOptions
+  /** Sentinel: errors of ioredis's own connections to the sentinels (watchSentinelConnections); default: dropped. */
+  sentinelError?: (err: Error) => void
+}
+
 /** A connection to the target: a plain client (standalone), one that asks the sentinels for the master, or a Cluster client. */
-export function openConnection (target: RedisTarget, timeoutMs: number, extra: { cluster?: Partial<ClusterOptions>, server?: RedisOptions } = {}): Redis | Cluster {
+export function openConnection (target: RedisTarget, timeoutMs: number, extra: ConnectionExtra = {}): Redis | Cluster {
   const server = { ...serverOptions(target, timeoutMs), ...extra.server }
   switch (target.mode) {
     case 'standalone': return new Redis(urlWithoutCredentials(target), server)
-    case 'sentinel': return new Redis({
+    case 'sentinel': return watchSentinelConnections(new Redis({
       ...server,
       sentinels: target.sentinels,
       name: target.name,
@@ -79,7 +86,7 @@ export function openConnection (target: RedisTarget, timeoutMs: number, extra: {
       failoverDetector: true, // +switch-master from the sentinels: reconnect to the new master at once
       // a demoted master answers READONLY: reconnect through the sentinels (never resend the command)
       reconnectOnError: (err) => (err.message.startsWith('READONLY') ? 1 : false)
-    })
+    }), extra.sentinelError ?? (() => {}))
     case 'cluster': return new Cluster(target.nodes, clusterOptions(target, timeoutMs, extra.cluster))
   }
 }
@@ -97,11 +104,51 @@ function urlWithoutCredentials (target: RedisTarget & { mode: 'standalone' }): s
   }
 }
 
+/**
+ * ioredis's SentinelConnector opens connections of its own to the sentinels: one per master lookup
+ * (it listens to their errors) and, with failoverDetector, one per sentinel subscribed to
+ * +switch-master, replaced at every (re)connect of the client, with no 'error' listener: ioredis
+ * printed each of their errors raw on stderr ("[ioredis] Unhandled error event"), outside the log.
+ * With a wrong REDIS_PASSWORD over TLS the client reconnects every second or so and each time
+ * closes the previous ones mid-handshake: a TLS alert per sentinel per retry. Each gets a listener
+ * here: the errors of one being closed on purpose are dropped (the client's own error says why it
+ * reconnects), any other goes to `report` (a sentinel down, seen when one is reconnected).
+ */
+function watchSentinelConnections (redis: Redis, report: (err: Error) => void): Redis {
+  type Open = (...args: unknown[]) => Redis
+  const connector = (redis as unknown as { connector?: { connectToSentinel?: Open } }).connector
+  const open = connector?.connectToSentinel
+  if (connector === undefined || typeof open !== 'function') return redis // test/ha/redis-tls-acl.test.ts fails then
+  connector.connectToSentinel = function (this: unknown, ...args: unknown[]): Redis {
+    const sentinel = open.apply(this, args)
+    sentinel.on('error', (err: Error) => {
+      if ((sentinel as unknown as { manuallyClosing?: boolean }).manuallyClosing !== true) report(err)
+    })
+    return sentinel
+  }
+  return redis
+}
+
 export function connectRedis (target: RedisTarget, timeoutMs: number, log: StoreLogger): StoreRedis {
-  const redis = openConnection(target, timeoutMs)
+  const where = describeTarget(target)
+  const sentinelError = rateLimitedWarn(log, { store: 'redis', target: where }, 'redis sentinel connection failed')
+  const redis = openConnection(target, timeoutMs, { sentinelError })
   for (const [name, def] of Object.entries(scripts)) redis.defineCommand(name, def) // EVALSHA
-  watchConnection(redis, log, describeTarget(target))
+  watchConnection(redis, log, where)
   return redis as StoreRedis
+}
+
+/** A warn line per error, at most one per ERROR_LOG_EVERY_MS, with how many were held back since the last. */
+function rateLimitedWarn (log: StoreLogger, fields: object, msg: string): (err: Error) => void {
+  let lastLog = 0
+  let suppressed = 0
+  return (err) => {
+    const now = Date.now()
+    if (now - lastLog < ERROR_LOG_EVERY_MS) { suppressed++; return }
+    log.warn({ ...fields, err: err.message, suppressed }, msg)
+    lastLog = now
+    suppressed = 0
+  }
 }
 
 /** Connections the store closes on purpose: their 'end' is final. */
@@ -117,16 +164,11 @@ export function closeOnPurpose (redis: Redis | Cluster): void {
  * warn, at most one line per ERROR_LOG_EVERY_MS; the first 'ready' after errors is logged at info.
  */
 function watchConnection (redis: Redis | Cluster, log: StoreLogger, where: string): void {
-  let lastLog = 0
-  let suppressed = 0
   let down = false
+  const warn = rateLimitedWarn(log, { store: 'redis', target: where }, 'redis unavailable')
   redis.on('error', (err: Error) => {
     down = true
-    const now = Date.now()
-    if (now - lastLog < ERROR_LOG_EVERY_MS) { suppressed++; return }
-    log.warn({ store: 'redis', target: where, err: err.message, suppressed }, 'redis unavailable')
-    lastLog = now
-    suppressed = 0
+    warn(err)
   })
   redis.on('ready', () => {
     if (down) log.info({ store: 'redis', target: where }, 'redis connection restored')

@@ -76,6 +76,7 @@ export function subscribeFeed (opts: FeedOptions): RevocationFeed {
       sub = new Redis({ ...serverOptions(opts.target, opts.timeoutMs), host, port, autoResubscribe: false, retryStrategy: () => null })
       sub.on('end', () => { if (!closed) reconnect = setTimeout(connect, CLUSTER_RECONNECT_MS) })
     } else {
+      // its own sentinel connections' errors are dropped (openConnection): the command client reports them
       sub = openConnection(opts.target, opts.timeoutMs, { server: { autoResubscribe: false } }) as Redis
     }
     sub.on('error', () => { /* reconnects by itself; the client's own log line covers it */ })

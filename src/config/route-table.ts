@@ -73,6 +73,14 @@ const NOT_ALLOWED: RouteLookup[] = Array.from({ length: 1 << HTTP_METHODS.length
 const METHOD_INDEX = new Map<string, number>(HTTP_METHODS.map((m, i) => [m, i]))
 const EMPTY_PARAMS: Readonly<Record<string, string>> = Object.freeze(Object.create(null) as Record<string, string>)
 
+const NO_NAMES: readonly string[] = Object.freeze([])
+
+function paramNamesOf (pattern: RoutePattern): readonly string[] {
+  let names: string[] | null = null
+  for (const s of pattern.segments) if (s.kind === 'param') (names ??= []).push(s.name)
+  return names ?? NO_NAMES
+}
+
 /** The trie lets `:x` match an empty segment; our patterns do not (see the top of this file). */
 function hasEmptyParam (hit: TrieHit<unknown>): boolean {
   return hit.params.includes('')
@@ -145,26 +153,28 @@ export class CompiledRouteTable implements RouteTable {
     const regs: Registration[] = []
     const overlapping = new Set<number>()
     const index = overlaps === undefined ? new OverlapIndex() : null
-    for (const [i, route] of routes.entries()) {
+    for (let i = 0; i < routes.length; i++) {
+      const route = routes[i]!
       const pattern = patterns[i]!
       const key = shapeOf(pattern)
       const mask = methodMask(route.methods)
       keys.push(key)
       masks.push(mask)
-      for (const j of index?.add(pattern, i) ?? overlaps![i]!) {
+      const earlier = index === null ? overlaps![i]! : index.add(pattern, i)
+      for (let k = 0; k < earlier.length; k++) {
+        const j = earlier[k]!
         if ((masks[j]! & mask) !== 0) throw new TypeError(`routes overlap on a shared method: ${routes[j]!.id} and ${route.id}`)
         if (keys[j] !== key) overlapping.add(i).add(j)
       }
-      const paramNames = pattern.segments.flatMap((s) => s.kind === 'param' ? [s.name] : [])
-      const reg: Registration = Object.freeze({ route, paramNames, wildcard: pattern.wildcard })
+      const reg: Registration = Object.freeze({ route, paramNames: paramNamesOf(pattern), wildcard: pattern.wildcard })
       regs.push(reg)
       let shape = shapes.get(key)
       if (shape === undefined) {
-        const created: Shape = shape = { byMethod: HTTP_METHODS.map(() => undefined), mask: 0, cross: false }
+        const created: Shape = shape = { byMethod: new Array<Registration | undefined>(HTTP_METHODS.length).fill(undefined), mask: 0, cross: false }
         shapes.set(key, created)
         insert(this.#shapes, pattern, (prefix) => Object.freeze({ shape: created, prefix }))
       }
-      for (const m of route.methods) shape.byMethod[METHOD_INDEX.get(m)!] = reg
+      for (let m = 0; m < HTTP_METHODS.length; m++) if ((mask & (1 << m)) !== 0) shape.byMethod[m] = reg
       shape.mask |= mask
     }
     for (const i of overlapping) {

@@ -21,8 +21,14 @@ const { safeDecodeURI, safeDecodeURIComponent } = sanitizer
 /** find-my-way's maxParamLength as the table set it (its default, 100, would 404 a long segment). */
 const MAX_PARAM_LENGTH = 1 << 20
 
-/** A node: the path so far is its segments. `exact`: the value for a path ending here; `wild`: for `/*` here. */
+/**
+ * A node: the path so far is its segments. `exact`: the value for a path ending here; `wild`: for `/*`
+ * here. Static children: one is kept in `oneKey`/`one` (most nodes have one: no Map for them), more
+ * in `statics`.
+ */
 export interface TrieNode<T> {
+  oneKey: string | null
+  one: TrieNode<T> | null
   statics: Map<string, TrieNode<T>> | null
   param: TrieNode<T> | null
   exact: T | undefined
@@ -38,7 +44,7 @@ export interface TrieHit<T> {
 
 const NO_PARAMS: readonly string[] = Object.freeze([])
 const copy = (params: string[]): readonly string[] => params.length === 0 ? NO_PARAMS : params.slice()
-const newNode = <T>(): TrieNode<T> => ({ statics: null, param: null, exact: undefined, wild: undefined })
+const newNode = <T>(): TrieNode<T> => ({ oneKey: null, one: null, statics: null, param: null, exact: undefined, wild: undefined })
 
 export class SegmentTrie<T> {
   readonly #root: TrieNode<T> = newNode()
@@ -50,10 +56,7 @@ export class SegmentTrie<T> {
       if (seg.kind === 'param') {
         node = node.param ??= newNode()
       } else {
-        const statics = node.statics ??= new Map()
-        let next = statics.get(seg.value)
-        if (next === undefined) statics.set(seg.value, next = newNode())
-        node = next
+        node = staticChild(node, seg.value)
       }
     }
     return node
@@ -75,6 +78,24 @@ export class SegmentTrie<T> {
   }
 }
 
+function staticChild<T> (node: TrieNode<T>, key: string): TrieNode<T> {
+  if (node.statics !== null) {
+    let next = node.statics.get(key)
+    if (next === undefined) node.statics.set(key, next = newNode())
+    return next
+  }
+  if (node.one === null) {
+    node.oneKey = key
+    return node.one = newNode()
+  }
+  if (node.oneKey === key) return node.one
+  const next = newNode<T>()
+  node.statics = new Map([[node.oneKey!, node.one], [key, next]])
+  node.oneKey = null
+  node.one = null
+  return next
+}
+
 /** Depth first from `node`, whose segments end at `pos` (a '/' or the end of `p`). */
 function search<T> (node: TrieNode<T>, p: string, pos: number, params: string[], decode: boolean): TrieHit<T> | null {
   if (pos === p.length) {
@@ -82,12 +103,12 @@ function search<T> (node: TrieNode<T>, p: string, pos: number, params: string[],
   }
   let end = p.indexOf('/', pos + 1)
   if (end === -1) end = p.length
-  if (node.statics !== null) {
-    const child = node.statics.get(p.slice(pos + 1, end))
-    if (child !== undefined) {
-      const hit = search(child, p, end, params, decode)
-      if (hit !== null) return hit
-    }
+  let child: TrieNode<T> | null | undefined = null
+  if (node.statics !== null) child = node.statics.get(p.slice(pos + 1, end))
+  else if (node.one !== null && end - pos - 1 === node.oneKey!.length && p.startsWith(node.oneKey!, pos + 1)) child = node.one
+  if (child != null) {
+    const hit = search(child, p, end, params, decode)
+    if (hit !== null) return hit
   }
   if (node.param !== null) {
     let value = p.slice(pos + 1, end)

@@ -67,7 +67,7 @@ export class OverlapIndex {
   readonly #root = newNode()
 
   /** Adds a route; returns the indexes of earlier routes it overlaps, ascending. */
-  add (pattern: RoutePattern, index: number): number[] {
+  add (pattern: RoutePattern, index: number): readonly number[] {
     const found: number[] = []
     this.#search(this.#root, pattern, 0, found)
     let node = this.#root
@@ -87,7 +87,7 @@ export class OverlapIndex {
   }
 
   /** The indexes of the routes added so far whose patterns overlap `pattern`, ascending; adds nothing. */
-  find (pattern: RoutePattern): number[] {
+  find (pattern: RoutePattern): readonly number[] {
     const found: number[] = []
     this.#search(this.#root, pattern, 0, found)
     return ascending(found)
@@ -123,6 +123,9 @@ function append (to: number[], from: readonly number[] | null): void {
   if (from !== null) for (let i = 0; i < from.length; i++) to.push(from[i]!)
 }
 
-function ascending (xs: number[]): number[] {
-  return xs.length < 2 ? xs : xs.sort((x, y) => x - y)
+const NONE: readonly number[] = Object.freeze([])
+
+/** The list sorted; one shared empty list (most routes overlap nothing, and the lists are kept). */
+function ascending (xs: number[]): readonly number[] {
+  return xs.length === 0 ? NONE : xs.length === 1 ? xs : xs.sort((x, y) => x - y)
 }

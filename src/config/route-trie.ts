@@ -3,7 +3,7 @@
 //
 // Until issue 10 the table used find-my-way routers. Inserting 10,000 routes there cost ~40 % of a
 // reload's compile (a radix tree split character by character, one `new Function` prefix matcher
-// per static node); this trie inserts a pattern with one Map lookup per segment. It answers exactly
+// per static node); this trie inserts a pattern with one lookup per segment. It answers exactly
 // as find-my-way (caseSensitive, ignoreTrailingSlash and ignoreDuplicateSlashes off, maxParamLength
 // 2^20) answered for those patterns, which test/property/route-map-loader.test.ts checks against
 // find-my-way itself on random maps and paths:

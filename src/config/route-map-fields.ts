@@ -62,9 +62,11 @@ export function checkPath (r: SourceReporter, path: unknown, at: Key[]): Checked
   return BAD
 }
 
-/** Methods in HTTP_METHODS order (so route ids are stable); omitted means all of them. */
-export function checkMethods (r: SourceReporter, methods: unknown, at: Key[]): Checked<HttpMethod[]> {
-  if (methods === undefined) return [...HTTP_METHODS]
+const ALL_METHODS: readonly HttpMethod[] = Object.freeze([...HTTP_METHODS])
+
+/** Methods in HTTP_METHODS order (so route ids are stable); omitted means all of them (one shared list). */
+export function checkMethods (r: SourceReporter, methods: unknown, at: Key[]): Checked<readonly HttpMethod[]> {
+  if (methods === undefined) return ALL_METHODS
   if (!Array.isArray(methods) || methods.length === 0) return BAD
   const known = new Set<string>(HTTP_METHODS)
   const listed = new Set<string>()

@@ -7,7 +7,7 @@ import { HTTP_METHODS, type HttpMethod } from './route-types.js'
 
 export function methodMask (methods: readonly HttpMethod[]): number {
   let mask = 0
-  for (const m of methods) mask |= 1 << HTTP_METHODS.indexOf(m)
+  for (let i = 0; i < methods.length; i++) mask |= 1 << HTTP_METHODS.indexOf(methods[i]!)
   return mask
 }
 
@@ -36,19 +36,26 @@ export function patternsOverlap (a: RoutePattern, b: RoutePattern): boolean {
 
 /** Patterns with the same shape match the same paths: `/a/:x/*` and `/a/:y/*` are both `/a/:/*`. */
 export function shapeOf (p: RoutePattern): string {
-  return '/' + p.segments.map((s) => s.kind === 'param' ? ':' : s.value).join('/') + (p.wildcard ? '/*' : '')
+  const segs = p.segments
+  let out = segs.length === 0 ? '/' : ''
+  for (let i = 0; i < segs.length; i++) {
+    const s = segs[i]!
+    out += s.kind === 'param' ? '/:' : `/${s.value}`
+  }
+  return p.wildcard ? `${out}/*` : out
 }
 
+// Fields are created on first use: a reload adds 10,000 routes, and most nodes hold one child and no route.
 interface TrieNode {
-  readonly statics: Map<string, TrieNode>
+  statics: Map<string, TrieNode> | null
   param: TrieNode | null
   /** Routes ending exactly here. */
-  readonly exact: number[]
+  exact: number[] | null
   /** Routes ending here with `/*`. */
-  readonly wild: number[]
+  wild: number[] | null
 }
 
-const newNode = (): TrieNode => ({ statics: new Map(), param: null, exact: [], wild: [] })
+const newNode = (): TrieNode => ({ statics: null, param: null, exact: null, wild: null })
 
 /**
  * Finds, for each route added in order, the earlier routes whose patterns overlap it (any method).
@@ -60,51 +67,65 @@ export class OverlapIndex {
   readonly #root = newNode()
 
   /** Adds a route; returns the indexes of earlier routes it overlaps, ascending. */
-  add (pattern: RoutePattern, index: number): number[] {
+  add (pattern: RoutePattern, index: number): readonly number[] {
     const found: number[] = []
     this.#search(this.#root, pattern, 0, found)
     let node = this.#root
-    for (const seg of pattern.segments) {
-      let next = seg.kind === 'param' ? node.param : node.statics.get(seg.value)
+    for (let i = 0; i < pattern.segments.length; i++) {
+      const seg = pattern.segments[i]!
+      let next = seg.kind === 'param' ? node.param : node.statics?.get(seg.value)
       if (next == null) {
         next = newNode()
         if (seg.kind === 'param') node.param = next
-        else node.statics.set(seg.value, next)
+        else (node.statics ??= new Map()).set(seg.value, next)
       }
       node = next
     }
-    ;(pattern.wildcard ? node.wild : node.exact).push(index)
-    return found.sort((x, y) => x - y)
+    if (pattern.wildcard) (node.wild ??= []).push(index)
+    else (node.exact ??= []).push(index)
+    return ascending(found)
   }
 
   /** The indexes of the routes added so far whose patterns overlap `pattern`, ascending; adds nothing. */
-  find (pattern: RoutePattern): number[] {
+  find (pattern: RoutePattern): readonly number[] {
     const found: number[] = []
     this.#search(this.#root, pattern, 0, found)
-    return found.sort((x, y) => x - y)
+    return ascending(found)
   }
 
   #search (node: TrieNode, p: RoutePattern, i: number, found: number[]): void {
-    found.push(...node.wild) // an earlier `/*` here takes whatever follows
+    append(found, node.wild) // an earlier `/*` here takes whatever follows
     if (i === p.segments.length) {
       if (p.wildcard) collectSubtree(node, found, false)
-      else found.push(...node.exact)
+      else append(found, node.exact)
       return
     }
     const seg = p.segments[i]!
     if (seg.kind === 'static') {
-      const child = node.statics.get(seg.value)
+      const child = node.statics?.get(seg.value)
       if (child !== undefined) this.#search(child, p, i + 1, found)
     } else {
-      for (const child of node.statics.values()) this.#search(child, p, i + 1, found)
+      if (node.statics !== null) for (const child of node.statics.values()) this.#search(child, p, i + 1, found)
     }
     if (node.param !== null) this.#search(node.param, p, i + 1, found)
   }
 }
 
 function collectSubtree (node: TrieNode, found: number[], withWild: boolean): void {
-  found.push(...node.exact)
-  if (withWild) found.push(...node.wild)
-  for (const child of node.statics.values()) collectSubtree(child, found, true)
+  append(found, node.exact)
+  if (withWild) append(found, node.wild)
+  if (node.statics !== null) for (const child of node.statics.values()) collectSubtree(child, found, true)
   if (node.param !== null) collectSubtree(node.param, found, true)
+}
+
+// (plain loops: most lists here are empty, and a reload adds 10,000 routes)
+function append (to: number[], from: readonly number[] | null): void {
+  if (from !== null) for (let i = 0; i < from.length; i++) to.push(from[i]!)
+}
+
+const NONE: readonly number[] = Object.freeze([])
+
+/** The list sorted; one shared empty list (most routes overlap nothing, and the lists are kept). */
+function ascending (xs: number[]): readonly number[] {
+  return xs.length === 0 ? NONE : xs.length === 1 ? xs : xs.sort((x, y) => x - y)
 }

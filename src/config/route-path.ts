@@ -25,17 +25,19 @@ export function parseRoutePath (path: string): RoutePattern | string {
   if (path.endsWith('/')) return 'must not end with "/" (write /prefix/* to match below a prefix)'
   const parts = path.slice(1).split('/')
   const segments: PathSegment[] = []
-  const names = new Set<string>()
+  let names: Set<string> | null = null // most paths have no parameter
   let wildcard = false
-  for (const [i, part] of parts.entries()) {
+  for (let i = 0; i < parts.length; i++) {
+    const part = parts[i]!
     if (part === '') return 'must not contain empty segments ("//")'
     if (part === '.' || part === '..') return 'must not contain "." or ".." segments'
     if (part.includes('*')) {
       if (part !== '*' || i !== parts.length - 1) return 'may use "*" only as the whole last segment'
       wildcard = true
-    } else if (part.startsWith(':')) {
+    } else if (part.charCodeAt(0) === 58) { // ':'
       const name = PARAM_SEGMENT.exec(part)?.[1]
       if (name === undefined) return `has a bad parameter "${part}" (use :name, name of letters, digits and _)`
+      names ??= new Set()
       if (names.has(name)) return `uses the parameter :${name} twice`
       names.add(name)
       segments.push({ kind: 'param', name })

@@ -1,18 +1,17 @@
-// The compiled route table: one find-my-way router per table, built once, frozen, read per request.
+// The compiled route table: segment tries (route-trie.ts) built once, frozen, read per request.
 //
-// Path semantics (the overlap check in route-overlap.ts and the router must agree on them):
+// Path semantics (the overlap check in route-overlap.ts and the trie must agree on them):
 // - a static segment matches itself exactly (case-sensitive);
-// - `:name` matches one NON-EMPTY segment (find-my-way would also take an empty one, so a match with an
-//   empty parameter is discarded: `/a/:x` does not match `/a/`);
+// - `:name` matches one NON-EMPTY segment (the trie, like find-my-way before it, also takes an empty
+//   one, so a match with an empty parameter is discarded: `/a/:x` does not match `/a/`);
 // - a trailing `/*` matches the rest of the path, including nothing: `/orders/*` matches `/orders/`,
-//   `/orders/a/b` AND the prefix itself, `/orders` (registered twice in find-my-way for that).
+//   `/orders/a/b` AND the prefix itself, `/orders` (registered twice in the trie for that).
 // Within one method no two routes can match the same path (the loader refuses overlaps), so the
-// router's static > param > wildcard preference never decides which route serves a request.
-import Router from 'find-my-way'
-import type { PathSegment, RoutePattern } from './route-map-schema.js'
+// trie's static > param > wildcard preference never decides which route serves a request.
+import type { RoutePattern } from './route-map-schema.js'
 import { OverlapIndex, methodMask, methodsOf, shapeOf } from './route-overlap.js'
+import { SegmentTrie, type TrieHit } from './route-trie.js'
 import { routeMapVersion } from './route-version.js'
-import { withSharedRouterCode } from './router-build.js'
 import {
   HTTP_METHODS, type CompiledRoute, type CompiledUpstream, type RouteLookup, type RouteTable
 } from './route-types.js'
@@ -44,7 +43,7 @@ class FrozenMap<K, V> extends Map<K, V> {
   }
 }
 
-/** A route in a router. Router parameters are positional (:p0, :p1, ...), renamed on a match. */
+/** A route in a trie. The trie's parameters are positional, named by the route on a match. */
 interface Registration {
   readonly route: CompiledRoute
   readonly paramNames: readonly string[]
@@ -55,74 +54,70 @@ interface Registration {
 interface Shape {
   readonly byMethod: Array<Registration | undefined>
   mask: number
-  readonly paramCount: number
-  /** A route of another shape (and other methods) overlaps this one: lookup() asks the method routers. */
+  /** A route of another shape (and other methods) overlaps this one: lookup() asks the method tries. */
   cross: boolean
 }
 
 /**
- * What a router returns; `prefix`: registered for the bare prefix of a `/*` route (`*` is '').
- * In the shape router `/a` can be both an exact shape and the prefix of `/a/*`: the exact one is
- * stored, and both are `cross`, so the prefix's methods are found through the method routers.
+ * What a trie holds; `prefix`: put at the bare prefix of a `/*` route (`*` is '').
+ * In the shape trie `/a` can be both an exact shape and the prefix of `/a/*`: the exact one is
+ * stored, and both are `cross`, so the prefix's methods are found through the method tries.
  */
-interface ShapeStore { shape: Shape, prefix: boolean }
+interface ShapeStore { readonly shape: Shape, readonly prefix: boolean }
 interface RouteStore { readonly reg: Registration, readonly prefix: boolean }
-
-type FindMyWay = ReturnType<typeof Router>
-type RawParams = Record<string, string | undefined>
 
 const NOT_FOUND: RouteLookup = Object.freeze({ kind: 'not_found' })
 // one frozen 405 answer per set of methods, built up front: a miss allocates nothing
 const NOT_ALLOWED: RouteLookup[] = Array.from({ length: 1 << HTTP_METHODS.length }, (_, mask) =>
   Object.freeze({ kind: 'method_not_allowed', allow: Object.freeze(methodsOf(mask)) }))
 const METHOD_INDEX = new Map<string, number>(HTTP_METHODS.map((m, i) => [m, i]))
-const EMPTY_PARAMS: Readonly<RawParams> = Object.freeze(Object.create(null) as RawParams)
-const POSITIONAL: string[] = []
-const noop = (): void => {}
+const EMPTY_PARAMS: Readonly<Record<string, string>> = Object.freeze(Object.create(null) as Record<string, string>)
 
-// maxParamLength: find-my-way's default (100) would turn a long segment into a 404; URL length is
-// bounded by the HTTP server, not here
-function newRouter (): FindMyWay {
-  return Router({ ignoreTrailingSlash: false, caseSensitive: true, ignoreDuplicateSlashes: false, maxParamLength: 1 << 20 })
+const NO_NAMES: readonly string[] = Object.freeze([])
+
+function paramNamesOf (pattern: RoutePattern): readonly string[] {
+  let names: string[] | null = null
+  for (const s of pattern.segments) if (s.kind === 'param') (names ??= []).push(s.name)
+  return names ?? NO_NAMES
 }
 
-/** find-my-way syntax: positional parameters; a literal ':' in a static segment is written '::'. */
-function routerPath (segments: readonly PathSegment[]): string {
-  let n = 0
-  return '/' + segments.map((s) => s.kind === 'param' ? `:${POSITIONAL[n++]!}` : s.value.replaceAll(':', '::')).join('/')
+/** The trie lets `:x` match an empty segment; our patterns do not (see the top of this file). */
+function hasEmptyParam (hit: TrieHit<unknown>): boolean {
+  return hit.params.includes('')
 }
 
-/** The router paths of a pattern: a `/*` pattern has two, `/a/*` and its bare prefix `/a`. */
-function routerPaths (pattern: RoutePattern): Array<{ path: string, prefix: boolean }> {
-  const base = routerPath(pattern.segments)
-  if (!pattern.wildcard) return [{ path: base, prefix: false }]
-  if (base === '/') return [{ path: '/*', prefix: false }]
-  return [{ path: `${base}/*`, prefix: false }, { path: base, prefix: true }]
-}
-
-/** find-my-way lets `:x` match an empty segment; our patterns do not (see the top of this file). */
-function hasEmptyParam (raw: RawParams, count: number): boolean {
-  for (let i = 0; i < count; i++) if (raw[POSITIONAL[i]!] === '') return true
-  return false
-}
-
-function match (reg: Registration, raw: RawParams, prefix: boolean): RouteLookup {
+function match (reg: Registration, hit: TrieHit<unknown>): RouteLookup {
   const names = reg.paramNames
   let params = EMPTY_PARAMS
   if (names.length > 0 || reg.wildcard) {
-    const named: RawParams = Object.create(null) as RawParams // a parameter may be called __proto__
-    for (let i = 0; i < names.length; i++) named[names[i]!] = raw[POSITIONAL[i]!]
-    if (reg.wildcard) named['*'] = prefix ? '' : raw['*']
+    const named = Object.create(null) as Record<string, string> // a parameter may be called __proto__
+    for (let i = 0; i < names.length; i++) named[names[i]!] = hit.params[i]!
+    if (reg.wildcard) named['*'] = hit.rest // '' for the bare prefix
     params = named
   }
   return { kind: 'match', route: reg.route, params }
 }
 
 /**
- * Lookup uses one router holding each route shape once (so a 10,000-route map costs ~10,000
- * registrations, not one per method), plus per-method routers holding only the routes that overlap
+ * Puts `value(prefix)` where `pattern` ends: a `/*` pattern at its wildcard and, unless it is `/*`
+ * itself (the root's wildcard also takes `/`), at its bare prefix. An exact value already at the bare
+ * prefix stays (the exact shape wins: the prefix's methods are found through the method tries).
+ */
+function insert<T extends { prefix: boolean }> (trie: SegmentTrie<T>, pattern: RoutePattern, value: (prefix: boolean) => T): void {
+  const node = trie.node(pattern.segments)
+  if (!pattern.wildcard) {
+    if (node.exact === undefined || node.exact.prefix) node.exact = value(false)
+    return
+  }
+  node.wild = value(false)
+  if (pattern.segments.length > 0 && node.exact === undefined) node.exact = value(true)
+}
+
+/**
+ * Lookup uses one trie holding each route shape once (so a 10,000-route map costs ~10,000
+ * registrations, not one per method), plus per-method tries holding only the routes that overlap
  * a route of another shape (e.g. GET /a/* next to POST /a/:id), asked only when the first answer
- * comes from such a shape. Any route matching a path overlaps the shape the first router found for
+ * comes from such a shape. Any route matching a path overlaps the shape the first trie found for
  * it, so that answer is complete. Still O(path length).
  */
 export class CompiledRouteTable implements RouteTable {
@@ -130,8 +125,8 @@ export class CompiledRouteTable implements RouteTable {
   readonly upstreams: ReadonlyMap<string, CompiledUpstream>
   readonly file: string
   readonly scopeDescriptions: ReadonlyMap<string, string>
-  readonly #shapes = newRouter()
-  readonly #byMethod: Array<FindMyWay | undefined> = HTTP_METHODS.map(() => undefined)
+  readonly #shapes = new SegmentTrie<ShapeStore>()
+  readonly #byMethod: Array<SegmentTrie<RouteStore> | undefined> = HTTP_METHODS.map(() => undefined)
   #version: string | undefined
 
   /**
@@ -144,7 +139,7 @@ export class CompiledRouteTable implements RouteTable {
     upstreams: Iterable<readonly [string, CompiledUpstream]>, file: string, scopeDescriptions: ReadonlyMap<string, string> = new Map(),
     overlaps?: ReadonlyArray<readonly number[]>) {
     this.scopeDescriptions = scopeDescriptions
-    withSharedRouterCode(() => { this.#build(routes, patterns, overlaps?.length === routes.length ? overlaps : undefined) })
+    this.#build(routes, patterns, overlaps?.length === routes.length ? overlaps : undefined)
     this.routes = Object.freeze([...routes])
     this.upstreams = new FrozenMap(upstreams)
     this.file = file
@@ -157,51 +152,40 @@ export class CompiledRouteTable implements RouteTable {
     const masks: number[] = []
     const regs: Registration[] = []
     const overlapping = new Set<number>()
-    const stores = new Map<string, ShapeStore>()
     const index = overlaps === undefined ? new OverlapIndex() : null
-    for (const [i, route] of routes.entries()) {
+    for (let i = 0; i < routes.length; i++) {
+      const route = routes[i]!
       const pattern = patterns[i]!
       const key = shapeOf(pattern)
       const mask = methodMask(route.methods)
       keys.push(key)
       masks.push(mask)
-      for (const j of index?.add(pattern, i) ?? overlaps![i]!) {
+      const earlier = index === null ? overlaps![i]! : index.add(pattern, i)
+      for (let k = 0; k < earlier.length; k++) {
+        const j = earlier[k]!
         if ((masks[j]! & mask) !== 0) throw new TypeError(`routes overlap on a shared method: ${routes[j]!.id} and ${route.id}`)
         if (keys[j] !== key) overlapping.add(i).add(j)
       }
-      const paramNames = pattern.segments.flatMap((s) => s.kind === 'param' ? [s.name] : [])
-      while (POSITIONAL.length < paramNames.length) POSITIONAL.push(`p${POSITIONAL.length}`)
-      const reg: Registration = Object.freeze({ route, paramNames, wildcard: pattern.wildcard })
+      const reg: Registration = Object.freeze({ route, paramNames: paramNamesOf(pattern), wildcard: pattern.wildcard })
       regs.push(reg)
       let shape = shapes.get(key)
       if (shape === undefined) {
-        shape = { byMethod: HTTP_METHODS.map(() => undefined), mask: 0, paramCount: paramNames.length, cross: false }
-        shapes.set(key, shape)
-        for (const { path, prefix } of routerPaths(pattern)) {
-          const store = stores.get(path)
-          if (store === undefined) {
-            stores.set(path, { shape, prefix })
-            this.#shapes.on('GET', path, noop, stores.get(path))
-          } else if (store.prefix && !prefix) {
-            store.shape = shape // the exact shape wins; the prefix is found through the method routers
-            store.prefix = false
-          }
-        }
+        const created: Shape = shape = { byMethod: new Array<Registration | undefined>(HTTP_METHODS.length).fill(undefined), mask: 0, cross: false }
+        shapes.set(key, created)
+        insert(this.#shapes, pattern, (prefix) => Object.freeze({ shape: created, prefix }))
       }
-      for (const m of route.methods) shape.byMethod[METHOD_INDEX.get(m)!] = reg
+      for (let m = 0; m < HTTP_METHODS.length; m++) if ((mask & (1 << m)) !== 0) shape.byMethod[m] = reg
       shape.mask |= mask
     }
     for (const i of overlapping) {
       shapes.get(keys[i]!)!.cross = true
       const reg = regs[i]!
       for (const m of reg.route.methods) {
-        const mi = METHOD_INDEX.get(m)!
-        const router = this.#byMethod[mi] ??= newRouter()
-        for (const { path, prefix } of routerPaths(patterns[i]!)) router.on(m, path, noop, Object.freeze({ reg, prefix }))
+        const trie = this.#byMethod[METHOD_INDEX.get(m)!] ??= new SegmentTrie()
+        insert(trie, patterns[i]!, (prefix) => Object.freeze({ reg, prefix }))
       }
     }
     for (const shape of shapes.values()) Object.freeze(Object.freeze(shape).byMethod)
-    for (const store of stores.values()) Object.freeze(store)
   }
 
   /** Computed on first read (a 10,000-route map is hashed only when someone asks for its version). */
@@ -211,18 +195,17 @@ export class CompiledRouteTable implements RouteTable {
   }
 
   lookup (method: string, path: string): RouteLookup {
-    // find-my-way would read 'http://host/x' as an absolute URL: only origin-form paths are routed
+    // only origin-form paths are routed ('http://host/x' is not a path)
     if (typeof path !== 'string' || path.charCodeAt(0) !== 47) return NOT_FOUND
     try {
-      const found = this.#shapes.find('GET', path)
+      const found = this.#shapes.find(path)
       if (found === null) return NOT_FOUND
-      const { shape, prefix } = found.store as ShapeStore
-      const raw = found.params
-      const strict = !hasEmptyParam(raw, shape.paramCount)
+      const { shape } = found.value
+      const strict = !hasEmptyParam(found)
       const mi = METHOD_INDEX.get(method)
       if (strict && mi !== undefined) {
         const reg = shape.byMethod[mi]
-        if (reg !== undefined) return match(reg, raw, prefix)
+        if (reg !== undefined) return match(reg, found)
       }
       // RFC 9110 §15.5.6: a 405 lists the methods the target supports (HEAD only when listed)
       if (!shape.cross) return strict ? NOT_ALLOWED[shape.mask]! : NOT_FOUND
@@ -232,7 +215,7 @@ export class CompiledRouteTable implements RouteTable {
     }
   }
 
-  /** The path may also match routes of other shapes: ask the per-method routers. */
+  /** The path may also match routes of other shapes: ask the per-method tries. */
   #acrossShapes (mi: number | undefined, path: string, allow: number): RouteLookup {
     if (mi !== undefined) {
       const hit = this.#findIn(mi, path)
@@ -245,10 +228,8 @@ export class CompiledRouteTable implements RouteTable {
   }
 
   #findIn (mi: number, path: string): RouteLookup | null {
-    const found = this.#byMethod[mi]?.find(HTTP_METHODS[mi]!, path)
-    if (found == null) return null
-    const { reg, prefix } = found.store as RouteStore
-    if (hasEmptyParam(found.params, reg.paramNames.length)) return null
-    return match(reg, found.params, prefix)
+    const found = this.#byMethod[mi]?.find(path)
+    if (found == null || hasEmptyParam(found)) return null
+    return match(found.value.reg, found)
   }
 }

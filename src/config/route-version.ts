@@ -54,17 +54,21 @@ export function routeContent (r: CompiledRoute): object {
 }
 
 /**
- * canonicalJson(routeContent(r)), written out key by key in sorted order (a 10,000-route map is
- * hashed on every reload: the generic walk took ~150 ms of it). test/unit/route-table.test.ts keeps
- * the two equal.
+ * What of a route the version covers, with its keys created in sorted order and no key whose value
+ * is undefined: JSON.stringify of it writes exactly canonicalJson(routeContent(r)), in one native
+ * call (a 10,000-route map is hashed on every reload: the generic walk took ~150 ms of it, a
+ * hand-written writer ~35 ms). test/unit/route-table.test.ts keeps the two equal.
  */
-export function routeJson (r: CompiledRoute): string {
-  const j = JSON.stringify
+function sortedRouteContent (r: CompiledRoute): object {
   const rl = r.rateLimit
-  return `{"auth":${j(r.auth)}${r.bodyLimit === undefined ? '' : `,"bodyLimit":${j(r.bodyLimit)}`},"forwardToken":${j(r.forwardToken)}` +
-    `,"id":${j(r.id)},"methods":${j(r.methods)},"path":${j(r.path)}` +
-    `,"rateLimit":${rl === null ? 'null' : `{"by":${j(rl.by)},"limit":${j(rl.limit)},"mode":${j(rl.mode)},"windowMs":${j(rl.windowMs)}}`}` +
-    `,"scopes":${j(r.scopes)},"upstream":${j(r.upstream.name)}}`
+  return r.bodyLimit === undefined
+    ? { auth: r.auth, forwardToken: r.forwardToken, id: r.id, methods: r.methods, path: r.path, rateLimit: rl === null ? null : { by: rl.by, limit: rl.limit, mode: rl.mode, windowMs: rl.windowMs }, scopes: r.scopes, upstream: r.upstream.name }
+    : { auth: r.auth, bodyLimit: r.bodyLimit, forwardToken: r.forwardToken, id: r.id, methods: r.methods, path: r.path, rateLimit: rl === null ? null : { by: rl.by, limit: rl.limit, mode: rl.mode, windowMs: rl.windowMs }, scopes: r.scopes, upstream: r.upstream.name }
+}
+
+/** canonicalJson(routeContent(r)), without the generic walk. */
+export function routeJson (r: CompiledRoute): string {
+  return JSON.stringify(sortedRouteContent(r))
 }
 
 /** The normalised content whose hash is the version (see the top of this file). */
@@ -73,7 +77,7 @@ export function normalisedRouteMap (routes: readonly CompiledRoute[], upstreams:
   const sortedRoutes = [...routes].sort(byKey((r) => r.id))
   // canonicalJson of { routes, scopes, upstreams }: keys in that (sorted) order
   const scopes = scopeDescriptions.size === 0 ? '' : `,"scopes":${canonicalJson(Object.fromEntries(scopeDescriptions))}`
-  return `{"routes":[${sortedRoutes.map(routeJson).join(',')}]${scopes},"upstreams":${canonicalJson([...upstreams].sort(byKey((u) => u.name)).map(upstreamContent))}}`
+  return `{"routes":${JSON.stringify(sortedRoutes.map(sortedRouteContent))}${scopes},"upstreams":${canonicalJson([...upstreams].sort(byKey((u) => u.name)).map(upstreamContent))}}`
 }
 
 /** First 12 hex characters of sha256(normalised content). */

@@ -8,10 +8,10 @@
 //   npx tsx bench/memory.ts                 # routes phase, then the memory phase (the full bench's order)
 //   MEM_ROUTES=0 npx tsx bench/memory.ts    # memory phase on a fresh gateway
 //   MEM_NODE_FLAGS="--max-old-space-size=512" npx tsx bench/memory.ts
-//   MEM_AB="--max-old-space-size=512" npx tsx bench/memory.ts   # throughput and CPU/req: plain node vs these flags
+//   MEM_AB="--max-old-space-size=512" MEM_NODE_FLAGS="" npx tsx bench/memory.ts   # throughput, CPU/req: A (MEM_NODE_FLAGS) vs B
 // Knobs: MEM_ROUTES (1), MEM_ROUTE_COUNT (10000), MEM_TOKENS (100000), MEM_DURATION (5, s per run), MEM_NODE_FLAGS (the
 //        gateway's node flags; default: the image's, test/helpers/node-child.ts imageNodeFlags), MEM_AB, MEM_PAIRS (4),
-//        MEM_SNAPSHOT=1 (heap snapshot at the end: needs --heapsnapshot-signal=SIGUSR2), MEM_KEEP=1.
+//        MEM_ENV ("K=V …", more gateway environment), MEM_SNAPSHOT=1 (heap snapshot at the end: needs --heapsnapshot-signal=SIGUSR2), MEM_KEEP=1.
 import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import { cpus, tmpdir } from 'node:os'
@@ -36,6 +36,8 @@ const PAIRS = num('MEM_PAIRS', 4)
 const BIG = num('MEM_ROUTE_COUNT', 10_000) - 1 // plus /orders/*
 const NODE_FLAGS = process.env.MEM_NODE_FLAGS !== undefined ? flags(process.env.MEM_NODE_FLAGS) : imageNodeFlags()
 const out = (s: string): void => { process.stdout.write(s + '\n') }
+/** MEM_ENV="K=V K=V": more environment of the gateway (e.g. MALLOC_ARENA_MAX=2). */
+const EXTRA_ENV = Object.fromEntries(flags(process.env.MEM_ENV).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]))
 
 async function http (port: number, path: string, init: RequestInit = {}): Promise<{ status: number, body: string }> {
   const r = await fetch(`http://127.0.0.1:${port}${path}`, { ...init, signal: AbortSignal.timeout(30_000) })
@@ -88,14 +90,14 @@ async function main (): Promise<void> {
         env: {
           NODE_ENV: 'production', SESSION_SECRET: randomBytes(32).toString('base64'), REDIS_URL: redis.url, ROUTES_FILE: join(dir, 'routes.yaml'),
           PORT: String(port), HOST: '127.0.0.1', ISSUER: 'http://127.0.0.1:1', AUDIENCE: 'portcullis', SIGNING_ALG: 'ES256',
-          LOG_LEVEL: 'warn', TOKEN_RATE_LIMIT: '1000000', ADMIN_PORT: String(adminPort), ADMIN_METRICS_PUBLIC: '1'
+          LOG_LEVEL: 'warn', TOKEN_RATE_LIMIT: '1000000', ADMIN_PORT: String(adminPort), ADMIN_METRICS_PUBLIC: '1', ...EXTRA_ENV
         }
       })
       await until(async () => (await http(port, '/readyz')).status === 200)
       out(`gateway ${label}: pid ${proc.pid}, node ${nodeFlags.join(' ') || '(no flags)'}`)
       return { proc, port, adminPort, label }
     }
-    const gw = await startGateway(process.env.MEM_AB !== undefined ? 'plain' : 'main', process.env.MEM_AB !== undefined ? [] : NODE_FLAGS)
+    const gw = await startGateway(process.env.MEM_AB !== undefined ? 'A' : 'main', NODE_FLAGS)
     const r = await http(gw.port, '/oauth/token', {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
@@ -127,15 +129,15 @@ async function main (): Promise<void> {
     }
 
     if (process.env.MEM_AB !== undefined) {
-      const b = await startGateway('flags', flags(process.env.MEM_AB))
+      const b = await startGateway('B', flags(process.env.MEM_AB))
       for (const g of [gw, b]) await load(g, 'warm-up', 12)
-      const res: Record<string, Array<LoadResult & { cpuUs: number }>> = { plain: [], flags: [] }
+      const res: Record<string, Array<LoadResult & { cpuUs: number }>> = { A: [], B: [] }
       for (let i = 0; i < PAIRS; i++) {
         for (const g of i % 2 === 0 ? [gw, b] : [b, gw]) res[g.label]!.push(await load(g, `pair ${i + 1}, 8 tokens`, DURATION))
       }
-      const rps = median(res.plain!.map((p, i) => res.flags![i]!.rps / p.rps))
-      const cpu = median(res.plain!.map((p, i) => res.flags![i]!.cpuUs / p.cpuUs))
-      out(`flags ÷ plain, median of ${PAIRS} pairs: req/s ×${rps.toFixed(3)}, CPU per request ×${cpu.toFixed(3)}`)
+      const rps = median(res.A!.map((p, i) => res.B![i]!.rps / p.rps))
+      const cpu = median(res.A!.map((p, i) => res.B![i]!.cpuUs / p.cpuUs))
+      out(`B ÷ A, median of ${PAIRS} pairs: req/s ×${rps.toFixed(3)}, CPU per request ×${cpu.toFixed(3)}`)
       for (const g of [gw, b]) await load(g, `${TOKENS} distinct tokens`, Math.max(DURATION, 20), manyFile)
       for (const g of [gw, b]) await report(g, `${g.label} after the distinct tokens`)
       return

@@ -22,9 +22,12 @@ import { startupBench } from './startup.js'
 import { fmtInt, fmtMs, fmtRatio, median, percentile, table } from './lib/stats.js'
 import { Goals } from './lib/goals.js'
 import { BENCH_RATE_LIMIT, BENCH_SCOPE, probePath, routesYaml as benchRoutes } from './lib/routes.js'
+import { imageNodeFlags } from '../test/helpers/node-child.js'
 
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)))
 const BIN = join(ROOT, 'bin', 'portcullis.js')
+/** Every Portcullis instance starts with the image's node options (the Dockerfile's NODE_OPTIONS: V8's heap bound), on its command line. */
+const NODE_FLAGS = imageNodeFlags()
 
 // ---------------------------------------------------------------- configuration
 function flag (name: string): string | undefined {
@@ -319,11 +322,11 @@ async function main (): Promise<void> {
     const portcullisPort = await freePort()
     const adminPort = await freePort() // metrics on, as by default in production (ADMIN_PORT 9090 would clash between instances)
     const profileArgs = PROFILE ? ['--cpu-prof', '--cpu-prof-dir', join(work, 'profile')] : []
-    const portcullis = start('portcullis', process.execPath, [...profileArgs, BIN, 'serve'], {
+    const portcullis = start('portcullis', process.execPath, [...NODE_FLAGS, ...profileArgs, BIN, 'serve'], {
       cpus: layout.gateway, cwd: ROOT, env: portcullisEnv(redis.url, portcullisPort, routesFile, { ADMIN_PORT: String(adminPort) })
     })
     await waitFor('portcullis', portcullis, answers(portcullisPort, '/readyz', (s) => s === 200))
-    note(`portcullis pid ${portcullis.pid} on ${portcullisPort} (the default configuration, no REVOCATION_MODE given; routes: 10; ${await describeConfig(portcullisEnv(redis.url, portcullisPort, routesFile, { ADMIN_PORT: String(adminPort) }))})`)
+    note(`portcullis pid ${portcullis.pid} on ${portcullisPort} (node ${NODE_FLAGS.join(' ') || '(no flags)'} bin/portcullis.js serve, as the image starts it; the default configuration, no REVOCATION_MODE given; routes: 10; ${await describeConfig(portcullisEnv(redis.url, portcullisPort, routesFile, { ADMIN_PORT: String(adminPort) }))})`)
     const issuer = `http://127.0.0.1:${portcullisPort}`
 
     // tokens from the gateway's own token endpoint (password grant: real bcrypt)
@@ -366,7 +369,7 @@ async function main (): Promise<void> {
     const variant = async (name: Target, mode: { variable: string }, value: string): Promise<Proc> => {
       const port = await freePort()
       const env = portcullisEnv(redis.url, port, routesFile, { ISSUER: issuer, ADMIN_PORT: String(await freePort()), [mode.variable]: value })
-      const p = start(name, process.execPath, [BIN, 'serve'], { cpus: layout.gateway, cwd: ROOT, env })
+      const p = start(name, process.execPath, [...NODE_FLAGS, BIN, 'serve'], { cpus: layout.gateway, cwd: ROOT, env })
       await waitFor(name, p, answers(port, '/readyz', (s) => s === 200))
       ctx!.ports[name] = port
       ctx!.pids[name] = p.pid
@@ -606,7 +609,7 @@ async function loginCapacity (ctx: Ctx, allCpus: string | null): Promise<void> {
   out(`## (a) Logins per second with ${nproc} cores (password grant, bcrypt at the gateway's BCRYPT_COST, closed loop)`)
   const port = await freePort()
   const env = portcullisEnv(ctx.redis.url, port, ctx.routes.file, { ISSUER: ctx.issuer, ADMIN_PORT: '0' })
-  const p = start('portcullis-logins', process.execPath, [BIN, 'serve'], { cpus: allCpus, cwd: ROOT, env })
+  const p = start('portcullis-logins', process.execPath, [...NODE_FLAGS, BIN, 'serve'], { cpus: allCpus, cwd: ROOT, env })
   try {
     await waitFor('portcullis-logins', p, answers(port, '/readyz', (s) => s === 200))
     // describeConfig parses in this process, pinned to one CPU; the instance sees every core, and the
@@ -850,8 +853,8 @@ async function metricsCost (ctx: Ctx): Promise<void> {
   const [port, onPort, adminPort] = [await freePort(), await freePort(), await freePort()]
   const env = portcullisEnv(ctx.redis.url, port, ctx.routes.file, { ISSUER: ctx.issuer, ADMIN_PORT: '0' })
   const onEnv = portcullisEnv(ctx.redis.url, onPort, ctx.routes.file, { ISSUER: ctx.issuer, ADMIN_PORT: String(adminPort) })
-  const off = start('portcullis-metrics-off', process.execPath, [BIN, 'serve'], { cpus: ctx.gatewayCpus, cwd: ROOT, env })
-  const onProc = start('portcullis-metrics-on', process.execPath, [BIN, 'serve'], { cpus: ctx.gatewayCpus, cwd: ROOT, env: onEnv })
+  const off = start('portcullis-metrics-off', process.execPath, [...NODE_FLAGS, BIN, 'serve'], { cpus: ctx.gatewayCpus, cwd: ROOT, env })
+  const onProc = start('portcullis-metrics-on', process.execPath, [...NODE_FLAGS, BIN, 'serve'], { cpus: ctx.gatewayCpus, cwd: ROOT, env: onEnv })
   try {
     await waitFor('portcullis-metrics-off', off, answers(port, '/readyz', (s) => s === 200))
     await waitFor('portcullis-metrics-on', onProc, answers(onPort, '/readyz', (s) => s === 200))

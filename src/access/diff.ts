@@ -200,6 +200,9 @@ export function accessDiff (oldTable: RouteTable, newTable: RouteTable, registry
   return drain(accessDiffSteps(oldTable, newTable, registry))
 }
 
+/** What a diff reads of a route table: its routes (not its router), and its file for messages. */
+export type DiffTable = Pick<RouteTable, 'routes' | 'file'>
+
 /** accessDiff with checkpoints (src/access/steps.ts). */
 export function * accessDiffSteps (oldTable: RouteTable, newTable: RouteTable, registry?: Registry): Steps<AccessDiff> {
   const entries: DiffEntry[] = []
@@ -219,7 +222,7 @@ export function * accessDiffSteps (oldTable: RouteTable, newTable: RouteTable, r
  * The entries of the diff, one by one in path and method order, to `each` (a reload logs them as they
  * come and keeps none: the diff of a 10,000-route map would hold ~150 MB); returns the counts.
  */
-export function * diffEntrySteps (oldTable: RouteTable, newTable: RouteTable, each: (e: DiffEntry) => void,
+export function * diffEntrySteps (oldTable: DiffTable, newTable: DiffTable, each: (e: DiffEntry) => void,
   registry?: Registry): Steps<{ widened: number, narrowed: number }> {
   const olds = yield * accessEntrySteps(oldTable)
   const news = yield * accessEntrySteps(newTable)

@@ -72,7 +72,7 @@ export function accessEntries (table: RouteTable): AccessEntry[] {
 }
 
 /** accessEntries with checkpoints (src/access/steps.ts). */
-export function * accessEntrySteps (table: RouteTable): Steps<AccessEntry[]> {
+export function * accessEntrySteps (table: Pick<RouteTable, 'routes'>): Steps<AccessEntry[]> {
   // routes sorted by path (fewer than entries); routes sharing a path have their methods merged
   const routes = [...table.routes].sort((a, b) => a.path < b.path ? -1 : a.path > b.path ? 1 : 0)
   yield

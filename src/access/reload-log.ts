@@ -5,7 +5,7 @@
 // are not stalled. The watcher lives in src/config (a lower layer), so server.ts hands this listener
 // to RouteWatcher.onSwap.
 import type { RouteTable } from '../config/route-types.js'
-import { diffEntrySteps, type DiffEntry } from './diff.js'
+import { diffEntrySteps, type DiffEntry, type DiffTable } from './diff.js'
 import { inSlices } from './steps.js'
 
 type LogFn = (obj: object, msg?: string) => void
@@ -40,7 +40,11 @@ function summary (e: DiffEntry): string {
  */
 export function accessDiffOnSwap (log: AccessLogger): (next: RouteTable, previous: RouteTable) => void {
   let queue = Promise.resolve()
-  return (next, previous) => {
+  return (nextTable, previousTable) => {
+    // the diff reads only the routes: a reload waiting for an earlier diff keeps those, never a replaced
+    // table's router (find-my-way's trees and matchers: ~80 % of a table, 26 of 32 MiB for 10,000 routes)
+    const previous = diffSide(previousTable)
+    const next = diffSide(nextTable)
     queue = queue.then(async () => {
       const t0 = performance.now()
       // each entry is logged as it is found and not kept
@@ -50,3 +54,5 @@ export function accessDiffOnSwap (log: AccessLogger): (next: RouteTable, previou
     }).catch((err: unknown) => { log.error({ reason: 'routes_reload_diff_failed', err }, 'route map reload: the access diff failed') })
   }
 }
+
+const diffSide = (table: RouteTable): DiffTable => ({ routes: table.routes, file: table.file })

@@ -84,24 +84,16 @@ async function workers (): Promise<Piscina> {
   if (pool !== null) return pool
   // piscina loads with the first pool: the short-lived CLI hashes in-thread and never needs it
   const { Piscina } = await import('piscina')
-  // Compiled JavaScript needs no loader. Run from the TypeScript sources (tests), a worker thread needs
-  // tsx, resolved from this file rather than from the working directory (which may be anywhere), and
-  // none of the parent's other module hooks: a test runner's own --import hooks cost ~0.3 s of CPU in
-  // every worker. (only there: tsx is a dev dependency)
-  const execArgv = FROM_SOURCES ? [...withoutModuleHooks(process.execArgv), '--import', import.meta.resolve('tsx')] : process.execArgv
-  pool ??= new Piscina({ filename: fileURLToPath(WORKER), minThreads: 1, maxThreads: poolThreads, idleTimeout: IDLE_WORKER_MS, execArgv })
+  // Compiled JavaScript needs no loader: the workers inherit the process's options (execArgv not
+  // given; piscina would otherwise hand process.execArgv over explicitly, and a Worker refuses every V8
+  // option in an explicit list: `node --max-old-space-size=512 bin/portcullis.js serve` made every
+  // login a 500, ERR_WORKER_INVALID_EXEC_ARGV). Run from the TypeScript sources (tests), a worker
+  // thread needs tsx, resolved from this file rather than from the working directory (which may be
+  // anywhere), and nothing else of the parent's: neither a test runner's own --import hooks (~0.3 s of
+  // CPU in every worker) nor V8 options. (only there: tsx is a dev dependency)
+  const execArgv = FROM_SOURCES ? ['--import', import.meta.resolve('tsx')] : undefined
+  pool ??= new Piscina({ filename: fileURLToPath(WORKER), minThreads: 1, maxThreads: poolThreads, idleTimeout: IDLE_WORKER_MS, ...(execArgv !== undefined && { execArgv }) })
   return pool
-}
-
-/** `argv` without its --import/--loader flags, in both the `--import=x` and the `--import x` form. */
-function withoutModuleHooks (argv: string[]): string[] {
-  const out: string[] = []
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!
-    if (/^--(import|loader|experimental-loader)$/.test(a)) i++ // and its value
-    else if (!/^--(import|loader|experimental-loader)=/.test(a)) out.push(a)
-  }
-  return out
 }
 
 async function bcryptHash (plain: string, cost: number): Promise<string> {

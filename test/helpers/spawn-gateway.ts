@@ -1,8 +1,9 @@
-// Starts `node bin/portcullis.js <command>` as a real process and waits until it listens.
+// Starts `node bin/portcullis.js <command>` as a real process and waits until it listens (`serve`
+// with the image's node flags, as the Dockerfile starts it).
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createServer } from 'node:net'
 import { fileURLToPath } from 'node:url'
-import { nodeChild } from './node-child.js'
+import { imageNodeFlags, nodeChild } from './node-child.js'
 import { ROOT_URL } from './root.js'
 
 export const BIN = fileURLToPath(new URL('bin/portcullis.js', ROOT_URL))
@@ -26,7 +27,8 @@ export async function spawnGateway (
   args: string[], env: Record<string, string>, readyPattern = /portcullis listening/, opts: { cwd?: string } = {}
 ): Promise<SpawnedGateway> {
   const port = env.PORT ?? String(await freePort())
-  const child = spawn(...nodeChild([BIN, ...args]), {
+  // `serve` as the image starts it (its node flags: the heap bound)
+  const child = spawn(...nodeChild([...(args[0] === 'serve' ? imageNodeFlags() : []), BIN, ...args]), {
     ...(opts.cwd !== undefined && { cwd: opts.cwd }),
     // ADMIN_PORT=0 unless the test asks for one: parallel test files would all bind the default 9090
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', PORT: port, ADMIN_PORT: '0', ...env },

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { runCli } from '../fixtures/run-cli.js'
 import { startRedis } from '../helpers/redis-server.js'
+import { imageNodeFlags } from '../helpers/node-child.js'
 import { spawnGateway } from '../helpers/spawn-gateway.js'
 
 // Fixtures of the later sections, set up before any test is defined: tap ends the file's root test
@@ -76,7 +77,10 @@ t.test('the CLI adds a user and a client from a foreign cwd', async (t) => {
   t.equal(client.code, 0, client.stderr)
 })
 
-t.test('serve from a foreign cwd issues a password-grant token (bcrypt runs in its worker threads)', async (t) => {
+t.test('serve from a foreign cwd, started as the image starts it, issues a password-grant token (bcrypt runs in its worker threads)', async (t) => {
+  // the image bounds V8's heap (README "Performance", memory); a V8 flag on the command line once made
+  // every bcrypt worker refuse to start (ERR_WORKER_INVALID_EXEC_ARGV: every login a 500)
+  t.ok(imageNodeFlags().some((f) => /^--max-old-space-size=\d+$/.test(f)), 'the Dockerfile starts node with a heap bound')
   const gw = await spawnGateway(['serve'], { ...env, ROUTES_FILE: routes, BCRYPT_THREADS: '1', LOG_LEVEL: 'info' }, undefined, { cwd: dir })
   t.teardown(() => { gw.child.kill('SIGKILL') })
   const res = await fetch(`${gw.url}/oauth/token`, {

@@ -8,6 +8,11 @@ import { seedUser } from '../helpers/oauth.js'
 import { loadConfig } from '../../src/config/env.js'
 import { startGateway } from '../../src/server.js'
 import { captureLogs, type LogLine } from '../helpers/log-capture.js'
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
+import { accessDiffOnSwap } from '../../src/access/reload-log.js'
+import { compileRouteMap } from '../../src/config/route-map-loader.js'
+import type { RouteTable } from '../../src/config/route-types.js'
 
 // Fixtures of the later sections, set up before any test is defined: tap ends the file's root test
 // once it is idle, so no section may still be awaiting its setup when the tests above it finish.
@@ -150,6 +155,30 @@ t.test('a reload that only narrows: info lines; an unchanged entry logs nothing'
     [30, 'routes_access_narrowed', 'DELETE', '/billing/*', 'removed']
   ], 'pino level 30 is info')
   t.ok(lines.slice(from).some((l) => l.reason === 'routes_reloaded'), 'after the usual reload line')
+})
+
+t.test('a reload waiting for an earlier access diff keeps the routes it compares, not the replaced tables', async (t) => {
+  // each table's router (find-my-way's trees and matchers) is ~80 % of it; three reloads in a row
+  // queue two diffs, and the tables they compare are garbage as soon as a later one replaces them
+  setFlagsFromString('--expose-gc')
+  const gc = runInNewContext('gc') as () => void
+  const diffed: LogLine[] = []
+  const quiet = { info: (o: object) => { diffed.push(o as LogLine) }, warn: () => {}, error: () => {} }
+  const onSwap = accessDiffOnSwap(quiet)
+  const map = (n: number): string => `${HEAD}${Array.from({ length: n }, (_, i) => `  - { path: /r${i}/*, methods: [GET], upstream: orders }\n`).join('')}`
+  let a: RouteTable | null = compileRouteMap(map(50), 'a.yaml')
+  let b: RouteTable | null = compileRouteMap(map(60), 'b.yaml')
+  const c = compileRouteMap(map(70), 'c.yaml')
+  const refs = [new WeakRef(a), new WeakRef(b)]
+  onSwap(b, a)
+  onSwap(c, b)
+  a = null; b = null
+  await new Promise((resolve) => setImmediate(resolve)) // the WeakRefs are kept for the job that made them
+  gc()
+  t.same(refs.map((r) => r.deref() === undefined), [true, true], 'both replaced tables collected while their diffs are pending')
+  while (diffed.filter((l) => l.reason === 'routes_reload_diffed').length < 2) await new Promise((resolve) => setImmediate(resolve))
+  t.match(diffed.filter((l) => l.reason === 'routes_reload_diffed'), [{ narrowed: 0 }, { narrowed: 0 }], 'and both diffs still logged')
+  t.equal(diffed.filter((l) => l.reason === 'routes_access_narrowed').length, 0)
 })
 
 t.test('the route map\'s `scopes` section reaches the consent page; a reload brings a new one (README "Mobile clients")', async (t) => {

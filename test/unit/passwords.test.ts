@@ -1,7 +1,9 @@
 // Password and secret hashing (bcrypt): its limits and constant cost, and the worker threads it runs in.
 import t from 'tap'
+import { spawnSync } from 'node:child_process'
 import { threadId } from 'node:worker_threads'
 import { EmptySecretError, hashSecret, MAX_SECRET_BYTES, SecretTooLongError, setDummyCost, verifySecret, closePasswordPool, configurePasswordPool, passwordPoolStats } from '../../src/oauth/passwords.js'
+import { nodeChild } from '../helpers/node-child.js'
 
 // bcrypt's 72-byte limit is refused, never truncated (catalogue T27, T28), and an unknown user or
 // client costs one bcrypt compare like a known one (issue 3 §2: same response in about the same time).
@@ -155,6 +157,23 @@ t.test('a closed pool starts again on the next use', async (t) => {
   await closePasswordPool()
   t.equal(passwordPoolStats().threads, 0)
   t.equal(await verifySecret('x', await hashSecret('x', 4)), true)
+})
+
+t.test('a V8 option on the command line (a heap bound) does not stop the workers', async (t) => {
+  // a Worker refuses V8 options in an explicit execArgv (ERR_WORKER_INVALID_EXEC_ARGV): before, every
+  // login of `node --max-old-space-size=… bin/portcullis.js serve` was a 500
+  await closePasswordPool()
+  process.execArgv.push('--max-old-space-size=4096')
+  t.teardown(() => { process.execArgv.splice(process.execArgv.indexOf('--max-old-space-size=4096'), 1) })
+  t.equal(await verifySecret('x', await hashSecret('x', 4)), true, 'from the sources')
+  t.equal(passwordPoolStats().completed, 2, 'in the pool')
+  // the shipped build (dist/, brought up to date by npm test), started as the image starts it
+  const script = `import('${new URL('../../dist/oauth/passwords.js', import.meta.url).href}').then(async (p) => {
+    p.configurePasswordPool({ threads: 1 }); const ok = await p.verifySecret('x', await p.hashSecret('x', 4))
+    console.log(ok, p.passwordPoolStats().completed); await p.closePasswordPool() })`
+  const [cmd, args] = nodeChild(['--max-old-space-size=256', '-e', script])
+  const run = spawnSync(cmd, args, { encoding: 'utf8' })
+  t.equal(run.stdout.trim(), 'true 2', `the compiled build in a worker (stderr: ${run.stderr.slice(0, 300)})`)
 })
 
 t.test('misuse is a TypeError', async (t) => {

@@ -4,6 +4,7 @@
 // modules it costs about a second of CPU per start. The product's processes are not the code under
 // coverage here, so they start as ops start them: `env -u NODE_OPTIONS node …`.
 import { readFileSync } from 'node:fs'
+import { ROOT_URL } from './root.js'
 
 export const ENV_BIN = '/usr/bin/env'
 
@@ -19,7 +20,7 @@ export function nodeChild (args: string[]): [string, string[]] {
  * tests and the figures are of the process the image runs.
  */
 export function imageNodeFlags (): string[] {
-  const dockerfile = readFileSync(new URL('../../Dockerfile', import.meta.url), 'utf8')
+  const dockerfile = readFileSync(new URL('Dockerfile', ROOT_URL), 'utf8')
   const value = /^ENV NODE_OPTIONS=("[^"]*"|\S+)\s*$/m.exec(dockerfile)?.[1]
   if (value === undefined) return []
   return value.replace(/^"|"$/g, '').split(/\s+/).filter(Boolean)

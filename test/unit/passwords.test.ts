@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process'
 import { threadId } from 'node:worker_threads'
 import { EmptySecretError, hashSecret, MAX_SECRET_BYTES, SecretTooLongError, setDummyCost, verifySecret, closePasswordPool, configurePasswordPool, passwordPoolStats } from '../../src/oauth/passwords.js'
 import { nodeChild } from '../helpers/node-child.js'
+import { ROOT_URL } from '../helpers/root.js'
 
 // bcrypt's 72-byte limit is refused, never truncated (catalogue T27, T28), and an unknown user or
 // client costs one bcrypt compare like a known one (issue 3 §2: same response in about the same time).
@@ -168,7 +169,7 @@ t.test('a V8 option on the command line (a heap bound) does not stop the workers
   t.equal(await verifySecret('x', await hashSecret('x', 4)), true, 'from the sources')
   t.equal(passwordPoolStats().completed, 2, 'in the pool')
   // the shipped build (dist/, brought up to date by npm test), started as the image starts it
-  const script = `import('${new URL('../../dist/oauth/passwords.js', import.meta.url).href}').then(async (p) => {
+  const script = `import('${new URL('dist/oauth/passwords.js', ROOT_URL).href}').then(async (p) => {
     p.configurePasswordPool({ threads: 1 }); const ok = await p.verifySecret('x', await p.hashSecret('x', 4))
     console.log(ok, p.passwordPoolStats().completed); await p.closePasswordPool() })`
   const [cmd, args] = nodeChild(['--max-old-space-size=256', '-e', script])

@@ -500,9 +500,14 @@ async function mainRounds (ctx: Ctx, targets: Target[]): Promise<void> {
   // CPU time the process under load used per request (for `direct`: the upstream's). It does not depend on
   // how much of CPU 0 the target got, so it stays meaningful when other work competes for the machine.
   const cpuUs: Record<string, number[]> = {}
+  let previous: number | null = null
   for (let r = 0; r < ROUNDS; r++) {
     for (const t of targets) {
       const pid = ctx.pids[t] as number
+      // every target shares the gateway CPU: the one measured before must be idle again first (the
+      // naive stack kept working ~1 s past its run, and whichever target came next paid for it)
+      if (previous !== null && previous !== pid) await settled(previous)
+      previous = pid
       const c0 = await cpuSecondsOf(pid)
       const res = await load(ctx, `${t}-r${r + 1}`, ctx.ports[t] as number, { tokensFile: NO_AUTH.has(t) ? null : ctx.tokensFile })
       const perReq = (await cpuSecondsOf(pid) - c0) * 1e6 / res.requests

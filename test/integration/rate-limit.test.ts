@@ -22,6 +22,12 @@ import { startRedis } from '../helpers/redis-server.js'
 import { mint, userClaims } from '../helpers/tokens.js'
 
 const STORE_TIMEOUT_MS = 300
+/**
+ * The multi-instance bound tests are about a healthy store: a push that outlasted a short timeout on a
+ * loaded machine degrades that instance to per-instance counting (documented, README "Rate limits"),
+ * which is outside the bound they check. Their store answers within this, or the test says so.
+ */
+const HEALTHY_TIMEOUT_MS = 10_000
 
 const redis = await startRedis()
 t.teardown(() => redis.stop())
@@ -201,7 +207,7 @@ const BOUND = LIMIT - 1 + 3 * BATCH // README "At the edge", Rate-limit: limit -
 
 async function threeInstances (t: Test): Promise<BatchedCounters[]> {
   return await Promise.all([0, 1, 2].map(async () => {
-    const store = new RedisStore({ url: redis.url, timeoutMs: STORE_TIMEOUT_MS })
+    const store = new RedisStore({ url: redis.url, timeoutMs: HEALTHY_TIMEOUT_MS })
     t.teardown(() => store.close())
     if (!await store.ready(5000)) throw new Error('redis did not answer')
     return new BatchedCounters(store, { flushEveryMs: 0, batchFraction: FRACTION, logger: { info () {}, warn () {} } })
@@ -213,7 +219,7 @@ const admitted = (r: WindowCount): number => (r.count <= LIMIT ? 1 : 0)
 /** The rate-limit stage of 3 pipelines, each with its own store connection (as 3 gateway processes). */
 async function threeStages (t: Test): Promise<Stage[]> {
   return await Promise.all([0, 1, 2].map(async () => {
-    const store = new RedisStore({ url: redis.url, timeoutMs: STORE_TIMEOUT_MS })
+    const store = new RedisStore({ url: redis.url, timeoutMs: HEALTHY_TIMEOUT_MS })
     t.teardown(() => store.close())
     if (!await store.ready(5000)) throw new Error('redis did not answer')
     const app = Fastify()
@@ -269,5 +275,6 @@ t.test('batched, 3 instances, seeded interleavings of hits and timer pushes: alw
     }
     totals.push(total)
   }
+  t.same(counters.map((c) => c.degraded), [false, false, false], 'the store stayed healthy (the bound is about a healthy store)')
   t.ok(totals.every((n) => n >= LIMIT && n <= BOUND), `every trial within [${LIMIT}, ${BOUND}]: ${totals.join(' ')}`)
 })

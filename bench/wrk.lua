@@ -2,10 +2,16 @@
 --   BENCH_TOKENS_FILE  one access token per line; requests cycle through them (Authorization: Bearer ...).
 --                      Unset or empty: no Authorization header.
 --   BENCH_PATH         request path (default /orders/42).
+--   BENCH_RATE         unset: closed loop (each connection sends its next request as soon as the last
+--                      is answered). A number: requests per second in all, on one schedule shared by
+--                      every connection (a free connection takes the next slot, t0 + k / rate, and waits
+--                      for it), so the offered rate does not fall when latency rises (bench/run.ts,
+--                      phase (a)); slots that pass while every connection is busy are skipped.
 -- Requests are pre-formatted once, so the per-request cost in wrk is one table lookup.
 local path = os.getenv("BENCH_PATH") or "/orders/42"
 local file = os.getenv("BENCH_TOKENS_FILE")
 local count = os.getenv("BENCH_COUNT_STATUS") == "1"
+local rate = tonumber(os.getenv("BENCH_RATE") or "")
 local threads = {}
 local reqs = {}
 local n = 0
@@ -36,6 +42,22 @@ if count then
   statuses = {}
   function response(status, headers, body)
     if status >= 400 then statuses[status] = (statuses[status] or 0) + 1 end
+  end
+end
+
+if rate ~= nil then
+  local ffi = require("ffi")
+  ffi.cdef[[ typedef struct { long tv_sec; long tv_nsec; } bench_timespec; int clock_gettime(int, bench_timespec *); ]]
+  local ts = ffi.new("bench_timespec")
+  local interval = 1000 / rate
+  local nextAt = nil
+  function delay()
+    ffi.C.clock_gettime(1, ts) -- CLOCK_MONOTONIC, ms below
+    local now = tonumber(ts.tv_sec) * 1000 + tonumber(ts.tv_nsec) / 1e6
+    if nextAt == nil then nextAt = now end
+    while nextAt < now - interval do nextAt = nextAt + interval end
+    nextAt = nextAt + interval
+    return math.max(0, nextAt - now)
   end
 end
 

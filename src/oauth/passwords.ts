@@ -18,14 +18,17 @@
 // first use with one worker; more start only while every worker is busy, up to BCRYPT_THREADS, and
 // those beyond the first stop after IDLE_WORKER_MS without work (each worker is a V8 isolate of
 // ~10-30 MB: an idle gateway keeps one). Idle workers are unref'd, so nothing keeps a process alive
-// (closePasswordPool() stops them at once).
+// (closePasswordPool() stops them at once). Each worker lowers its own thread's OS priority to
+// BCRYPT_NICE (default 10; Linux nice values are per thread), so on a contended core the event loop
+// is scheduled first: measured in `npm run bench` phase (a), 20 logins/s beside proxied traffic raised
+// the proxied p99 ×5.25 at nice 0, ×3.79 at 10 and ×3.05 at 19 (bench/README.md).
 // Without configurePasswordPool (the short-lived CLI) bcryptjs runs in-thread: no event loop serves
 // anyone there, and a worker would only add its start-up time.
 import { randomBytes } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
 import bcrypt from 'bcryptjs'
 import type { Piscina } from 'piscina'
-import type { BcryptTask } from './bcrypt-worker.js'
+import type { BcryptTask, BcryptWorkerData } from './bcrypt-worker.js'
 
 /** bcrypt ignores every input byte past the 72nd. */
 export const MAX_SECRET_BYTES = 72
@@ -58,14 +61,21 @@ const dummies = new Map<number, Promise<string>>()
 const FROM_SOURCES = import.meta.url.endsWith('.ts')
 const WORKER = new URL(FROM_SOURCES ? './bcrypt-worker.ts' : './bcrypt-worker.js', import.meta.url)
 let poolThreads = 0 // 0: in-thread until configured
+let poolNice = 0
 /** Workers beyond the first stop after this long without a task. */
 const IDLE_WORKER_MS = 30_000
 let pool: Piscina | null = null
 
-/** Moves bcrypt to `threads` worker threads (BCRYPT_THREADS); takes effect for a pool not started yet. */
-export function configurePasswordPool (opts: { threads: number }): void {
+/**
+ * Moves bcrypt to `threads` worker threads (BCRYPT_THREADS) running at OS nice value `nice`
+ * (BCRYPT_NICE, 0-19; default 0); takes effect for a pool not started yet.
+ */
+export function configurePasswordPool (opts: { threads: number, nice?: number }): void {
   if (!Number.isInteger(opts.threads) || opts.threads < 1) throw new TypeError(`bcrypt threads must be a positive integer, got ${opts.threads}`)
+  const nice = opts.nice ?? 0
+  if (!Number.isInteger(nice) || nice < 0 || nice > 19) throw new TypeError(`bcrypt nice must be an integer in 0..19, got ${nice}`)
   poolThreads = opts.threads
+  poolNice = nice
 }
 
 /** Stops the worker threads (the next hash starts a new pool). */
@@ -92,7 +102,8 @@ async function workers (): Promise<Piscina> {
   // anywhere), and nothing else of the parent's: neither a test runner's own --import hooks (~0.3 s of
   // CPU in every worker) nor V8 options. (only there: tsx is a dev dependency)
   const execArgv = FROM_SOURCES ? ['--import', import.meta.resolve('tsx')] : undefined
-  pool ??= new Piscina({ filename: fileURLToPath(WORKER), minThreads: 1, maxThreads: poolThreads, idleTimeout: IDLE_WORKER_MS, ...(execArgv !== undefined && { execArgv }) })
+  const workerData: BcryptWorkerData = { nice: poolNice }
+  pool ??= new Piscina({ filename: fileURLToPath(WORKER), minThreads: 1, maxThreads: poolThreads, idleTimeout: IDLE_WORKER_MS, workerData, ...(execArgv !== undefined && { execArgv }) })
   return pool
 }
 

@@ -1,5 +1,6 @@
 // The real binary as ops run it: usage errors on every command, and any working directory.
 import t from 'tap'
+import { readdirSync, readFileSync } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -81,7 +82,7 @@ t.test('serve from a foreign cwd, started as the image starts it, issues a passw
   // the image bounds V8's heap (README "Performance", memory); a V8 flag on the command line once made
   // every bcrypt worker refuse to start (ERR_WORKER_INVALID_EXEC_ARGV: every login a 500)
   t.ok(imageNodeFlags().some((f) => /^--max-old-space-size=\d+$/.test(f)), 'the Dockerfile starts node with a heap bound')
-  const gw = await spawnGateway(['serve'], { ...env, ROUTES_FILE: routes, BCRYPT_THREADS: '1', LOG_LEVEL: 'info' }, undefined, { cwd: dir })
+  const gw = await spawnGateway(['serve'], { ...env, ROUTES_FILE: routes, BCRYPT_THREADS: '1', BCRYPT_NICE: '13', LOG_LEVEL: 'info' }, undefined, { cwd: dir })
   t.teardown(() => { gw.child.kill('SIGKILL') })
   const res = await fetch(`${gw.url}/oauth/token`, {
     method: 'POST',
@@ -92,4 +93,12 @@ t.test('serve from a foreign cwd, started as the image starts it, issues a passw
   t.equal(res.status, 200, res.status === 200 ? 'status 200' : JSON.stringify(body))
   t.equal(typeof body.access_token, 'string')
   t.notMatch(gw.output(), /Cannot find package/)
+  // BCRYPT_NICE reaches the worker: its thread runs at 13, the event loop at 0 (Linux: /proc/PID/task)
+  const pid = gw.child.pid as number
+  const nices = readdirSync(`/proc/${pid}/task`).map((tid) => {
+    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8')
+    return { tid: Number(tid), nice: Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]) }
+  })
+  t.equal(nices.find((x) => x.tid === pid)?.nice, 0, 'the event loop thread at normal priority')
+  t.equal(nices.filter((x) => x.nice === 13).length, 1, 'the one bcrypt worker thread at BCRYPT_NICE')
 })

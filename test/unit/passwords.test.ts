@@ -1,6 +1,7 @@
 // Password and secret hashing (bcrypt): its limits and constant cost, and the worker threads it runs in.
 import t from 'tap'
 import { spawnSync } from 'node:child_process'
+import { readdirSync, readFileSync } from 'node:fs'
 import { threadId } from 'node:worker_threads'
 import { EmptySecretError, hashSecret, MAX_SECRET_BYTES, SecretTooLongError, setDummyCost, verifySecret, closePasswordPool, configurePasswordPool, passwordPoolStats } from '../../src/oauth/passwords.js'
 import { nodeChild } from '../helpers/node-child.js'
@@ -131,6 +132,32 @@ t.test('hashes and compares are tasks of the worker pool, not of this thread', a
   // concurrent tasks start more workers, up to BCRYPT_THREADS
   await Promise.all([hashSecret('a', 8), hashSecret('b', 8), hashSecret('c', 8)])
   t.equal(passwordPoolStats().threads, 2, 'BCRYPT_THREADS worker threads while every one is busy')
+})
+
+/** The nice value of every thread of this process (Linux: /proc/self/task/TID/stat, field 19). */
+function threadNices (): Map<number, number> {
+  const out = new Map<number, number>()
+  for (const tid of readdirSync('/proc/self/task')) {
+    const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8')
+    out.set(Number(tid), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]))
+  }
+  return out
+}
+
+t.test('the worker threads run at BCRYPT_NICE, the event loop at its own priority', async (t) => {
+  await closePasswordPool()
+  configurePasswordPool({ threads: 2, nice: 7 })
+  await Promise.all([hashSecret('a', 8), hashSecret('b', 8), hashSecret('c', 8)])
+  t.equal(passwordPoolStats().threads, 2, 'both workers started')
+  const nices = threadNices()
+  t.equal(nices.get(process.pid), 0, 'the main thread (the event loop) keeps nice 0')
+  t.equal([...nices.values()].filter((n) => n === 7).length, 2, 'each worker thread lowered its own priority to 7')
+  await closePasswordPool()
+  configurePasswordPool({ threads: 1 })
+  await hashSecret('c', 4)
+  t.equal([...threadNices().values()].filter((n) => n !== 0).length, 0, 'nice 0 (the default of configurePasswordPool): every thread at normal priority')
+  t.throws(() => { configurePasswordPool({ threads: 1, nice: 20 }) }, TypeError, 'nice above 19 refused')
+  t.throws(() => { configurePasswordPool({ threads: 1, nice: -1 }) }, TypeError, 'a negative nice (raising priority) refused')
 })
 
 t.test('an unknown user (null hash) still costs one compare in the pool', async (t) => {

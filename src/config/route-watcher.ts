@@ -3,6 +3,8 @@
 // symlink it resolves through (a Kubernetes ConfigMap volume renames `..data` over itself: the file
 // `routes.yaml -> ..data/routes.yaml` never changes, its target does) and on SIGHUP (wired by server.ts). A bad, unreadable or deleted file never replaces a good table: the old map stays live
 // and every problem is logged with its position.
+import { createHash } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { realpath } from 'node:fs/promises'
 import { basename, dirname, resolve } from 'node:path'
 import { watch, type FSWatcher } from 'chokidar'
@@ -43,6 +45,10 @@ export class RouteWatcher {
   #timer: NodeJS.Timeout | null = null
   /** The file's resolved path when last loaded or checked (symlinks followed); null when unresolvable. */
   #target: string | null = null
+  /** SHA-256 of the text this watcher last swapped in (null: none yet, or the table came from elsewhere). */
+  #liveDigest: string | null = null
+  /** Set by #reloadNow when a file event found the live text: nothing to report. */
+  #unchanged = false
 
   constructor (file: string, initialTable: RouteTable, logger: WatcherLogger, opts: RouteWatcherOptions = {}) {
     this.file = file
@@ -75,7 +81,11 @@ export class RouteWatcher {
    */
   reload (trigger: string): Promise<boolean> {
     const run = this.#chain.then(() => this.#reloadNow(trigger)).catch(() => false) // e.g. a logger that throws
-      .then((swapped) => { this.#reported(this.#outcome ?? (swapped ? 'success' : 'failed')); return swapped })
+      .then((swapped) => {
+        if (this.#unchanged) this.#unchanged = false
+        else this.#reported(this.#outcome ?? (swapped ? 'success' : 'failed'))
+        return swapped
+      })
     this.#chain = run
     return run
   }
@@ -137,7 +147,7 @@ export class RouteWatcher {
     if (this.#timer !== null) clearTimeout(this.#timer)
     this.#timer = setTimeout(() => {
       this.#timer = null
-      if (this.#watcher !== null) void this.reload('file changed')
+      if (this.#watcher !== null) void this.reload(FILE_CHANGED)
     }, this.#debounceMs)
     this.#timer.unref()
   }
@@ -154,8 +164,19 @@ export class RouteWatcher {
 
   async #reloadNow (trigger: string): Promise<boolean> {
     this.#outcome = null
+    const t0 = performance.now()
     let next: RouteTable
     if (this.#watcher !== null) this.#target = await realpath(this.file).catch(() => null)
+    // A file event whose text is the live map's own compiles nothing: a deploy that writes the file and
+    // sends SIGHUP (or an editor's save in several steps) would otherwise compile the same map twice,
+    // holding the event loop twice (~0.2 s each for 10,000 routes). SIGHUP always compiles: it also
+    // re-reads the upstreams' `ca:` files, which no file event reports.
+    const digest = textDigest(this.file)
+    if (trigger === FILE_CHANGED && digest !== null && digest === this.#liveDigest) {
+      this.#unchanged = true
+      this.#log.info({ reason: 'routes_unchanged', trigger, file: this.file }, 'route map file changed on disk but its text is the live map\'s: nothing to reload')
+      return false
+    }
     try {
       next = await this.#load(this.file)
     } catch (err) {
@@ -173,7 +194,14 @@ export class RouteWatcher {
     }
     const previous = this.#table
     this.#table = next
-    this.#log.info({ reason: 'routes_reloaded', trigger, file: this.file, version: next.version, routes: next.routes.length, upstreams: next.upstreams.size },
+    this.#liveDigest = digest // read before the load: at worst a later event compiles once more
+    // ms: from the reload's start (after the debounce) until the new map serves: read, check, compile
+    const ms = Math.round(performance.now() - t0)
+    // The line's version hashes the whole normalised map (~25 ms for 10,000 routes): requests waiting
+    // since the compile began are served with the new map first, then the line, then the listeners
+    // (the access diff), in that order.
+    await afterNextPoll()
+    this.#log.info({ reason: 'routes_reloaded', trigger, file: this.file, version: next.version, routes: next.routes.length, upstreams: next.upstreams.size, ms },
       'route map reloaded')
     for (const listener of this.#listeners) {
       try {
@@ -184,4 +212,24 @@ export class RouteWatcher {
     }
     return true
   }
+}
+
+/** The trigger of a reload scheduled by a file event. */
+const FILE_CHANGED = 'file changed'
+
+/** SHA-256 of the file's bytes; null when it cannot be read (the load then reports why). */
+function textDigest (file: string): string | null {
+  try {
+    return createHash('sha256').update(readFileSync(file)).digest('hex')
+  } catch {
+    return null
+  }
+}
+
+/**
+ * Resolves after the event loop's next poll phase: a setImmediate queued now runs in this turn's check
+ * phase, before any socket is read; the one it queues runs in the next turn's, after one.
+ */
+function afterNextPoll (): Promise<void> {
+  return new Promise((resolve) => { setImmediate(() => { setImmediate(resolve) }) })
 }

@@ -48,6 +48,8 @@ t.test('an in-place write swaps the table', async (t) => {
   writeFileSync(file, version(2))
   await until(() => serves(watcher, 2), 'the new route')
   t.equal(watcher.current().lookup('GET', '/v1/x').kind, 'not_found', 'the old route is gone')
+  // listeners (the access diff) follow once requests waiting since the compile began were served
+  await until(() => swaps.length > 0, 'the swap listener')
   t.equal(swaps.length, 1)
   t.equal(swaps[0]!.previous, before)
   t.equal(swaps[0]!.next, watcher.current())
@@ -214,4 +216,26 @@ t.test('the load option applies on every reload (dev mode moves the demo upstrea
   t.equal(await watcher.reload('SIGHUP'), true)
   t.ok(serves(watcher, 2))
   t.equal(watcher.current().upstreams.get('u')?.origin, 'http://127.0.0.1:9555', 'still moved after the reload')
+})
+
+t.test('a file event with the live text compiles nothing; SIGHUP always compiles', async (t) => {
+  const { file, watcher, logged, swaps, ready } = setup(t)
+  const outcomes: string[] = []
+  watcher.onReload((o) => { outcomes.push(o) })
+  await ready
+  writeFileSync(file, version(2))
+  await watcher.reload('SIGHUP') // as a deploy does: write the file, then SIGHUP
+  t.equal(swaps.length, 1)
+  // the file event of that write, or a later save of the same bytes
+  writeFileSync(file, version(2))
+  await until(() => logged.some((l) => l.obj.reason === 'routes_unchanged'), 'the unchanged line')
+  await watcher.reload('file changed') // the same, called directly: nothing queued behind it
+  t.equal(swaps.length, 1, 'no second compile or swap for the same text')
+  t.same(outcomes, ['success'], 'and no reload outcome counted for it')
+  t.equal(logged.filter((l) => l.obj.reason === 'routes_reloaded').length, 1)
+  t.equal(typeof logged.find((l) => l.obj.reason === 'routes_reloaded')?.obj.ms, 'number', 'the reload line carries its duration')
+  t.equal(await watcher.reload('SIGHUP'), true, 'SIGHUP with the same text compiles again (it re-reads ca: files)')
+  t.equal(swaps.length, 2)
+  writeFileSync(file, version(3))
+  await until(() => serves(watcher, 3) && swaps.length === 3, 'a changed text reloads')
 })

@@ -10,7 +10,7 @@ export interface Proc {
   name: string
   child: ChildProcess
   pid: number
-  /** Everything the process wrote (stdout + stderr), also in `${logDir}/${name}.log`. */
+  /** What the process wrote last (stdout + stderr; at least the last 2 MiB), all of it in `${logDir}/${name}.log`. */
   output: () => string
   exited: Promise<number | null>
   alive: () => boolean
@@ -44,6 +44,9 @@ export function pinSelf (cpus: string | null): void {
   if (r.status !== 0) process.stderr.write(`bench: could not pin the orchestrator to CPU ${cpus} (taskset exit ${r.status})\n`)
 }
 
+/** Characters of a process's output kept in memory (its whole output is in its log file). */
+const OUTPUT_KEPT = 4 * 1024 * 1024
+
 export interface SpawnOptions {
   cpus: string | null
   env?: NodeJS.ProcessEnv
@@ -75,7 +78,9 @@ export function start (name: string, cmd: string, args: string[], opts: SpawnOpt
   const keep = opts.keep ?? true
   const onData = (chunk: Buffer): void => {
     log.write(chunk)
-    if (keep) out += chunk.toString()
+    // the tail only: a gateway at BENCH_LOG_LEVEL=info writes ~10,000 lines per reload of the big map,
+    // and an unbounded string overflowed V8's string length
+    if (keep) out = out.length > OUTPUT_KEPT ? out.slice(-OUTPUT_KEPT / 2) + chunk.toString() : out + chunk.toString()
   }
   child.stdout?.on('data', onData)
   child.stderr?.on('data', onData)

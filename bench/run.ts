@@ -53,7 +53,7 @@ const MEMORY_MAX_S = Math.round(knob('memory-max', 'BENCH_MEMORY_MAX', 90))
 const MEMORY_TOKENS = Math.round(knob('memory-tokens', 'BENCH_MEMORY_TOKENS', 100_000))
 const ROUTE_COUNT = Math.round(knob('routes', 'BENCH_ROUTES', 10_000))
 const LOGIN_RATE = knob('login-rate', 'BENCH_LOGIN_RATE', 20)
-/** wrk connections for phase (a)'s logins: each waits for its slot of the schedule (bench/wrk-login.lua). */
+/** wrk connections for phase (a)'s logins: each waits for its slot of the schedule (bench/wrk.lua BENCH_RATE). */
 const LOGIN_CONNECTIONS = 8
 /** Phase (a)'s open-loop proxied load, as a share of the all-core instance's closed-loop req/s. */
 const LOGIN_PROXY_SHARE = knob('login-proxy-share', 'BENCH_LOGIN_PROXY_SHARE', 25) / 100
@@ -611,7 +611,7 @@ async function loginLoad (ctx: Ctx, allCpus: string | null): Promise<void> {
       // both wrk processes start together and run DURATION seconds
       const [b, l] = await Promise.all([
         load(ctx, `login-busy-r${r + 1}`, inst.port, { countStatus: true, rate }),
-        loadRun({ port: inst.port, path: '/oauth/token', tokensFile: null, connections: LOGIN_CONNECTIONS, durationS: DURATION, cpus: ctx.toolCpus, label: `logins-r${r + 1}`, rate: LOGIN_RATE, loginBody: loginBody() }, 'wrk')
+        loadRun({ port: inst.port, path: '/oauth/token', tokensFile: null, connections: LOGIN_CONNECTIONS, durationS: DURATION, cpus: ctx.toolCpus, label: `logins-r${r + 1}`, rate: LOGIN_RATE, loginBody: loginBody(), countStatus: true }, 'wrk')
       ])
       busy.push(b); logins.push(l)
       note(`round ${r + 1}: quiet p99 ${fmtMs(q.p99)} (${fmtInt(q.rps)} req/s) · with logins p99 ${fmtMs(b.p99)} (${fmtInt(b.rps)} req/s)${failures(q)}${failures(b)} · ${((l.requests - l.statusErrors - l.socketErrors) / DURATION).toFixed(1)} logins/s ok, p50 ${fmtMs(l.p50)}${failures(l)}`)
@@ -622,7 +622,7 @@ async function loginLoad (ctx: Ctx, allCpus: string | null): Promise<void> {
     const okLogins = logins.reduce((n, l) => n + l.requests - l.statusErrors - l.socketErrors, 0)
     const failedLogins = logins.reduce((n, l) => n + l.statusErrors + l.socketErrors, 0)
     const loginP50 = median(logins.map((l) => l.p50)); const loginP99 = median(logins.map((l) => l.p99))
-    out(`logins: ${LOGIN_RATE}/s offered by wrk (bench/wrk-login.lua, ${LOGIN_CONNECTIONS} connections), ${okLogins} ok, ${failedLogins} failed; login latency p50 ${fmtMs(loginP50)}, p99 ${fmtMs(loginP99)} (medians over rounds)`)
+    out(`logins: ${LOGIN_RATE}/s offered by a second wrk (bench/wrk.lua BENCH_LOGIN_BODY, ${LOGIN_CONNECTIONS} connections), ${okLogins} ok, ${failedLogins} failed; login latency p50 ${fmtMs(loginP50)}, p99 ${fmtMs(loginP99)} (medians over rounds)`)
     const served = okLogins / (EXTRA_ROUNDS * DURATION)
     const sustained = served >= 0.95 * LOGIN_RATE && failedLogins === 0
     const failedProxied = [...quiet, ...busy].reduce((n, l) => n + l.statusErrors + l.socketErrors, 0)

@@ -34,12 +34,11 @@ export interface LoadOptions {
   countStatus?: boolean
   /** Offer this many requests per second in all (open loop, wrk only) instead of a closed loop. */
   rate?: number
-  /** POST this form body at `rate` per second (bench/wrk-login.lua) instead of GETs with tokens (wrk only). */
+  /** POST this form body (bench/wrk.lua BENCH_LOGIN_BODY) instead of GETs with tokens (wrk only). */
   loginBody?: string
 }
 
 const WRK_LUA = fileURLToPath(new URL('../wrk.lua', import.meta.url))
-const WRK_LOGIN_LUA = fileURLToPath(new URL('../wrk-login.lua', import.meta.url))
 
 export function hasWrk (): boolean {
   return spawnSync('wrk', ['--version'], { stdio: 'ignore' }).error === undefined
@@ -50,11 +49,14 @@ export async function loadRun (opts: LoadOptions, tool: 'wrk' | 'autocannon'): P
 }
 
 async function wrkRun (o: LoadOptions): Promise<LoadResult> {
-  const login = o.loginBody !== undefined
-  const args = ['-t1', `-c${o.connections}`, `-d${o.durationS}s`, '--timeout', '10s', '--latency', '-s', login ? WRK_LOGIN_LUA : WRK_LUA, `http://127.0.0.1:${o.port}${o.path}`]
-  const env = login
-    ? { BENCH_PATH: o.path, BENCH_LOGIN_BODY: o.loginBody, BENCH_LOGIN_RATE: String(o.rate ?? 20) }
-    : { BENCH_TOKENS_FILE: o.tokensFile ?? '', BENCH_PATH: o.path, BENCH_COUNT_STATUS: o.countStatus === true ? '1' : '0', ...(o.rate !== undefined && { BENCH_RATE: String(o.rate) }) }
+  const args = ['-t1', `-c${o.connections}`, `-d${o.durationS}s`, '--timeout', '10s', '--latency', '-s', WRK_LUA, `http://127.0.0.1:${o.port}${o.path}`]
+  const env = {
+    BENCH_TOKENS_FILE: o.tokensFile ?? '',
+    BENCH_PATH: o.path,
+    BENCH_COUNT_STATUS: o.countStatus === true ? '1' : '0',
+    ...(o.rate !== undefined && { BENCH_RATE: String(o.rate) }),
+    ...(o.loginBody !== undefined && { BENCH_LOGIN_BODY: o.loginBody })
+  }
   const { code, output } = await run(`wrk-${o.label}`, 'wrk', args, { cpus: o.cpus, env })
   const line = /BENCH_JSON (\{.*\})/.exec(output)
   if (code !== 0 || line === null) throw new Error(`wrk failed (exit ${code}): ${output.slice(-400)}`)
@@ -74,7 +76,7 @@ async function wrkRun (o: LoadOptions): Promise<LoadResult> {
 }
 
 async function autocannonRun (o: LoadOptions): Promise<LoadResult> {
-  if (o.loginBody !== undefined) throw new Error('the login load needs wrk (bench/wrk-login.lua)')
+  if (o.loginBody !== undefined) throw new Error('the login load needs wrk (bench/wrk.lua BENCH_LOGIN_BODY)')
   const moduleName = 'autocannon' // untyped package: imported by name so strict TS does not need its types
   const { default: autocannon } = await import(moduleName) as { default: (opts: unknown) => Promise<unknown> }
   const tokens = o.tokensFile === null ? [] : readFileSync(o.tokensFile, 'utf8').split('\n').filter((t) => t !== '')

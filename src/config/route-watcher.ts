@@ -47,8 +47,6 @@ export class RouteWatcher {
   #target: string | null = null
   /** SHA-256 of the text this watcher last swapped in (null: none yet, or the table came from elsewhere). */
   #liveDigest: string | null = null
-  /** Set by #reloadNow when a file event found the live text: nothing to report. */
-  #unchanged = false
 
   constructor (file: string, initialTable: RouteTable, logger: WatcherLogger, opts: RouteWatcherOptions = {}) {
     this.file = file
@@ -82,8 +80,8 @@ export class RouteWatcher {
   reload (trigger: string): Promise<boolean> {
     const run = this.#chain.then(() => this.#reloadNow(trigger)).catch(() => false) // e.g. a logger that throws
       .then((swapped) => {
-        if (this.#unchanged) this.#unchanged = false
-        else this.#reported(this.#outcome ?? (swapped ? 'success' : 'failed'))
+        if (swapped === UNCHANGED) return false // nothing was reloaded: no outcome to report
+        this.#reported(this.#outcome ?? (swapped ? 'success' : 'failed'))
         return swapped
       })
     this.#chain = run
@@ -162,7 +160,8 @@ export class RouteWatcher {
     }
   }
 
-  async #reloadNow (trigger: string): Promise<boolean> {
+  /** Whether it swapped; UNCHANGED when a file event found the live map's text. */
+  async #reloadNow (trigger: string): Promise<boolean | typeof UNCHANGED> {
     this.#outcome = null
     const t0 = performance.now()
     let next: RouteTable
@@ -173,9 +172,8 @@ export class RouteWatcher {
     // re-reads the upstreams' `ca:` files, which no file event reports.
     const digest = textDigest(this.file)
     if (trigger === FILE_CHANGED && digest !== null && digest === this.#liveDigest) {
-      this.#unchanged = true
       this.#log.info({ reason: 'routes_unchanged', trigger, file: this.file }, 'route map file changed on disk but its text is the live map\'s: nothing to reload')
-      return false
+      return UNCHANGED
     }
     try {
       next = await this.#load(this.file)
@@ -216,6 +214,8 @@ export class RouteWatcher {
 
 /** The trigger of a reload scheduled by a file event. */
 const FILE_CHANGED = 'file changed'
+/** #reloadNow's answer when a file event found the live map's text. */
+const UNCHANGED = Symbol('unchanged')
 
 /** SHA-256 of the file's bytes; null when it cannot be read (the load then reports why). */
 function textDigest (file: string): string | null {

@@ -598,6 +598,11 @@ const loginBody = (): string => new URLSearchParams({ grant_type: 'password', cl
  */
 async function loginLoad (ctx: Ctx, allCpus: string | null): Promise<void> {
   out(`## (a) Proxied p99 with ${LOGIN_RATE} logins/s alongside (password grant, bcrypt at the gateway's BCRYPT_COST)`)
+  if (ctx.tool !== 'wrk') {
+    out('not measured: the logins are sent by a second wrk (bench/wrk.lua BENCH_LOGIN_BODY); this run has no wrk')
+    out()
+    return
+  }
   const inst = await allCoreInstance(ctx, 'portcullis-logins-alongside', allCpus)
   try {
     await load(ctx, 'login-warmup', inst.port, { durationS: WARMUP })

@@ -219,8 +219,9 @@ export function forwardStage (opts: ForwardOptions = {}): FinalStage {
       method: request.method as Dispatcher.HttpMethod,
       headers: headers as Record<string, string | string[]>,
       body: typeof body?.pipe === 'function' ? body : null,
-      headersTimeout: up.timeoutMs,
-      bodyTimeout: up.timeoutMs
+      // the route's timeout runs in UpstreamResponse, on a native timer (forward-response.ts)
+      headersTimeout: 0,
+      bodyTimeout: 0
     }, new UpstreamResponse(reply, route, {
       fields: route.rateLimit === null ? stripResponseHopByHop : stripResponseHopByHopAndLimits,
       isClosing,

@@ -29,4 +29,15 @@ program.configureOutput({
   outputError: (s, write) => { write(`portcullis: ${s.replace(/^error: /, '').trim().replace(/\s*\n\s*/g, ' ')} (see portcullis --help)\n`) }
 })
 
+/** Commands that keep running after their action returns: they serve until a signal stops them. */
+const SERVERS = new Set(['serve', 'dev', 'demo-upstream'])
+/** How long a finished command may still have handles open before it exits anyway. */
+const EXIT_GRACE_MS = 1000
+
 await program.parseAsync(process.argv)
+// Any other command has finished here: its output is written (synchronously, to a pipe or a file on
+// Linux) and its store closed. A client library that keeps a timer or socket after close must not keep
+// the CLI alive: an ioredis Cluster client mid-failover kept `users add` running for over 60 s after
+// it had printed its error (test:ha cluster-load). The exit code set by the command stays.
+const command = process.argv.slice(2).find((a) => !a.startsWith('-'))
+if (command === undefined || !SERVERS.has(command)) setTimeout(() => { process.exit() }, EXIT_GRACE_MS).unref()

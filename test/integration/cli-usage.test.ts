@@ -1,5 +1,8 @@
 // The real binary as ops run it: usage errors on every command, and any working directory.
 import t from 'tap'
+import { spawn } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { ROOT_URL } from '../helpers/root.js'
 import { readdirSync, readFileSync } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -101,4 +104,18 @@ t.test('serve from a foreign cwd, started as the image starts it, issues a passw
   })
   t.equal(nices.find((x) => x.tid === pid)?.nice, 0, 'the event loop thread at normal priority')
   t.equal(nices.filter((x) => x.nice === 13).length, 1, 'the one bcrypt worker thread at BCRYPT_NICE')
+})
+
+t.test('a finished command exits even when something still holds the event loop (a client library after close)', async (t) => {
+  // the fixture keeps a timer alive forever; the CLI must still exit about 1 s after its command ended
+  const child = spawn(process.execPath, ['--import', fileURLToPath(new URL('test/fixtures/linger.mjs', ROOT_URL)), fileURLToPath(new URL('bin/portcullis.js', ROOT_URL)), 'users', 'list', '--json'],
+    { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  let stdout = ''
+  child.stdout.on('data', (c: Buffer) => { stdout += c.toString() })
+  const killer = setTimeout(() => { child.kill('SIGKILL') }, 15_000)
+  const [code, signal] = await new Promise<[number | null, string | null]>((resolve) => { child.once('close', (c, s) => { resolve([c, s]) }) })
+  clearTimeout(killer)
+  t.equal(signal, null, 'it exited by itself (not killed after 15 s)')
+  t.equal(code, 0, 'with the command\'s own exit code')
+  t.ok(Array.isArray(JSON.parse(stdout)), 'and its whole output')
 })

@@ -609,6 +609,13 @@ async function loginLoad (ctx: Ctx, allCpus: string | null): Promise<void> {
     const capacity = await load(ctx, 'login-capacity', inst.port)
     const rate = Math.max(100, Math.round(capacity.rps * LOGIN_PROXY_SHARE / 100) * 100)
     note(`this instance, closed loop: ${fmtInt(capacity.rps)} req/s (p99 ${fmtMs(capacity.p99)}); proxied load below: ${fmtInt(rate)} req/s offered (${(LOGIN_PROXY_SHARE * 100).toFixed(0)} %), open loop, ${CONNECTIONS} connections`)
+    // the logins warm up too (not measured): every bcrypt worker started and its code compiled, the
+    // login path's code optimised, as the proxied path's is by the warm-up above; round 1 otherwise
+    // measured the pool's growth (its p99 was 3-5 times the later rounds')
+    await Promise.all([
+      load(ctx, 'login-warmup-busy', inst.port, { rate, durationS: WARMUP }),
+      loadRun({ port: inst.port, path: '/oauth/token', tokensFile: null, connections: LOGIN_CONNECTIONS, durationS: WARMUP, cpus: ctx.toolCpus, label: 'logins-warmup', rate: LOGIN_RATE, loginBody: loginBody() }, 'wrk')
+    ])
     const quiet: LoadResult[] = []; const busy: LoadResult[] = []; const logins: LoadResult[] = []
     for (let r = 0; r < EXTRA_ROUNDS; r++) {
       const q = await load(ctx, `login-quiet-r${r + 1}`, inst.port, { countStatus: true, rate })

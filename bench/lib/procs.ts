@@ -13,6 +13,8 @@ export interface Proc {
   /** What the process wrote last (stdout + stderr; at least the last 2 MiB), all of it in `${logDir}/${name}.log`. */
   output: () => string
   exited: Promise<number | null>
+  /** Resolves once stdout and stderr have ended too ('close'): after `exited`, output may still be arriving. */
+  drained: Promise<void>
   alive: () => boolean
 }
 
@@ -93,12 +95,14 @@ export function start (name: string, cmd: string, args: string[], opts: SpawnOpt
       resolve(code ?? (signal !== null ? -1 : null))
     })
   })
+  const drained = new Promise<void>((resolve) => { child.once('close', () => { resolve() }) })
   const proc: Proc = {
     name,
     child,
     pid,
     output: () => out,
     exited,
+    drained,
     alive: () => live.has(pid)
   }
   live.set(pid, proc)
@@ -109,6 +113,8 @@ export function start (name: string, cmd: string, args: string[], opts: SpawnOpt
 export async function run (name: string, cmd: string, args: string[], opts: SpawnOptions): Promise<{ code: number | null, output: string }> {
   const p = start(name, cmd, args, opts)
   const code = await p.exited
+  // 'exit' can come before the last chunk of stdout (wrk's summary line was lost once that way)
+  await p.drained
   return { code, output: p.output() }
 }
 

@@ -2,8 +2,10 @@
 // ~50-100 ms of hashing never blocks the event loop that proxies requests. Inputs are already
 // checked by passwords.ts (length, cost); this file only hashes and compares. One default export
 // (piscina's named-handler lookup does not go through the tsx loader).
+// The Sync calls are deliberate: @node-rs/bcrypt's async ones would hand the work to libuv's shared
+// thread pool, away from this thread and the priority it set for itself below.
 import { setPriority } from 'node:os'
-import bcrypt from 'bcryptjs'
+import { hashSync, verifySync } from '@node-rs/bcrypt'
 import { workerData } from 'piscina'
 
 /** What passwords.ts hands every worker at its start. */
@@ -20,6 +22,6 @@ export type BcryptTask =
   | { op: 'hash', plain: string, cost: number }
   | { op: 'compare', plain: string, hash: string }
 
-export default async function run (task: BcryptTask): Promise<string | boolean> {
-  return task.op === 'hash' ? await bcrypt.hash(task.plain, task.cost) : await bcrypt.compare(task.plain, task.hash)
+export default function run (task: BcryptTask): string | boolean {
+  return task.op === 'hash' ? hashSync(task.plain, { cost: task.cost }) : verifySync(task.plain, task.hash)
 }

@@ -1,4 +1,4 @@
-// Password and client-secret hashing with bcrypt (bcryptjs).
+// Password and client-secret hashing with bcrypt (@node-rs/bcrypt, native: README "Libraries" says why not bcryptjs).
 //
 // bcrypt only reads the first 72 bytes of its input. We never let that truncate silently:
 // hashSecret refuses a longer secret, and verifySecret answers false for one (issue 3 §1).
@@ -22,11 +22,12 @@
 // BCRYPT_NICE (default 10; Linux nice values are per thread), so on a contended core the event loop
 // is scheduled first: measured in `npm run bench` phase (a), 20 logins/s beside proxied traffic raised
 // the proxied p99 ×5.25 at nice 0, ×3.79 at 10 and ×3.05 at 19 (bench/README.md).
-// Without configurePasswordPool (the short-lived CLI) bcryptjs runs in-thread: no event loop serves
-// anyone there, and a worker would only add its start-up time.
+// Without configurePasswordPool (the short-lived CLI) the hashing runs on libuv's thread pool through
+// @node-rs/bcrypt's async calls: no event loop serves anyone there, and a worker would only add its
+// start-up time.
 import { randomBytes } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
-import bcrypt from 'bcryptjs'
+import { hash as nativeHash, parseOptions, verify as nativeVerify } from '@node-rs/bcrypt'
 import type { Piscina } from 'piscina'
 import type { BcryptTask, BcryptWorkerData } from './bcrypt-worker.js'
 
@@ -108,16 +109,16 @@ async function workers (): Promise<Piscina> {
 }
 
 async function bcryptHash (plain: string, cost: number): Promise<string> {
-  if (poolThreads === 0) return await bcrypt.hash(plain, cost)
+  if (poolThreads === 0) return await nativeHash(plain, { cost })
   return await (await workers()).run({ op: 'hash', plain, cost } satisfies BcryptTask) as string
 }
 
 async function bcryptCompare (plain: string, hash: string): Promise<boolean> {
-  if (poolThreads === 0) return await bcrypt.compare(plain, hash)
+  if (poolThreads === 0) return await nativeVerify(plain, hash)
   return await (await workers()).run({ op: 'compare', plain, hash } satisfies BcryptTask) as boolean
 }
 
-/** UTF-8 length as bcryptjs counts it (a lone surrogate counts 3, like Buffer's U+FFFD). */
+/** UTF-8 length as bcrypt gets it (a lone surrogate counts 3: the U+FFFD a JavaScript string becomes in UTF-8). */
 export function secretBytes (plain: string): number {
   return Buffer.byteLength(plain, 'utf8')
 }
@@ -146,7 +147,7 @@ export function setDummyCost (cost: number): Promise<void> {
   return dummyHash(cost).then(() => undefined)
 }
 
-/** bcrypt hash (bcryptjs); refuses an empty secret (EmptySecretError) and one over 72 UTF-8 bytes (SecretTooLongError), never truncates. */
+/** bcrypt hash ($2b$); refuses an empty secret (EmptySecretError) and one over 72 UTF-8 bytes (SecretTooLongError), never truncates. */
 export async function hashSecret (plain: string, cost: number): Promise<string> {
   checkCost(cost)
   if (plain.length === 0) throw new EmptySecretError()
@@ -157,7 +158,7 @@ export async function hashSecret (plain: string, cost: number): Promise<string> 
 
 function costOf (hash: string): number | null {
   try {
-    const cost = bcrypt.getRounds(hash)
+    const { cost } = parseOptions(hash)
     return Number.isInteger(cost) && cost >= MIN_COST && cost <= MAX_COST ? cost : null
   } catch {
     return null

@@ -57,6 +57,16 @@ t.test('empty secrets and bad costs are refused', async (t) => {
   t.equal(await verifySecret('', hash), false)
 })
 
+t.test('hashes stored by earlier releases (bcryptjs, $2a$/$2b$, and $2y$ from elsewhere) still verify', async (t) => {
+  // made by bcryptjs 3.0.3 (hashSync('earlier-release', 4)), the hashing library before @node-rs/bcrypt
+  const stored = '$2b$04$JN9auognYYEAbac1zWj9R.J03U0iHh8eh6vj6BIL/4JNDegqrNs/.'
+  for (const prefix of ['$2a$', '$2b$', '$2y$']) {
+    const hash = prefix + stored.slice(4)
+    t.equal(await verifySecret('earlier-release', hash), true, `${prefix}: the right password`)
+    t.equal(await verifySecret('earlier-releasE', hash), false, `${prefix}: a wrong one`)
+  }
+})
+
 t.test('unknown user, malformed hash: false, never a throw', async (t) => {
   t.equal(await verifySecret('anything', null), false)
   t.equal(await verifySecret('anything', 'not-a-bcrypt-hash'), false)

@@ -2,6 +2,8 @@
 // cost COST, done by this separate process at nice 19 in THREADS worker threads for SECONDS, with no
 // login and no gateway involved. What it costs the proxied p99 is what the hashing costs the machine,
 // whatever the gateway does around it (bench/README.md "Native bcrypt").
+// It starts, warms every worker, prints `ready`, and hashes only from SIGUSR2 on, so its own start-up
+// (node, tsx, the workers) is not counted against the run it is compared with.
 // Usage: nice -n 19 npx tsx bench/hash-load.ts RATE SECONDS [THREADS=2] [COST=10]
 import { hashSync } from '@node-rs/bcrypt'
 import { createRequire } from 'node:module'
@@ -19,9 +21,12 @@ parentPort.on('message', () => { verifySync('bench-password-0123', workerData.ha
   const hash = hashSync('bench-password-0123', { cost })
   const workers = Array.from({ length: threads }, () => new Worker(WORKER, { eval: true, workerData: { hash, lib: createRequire(import.meta.url).resolve('@node-rs/bcrypt') } }))
   // one shared schedule, as the login wrk's: a compare every 1/rate s, to whichever worker is free
-  const free = [...workers]
+  const free: Worker[] = []
+  await Promise.all(workers.map(async (w) => await new Promise<void>((resolve) => { w.once('message', () => { free.push(w); resolve() }); w.postMessage(0) })))
   let due = 0; let done = 0
   for (const w of workers) w.on('message', () => { done++; free.push(w) })
+  process.stdout.write('ready\n')
+  await new Promise<void>((resolve) => { process.once('SIGUSR2', () => { resolve() }) })
   const start = performance.now()
   const tick = setInterval(() => {
     const elapsed = (performance.now() - start) / 1000

@@ -7,7 +7,7 @@
 // seconds per run (--duration), BENCH_CONNECTIONS (--connections, 64), BENCH_WARMUP seconds,
 // BENCH_TARGETS (comma list), BENCH_EXTRAS (comma list of login,routes,memory,revocation,metrics,startup; or none),
 // BENCH_MEMORY_TOKENS, BENCH_ROUTES, BENCH_LOGIN_RATE, BENCH_LOGIN_PROXY_SHARE (percent, 25), BENCH_LOGIN_PAIRS (8),
-// BENCH_LOGIN_PAIR_DURATION (seconds, half of BENCH_DURATION), BENCH_LOGIN_CONTROL=hash-load, BENCH_TOKEN_COUNT, BENCH_LOG_LEVEL,
+// BENCH_LOGIN_PAIR_DURATION (seconds, half of BENCH_DURATION), BENCH_LOGIN_CONTROL=hash-load|bad-grant, BENCH_TOKEN_COUNT, BENCH_LOG_LEVEL,
 // BENCH_PIN=0, BENCH_TOOL=wrk|autocannon, BENCH_KEEP=1, BENCH_PORTCULLIS_ENV="K=V K=V".
 import { generateKeyPairSync, createPublicKey, randomBytes, sign as cryptoSign, type JsonWebKey } from 'node:crypto'
 import { spawnSync } from 'node:child_process'
@@ -63,11 +63,14 @@ const LOGIN_CONNECTIONS = 8
  */
 const LOGIN_PAIRS = Math.round(knob('login-pairs', 'BENCH_LOGIN_PAIRS', QUICK ? 2 : 8))
 /**
- * BENCH_LOGIN_CONTROL=hash-load: phase (a)'s busy runs get, instead of the logins, their hashing alone
- * (LOGIN_RATE cost-10 compares per second) in a separate process at nice 19 on every core
- * (bench/hash-load.ts): what the hashing costs the proxied p99 whatever the gateway does. No verdict.
+ * Phase (a)'s controls (no verdict). BENCH_LOGIN_CONTROL=hash-load: the busy runs get, instead of the
+ * logins, their hashing alone (LOGIN_RATE cost-10 compares per second) in a separate process at nice 19
+ * on every core (bench/hash-load.ts): what the hashing costs the proxied p99 whatever the gateway does.
+ * =bad-grant: the same second wrk at the same rate, but each request is refused at once
+ * (`grant_type=bogus`, 400): what sending and answering 20 requests/s costs, without the login.
  */
-const LOGIN_CONTROL = process.env.BENCH_LOGIN_CONTROL === 'hash-load' ? 'hash-load' : null
+const LOGIN_CONTROL = (['hash-load', 'bad-grant'] as const).find((c) => c === process.env.BENCH_LOGIN_CONTROL) ?? null
+const CONTROL_TEXT = { 'hash-load': `the hashing of ${LOGIN_RATE} logins/s in a separate nice-19 process, no logins`, 'bad-grant': `${LOGIN_RATE} refused token requests/s (grant_type=bogus), no logins` }
 const LOGIN_PAIR_S = Math.round(knob('login-pair-duration', 'BENCH_LOGIN_PAIR_DURATION', Math.max(3, Math.round(DURATION / 2))))
 /** Phase (a)'s open-loop proxied load, as a share of the all-core instance's closed-loop req/s. */
 const LOGIN_PROXY_SHARE = knob('login-proxy-share', 'BENCH_LOGIN_PROXY_SHARE', 25) / 100
@@ -598,7 +601,7 @@ async function allCoreInstance (ctx: Ctx, name: string, allCpus: string | null):
   return { p, port, config }
 }
 
-const loginBody = (): string => new URLSearchParams({ grant_type: 'password', client_id: CLIENT, username: USER, password: PASSWORD, scope: SCOPE }).toString()
+const loginBody = (): string => new URLSearchParams({ grant_type: LOGIN_CONTROL === 'bad-grant' ? 'bogus' : 'password', client_id: CLIENT, username: USER, password: PASSWORD, scope: SCOPE }).toString()
 
 /**
  * Issue 10 §4, "logins never stall proxied traffic": proxied p99 with LOGIN_RATE logins/s alongside,
@@ -636,11 +639,12 @@ async function loginLoad (ctx: Ctx, allCpus: string | null): Promise<void> {
       await settled(inst.p.pid)
       const q = await load(ctx, `login-quiet-r${r + 1}`, inst.port, { countStatus: true, rate, durationS: LOGIN_PAIR_S })
       quiet.push(q)
+      const hashing = LOGIN_CONTROL === 'hash-load' ? await hashLoad(allCpus, r + 1) : null
       // both wrk processes start together and run LOGIN_PAIR_S seconds
       const [b, l] = await Promise.all([
         load(ctx, `login-busy-r${r + 1}`, inst.port, { countStatus: true, rate, durationS: LOGIN_PAIR_S }),
-        LOGIN_CONTROL === 'hash-load'
-          ? hashLoad(allCpus, r + 1)
+        hashing !== null
+          ? hashing()
           : loadRun({ port: inst.port, path: '/oauth/token', tokensFile: null, connections: LOGIN_CONNECTIONS, durationS: LOGIN_PAIR_S, cpus: ctx.toolCpus, label: `logins-r${r + 1}`, rate: LOGIN_RATE, loginBody: loginBody(), countStatus: true }, 'wrk')
       ])
       busy.push(b); logins.push(l)
@@ -660,7 +664,7 @@ async function loginLoad (ctx: Ctx, allCpus: string | null): Promise<void> {
     out(`logins completed during the measured runs: ${served.toFixed(1)}/s of ${LOGIN_RATE}/s offered${sustained ? '' : ' (the gateway did not keep up with the login rate)'}`)
     out()
     if (LOGIN_CONTROL !== null) {
-      ctx.goals.set('logins', null, `control run (BENCH_LOGIN_CONTROL=${LOGIN_CONTROL}: the hashing of ${LOGIN_RATE} logins/s in a separate nice-19 process, no logins): ×${fmtRatio(x)} (${fmtMs(bp99)} vs ${fmtMs(qp99)})`)
+      ctx.goals.set('logins', null, `control run (BENCH_LOGIN_CONTROL=${LOGIN_CONTROL}: ${CONTROL_TEXT[LOGIN_CONTROL]}): ×${fmtRatio(x)} (${fmtMs(bp99)} vs ${fmtMs(qp99)})`)
       return
     }
     ctx.goals.set('logins', x <= 1.5 && sustained && kept && failedProxied === 0, `×${fmtRatio(x)} (${fmtMs(bp99)} vs ${fmtMs(qp99)})${sustained ? '' : `, but only ${served.toFixed(1)} logins/s were served of ${LOGIN_RATE} offered`}${kept ? '' : ', the offered proxied rate was not kept'}${failedProxied === 0 ? '' : `, ${failedProxied} proxied requests failed`}; ${fmtInt(rate)} proxied req/s offered (${(LOGIN_PROXY_SHARE * 100).toFixed(0)} % of the instance's ${fmtInt(capacity.rps)}), ${served.toFixed(1)} logins/s served, login p50 ${fmtMs(loginP50)}; ${inst.config.match(/BCRYPT_THREADS=[^;)]*\)?/)?.[0] ?? ''}`)
@@ -669,13 +673,24 @@ async function loginLoad (ctx: Ctx, allCpus: string | null): Promise<void> {
   }
 }
 
-/** BENCH_LOGIN_CONTROL=hash-load's stand-in for one busy run's logins: compares done, as a LoadResult. */
-async function hashLoad (allCpus: string | null, pair: number): Promise<LoadResult> {
+/**
+ * BENCH_LOGIN_CONTROL=hash-load's stand-in for one busy run's logins: starts bench/hash-load.ts, waits
+ * until it is ready and its start-up is over, and returns what starts its hashing (SIGUSR2) and
+ * resolves with the compares done, as a LoadResult.
+ */
+async function hashLoad (allCpus: string | null, pair: number): Promise<() => Promise<LoadResult>> {
   const script = join(ROOT, 'bench', 'hash-load.ts')
-  const r = await run(`hash-load-r${pair}`, 'nice', ['-n', '19', process.execPath, '--import', 'tsx', script, String(LOGIN_RATE), String(LOGIN_PAIR_S)], { cpus: allCpus, cwd: ROOT })
-  const done = Number(/hash-load: (\d+) compares/.exec(r.output)?.[1] ?? NaN)
-  if (r.code !== 0 || !Number.isFinite(done)) throw new Error(`bench/hash-load.ts failed (exit ${r.code}): ${r.output.slice(-400)}`)
-  return { rps: done / LOGIN_PAIR_S, requests: done, p50: NaN, p90: NaN, p99: NaN, max: NaN, statusErrors: 0, socketErrors: 0, statuses: {} }
+  const p = start(`hash-load-r${pair}`, 'nice', ['-n', '19', process.execPath, '--import', 'tsx', script, String(LOGIN_RATE), String(LOGIN_PAIR_S)], { cpus: allCpus, cwd: ROOT })
+  await waitFor('bench/hash-load.ts', p, async () => p.output().includes('ready'))
+  await sleep(1000)
+  return async () => {
+    process.kill(p.pid, 'SIGUSR2')
+    const code = await p.exited
+    await p.drained
+    const done = Number(/hash-load: (\d+) compares/.exec(p.output())?.[1] ?? NaN)
+    if (code !== 0 || !Number.isFinite(done)) throw new Error(`bench/hash-load.ts failed (exit ${code}): ${p.output().slice(-400)}`)
+    return { rps: done / LOGIN_PAIR_S, requests: done, p50: NaN, p90: NaN, p99: NaN, max: NaN, statusErrors: 0, socketErrors: 0, statuses: {} }
+  }
 }
 
 // ---------------------------------------------------------------- (a) logins per second on every core
@@ -685,6 +700,7 @@ async function hashLoad (allCpus: string | null, pair: number): Promise<LoadResu
  * to CPU 0, kept busy by 4 logins in flight per core for one run.
  */
 async function loginCapacity (ctx: Ctx, allCpus: string | null): Promise<void> {
+  if (LOGIN_CONTROL === 'bad-grant') return // its requests are not logins
   const nproc = cpus().length
   out(`## (a) Logins per second with ${nproc} cores (password grant, bcrypt at the gateway's BCRYPT_COST, closed loop)`)
   const inst = await allCoreInstance(ctx, 'portcullis-logins', allCpus)

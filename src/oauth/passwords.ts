@@ -27,7 +27,6 @@
 // start-up time.
 import { randomBytes } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
-import { hash as nativeHash, parseOptions, verify as nativeVerify } from '@node-rs/bcrypt'
 import type { Piscina } from 'piscina'
 import type { BcryptTask, BcryptWorkerData } from './bcrypt-worker.js'
 
@@ -108,13 +107,18 @@ async function workers (): Promise<Piscina> {
   return pool
 }
 
+/** The native module, loaded on first use: a CLI command that hashes nothing (`--help`) and the gateway's main thread never load it. */
+async function inThread (): Promise<typeof import('@node-rs/bcrypt')> {
+  return await import('@node-rs/bcrypt')
+}
+
 async function bcryptHash (plain: string, cost: number): Promise<string> {
-  if (poolThreads === 0) return await nativeHash(plain, { cost })
+  if (poolThreads === 0) return await (await inThread()).hash(plain, { cost })
   return await (await workers()).run({ op: 'hash', plain, cost } satisfies BcryptTask) as string
 }
 
 async function bcryptCompare (plain: string, hash: string): Promise<boolean> {
-  if (poolThreads === 0) return await nativeVerify(plain, hash)
+  if (poolThreads === 0) return await (await inThread()).verify(plain, hash)
   return await (await workers()).run({ op: 'compare', plain, hash } satisfies BcryptTask) as boolean
 }
 
@@ -156,13 +160,12 @@ export async function hashSecret (plain: string, cost: number): Promise<string> 
   return await bcryptHash(plain, cost)
 }
 
+/** bcrypt's modular crypt format: `$2b$10$` + 22 characters of salt + 31 of hash, in bcrypt's base64. */
+const BCRYPT_HASH = /^\$2[abxy]\$(\d\d)\$[./A-Za-z0-9]{53}$/
+
 function costOf (hash: string): number | null {
-  try {
-    const { cost } = parseOptions(hash)
-    return Number.isInteger(cost) && cost >= MIN_COST && cost <= MAX_COST ? cost : null
-  } catch {
-    return null
-  }
+  const cost = Number(BCRYPT_HASH.exec(hash)?.[1] ?? NaN)
+  return Number.isInteger(cost) && cost >= MIN_COST && cost <= MAX_COST ? cost : null
 }
 
 /**

@@ -441,19 +441,16 @@ async function main (): Promise<void> {
     await mainRounds(ctx, targets)
     if (EXTRAS.has('login')) {
       const allCpus = PIN && nproc > 1 ? `0-${nproc - 1}` : null
-      // the throughput targets sit idle through (a), on the CPU its instance uses: stopped (SIGSTOP)
-      // until it ends, so their timers and V8's idle-time collections after the heavy runs do not land
-      // in its p99 (the upstream, `direct`, keeps serving)
-      const idle = Object.entries(ctx.pids).filter(([t]) => t !== 'direct').map(([, pid]) => pid as number)
-      for (const pid of idle) process.kill(pid, 'SIGSTOP')
-      try {
-        await loginLoad(ctx, allCpus)
-        await loginCapacity(ctx, allCpus)
-      } finally {
-        for (const pid of idle) process.kill(pid, 'SIGCONT')
-      }
+      const c = ctx
+      await withBystandersStopped(c, [], async () => {
+        await loginLoad(c, allCpus)
+        await loginCapacity(c, allCpus)
+      })
     }
-    if (EXTRAS.has('routes')) await routeMaps(ctx)
+    if (EXTRAS.has('routes')) {
+      const c = ctx
+      await withBystandersStopped(c, ['portcullis'], async () => { await routeMaps(c) })
+    }
     if (EXTRAS.has('memory')) await memory(ctx)
     if (EXTRAS.has('revocation')) await revocation(ctx)
     if (EXTRAS.has('metrics')) await metricsCost(ctx)
@@ -757,6 +754,22 @@ async function reloadTo (ctx: Ctx, extra: number, expectNew: (s: number) => bool
  * slices of the event loop) would otherwise run during the next measured load. Idle: under 20 % of a
  * CPU over 250 ms, with no load running; at most 30 s.
  */
+/**
+ * Runs `fn` with the throughput targets it does not use stopped (SIGSTOP) and continues them after.
+ * They sit idle on the gateway's CPU once the main rounds are over, and their timers and V8's
+ * idle-time collections after the heavy runs landed in phases (a) and (b) (the upstream, `direct`,
+ * always keeps serving).
+ */
+async function withBystandersStopped (ctx: Ctx, uses: Target[], fn: () => Promise<void>): Promise<void> {
+  const stopped = Object.entries(ctx.pids).filter(([t]) => t !== 'direct' && !uses.includes(t as Target)).map(([, pid]) => pid as number)
+  for (const pid of stopped) process.kill(pid, 'SIGSTOP')
+  try {
+    await fn()
+  } finally {
+    for (const pid of stopped) process.kill(pid, 'SIGCONT')
+  }
+}
+
 async function settled (pid: number): Promise<number> {
   const t0 = performance.now()
   let last = await cpuSecondsOf(pid)

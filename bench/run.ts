@@ -7,7 +7,7 @@
 // seconds per run (--duration), BENCH_CONNECTIONS (--connections, 64), BENCH_WARMUP seconds,
 // BENCH_TARGETS (comma list), BENCH_EXTRAS (comma list of login,routes,memory,revocation,metrics,startup; or none),
 // BENCH_MEMORY_TOKENS, BENCH_ROUTES, BENCH_LOGIN_RATE, BENCH_LOGIN_PROXY_SHARE (percent, 25), BENCH_LOGIN_PAIRS (8),
-// BENCH_LOGIN_PAIR_DURATION (seconds, half of BENCH_DURATION), BENCH_LOGIN_CONTROL=hash-load|bad-grant, BENCH_TOKEN_COUNT, BENCH_LOG_LEVEL,
+// BENCH_LOGIN_PAIR_DURATION (seconds, half of BENCH_DURATION), BENCH_LOGIN_CONTROL=hash-load|bad-grant|wrk-elsewhere, BENCH_TOKEN_COUNT, BENCH_LOG_LEVEL,
 // BENCH_PIN=0, BENCH_TOOL=wrk|autocannon, BENCH_KEEP=1, BENCH_PORTCULLIS_ENV="K=V K=V".
 import { generateKeyPairSync, createPublicKey, randomBytes, sign as cryptoSign, type JsonWebKey } from 'node:crypto'
 import { spawnSync } from 'node:child_process'
@@ -68,9 +68,15 @@ const LOGIN_PAIRS = Math.round(knob('login-pairs', 'BENCH_LOGIN_PAIRS', QUICK ? 
  * on every core (bench/hash-load.ts): what the hashing costs the proxied p99 whatever the gateway does.
  * =bad-grant: the same second wrk at the same rate, but each request is refused at once
  * (`grant_type=bogus`, 400): what sending and answering 20 requests/s costs, without the login.
+ * =wrk-elsewhere: the same second wrk at the same rate, sent to the upstream instead of the gateway:
+ * what the second load generator costs by itself.
  */
-const LOGIN_CONTROL = (['hash-load', 'bad-grant'] as const).find((c) => c === process.env.BENCH_LOGIN_CONTROL) ?? null
-const CONTROL_TEXT = { 'hash-load': `the hashing of ${LOGIN_RATE} logins/s in a separate nice-19 process, no logins`, 'bad-grant': `${LOGIN_RATE} refused token requests/s (grant_type=bogus), no logins` }
+const LOGIN_CONTROL = (['hash-load', 'bad-grant', 'wrk-elsewhere'] as const).find((c) => c === process.env.BENCH_LOGIN_CONTROL) ?? null
+const CONTROL_TEXT = {
+  'hash-load': `the hashing of ${LOGIN_RATE} logins/s in a separate nice-19 process, no logins`,
+  'bad-grant': `${LOGIN_RATE} refused token requests/s (grant_type=bogus), no logins`,
+  'wrk-elsewhere': `the second wrk's ${LOGIN_RATE} requests/s sent to the upstream, not the gateway`
+}
 const LOGIN_PAIR_S = Math.round(knob('login-pair-duration', 'BENCH_LOGIN_PAIR_DURATION', Math.max(3, Math.round(DURATION / 2))))
 /** Phase (a)'s open-loop proxied load, as a share of the all-core instance's closed-loop req/s. */
 const LOGIN_PROXY_SHARE = knob('login-proxy-share', 'BENCH_LOGIN_PROXY_SHARE', 25) / 100
@@ -651,7 +657,7 @@ async function loginLoad (ctx: Ctx, allCpus: string | null): Promise<void> {
         load(ctx, `login-busy-r${r + 1}`, inst.port, { countStatus: true, rate, durationS: LOGIN_PAIR_S }),
         hashing !== null
           ? hashing()
-          : loadRun({ port: inst.port, path: '/oauth/token', tokensFile: null, connections: LOGIN_CONNECTIONS, durationS: LOGIN_PAIR_S, cpus: ctx.toolCpus, label: `logins-r${r + 1}`, rate: LOGIN_RATE, loginBody: loginBody(), countStatus: true }, 'wrk')
+          : loadRun({ port: LOGIN_CONTROL === 'wrk-elsewhere' ? ctx.upstreamPort : inst.port, path: '/oauth/token', tokensFile: null, connections: LOGIN_CONNECTIONS, durationS: LOGIN_PAIR_S, cpus: ctx.toolCpus, label: `logins-r${r + 1}`, rate: LOGIN_RATE, loginBody: loginBody(), countStatus: true }, 'wrk')
       ])
       busy.push(b); logins.push(l)
       note(`pair ${r + 1}: quiet p99 ${fmtMs(q.p99)} (${fmtInt(q.rps)} req/s) · with logins p99 ${fmtMs(b.p99)} (${fmtInt(b.rps)} req/s)${failures(q)}${failures(b)} · ${((l.requests - l.statusErrors - l.socketErrors) / LOGIN_PAIR_S).toFixed(1)} logins/s ok, p50 ${fmtMs(l.p50)}${failures(l)}`)
@@ -706,7 +712,7 @@ async function hashLoad (allCpus: string | null, pair: number): Promise<() => Pr
  * to CPU 0, kept busy by 4 logins in flight per core for one run.
  */
 async function loginCapacity (ctx: Ctx, allCpus: string | null): Promise<void> {
-  if (LOGIN_CONTROL === 'bad-grant') return // its requests are not logins
+  if (LOGIN_CONTROL === 'bad-grant' || LOGIN_CONTROL === 'wrk-elsewhere') return // its requests are not logins
   const nproc = cpus().length
   out(`## (a) Logins per second with ${nproc} cores (password grant, bcrypt at the gateway's BCRYPT_COST, closed loop)`)
   const inst = await allCoreInstance(ctx, 'portcullis-logins', allCpus)

@@ -5,21 +5,21 @@
 // It starts, warms every worker, prints `ready`, and hashes only from SIGUSR2 on, so its own start-up
 // (node, tsx, the workers) is not counted against the run it is compared with.
 // Usage: nice -n 19 npx tsx bench/hash-load.ts RATE SECONDS [THREADS=2] [COST=10]
-import { hashSync } from '@node-rs/bcrypt'
+import bcrypt from 'bcrypt'
 import { createRequire } from 'node:module'
 import { Worker } from 'node:worker_threads'
 
 // plain JavaScript workers: no TypeScript loader needed in them
 const WORKER = `
 const { parentPort, workerData } = require('node:worker_threads')
-const { verifySync } = require(workerData.lib)
-parentPort.on('message', () => { verifySync('bench-password-0123', workerData.hash); parentPort.postMessage(0) })
+const bcrypt = require(workerData.lib)
+parentPort.on('message', () => { bcrypt.compareSync('bench-password-0123', workerData.hash); parentPort.postMessage(0) })
 `
 
 {
   const [rate = 20, seconds = 5, threads = 2, cost = 10] = process.argv.slice(2).map(Number)
-  const hash = hashSync('bench-password-0123', { cost })
-  const workers = Array.from({ length: threads }, () => new Worker(WORKER, { eval: true, workerData: { hash, lib: createRequire(import.meta.url).resolve('@node-rs/bcrypt') } }))
+  const hash = bcrypt.hashSync('bench-password-0123', cost)
+  const workers = Array.from({ length: threads }, () => new Worker(WORKER, { eval: true, workerData: { hash, lib: createRequire(import.meta.url).resolve('bcrypt') } }))
   // one shared schedule, as the login wrk's: a compare every 1/rate s, to whichever worker is free
   const free: Worker[] = []
   await Promise.all(workers.map(async (w) => await new Promise<void>((resolve) => { w.once('message', () => { free.push(w); resolve() }); w.postMessage(0) })))

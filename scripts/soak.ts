@@ -8,7 +8,7 @@
 //   SOAK_RSS_GROWTH_MB allowed RSS growth after warm-up (default 64)
 import { spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
-import { hashSync } from '@node-rs/bcrypt'
+import bcrypt from 'bcrypt'
 import { RedisStore } from '../src/store/index.js'
 import { startEchoUpstream } from '../test/helpers/echo-upstream.js'
 import { writeRoutes } from '../test/helpers/gateway.js'
@@ -39,7 +39,7 @@ routes:
 `)
 const seed = new RedisStore({ url: redis.url, timeoutMs: 1000 })
 if (!await seed.ready(5000)) throw new Error('redis did not become ready')
-await seed.putClient({ id: 'soak', secretHash: hashSync('soak-secret', { cost: 4 }), grants: ['client_credentials'], scopes: ['read'], disabled: false, createdAt: 0 })
+await seed.putClient({ id: 'soak', secretHash: bcrypt.hashSync('soak-secret', 4), grants: ['client_credentials'], scopes: ['read'], disabled: false, createdAt: 0 })
 await seed.close()
 
 const port = await freePort()

@@ -2,10 +2,10 @@
 // ~50-100 ms of hashing never blocks the event loop that proxies requests. Inputs are already
 // checked by passwords.ts (length, cost); this file only hashes and compares. One default export
 // (piscina's named-handler lookup does not go through the tsx loader).
-// The Sync calls are deliberate: @node-rs/bcrypt's async ones would hand the work to libuv's shared
-// thread pool, away from this thread and the priority it set for itself below.
+// The Sync calls are deliberate: bcrypt's async ones would hand the work to libuv's shared thread
+// pool, away from this thread and the priority it set for itself below.
 import { setPriority } from 'node:os'
-import { hashSync, verifySync } from '@node-rs/bcrypt'
+import bcrypt from 'bcrypt'
 import { workerData } from 'piscina'
 
 /** What passwords.ts hands every worker at its start. */
@@ -23,5 +23,14 @@ export type BcryptTask =
   | { op: 'compare', plain: string, hash: string }
 
 export default function run (task: BcryptTask): string | boolean {
-  return task.op === 'hash' ? hashSync(task.plain, { cost: task.cost }) : verifySync(task.plain, task.hash)
+  return task.op === 'hash' ? bcrypt.hashSync(task.plain, task.cost) : verifies(task.plain, task.hash)
+}
+
+/** A stored hash the library cannot read (passwords.ts lets only well-formed ones through) matches nothing. */
+function verifies (plain: string, hash: string): boolean {
+  try {
+    return bcrypt.compareSync(plain, hash)
+  } catch {
+    return false
+  }
 }

@@ -1,4 +1,4 @@
-// Password and client-secret hashing with bcrypt (@node-rs/bcrypt, native: README "Libraries" says why not bcryptjs).
+// Password and client-secret hashing with bcrypt (the native `bcrypt` package: README "Libraries" says why not bcryptjs).
 //
 // bcrypt only reads the first 72 bytes of its input. We never let that truncate silently:
 // hashSecret refuses a longer secret, and verifySecret answers false for one (issue 3 §1).
@@ -23,7 +23,7 @@
 // is scheduled first: measured in `npm run bench` phase (a), 20 logins/s beside proxied traffic raised
 // the proxied p99 ×5.25 at nice 0, ×3.79 at 10 and ×3.05 at 19 (bench/README.md).
 // Without configurePasswordPool (the short-lived CLI) the hashing runs on libuv's thread pool through
-// @node-rs/bcrypt's async calls: no event loop serves anyone there, and a worker would only add its
+// bcrypt's async calls: no event loop serves anyone there, and a worker would only add its
 // start-up time.
 import { randomBytes } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
@@ -108,17 +108,17 @@ async function workers (): Promise<Piscina> {
 }
 
 /** The native module, loaded on first use: a CLI command that hashes nothing (`--help`) and the gateway's main thread never load it. */
-async function inThread (): Promise<typeof import('@node-rs/bcrypt')> {
-  return await import('@node-rs/bcrypt')
+async function inThread (): Promise<typeof import('bcrypt')> {
+  return (await import('bcrypt')).default
 }
 
 async function bcryptHash (plain: string, cost: number): Promise<string> {
-  if (poolThreads === 0) return await (await inThread()).hash(plain, { cost })
+  if (poolThreads === 0) return await (await inThread()).hash(plain, cost)
   return await (await workers()).run({ op: 'hash', plain, cost } satisfies BcryptTask) as string
 }
 
 async function bcryptCompare (plain: string, hash: string): Promise<boolean> {
-  if (poolThreads === 0) return await (await inThread()).verify(plain, hash)
+  if (poolThreads === 0) return await (await inThread()).compare(plain, hash).catch(() => false)
   return await (await workers()).run({ op: 'compare', plain, hash } satisfies BcryptTask) as boolean
 }
 
@@ -161,7 +161,7 @@ export async function hashSecret (plain: string, cost: number): Promise<string> 
 }
 
 /** bcrypt's modular crypt format: `$2b$10$` + 22 characters of salt + 31 of hash, in bcrypt's base64. */
-const BCRYPT_HASH = /^\$2[abxy]\$(\d\d)\$[./A-Za-z0-9]{53}$/
+const BCRYPT_HASH = /^\$2[aby]\$(\d\d)\$[./A-Za-z0-9]{53}$/
 
 function costOf (hash: string): number | null {
   const cost = Number(BCRYPT_HASH.exec(hash)?.[1] ?? NaN)
@@ -180,5 +180,7 @@ export async function verifySecret (plain: string, hash: string | null): Promise
     await bcryptCompare(usable ? plain : 'x', await dummyHash(dummyCost))
     return false
   }
-  return await bcryptCompare(plain, hash)
+  // `$2y$` (PHP's name for the corrected algorithm) is `$2b$` for every input bcrypt reads (at most 72
+  // bytes); the library knows only `$2a$`/`$2b$`, and bcryptjs before it verified all three
+  return await bcryptCompare(plain, hash.startsWith('$2y$') ? `$2b$${hash.slice(4)}` : hash)
 }

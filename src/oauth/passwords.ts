@@ -118,7 +118,7 @@ async function bcryptHash (plain: string, cost: number): Promise<string> {
 }
 
 async function bcryptCompare (plain: string, hash: string): Promise<boolean> {
-  if (poolThreads === 0) return await (await inThread()).compare(plain, hash).catch(() => false)
+  if (poolThreads === 0) return await (await inThread()).compare(plain, hash)
   return await (await workers()).run({ op: 'compare', plain, hash } satisfies BcryptTask) as boolean
 }
 

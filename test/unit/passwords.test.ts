@@ -58,7 +58,7 @@ t.test('empty secrets and bad costs are refused', async (t) => {
 })
 
 t.test('hashes stored by earlier releases (bcryptjs, $2a$/$2b$, and $2y$ from elsewhere) still verify', async (t) => {
-  // made by bcryptjs 3.0.3 (hashSync('earlier-release', 4)), the hashing library before @node-rs/bcrypt
+  // made by bcryptjs 3.0.3 (hashSync('earlier-release', 4)), the hashing library before the native bcrypt
   const stored = '$2b$04$JN9auognYYEAbac1zWj9R.J03U0iHh8eh6vj6BIL/4JNDegqrNs/.'
   for (const prefix of ['$2a$', '$2b$', '$2y$']) {
     const hash = prefix + stored.slice(4)

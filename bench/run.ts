@@ -668,7 +668,7 @@ async function loginLoad (ctx: Ctx, allCpus: string | null): Promise<void> {
     const okLogins = logins.reduce((n, l) => n + l.requests - l.statusErrors - l.socketErrors, 0)
     const failedLogins = logins.reduce((n, l) => n + l.statusErrors + l.socketErrors, 0)
     const loginP50 = median(logins.map((l) => l.p50)); const loginP99 = median(logins.map((l) => l.p99))
-    out(`logins: ${LOGIN_RATE}/s offered by a second wrk (bench/wrk.lua BENCH_LOGIN_BODY, ${LOGIN_CONNECTIONS} connections), ${okLogins} ok, ${failedLogins} failed; login latency p50 ${fmtMs(loginP50)}, p99 ${fmtMs(loginP99)} (medians over rounds)`)
+    out(`logins: ${LOGIN_RATE}/s offered by a second wrk (bench/wrk.lua BENCH_LOGIN_BODY, ${LOGIN_CONNECTIONS} connections), ${okLogins} ok, ${failedLogins} failed; login latency p50 ${fmtMs(loginP50)}, p99 ${fmtMs(loginP99)} (medians over pairs)`)
     const served = okLogins / (LOGIN_PAIRS * LOGIN_PAIR_S)
     const sustained = served >= 0.95 * LOGIN_RATE && failedLogins === 0
     const failedProxied = [...quiet, ...busy].reduce((n, l) => n + l.statusErrors + l.socketErrors, 0)
@@ -756,15 +756,10 @@ async function reloadTo (ctx: Ctx, extra: number, expectNew: (s: number) => bool
 }
 
 /**
- * Waits until the gateway is idle again after a reload: its access diff (logged after the swap, in
- * slices of the event loop) would otherwise run during the next measured load. Idle: under 20 % of a
- * CPU over 250 ms, with no load running; at most 30 s.
- */
-/**
  * Runs `fn` with the throughput targets it does not use stopped (SIGSTOP) and continues them after.
- * They sit idle on the gateway's CPU once the main rounds are over, and their timers and V8's
- * idle-time collections after the heavy runs landed in phases (a) and (b) (the upstream, `direct`,
- * always keeps serving).
+ * They sit idle on the gateway's CPU once the main rounds are over, where their timers and V8's
+ * idle-time collections after the heavy runs can land in the runs of phases (a) and (b) (the upstream,
+ * `direct`, always keeps serving).
  */
 async function withBystandersStopped (ctx: Ctx, uses: Target[], fn: () => Promise<void>): Promise<void> {
   const stopped = Object.entries(ctx.pids).filter(([t]) => t !== 'direct' && !uses.includes(t as Target)).map(([, pid]) => pid as number)
@@ -776,6 +771,11 @@ async function withBystandersStopped (ctx: Ctx, uses: Target[], fn: () => Promis
   }
 }
 
+/**
+ * Waits until the gateway is idle again after a reload: its access diff (logged after the swap, in
+ * slices of the event loop) would otherwise run during the next measured load. Idle: under 20 % of a
+ * CPU over 250 ms, with no load running; at most 30 s.
+ */
 async function settled (pid: number): Promise<number> {
   const t0 = performance.now()
   let last = await cpuSecondsOf(pid)

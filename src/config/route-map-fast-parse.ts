@@ -1,7 +1,9 @@
-// The fast path of the route-map loader (issue 6): js-yaml without positions, taken only for text it
+// The fast path of the route-map loader (issue 6): the line reader (route-map-plain-yaml.ts) for the
+// plain subset maps are written in, else js-yaml without positions, each taken only for text it
 // provably reads as `yaml` does; any issue at all sends the map back to the exact, positional path.
 import { FAILSAFE_SCHEMA, Type as YamlType, load as loadYaml, type State as YamlState } from 'js-yaml'
 import { Document, LineCounter } from 'yaml'
+import { readPlainYaml } from './route-map-plain-yaml.js'
 import { SourceReporter } from './route-map-reporter.js'
 
 // --- the fast path: js-yaml, no positions (issue 6: a 10,000-route map in well under 300 ms)
@@ -42,8 +44,10 @@ const FAST_SCHEMA = FAILSAFE_SCHEMA.extend({
   ]
 })
 
-/** Route-map data when js-yaml reads exactly what `yaml` would; undefined: use the exact path. */
+/** Route-map data when the line reader or js-yaml reads exactly what `yaml` would; undefined: use the exact path. */
 export function parseFast (text: string): unknown {
+  const plain = readPlainYaml(text)
+  if (plain !== undefined) return plain
   if (FAST_BAIL_TEXT.some((re) => re.test(text))) return undefined
   let anchored = false
   try {

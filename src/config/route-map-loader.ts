@@ -55,7 +55,7 @@ export async function loadRouteTable (file: string, opts: CompileOptions = {}): 
  * `ca:` paths, the only files read here.
  */
 export function compileRouteMap (text: string, file: string, opts: CompileOptions = {}): RouteTable {
-  // fast path (issue 6): js-yaml without positions; any issue at all redoes everything below
+  // fast path (issues 6, 10): the line reader or js-yaml, without positions; any issue at all redoes everything below
   const fast = parseFast(text)
   if (fast !== undefined) {
     try {

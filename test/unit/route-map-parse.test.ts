@@ -1,19 +1,13 @@
 // Parsing the route map's YAML: the js-yaml fast path against `yaml`, and the `scopes` section.
 import t from 'tap'
 import fc from 'fast-check'
-import { parseDocument, stringify } from 'yaml'
+import { stringify } from 'yaml'
+import { exactYaml as exact } from '../helpers/yaml-reference.js'
 import { compileRouteMap, parseFast } from '../../src/config/route-map-loader.js'
 
 // Lever 4 of issue 6: the route map is parsed with js-yaml first (fast, no positions) and only
 // re-parsed with `yaml` (positions) when something is wrong. The fast path must read exactly the
 // data `yaml` (YAML 1.2 core) reads, or give up: these cases are where the two could disagree.
-
-/** What the exact path reads, or 'error' when `yaml` reports a problem. */
-function exact (text: string): unknown {
-  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true })
-  if (doc.errors.length > 0) return 'error'
-  try { return doc.toJS({ maxAliasCount: 100 }) } catch { return 'error' }
-}
 
 const cases: Array<[string, string, 'same' | 'bail']> = [
   ['YAML 1.1 booleans are strings in 1.2', 'a: [yes, no, on, off, y, n, Yes, OFF]', 'same'],
@@ -102,7 +96,7 @@ routes:
 `
   t.not(parseFast(map), undefined, 'this map takes the fast path')
   const fast = compileRouteMap(map, 'r.yaml')
-  const slow = compileRouteMap('# ? forces the exact path\n' + map, 'r.yaml')
+  const slow = compileRouteMap('%YAML 1.2\n---\n' + map, 'r.yaml') // a directive: the exact path
   t.same(fast.routes, slow.routes)
   t.equal(fast.routes[1]!.rateLimit, null, '`rate_limit: off` is still off')
   t.same(fast.routes[0]!.rateLimit, { limit: 600, windowMs: 60_000, by: 'subject', mode: 'batched' })

@@ -1,0 +1,169 @@
+// The quickest path of the route-map loader (issue 10, reload of 10,000 routes within 300 ms): a
+// line reader for the plain subset of YAML that route maps are written in (block mappings and
+// sequences, one-line flow collections, plain and simply quoted scalars, comments). It reads what
+// `yaml` (YAML 1.2, core schema; the exact path) reads, or gives up (undefined) and js-yaml, then
+// `yaml`, read the text instead. It gives up on anything outside that subset:
+// - tabs, carriage returns, control characters, a byte-order mark, U+2028/U+2029 anywhere;
+// - keys that are not plain words (quoted, numeric, null or boolean, `__proto__`, `<<`), duplicate keys;
+// - anchors, aliases, tags, directives, document markers, block scalars (`|`, `>`), explicit keys;
+// - a scalar or flow collection continued on the next line, nested flow collections, escapes (`\`,
+//   `''`) in quoted scalars, plain scalars starting with an indicator character or holding `: `;
+// - indentation other than the one each block started with;
+// - plain scalars YAML 1.2 reads as numbers other than plain decimal integers (as the js-yaml path).
+// Per line, the work is a few native regular-expression matches: a fresh process reads the bench's
+// 10,000-route map several times faster than js-yaml does (bench/README.md, "Reload").
+
+const PLAIN_KEY = /^([A-Za-z_][A-Za-z0-9_./-]*(?::[A-Za-z0-9_./-]+)*):(?: +(.*))?$/
+const NOT_A_STRING_KEY = /^(?:[Nn]ull|NULL|[Tt]rue|TRUE|[Ff]alse|FALSE|__proto__)$/
+// a plain scalar may not start with an indicator character (YAML 1.2 §7.3.3); `-`, `?` and `:` may
+// when followed by a safe character, but those are left to the other readers
+const INDICATOR_FIRST = /^[-?:,[\]{}#&*!|>'"%@`]/
+const DOUBLE_QUOTED = /^"([^"\\]*)"(?: +#.*| *)$/
+const SINGLE_QUOTED = /^'([^']*)'(?: +#.*| *)$/
+const FLOW_END = /^ *(?:#.*)?$/
+const EMPTY_FLOW = /^. *([\]}])(.*)$/
+// one item of a one-line flow collection: an optional plain key, then a quoted or plain scalar
+const FLOW_ITEM = / *(?:([A-Za-z_][A-Za-z0-9_./-]*(?::[A-Za-z0-9_./-]+)*): +)?("[^"\\]*"|'[^']*'|[^ ,[\]{}#"'?:!&*|>%@`-][^,[\]{}#"']*?) *(,|[\]}])/y
+const OUTSIDE_SUBSET = /[^\n\x20-\x7e\u00a0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd]/
+const NULL = /^(?:~|[Nn]ull|NULL)$/
+const BOOL = /^(?:[Tt]rue|TRUE|[Ff]alse|FALSE)$/
+const DECIMAL = /^(?:0|[1-9][0-9]{0,14})$/
+// every other plain scalar YAML 1.2 core reads as a number (as route-map-fast-parse.ts bails on)
+const OTHER_NUMBER = /^(?:0o[0-7]+|[-+]?[0-9]+|0x[0-9a-fA-F]+|[-+]?\.(?:inf|Inf|INF)|\.nan|\.NaN|\.NAN|[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?)$/
+
+class OutsideSubset extends Error {}
+const GIVE_UP = new OutsideSubset()
+const giveUp = (): never => { throw GIVE_UP }
+
+/** The data of `text` when it is in the plain subset (see above), else undefined. */
+export function readPlainYaml (text: string): unknown {
+  if (OUTSIDE_SUBSET.test(text)) return undefined
+  try {
+    const r = new LineReader(text.split('\n'))
+    if (r.next() === -1) return undefined
+    const data = r.node(r.indent[r.at]!)
+    // a line no block took: less indented than the first line, or a continuation (more indented
+    // than its block, as a multi-line scalar): every block reads only lines at its own indentation
+    if (r.next() !== -1) return undefined
+    return data
+  } catch (err) {
+    if (err === GIVE_UP) return undefined
+    throw err
+  }
+}
+
+class LineReader {
+  readonly indent: number[] = []
+  /** Each line without its indentation; a sequence item's line is rewritten to its content. */
+  readonly body: string[]
+  at = 0
+  constructor (lines: string[]) {
+    this.body = lines
+    for (let i = 0; i < lines.length; i++) {
+      const line = lines[i]!
+      let n = 0
+      while (line.charCodeAt(n) === 32) n++
+      this.indent.push(n === line.length || line.charCodeAt(n) === 35 ? -1 : n) // blank or comment: -1
+      lines[i] = line.slice(n)
+    }
+  }
+
+  /** Moves to the next line that holds something; its indentation, or -1 at the end. */
+  next (): number {
+    while (this.at < this.body.length && this.indent[this.at] === -1) this.at++
+    return this.at < this.body.length ? this.indent[this.at]! : -1
+  }
+
+  /** The block node starting at the current line, indented by `ind`. */
+  node (ind: number): unknown {
+    return isItem(this.body[this.at]!) ? this.sequence(ind) : this.mapping(ind)
+  }
+
+  sequence (ind: number): unknown[] {
+    const out: unknown[] = []
+    while (this.next() === ind && isItem(this.body[this.at]!)) {
+      const rest = this.body[this.at]!.slice(2).replace(/^ +/, '')
+      const col = ind + this.body[this.at]!.length - rest.length
+      if (PLAIN_KEY.test(rest)) { // a mapping starting on the item's line, at the column of its key
+        this.indent[this.at] = col
+        this.body[this.at] = rest
+        out.push(this.mapping(col))
+      } else {
+        out.push(scalarOrFlow(rest)) // an empty, nested (`- - x`) or commented item starts with an indicator: gives up
+        this.at++
+      }
+    }
+    return out
+  }
+
+  mapping (ind: number): Record<string, unknown> {
+    const out: Record<string, unknown> = {}
+    for (let at = this.next(); at === ind; at = this.next()) {
+      const m = PLAIN_KEY.exec(this.body[this.at]!) ?? giveUp()
+      const key = m[1]!
+      if (NOT_A_STRING_KEY.test(key) || Object.hasOwn(out, key)) giveUp()
+      const rest = m[2] ?? ''
+      this.at++
+      if (rest !== '' && rest.charCodeAt(0) !== 35) {
+        out[key] = scalarOrFlow(rest)
+        continue
+      }
+      const below = this.next()
+      // a block below the key, or a sequence at the key's own indentation (YAML 1.2 §8.2.1)
+      out[key] = below > ind || (below === ind && isItem(this.body[this.at]!)) ? this.node(below) : null
+    }
+    return out
+  }
+}
+
+function isItem (body: string): boolean {
+  return body.charCodeAt(0) === 45 && (body.length === 1 || body.charCodeAt(1) === 32)
+}
+
+/** A value on a key's or item's line: a one-line flow collection or a scalar. */
+function scalarOrFlow (text: string): unknown {
+  const c = text.charCodeAt(0)
+  if (c === 91 || c === 123) return flow(text) // [ {
+  if (c === 34) return (DOUBLE_QUOTED.exec(text) ?? giveUp())[1]
+  if (c === 39) return (SINGLE_QUOTED.exec(text) ?? giveUp())[1]
+  if (INDICATOR_FIRST.test(text)) giveUp()
+  const hash = text.indexOf(' #')
+  return plain((hash === -1 ? text : text.slice(0, hash)).trimEnd())
+}
+
+function flow (text: string): unknown[] | Record<string, unknown> {
+  const isMap = text.charCodeAt(0) === 123
+  const close = isMap ? '}' : ']'
+  const out: unknown[] = []; const map: Record<string, unknown> = {}
+  const empty = EMPTY_FLOW.exec(text)
+  if (empty !== null) {
+    if (empty[1] !== close || !FLOW_END.test(empty[2]!)) giveUp()
+    return isMap ? map : out
+  }
+  FLOW_ITEM.lastIndex = 1
+  for (;;) {
+    const m = FLOW_ITEM.exec(text) ?? giveUp()
+    const [, key, value, end] = m as unknown as [string, string | undefined, string, string]
+    const v = value.charCodeAt(0) === 34 || value.charCodeAt(0) === 39 ? value.slice(1, -1) : plain(value)
+    if (isMap) {
+      if (key === undefined || NOT_A_STRING_KEY.test(key) || Object.hasOwn(map, key)) giveUp()
+      map[key!] = v
+    } else {
+      if (key !== undefined) giveUp() // a single-pair mapping inside a sequence
+      out.push(v)
+    }
+    if (end === ',') continue
+    if (end !== close || !FLOW_END.test(text.slice(FLOW_ITEM.lastIndex))) giveUp()
+    return isMap ? map : out
+  }
+}
+
+/** A plain scalar as YAML 1.2's core schema resolves it. */
+function plain (s: string): unknown {
+  if (s === '' || s.includes(': ') || s.endsWith(':')) giveUp()
+  if (NULL.test(s)) return null
+  if (BOOL.test(s)) return s.charCodeAt(0) === 116 || s.charCodeAt(0) === 84 // t T
+  if (DECIMAL.test(s)) return Number(s)
+  if (OTHER_NUMBER.test(s)) giveUp()
+  return s
+}

@@ -4,7 +4,7 @@
 // `routes.yaml -> ..data/routes.yaml` never changes, its target does) and on SIGHUP (wired by server.ts). A bad, unreadable or deleted file never replaces a good table: the old map stays live
 // and every problem is logged with its position.
 import { createHash } from 'node:crypto'
-import { readFileSync } from 'node:fs'
+import { readFileSync, realpathSync } from 'node:fs'
 import { realpath } from 'node:fs/promises'
 import { basename, dirname, resolve } from 'node:path'
 import { watch, type FSWatcher } from 'chokidar'
@@ -165,7 +165,9 @@ export class RouteWatcher {
     this.#outcome = null
     const t0 = performance.now()
     let next: RouteTable
-    if (this.#watcher !== null) this.#target = await realpath(this.file).catch(() => null)
+    // synchronous (a few µs): awaiting fs/promises here waited one event-loop turn, under load that
+    // turn's requests, before the compile began (as loadRouteTable's read)
+    if (this.#watcher !== null) this.#target = realpathOrNull(this.file)
     // A file event whose text is the live map's own compiles nothing: a deploy that writes the file and
     // sends SIGHUP (or an editor's save in several steps) would otherwise compile the same map twice,
     // holding the event loop twice (~0.2 s each for 10,000 routes). SIGHUP always compiles: it also
@@ -232,4 +234,12 @@ function textDigest (file: string): string | null {
  */
 function afterNextPoll (): Promise<void> {
   return new Promise((resolve) => { setImmediate(() => { setImmediate(resolve) }) })
+}
+
+function realpathOrNull (file: string): string | null {
+  try {
+    return realpathSync(file)
+  } catch {
+    return null
+  }
 }

@@ -13,7 +13,8 @@
 // Per line, the work is a few native regular-expression matches: a fresh process reads the bench's
 // 10,000-route map several times faster than js-yaml does (bench/README.md, "Reload").
 
-const PLAIN_KEY = /^([A-Za-z_][A-Za-z0-9_./-]*(?::[A-Za-z0-9_./-]+)*):(?: +(.*))?$/
+// sticky: matched at a line's content column
+const PLAIN_KEY = /([A-Za-z_][A-Za-z0-9_./-]*(?::[A-Za-z0-9_./-]+)*):(?: +(.*))?$/y
 const NOT_A_STRING_KEY = /^(?:[Nn]ull|NULL|[Tt]rue|TRUE|[Ff]alse|FALSE|__proto__)$/
 // a plain scalar may not start with an indicator character (YAML 1.2 §7.3.3); `-`, `?` and `:` may
 // when followed by a safe character, but those are left to the other readers
@@ -53,43 +54,47 @@ export function readPlainYaml (text: string): unknown {
 }
 
 class LineReader {
+  /** Per line, the column where its content starts (a sequence item's: where the item's content starts, once read); -1: blank or a comment. */
   readonly indent: number[] = []
-  /** Each line without its indentation; a sequence item's line is rewritten to its content. */
-  readonly body: string[]
   at = 0
-  constructor (lines: string[]) {
-    this.body = lines
+  constructor (readonly lines: string[]) {
     for (let i = 0; i < lines.length; i++) {
       const line = lines[i]!
       let n = 0
       while (line.charCodeAt(n) === 32) n++
-      this.indent.push(n === line.length || line.charCodeAt(n) === 35 ? -1 : n) // blank or comment: -1
-      lines[i] = line.slice(n)
+      this.indent.push(n === line.length || line.charCodeAt(n) === 35 ? -1 : n)
     }
   }
 
   /** Moves to the next line that holds something; its indentation, or -1 at the end. */
   next (): number {
-    while (this.at < this.body.length && this.indent[this.at] === -1) this.at++
-    return this.at < this.body.length ? this.indent[this.at]! : -1
+    while (this.at < this.lines.length && this.indent[this.at] === -1) this.at++
+    return this.at < this.lines.length ? this.indent[this.at]! : -1
+  }
+
+  /** Whether the current line is a sequence item at column `ind`. */
+  item (ind: number): boolean {
+    const line = this.lines[this.at]!
+    return line.charCodeAt(ind) === 45 && (line.length === ind + 1 || line.charCodeAt(ind + 1) === 32)
   }
 
   /** The block node starting at the current line, indented by `ind`. */
   node (ind: number): unknown {
-    return isItem(this.body[this.at]!) ? this.sequence(ind) : this.mapping(ind)
+    return this.item(ind) ? this.sequence(ind) : this.mapping(ind)
   }
 
   sequence (ind: number): unknown[] {
     const out: unknown[] = []
-    while (this.next() === ind && isItem(this.body[this.at]!)) {
-      const rest = this.body[this.at]!.slice(2).replace(/^ +/, '')
-      const col = ind + this.body[this.at]!.length - rest.length
-      if (PLAIN_KEY.test(rest)) { // a mapping starting on the item's line, at the column of its key
+    while (this.next() === ind && this.item(ind)) {
+      const line = this.lines[this.at]!
+      let col = ind + 1
+      while (line.charCodeAt(col) === 32) col++
+      PLAIN_KEY.lastIndex = col
+      if (PLAIN_KEY.test(line)) { // a mapping starting on the item's line, at the column of its key
         this.indent[this.at] = col
-        this.body[this.at] = rest
         out.push(this.mapping(col))
       } else {
-        out.push(scalarOrFlow(rest)) // an empty, nested (`- - x`) or commented item starts with an indicator: gives up
+        out.push(scalarOrFlow(line.slice(col))) // an empty, nested (`- - x`) or commented item starts with an indicator: gives up
         this.at++
       }
     }
@@ -99,7 +104,8 @@ class LineReader {
   mapping (ind: number): Record<string, unknown> {
     const out: Record<string, unknown> = {}
     for (let at = this.next(); at === ind; at = this.next()) {
-      const m = PLAIN_KEY.exec(this.body[this.at]!) ?? giveUp()
+      PLAIN_KEY.lastIndex = ind
+      const m = PLAIN_KEY.exec(this.lines[this.at]!) ?? giveUp()
       const key = m[1]!
       if (NOT_A_STRING_KEY.test(key) || Object.hasOwn(out, key)) giveUp()
       const rest = m[2] ?? ''
@@ -110,14 +116,10 @@ class LineReader {
       }
       const below = this.next()
       // a block below the key, or a sequence at the key's own indentation (YAML 1.2 §8.2.1)
-      out[key] = below > ind || (below === ind && isItem(this.body[this.at]!)) ? this.node(below) : null
+      out[key] = below > ind || (below === ind && this.item(ind)) ? this.node(below) : null
     }
     return out
   }
-}
-
-function isItem (body: string): boolean {
-  return body.charCodeAt(0) === 45 && (body.length === 1 || body.charCodeAt(1) === 32)
 }
 
 /** A value on a key's or item's line: a one-line flow collection or a scalar. */
@@ -143,11 +145,11 @@ function flow (text: string): unknown[] | Record<string, unknown> {
   FLOW_ITEM.lastIndex = 1
   for (;;) {
     const m = FLOW_ITEM.exec(text) ?? giveUp()
-    const [, key, value, end] = m as unknown as [string, string | undefined, string, string]
+    const key = m[1]; const value = m[2]!; const end = m[3]!
     const v = value.charCodeAt(0) === 34 || value.charCodeAt(0) === 39 ? value.slice(1, -1) : plain(value)
     if (isMap) {
-      if (key === undefined || NOT_A_STRING_KEY.test(key) || Object.hasOwn(map, key)) giveUp()
-      map[key!] = v
+      if (key === undefined || NOT_A_STRING_KEY.test(key) || Object.hasOwn(map, key)) return giveUp()
+      map[key] = v
     } else {
       if (key !== undefined) giveUp() // a single-pair mapping inside a sequence
       out.push(v)

@@ -78,6 +78,8 @@ const cases: Array<[string, string, 'read' | 'bail']> = [
   ['a mapping inside a plain scalar', 'a: b: c', 'bail'],
   ['a pair inside a flow sequence', 'a: [x: 1]', 'bail'],
   ['a key without a value in a flow mapping', 'a: { x }', 'bail'],
+  ['mismatched brackets', 'a: [x}\nb: { c: 1 ]', 'bail'],
+  ['a key starting with a dash (not a sequence item)', 'a:\n  -x: 1', 'bail'],
   ['nested flow collections', 'a: [[x]]\nb: { c: { d: 1 } }', 'bail'],
   ['anchors and aliases', 'a: &x 1\nb: *x', 'bail'],
   ['tags', 'a: !!str 5', 'bail'],

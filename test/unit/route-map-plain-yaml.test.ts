@@ -2,12 +2,15 @@
 // `yaml` (YAML 1.2 core, the exact path) reads, or give up so that js-yaml and then `yaml` read it.
 import t from 'tap'
 import fc from 'fast-check'
+import { readFileSync, readdirSync } from 'node:fs'
+import { join } from 'node:path'
 import { isDeepStrictEqual } from 'node:util'
 import { stringify } from 'yaml'
 import { readPlainYaml } from '../../src/config/route-map-plain-yaml.js'
 import { exactYaml as exact } from '../helpers/yaml-reference.js'
 import { compileRouteMap } from '../../src/config/route-map-loader.js'
 import { routesYaml } from '../../bench/lib/routes.js'
+import { ROOT } from '../helpers/root.js'
 
 /** A directive: neither the line reader nor js-yaml reads the text, `yaml` does. */
 const FORCE_EXACT = '%YAML 1.2\n---\n'
@@ -188,4 +191,14 @@ t.test('the loader takes the line reader for the bench map and compiles the same
   t.equal(readPlainYaml(FORCE_EXACT + text), undefined)
   t.same(fast.routes, slow.routes)
   t.equal(fast.version, slow.version)
+})
+
+t.test('the maps this repository ships and tests with: read by the line reader, as yaml reads them', async (t) => {
+  const files = ['routes.yaml', 'deploy/compose/routes.yaml', ...readdirSync(join(ROOT, 'test/fixtures/routes')).map((f) => `test/fixtures/routes/${f}`)]
+  for (const file of files) {
+    const text = readFileSync(join(ROOT, file), 'utf8')
+    const plain = readPlainYaml(text)
+    if (file === 'routes.yaml' || file.startsWith('deploy/')) t.not(plain, undefined, `${file}: read by the line reader`)
+    if (plain !== undefined) t.strictSame(plain, exact(text), `${file}: the same data`)
+  }
 })

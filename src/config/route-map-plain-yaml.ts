@@ -11,7 +11,7 @@
 // - indentation other than the one each block started with;
 // - plain scalars YAML 1.2 reads as numbers other than plain decimal integers (as the js-yaml path).
 // Per line, the work is a few native regular-expression matches: a fresh process reads the bench's
-// 10,000-route map several times faster than js-yaml does (bench/README.md, "Reload").
+// 10,000-route map about twice as fast as js-yaml does, the first time (bench/README.md, "Reload").
 
 // sticky: matched at a line's content column
 const PLAIN_KEY = /([A-Za-z_][A-Za-z0-9_./-]*(?::[A-Za-z0-9_./-]+)*):(?: +(.*))?$/y
@@ -21,7 +21,8 @@ const NOT_A_STRING_KEY = /^(?:[Nn]ull|NULL|[Tt]rue|TRUE|[Ff]alse|FALSE|__proto__
 const INDICATOR_FIRST = /^[-?:,[\]{}#&*!|>'"%@`]/
 const DOUBLE_QUOTED = /^"([^"\\]*)"(?: +#.*| *)$/
 const SINGLE_QUOTED = /^'([^']*)'(?: +#.*| *)$/
-const FLOW_END = /^ *(?:#.*)?$/
+// after a flow collection: nothing, or a comment (YAML 1.2 §6.6: `#` needs white space before it)
+const FLOW_END = /^(?: +#.*| *)$/
 const EMPTY_FLOW = /^. *([\]}])(.*)$/
 // one item of a one-line flow collection: an optional plain key, then a quoted or plain scalar
 const FLOW_ITEM = / *(?:([A-Za-z_][A-Za-z0-9_./-]*(?::[A-Za-z0-9_./-]+)*): +)?("[^"\\]*"|'[^']*'|[^ ,[\]{}#"'?:!&*|>%@`-][^,[\]{}#"']*?) *(,|[\]}])/y

@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { nodeChild } from '../helpers/node-child.js'
 import { createStore, RedisStore } from '../../src/store/index.js'
 import { freePort, startRedis } from '../helpers/redis-server.js'
-import { json, runCli } from '../fixtures/run-cli.js'
+import { cliSlot, json, runCli } from '../fixtures/run-cli.js'
 import { ROOT_URL } from '../helpers/root.js'
 
 const ROOT = fileURLToPath(ROOT_URL)
@@ -19,11 +19,11 @@ const ROOT = fileURLToPath(ROOT_URL)
 // For the section "`portcullis routes replay NEW --log FILE` as a real process…":
 const dir = mkdtempSync(join(tmpdir(), 'portcullis-replay-'))
 
-function replayCli (args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
+async function replayCli (args: string[]): Promise<Run> {
+  return await cliSlot(async () => await new Promise((resolve) => {
     execFile(...nodeChild(['bin/portcullis.js', ...args]), { cwd: ROOT, env: { PATH: process.env.PATH ?? '' }, timeout: 30_000 },
       (err, stdout, stderr) => { resolve({ code: err === null ? 0 : (err.code as number | null), stdout, stderr }) })
-  })
+  }))
 }
 
 function write (name: string, text: string): string {
@@ -89,7 +89,9 @@ for (const [id, scopes] of [['accountant', ['billing:read', 'reports:read']], ['
 for (const [name, scopes] of [['alice', ['orders:read', 'billing:read', 'reports:read']], ['bob', ['reports:read', 'reports:daily']]] as const) {
   await store.putUser({ name, passwordHash: 'unused', scopes: [...scopes], disabled: false, createdAt: now })
 }
-const withRedis = { REDIS_URL: redis.url }
+// these runs expect answers: a bound well past a loaded machine's scheduling delays (the 1-s default is
+// storeDown's subject)
+const withRedis = { REDIS_URL: redis.url, REDIS_TIMEOUT: '10' }
 const deadRedis = { REDIS_URL: `redis://127.0.0.1:${await freePort()}`, REDIS_TIMEOUT: '1' }
 
 // each run is a process start: start them all at once, assert below

@@ -92,6 +92,8 @@ const cases: Array<[string, string, 'read' | 'bail']> = [
   ['text after a quoted scalar', 'a: "x" y', 'bail'],
   ['a comment without a space before it', 'a: "x"#c', 'bail'],
   ['text after a flow collection', 'a: [x] y', 'bail'],
+  ['a comment right after a flow collection', 'a: [x]# c', 'bail'],
+  ['a comment right after an empty flow collection', 'a: {}# c', 'bail'],
   ['a directive', '%YAML 1.2\n---\na: 1', 'bail'],
   ['a document marker', '---\na: 1', 'bail'],
   ['two documents', 'a: 1\n---\nb: 2', 'bail'],
@@ -147,6 +149,37 @@ t.test('property: on generated documents the line reader agrees with yaml or giv
       return true
     }), { numRuns: 1500 })
   t.ok(read > 300, `the reader read ${read} of 1,500 generated documents (the rest it gave up on)`)
+})
+
+t.test('property: random lines of keys, items, scalars, flow collections and comments: never data yaml does not read', async (t) => {
+  // the tokens where the subset's edges are: indicators, quotes, `#` with and without a space, colons
+  const scalar = fc.constantFrom('x', 'a b', 'x:y', 'x: y', 'x:', 'x#y', '/a/*', '1', '01', '-1', '1.5', 'true', 'no', '~', 'null',
+    '"q"', '"q #"', "'q'", "'q''r'", '"a\\"b"', '', ' ', '-', '- x', '?x', ':x', '@x', '%x', '*x', '&x y', '!x y', '|', '>', 'x,y', 'x]', 'x}', '"x" y', 'é', '\u00a0x')
+  const flowItems = fc.array(fc.oneof(scalar, fc.tuple(fc.constantFrom('k', 'l', '"k"', 'true', '1'), fc.constantFrom(': ', ':', ' : '), scalar).map((p) => p.join(''))), { maxLength: 3 })
+  const flowColl = fc.tuple(fc.constantFrom('[', '{'), fc.constantFrom('', ' '), flowItems, fc.constantFrom(',', ', ', ' ,'), fc.constantFrom('', ' ', ','), fc.constantFrom(']', '}'))
+    .map(([open, pad, items, sep, end, close]) => open + pad + items.join(sep) + end + close)
+  const value = fc.oneof(scalar, scalar, flowColl)
+  const trail = fc.constantFrom('', '', ' ', ' # c', '# c', '  #c', ' #')
+  const indent = fc.constantFrom('', '', '  ', '  ', '    ', ' ', '   ')
+  const key = fc.constantFrom('k', 'l', 'm', 'n')
+  const line = fc.oneof(
+    fc.tuple(indent, value, trail).map(([i, v, c]) => `${i}- ${v}${c}`),
+    fc.tuple(indent, key, value, trail).map(([i, k, v, c]) => `${i}- ${k}: ${v}${c}`),
+    fc.tuple(indent, key, trail).map(([i, k, c]) => `${i}${k}:${c}`),
+    fc.constantFrom('', '#c', '  # c', ' '),
+    fc.tuple(indent, key, value, trail).map(([i, k, v, c]) => `${i}${k}: ${v}${c}`),
+    fc.tuple(indent, key, value, trail).map(([i, k, v, c]) => `${i}${k}: ${v}${c}`)
+  )
+  let read = 0
+  fc.assert(fc.property(fc.array(line, { minLength: 1, maxLength: 6 }), fc.boolean(), (lines, newline) => {
+    const text = lines.join('\n') + (newline ? '\n' : '')
+    const plain = readPlainYaml(text)
+    if (plain === undefined) return true
+    read++
+    if (!isDeepStrictEqual(plain, exact(text))) t.strictSame(plain, exact(text), text) // the diff, on failure only
+    return true
+  }), { numRuns: 4000 })
+  t.ok(read > 200, `the reader read ${read} of 4,000 documents of random lines (the rest it gave up on)`)
 })
 
 t.test('property: route maps edited by hand (spacing, comments, quotes, line order) read as yaml reads them', async (t) => {

@@ -3,7 +3,7 @@
 // provably reads as `yaml` does; any issue at all sends the map back to the exact, positional path.
 import { FAILSAFE_SCHEMA, Type as YamlType, load as loadYaml, type State as YamlState } from 'js-yaml'
 import { Document, LineCounter } from 'yaml'
-import { readPlainYaml } from './route-map-plain-yaml.js'
+import { CORE_BOOL, CORE_DECIMAL, CORE_NULL, CORE_OTHER_NUMBER, readPlainYaml } from './route-map-plain-yaml.js'
 import { SourceReporter } from './route-map-reporter.js'
 
 // --- the fast path: js-yaml, no positions (issue 6: a 10,000-route map in well under 300 ms)
@@ -36,11 +36,11 @@ const same = (tag: string, first: string, test: RegExp, construct: (s: string) =
 const bail = (): never => { throw NEEDS_POSITIONS }
 const FAST_SCHEMA = FAILSAFE_SCHEMA.extend({
   implicit: [
-    same('tag:yaml.org,2002:null', '~nN', /^(?:~|[Nn]ull|NULL)?$/, () => null),
-    same('tag:yaml.org,2002:bool', 'tTfF', /^(?:[Tt]rue|TRUE|[Ff]alse|FALSE)$/, (s) => s === 'true' || s === 'True' || s === 'TRUE'),
-    same('tag:yaml.org,2002:int', '0123456789', /^(?:0|[1-9][0-9]{0,14})$/, Number),
-    // every other plain scalar YAML 1.2 core reads as a number (yaml's own int and float tests)
-    same('tag:portcullis,2026:bail', '0123456789+-.', /^(?:0o[0-7]+|[-+]?[0-9]+|0x[0-9a-fA-F]+|[-+]?\.(?:inf|Inf|INF)|\.nan|\.NaN|\.NAN|[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?)$/, bail)
+    same('tag:yaml.org,2002:null', '~nN', CORE_NULL, () => null),
+    same('tag:yaml.org,2002:bool', 'tTfF', CORE_BOOL, (s) => s === 'true' || s === 'True' || s === 'TRUE'),
+    same('tag:yaml.org,2002:int', '0123456789', CORE_DECIMAL, Number),
+    // every other plain scalar YAML 1.2 core reads as a number
+    same('tag:portcullis,2026:bail', '0123456789+-.', CORE_OTHER_NUMBER, bail)
   ]
 })
 

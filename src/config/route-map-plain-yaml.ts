@@ -27,11 +27,14 @@ const EMPTY_FLOW = /^. *([\]}])(.*)$/
 // one item of a one-line flow collection: an optional plain key, then a quoted or plain scalar
 const FLOW_ITEM = / *(?:([A-Za-z_][A-Za-z0-9_./-]*(?::[A-Za-z0-9_./-]+)*): +)?("[^"\\]*"|'[^']*'|[^ ,[\]{}#"'?:!&*|>%@`-][^,[\]{}#"']*?) *(,|[\]}])/y
 const OUTSIDE_SUBSET = /[^\n\x20-\x7e\u00a0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd]/
-const NULL = /^(?:~|[Nn]ull|NULL)$/
-const BOOL = /^(?:[Tt]rue|TRUE|[Ff]alse|FALSE)$/
-const DECIMAL = /^(?:0|[1-9][0-9]{0,14})$/
-// every other plain scalar YAML 1.2 core reads as a number (as route-map-fast-parse.ts bails on)
-const OTHER_NUMBER = /^(?:0o[0-7]+|[-+]?[0-9]+|0x[0-9a-fA-F]+|[-+]?\.(?:inf|Inf|INF)|\.nan|\.NaN|\.NAN|[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?)$/
+// Plain scalars as YAML 1.2's core schema resolves them (yaml's own tests), for both fast readers
+// (route-map-fast-parse.ts gives js-yaml the same): null (~, null, empty), booleans, the decimal
+// integers a double holds exactly, and every other plain scalar the core schema reads as a number,
+// which both readers leave to `yaml`.
+export const CORE_NULL = /^(?:~|[Nn]ull|NULL)?$/
+export const CORE_BOOL = /^(?:[Tt]rue|TRUE|[Ff]alse|FALSE)$/
+export const CORE_DECIMAL = /^(?:0|[1-9][0-9]{0,14})$/
+export const CORE_OTHER_NUMBER = /^(?:0o[0-7]+|[-+]?[0-9]+|0x[0-9a-fA-F]+|[-+]?\.(?:inf|Inf|INF)|\.nan|\.NaN|\.NAN|[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?)$/
 
 class OutsideSubset extends Error {}
 const GIVE_UP = new OutsideSubset()
@@ -164,9 +167,9 @@ function flow (text: string): unknown[] | Record<string, unknown> {
 /** A plain scalar as YAML 1.2's core schema resolves it. */
 function plain (s: string): unknown {
   if (s === '' || s.includes(': ') || s.endsWith(':')) giveUp()
-  if (NULL.test(s)) return null
-  if (BOOL.test(s)) return s.charCodeAt(0) === 116 || s.charCodeAt(0) === 84 // t T
-  if (DECIMAL.test(s)) return Number(s)
-  if (OTHER_NUMBER.test(s)) giveUp()
+  if (CORE_NULL.test(s)) return null
+  if (CORE_BOOL.test(s)) return s.charCodeAt(0) === 116 || s.charCodeAt(0) === 84 // t T
+  if (CORE_DECIMAL.test(s)) return Number(s)
+  if (CORE_OTHER_NUMBER.test(s)) giveUp()
   return s
 }

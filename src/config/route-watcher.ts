@@ -5,7 +5,6 @@
 // and every problem is logged with its position.
 import { createHash } from 'node:crypto'
 import { readFileSync, realpathSync } from 'node:fs'
-import { realpath } from 'node:fs/promises'
 import { basename, dirname, resolve } from 'node:path'
 import { watch, type FSWatcher } from 'chokidar'
 import { loadRouteTable } from './route-map-loader.js'
@@ -135,7 +134,7 @@ export class RouteWatcher {
 
   /** Reloads when the file now resolves elsewhere; `reload: false` only records where it resolves. */
   async #checkTarget (full: string, reload = true): Promise<void> {
-    const target = await realpath(full).catch(() => null)
+    const target = realpathOrNull(full)
     if (target === this.#target) return
     this.#target = target
     if (reload) this.#schedule()

@@ -64,7 +64,7 @@ const NARROWED = map('[orders:read, orders:audit]')
 const WIDENED = map('[orders:read]', 'none')
 const INVALID_MAP = write('invalid.yaml', 'version: 1\nupstreams: {}\nroutes:\n  - path: /x\n    upstream: nowhere\n')
 
-// each run is a process start: start them all at once, assert below
+// each run is a process start: queue them all now (cliSlot runs 3 at a time), assert below
 const replayRuns = {
   same: replayCli(['routes', 'replay', SAME, '--log', LOG]),
   narrowed: replayCli(['routes', 'replay', NARROWED, '--log', LOG]),
@@ -94,7 +94,7 @@ for (const [name, scopes] of [['alice', ['orders:read', 'billing:read', 'reports
 const withRedis = { REDIS_URL: redis.url, REDIS_TIMEOUT: '10' }
 const deadRedis = { REDIS_URL: `redis://127.0.0.1:${await freePort()}`, REDIS_TIMEOUT: '1' }
 
-// each run is a process start: start them all at once, assert below
+// each run is a process start: queue them all now (cliSlot runs 3 at a time), assert below
 const diffRuns = {
   same: runCli(['routes', 'diff', OLD, `${F}access-same.yaml`]),
   narrow: runCli(['routes', 'diff', OLD, `${F}access-narrow.yaml`]),
@@ -129,7 +129,7 @@ const INVALID_LINES = [
   `${INVALID}:14:15 routes[3].upstream: unknown upstream "nowhere" (defined: orders)`
 ]
 
-// each run is a process start: start them all at once, assert below
+// each run is a process start: queue them all now (cliSlot runs 3 at a time), assert below
 const runs = {
   valid: portcullis(['routes', 'check', VALID]),
   validJson: portcullis(['routes', 'check', VALID, '--json']),

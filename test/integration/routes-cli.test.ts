@@ -113,12 +113,12 @@ const INVALID = 'test/fixtures/routes/invalid.yaml'
 
 interface Run { code: number | null, stdout: string, stderr: string }
 
-function portcullis (args: string[], env: Record<string, string> = {}): Promise<Run> {
+async function portcullis (args: string[], env: Record<string, string> = {}): Promise<Run> {
   const { ROUTES_FILE: _, ...inherited } = process.env
-  return new Promise((resolve) => {
+  return await cliSlot(async () => await new Promise((resolve) => {
     execFile(...nodeChild(['bin/portcullis.js', ...args]), { cwd: ROOT, env: { ...inherited, ...env }, timeout: 30_000 },
       (err, stdout, stderr) => { resolve({ code: err === null ? 0 : (err.code as number | null), stdout, stderr }) })
-  })
+  }))
 }
 
 const INVALID_LINES = [

@@ -101,7 +101,9 @@ t.test('20 consecutive valid edits are each observed', async (t) => {
   await ready
   for (let n = 10; n < 30; n++) {
     writeFileSync(file, version(n))
-    await until(() => serves(watcher, n), `version ${n}`)
+    // the table serves the new map before the swap listeners run (they come after the next poll, so
+    // requests waiting since the compile began are served first): wait for both
+    await until(() => serves(watcher, n) && swaps.at(-1)?.next.routes[0]!.path === `/v${n}/*`, `version ${n}`)
   }
   const observed = swaps.map((s) => s.next.routes[0]!.path)
   t.same(observed.filter((p, i) => p !== observed[i - 1]), Array.from({ length: 20 }, (_, i) => `/v${i + 10}/*`))

@@ -21,6 +21,7 @@ import { fileURLToPath } from 'node:url'
 import { join, relative } from 'node:path'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
+const HANDLES_URL = new URL('test-handles.mjs', import.meta.url).href
 const config = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).tap
 const flag = (name, fallback) => {
   const arg = process.argv.find((a) => a.startsWith(`--${name}=`))
@@ -69,10 +70,11 @@ function runFile (file) {
   return new Promise((resolve) => {
     const started = Date.now()
     const compiled = join('.tap/js', file.replace(/\.ts$/, '.js'))
-    const child = spawn(process.execPath, ['--enable-source-maps', compiled], {
+    const child = spawn(process.execPath, ['--enable-source-maps', '--import', HANDLES_URL, compiled], {
       cwd: root,
       detached: true, // its own process group: a timeout stops what it started too
-      env: { ...process.env, TAP_TIMEOUT: String(timeoutS) },
+      // test-handles.mjs names what keeps a process alive, shortly before tap's own timeout
+      env: { ...process.env, TAP_TIMEOUT: String(timeoutS), PORTCULLIS_TEST_HANDLES_AT_MS: String(Math.max(1, timeoutS - 5) * 1000) },
       stdio: ['ignore', 'pipe', 'pipe']
     })
     running.add(child)

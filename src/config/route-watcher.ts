@@ -107,9 +107,9 @@ export class RouteWatcher {
     // through being swapped, which chokidar, watching the old target, does not report.
     watcher.on('raw', (_event, path) => {
       if (basename(path) === name) this.#schedule()
-      else void this.#checkTarget(full)
+      else this.#checkTarget(full)
     })
-    void this.#checkTarget(full, false)
+    this.#checkTarget(full, false)
     watcher.on('error', (err) => {
       this.#log.error({ reason: 'routes_watch_failed', file: this.file, err }, 'cannot watch the route map file; SIGHUP still reloads it')
     })
@@ -133,7 +133,7 @@ export class RouteWatcher {
   }
 
   /** Reloads when the file now resolves elsewhere; `reload: false` only records where it resolves. */
-  async #checkTarget (full: string, reload = true): Promise<void> {
+  #checkTarget (full: string, reload = true): void {
     const target = realpathOrNull(full)
     if (target === this.#target) return
     this.#target = target

@@ -1,11 +1,13 @@
 # Portcullis gateway image. Build: docker build -t portcullis .
-# One build stage compiles TypeScript to dist/; the final image holds only dist/, the production
+# One build stage compiles TypeScript to dist/ and bundles it (dist/bundle/, which bin/portcullis.js
+# runs: scripts/bundle.mjs); the final image holds only dist/, the production
 # dependencies and the bundled route map: no TypeScript, no compiler, no dev dependencies.
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY src ./src
+COPY scripts/bundle.mjs ./scripts/bundle.mjs
 RUN npm run build && npm prune --omit=dev --no-audit --no-fund
 
 FROM node:20-bookworm-slim

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // `npm test` and `npm run test:ha`: brings dist/ up to date (the tests that run the real binary run
-// the compiled build) and compiles the sources and tests to .tap/js/ (tsconfig.test.json; both tsc
+// the compiled and bundled build, `npm run build`) and compiles the sources and tests to .tap/js/ (tsconfig.test.json; both tsc
 // runs are incremental, about a second each when up to date), then runs each tap test file as its
 // own process, `jobs` at a time, and ends with the plain `N passed, N failed` line CI reads. Exits 1
 // when a file fails, times out or crashes.
@@ -31,12 +31,18 @@ const jobs = flag('jobs', config.jobs)
 const timeoutS = flag('timeout', config.timeout)
 const named = process.argv.slice(2).filter((a) => !a.startsWith('--'))
 
-// dist/ for the binary the tests start, .tap/js/ for the tests themselves, the two side by side
+// dist/ and its bundle (scripts/bundle.mjs, about a second) for the binary the tests start, .tap/js/
+// for the tests themselves, the two side by side
 const tsc = join(root, 'node_modules/typescript/bin/tsc')
-const compile = (project) => new Promise((resolve) => {
-  spawn(process.execPath, [tsc, '-p', join(root, project)], { stdio: 'inherit' }).on('close', resolve)
+const run = (args) => new Promise((resolve) => {
+  spawn(process.execPath, args, { stdio: 'inherit' }).on('close', resolve)
 })
-const built = await Promise.all([compile('tsconfig.build.json'), compile('tsconfig.test.json')])
+const compile = (project) => run([tsc, '-p', join(root, project)])
+const bundle = async () => {
+  const code = await compile('tsconfig.build.json')
+  return code === 0 ? await run([join(root, 'scripts/bundle.mjs')]) : code
+}
+const built = await Promise.all([bundle(), compile('tsconfig.test.json')])
 if (built.some((code) => code !== 0)) {
   process.stdout.write('\n0 passed, 1 failed\n')
   process.exit(1)

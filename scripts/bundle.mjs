@@ -17,8 +17,11 @@
 //   as `./bcrypt-worker.js` beside its own module, which in the bundle is a chunk in the same folder.
 // - src/admin/status.ts reads `../../package.json`: dist/bundle/chunk-….js is as deep as
 //   dist/admin/status.js, so both find the package's own package.json.
-// - `keepNames`: the bundle renames symbols that collide across modules (a second `Foo` becomes
-//   `Foo2`); error classes and Fastify plugins keep the names they have in the sources.
+// - No `keepNames`: the bundle renames a top-level symbol that collides with another module's (a
+//   second `Foo` becomes `Foo2`), and nothing here reads a function's or class's name (every error
+//   class names itself: `override readonly name = '…'`; CommonJS dependencies keep their own scope).
+//   keepNames would wrap every function made at run time in a defineProperty call: 2.4 % of the
+//   gateway's busy time under load went to that (`--cpu-prof`, bench/README.md).
 // - CommonJS dependencies (ioredis, fastify's own) call `require` for Node's built-in modules, and a
 //   few name `__dirname` (ioredis trims its friendly error stacks with it); an ES module has neither,
 //   so each chunk defines them (the bundle's folder; no path under it is read).
@@ -43,7 +46,6 @@ await build({
   platform: 'node',
   target: 'node20',
   external: ['bcrypt', 'piscina'],
-  keepNames: true,
   sourcemap: true, // chained through tsc's maps to src/ (node --enable-source-maps)
   banner: {
     js: [

@@ -67,7 +67,7 @@ async function main (): Promise<void> {
     const cliEnv = { REDIS_URL: redis.url, LOG_LEVEL: 'warn' }
     await run('cli', process.execPath, [BIN, 'users', 'add', 'bench', '--scopes', 'orders:read orders:write'], { cpus: layout.tools, cwd: ROOT, env: cliEnv, stdin: 'bench-password-0123\n' })
     await run('cli', process.execPath, [BIN, 'clients', 'add', 'bench-app', '--grants', 'password refresh_token', '--scopes', 'orders:read orders:write', '--public'], { cpus: layout.tools, cwd: ROOT, env: cliEnv })
-    // the route map laid out as a ConfigMap mount (bench/run.ts RouteDir): one SIGHUP, one reload
+    // the route map laid out as a ConfigMap mount (bench/lib/gateway.ts RouteDir): one SIGHUP, one reload
     const dir = join(work, 'routes')
     mkdirSync(dir)
     let version = 0
@@ -173,7 +173,7 @@ async function main (): Promise<void> {
         await report(gw, `route round ${i + 1}, back on 10 routes`)
       }
     }
-    // as bench/run.ts memory(): a 3 s probe gives the rate, then one run long enough for every token
+    // as bench/phases/memory.ts memory(): a 3 s probe gives the rate, then one run long enough for every token
     const probe = await load(gw, 'probe', 3, manyFile)
     // wrk starts each run at the file's first token: runs go on from where the last one stopped
     let used = 0
@@ -201,7 +201,7 @@ async function main (): Promise<void> {
   }
 }
 
-/** Valid tokens of the gateway (its key from Redis), the claims of `token`, a fresh jti each: as bench/run.ts mintTokens. */
+/** Valid tokens of the gateway (its key from Redis), the claims of `token`, a fresh jti each: as bench/lib/tokens.ts mintTokens. */
 async function mint (redisUrl: string, token: string, n: number): Promise<string[]> {
   const { createStore } = await import('../src/store/index.js')
   const { KeyRing } = await import('../src/oauth/keys.js')

@@ -86,6 +86,7 @@ export const EnvSchema = Type.Object({
   REVOCATION_VIEW_MAX: Type.Integer({ minimum: 1000, default: 200_000, description: 'Replicated mode: most revocation entries held locally (about 100 bytes each); beyond it the instance checks per request (strict)' }),
   BCRYPT_THREADS: Type.Integer({ minimum: 1, maximum: 16, default: DEFAULT_BCRYPT_THREADS, description: 'Most worker threads hashing and checking passwords and client secrets off the event loop (default: one per core this process may use, at most 16; started on demand)' }),
   BCRYPT_NICE: Type.Integer({ minimum: 0, maximum: 19, default: 10, description: 'OS nice value of the bcrypt worker threads (0 = the event loop\'s own priority, 19 = lowest): on a busy core the event loop that proxies requests runs first and logins wait (Linux: per thread)' }),
+  BCRYPT_SCHED_IDLE: Type.Union([Type.Literal('0'), Type.Literal('1')], { default: '0', description: '`1`: the bcrypt worker threads run under Linux\'s SCHED_IDLE policy (`chrt --idle`): a waking event loop preempts hashing at once, and logins get only CPU time nothing else wants; where it is refused, BCRYPT_NICE applies' }),
 
   // tracing (README "Tracing"): the standard OpenTelemetry variables; off unless an endpoint is set
   OTEL_EXPORTER_OTLP_ENDPOINT: Type.Optional(Type.String({ pattern: '^https?://', description: 'OTLP/HTTP collector base URL (traces go to /v1/traces); unset: tracing off' })),

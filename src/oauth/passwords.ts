@@ -21,7 +21,8 @@
 // (closePasswordPool() stops them at once). Each worker lowers its own thread's OS priority to
 // BCRYPT_NICE (default 10; Linux nice values are per thread), so on a contended core the event loop
 // is scheduled first: measured in `npm run bench` phase (a), 20 logins/s beside proxied traffic raised
-// the proxied p99 ×5.25 at nice 0, ×3.79 at 10 and ×3.05 at 19 (bench/README.md).
+// the proxied p99 ×5.25 at nice 0, ×3.79 at 10 and ×3.05 at 19 (bench/README.md). BCRYPT_SCHED_IDLE=1
+// puts them under Linux's SCHED_IDLE policy instead, which a waking event loop preempts at once.
 // Without configurePasswordPool (the short-lived CLI) the hashing runs on libuv's thread pool through
 // bcrypt's async calls: no event loop serves anyone there, and a worker would only add its
 // start-up time.
@@ -62,20 +63,23 @@ const FROM_SOURCES = import.meta.url.endsWith('.ts')
 const WORKER = new URL(FROM_SOURCES ? './bcrypt-worker.ts' : './bcrypt-worker.js', import.meta.url)
 let poolThreads = 0 // 0: in-thread until configured
 let poolNice = 0
+let poolIdle = false
 /** Workers beyond the first stop after this long without a task. */
 const IDLE_WORKER_MS = 30_000
 let pool: Piscina | null = null
 
 /**
  * Moves bcrypt to `threads` worker threads (BCRYPT_THREADS) running at OS nice value `nice`
- * (BCRYPT_NICE, 0-19; default 0); takes effect for a pool not started yet.
+ * (BCRYPT_NICE, 0-19; default 0), or under SCHED_IDLE when `idle` (BCRYPT_SCHED_IDLE); takes effect
+ * for a pool not started yet.
  */
-export function configurePasswordPool (opts: { threads: number, nice?: number }): void {
+export function configurePasswordPool (opts: { threads: number, nice?: number, idle?: boolean }): void {
   if (!Number.isInteger(opts.threads) || opts.threads < 1) throw new TypeError(`bcrypt threads must be a positive integer, got ${opts.threads}`)
   const nice = opts.nice ?? 0
   if (!Number.isInteger(nice) || nice < 0 || nice > 19) throw new TypeError(`bcrypt nice must be an integer in 0..19, got ${nice}`)
   poolThreads = opts.threads
   poolNice = nice
+  poolIdle = opts.idle ?? false
 }
 
 /** Stops the worker threads (the next hash starts a new pool). */
@@ -102,7 +106,7 @@ async function workers (): Promise<Piscina> {
   // anywhere), and nothing else of the parent's: neither a test runner's own --import hooks (~0.3 s of
   // CPU in every worker) nor V8 options. (only there: tsx is a dev dependency)
   const execArgv = FROM_SOURCES ? ['--import', import.meta.resolve('tsx')] : undefined
-  const workerData: BcryptWorkerData = { nice: poolNice }
+  const workerData: BcryptWorkerData = { nice: poolNice, idle: poolIdle }
   pool ??= new Piscina({ filename: fileURLToPath(WORKER), minThreads: 1, maxThreads: poolThreads, idleTimeout: IDLE_WORKER_MS, workerData, ...(execArgv !== undefined && { execArgv }) })
   return pool
 }

@@ -50,7 +50,7 @@ export async function oauthPlugin (app: FastifyInstance, opts: OAuthPluginOption
   // Pre-computes the dummy hash unknown users and clients are compared against (passwords.ts), in the
   // background: start-up does not wait for a worker thread and a bcrypt; the first check that needs
   // the dummy awaits the same cached promise.
-  configurePasswordPool({ threads: opts.config.BCRYPT_THREADS ?? 1, nice: opts.config.BCRYPT_NICE ?? 0 })
+  configurePasswordPool({ threads: opts.config.BCRYPT_THREADS ?? 1, nice: opts.config.BCRYPT_NICE ?? 0, idle: opts.config.BCRYPT_SCHED_IDLE === '1' })
   setDummyCost(opts.config.BCRYPT_COST).catch((err: unknown) => { app.log.warn({ err }, 'cannot pre-compute the dummy password hash; retried on first use') })
 
   async function beforeBody (request: FastifyRequest, reply: FastifyReply): Promise<void> {

@@ -106,6 +106,25 @@ t.test('serve from a foreign cwd, started as the image starts it, issues a passw
   t.equal(nices.filter((x) => x.nice === 13).length, 1, 'the one bcrypt worker thread at BCRYPT_NICE')
 })
 
+t.test('serve with BCRYPT_SCHED_IDLE=1: the bcrypt worker thread runs under SCHED_IDLE, the event loop does not', async (t) => {
+  const gw = await spawnGateway(['serve'], { ...env, ROUTES_FILE: routes, BCRYPT_THREADS: '1', BCRYPT_SCHED_IDLE: '1' }, undefined, { cwd: dir })
+  t.teardown(() => { gw.child.kill('SIGKILL') })
+  const res = await fetch(`${gw.url}/oauth/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: 'password', client_id: 'app', username: 'alice', password: 'pw-alice', scope: 'read' })
+  })
+  t.equal(res.status, 200, 'a login (the worker started)')
+  // /proc/PID/task/TID/stat field 41: the policy (SCHED_IDLE 5, SCHED_OTHER 0)
+  const pid = gw.child.pid as number
+  const policies = readdirSync(`/proc/${pid}/task`).map((tid) => {
+    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8')
+    return { tid: Number(tid), policy: Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[38]) }
+  })
+  t.equal(policies.find((x) => x.tid === pid)?.policy, 0, 'the event loop thread under the normal policy')
+  t.equal(policies.filter((x) => x.policy === 5).length, 1, 'the one bcrypt worker thread under SCHED_IDLE')
+})
+
 t.test('a finished command exits even when something still holds the event loop (a client library after close)', async (t) => {
   // the fixture keeps a timer alive forever; the CLI must still exit about 1 s after its command ended
   const child = spawn(process.execPath, ['--import', fileURLToPath(new URL('test/fixtures/linger.mjs', ROOT_URL)), fileURLToPath(new URL('bin/portcullis.js', ROOT_URL)), 'users', 'list', '--json'],

@@ -26,6 +26,7 @@ t.test('defaults apply when nothing is set', async (t) => {
   t.equal(c.BCRYPT_THREADS, Math.min(16, availableParallelism()), 'one bcrypt worker per core this process may use (issue 10)')
   t.equal(loadConfig({ BCRYPT_THREADS: '3' }).BCRYPT_THREADS, 3, 'the variable still overrides it')
   t.equal(c.BCRYPT_NICE, 10, 'bcrypt workers below the event loop by default (issue 10 §4)')
+  t.equal(c.BCRYPT_SCHED_IDLE, '0', 'SCHED_IDLE only when asked for')
   t.ok(Object.isFrozen(c), 'config is frozen')
 })
 

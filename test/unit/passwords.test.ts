@@ -144,15 +144,21 @@ t.test('hashes and compares are tasks of the worker pool, not of this thread', a
   t.equal(passwordPoolStats().threads, 2, 'BCRYPT_THREADS worker threads while every one is busy')
 })
 
-/** The nice value of every thread of this process (Linux: /proc/self/task/TID/stat, field 19). */
-function threadNices (): Map<number, number> {
+/** A field of every thread's stat line (Linux: /proc/self/task/TID/stat; `field` numbered as in proc(5)). */
+function threadStat (field: number): Map<number, number> {
   const out = new Map<number, number>()
   for (const tid of readdirSync('/proc/self/task')) {
     const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8')
-    out.set(Number(tid), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]))
+    // the fields after the command name `(…)` start at field 3
+    out.set(Number(tid), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[field - 3]))
   }
   return out
 }
+/** The nice value of every thread of this process (field 19). */
+const threadNices = (): Map<number, number> => threadStat(19)
+/** The scheduling policy of every thread of this process (field 41; SCHED_IDLE is 5, SCHED_OTHER 0). */
+const threadPolicies = (): Map<number, number> => threadStat(41)
+const SCHED_IDLE = 5
 
 t.test('the worker threads run at BCRYPT_NICE, the event loop at its own priority', async (t) => {
   await closePasswordPool()
@@ -168,6 +174,29 @@ t.test('the worker threads run at BCRYPT_NICE, the event loop at its own priorit
   t.equal([...threadNices().values()].filter((n) => n !== 0).length, 0, 'nice 0 (the default of configurePasswordPool): every thread at normal priority')
   t.throws(() => { configurePasswordPool({ threads: 1, nice: 20 }) }, TypeError, 'nice above 19 refused')
   t.throws(() => { configurePasswordPool({ threads: 1, nice: -1 }) }, TypeError, 'a negative nice (raising priority) refused')
+})
+
+t.test('BCRYPT_SCHED_IDLE: each worker thread runs under SCHED_IDLE, the event loop keeps its policy; without chrt, BCRYPT_NICE applies', async (t) => {
+  await closePasswordPool()
+  configurePasswordPool({ threads: 2, nice: 7, idle: true })
+  await Promise.all([hashSecret('a', 8), hashSecret('b', 8), hashSecret('c', 8)])
+  t.equal(passwordPoolStats().threads, 2, 'both workers started')
+  const policies = threadPolicies()
+  t.equal(policies.get(process.pid), 0, 'the main thread (the event loop) keeps SCHED_OTHER')
+  t.equal([...policies.values()].filter((p) => p === SCHED_IDLE).length, 2, 'each worker thread put itself under SCHED_IDLE')
+  t.equal([...threadNices().values()].filter((n) => n === 7).length, 0, 'no thread took the nice value instead')
+  await closePasswordPool()
+  // a worker's environment is the process's at its start: no chrt on its PATH
+  const path = process.env.PATH
+  process.env.PATH = ''
+  t.teardown(() => { process.env.PATH = path })
+  configurePasswordPool({ threads: 1, nice: 7, idle: true })
+  t.equal(await verifySecret('x', await hashSecret('x', 4)), true, 'hashing works without chrt')
+  process.env.PATH = path
+  t.equal([...threadPolicies().values()].filter((p) => p === SCHED_IDLE).length, 0, 'no SCHED_IDLE without chrt')
+  t.equal([...threadNices().values()].filter((n) => n === 7).length, 1, 'the worker fell back to BCRYPT_NICE')
+  await closePasswordPool()
+  configurePasswordPool({ threads: 1 })
 })
 
 t.test('an unknown user (null hash) still costs one compare in the pool', async (t) => {

@@ -70,7 +70,7 @@ export async function describeConfig (env: NodeJS.ProcessEnv): Promise<string> {
   try {
     const { loadConfig } = await import('../../src/config/env.js')
     const c = loadConfig(env) as unknown as Record<string, unknown>
-    return ['LOG_LEVEL', 'ADMIN_PORT', 'REVOCATION_MODE', 'TOKEN_CACHE_SIZE', 'BCRYPT_COST', 'BCRYPT_THREADS', 'REDIS_TIMEOUT']
+    return ['LOG_LEVEL', 'ADMIN_PORT', 'REVOCATION_MODE', 'TOKEN_CACHE_SIZE', 'BCRYPT_COST', 'BCRYPT_THREADS', 'BCRYPT_NICE', 'BCRYPT_SCHED_IDLE', 'REDIS_TIMEOUT']
       .filter((k) => c[k] !== undefined).map((k) => `${k}=${String(c[k])}`).join(' ')
   } catch (err) {
     return `config not parsed: ${(err as Error).message}`

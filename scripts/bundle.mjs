@@ -5,7 +5,7 @@
 // Why: Node resolves, reads and links every ES module on its own. A gateway loads ~650 modules
 // (TypeBox alone ~680 files of which it needs a part), and that was most of every start: `serve`
 // until /readyz 200 took 827 ms, a CLI command such as `clients list` 410 ms; bundled, 338 ms and
-// 170 ms (README "Performance", "Build"). Lazy `import()`s stay lazy: `splitting` puts each behind
+// 170 ms (README "Performance"). Lazy `import()`s stay lazy: `splitting` puts each behind
 // its own chunk, so `--help` still loads neither TypeBox nor the route loader.
 //
 // - Two dependencies stay external, loaded from node_modules as before:

@@ -1,9 +1,9 @@
 #!/usr/bin/env node
-// `npm test` and `npm run test:ha`: brings dist/ up to date (the tests that run the real binary run
-// the compiled and bundled build, `npm run build`) and compiles the sources and tests to .tap/js/ (tsconfig.test.json; both tsc
-// runs are incremental, about a second each when up to date), then runs each tap test file as its
-// own process, `jobs` at a time, and ends with the plain `N passed, N failed` line CI reads. Exits 1
-// when a file fails, times out or crashes.
+// `npm test` and `npm run test:ha`: brings dist/ and its bundle up to date (the tests that run the
+// real binary run the shipped build, as `npm run build` makes it) and compiles the sources and tests
+// to .tap/js/ (tsconfig.test.json; both tsc runs are incremental, about a second each when up to
+// date), then runs each tap test file as its own process, `jobs` at a time, and ends with the plain
+// `N passed, N failed` line CI reads. Exits 1 when a file fails, times out or crashes.
 //
 // The files are tap tests (`import t from 'tap'`); this script is tap's runner minus what it adds
 // to every test process: @tapjs/mock's and @tapjs/processinfo's module hooks and tsx's, which every

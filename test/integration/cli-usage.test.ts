@@ -3,7 +3,6 @@ import t from 'tap'
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { ROOT_URL } from '../helpers/root.js'
-import { readdirSync, readFileSync } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -11,6 +10,7 @@ import { runCli } from '../fixtures/run-cli.js'
 import { startRedis } from '../helpers/redis-server.js'
 import { imageNodeFlags } from '../helpers/node-child.js'
 import { spawnGateway } from '../helpers/spawn-gateway.js'
+import { NICE, POLICY, SCHED_IDLE, SCHED_OTHER, countOf, threadStat } from '../helpers/threads.js'
 
 // Fixtures of the later sections, set up before any test is defined: tap ends the file's root test
 // once it is idle, so no section may still be awaiting its setup when the tests above it finish.
@@ -98,12 +98,9 @@ t.test('serve from a foreign cwd, started as the image starts it, issues a passw
   t.notMatch(gw.output(), /Cannot find package/)
   // BCRYPT_NICE reaches the worker: its thread runs at 13, the event loop at 0 (Linux: /proc/PID/task)
   const pid = gw.child.pid as number
-  const nices = readdirSync(`/proc/${pid}/task`).map((tid) => {
-    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8')
-    return { tid: Number(tid), nice: Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]) }
-  })
-  t.equal(nices.find((x) => x.tid === pid)?.nice, 0, 'the event loop thread at normal priority')
-  t.equal(nices.filter((x) => x.nice === 13).length, 1, 'the one bcrypt worker thread at BCRYPT_NICE')
+  const nices = threadStat(pid, NICE)
+  t.equal(nices.get(pid), 0, 'the event loop thread at normal priority')
+  t.equal(countOf(nices, 13), 1, 'the one bcrypt worker thread at BCRYPT_NICE')
 })
 
 t.test('serve with BCRYPT_SCHED_IDLE=1: the bcrypt worker thread runs under SCHED_IDLE, the event loop does not', async (t) => {
@@ -115,14 +112,10 @@ t.test('serve with BCRYPT_SCHED_IDLE=1: the bcrypt worker thread runs under SCHE
     body: new URLSearchParams({ grant_type: 'password', client_id: 'app', username: 'alice', password: 'pw-alice', scope: 'read' })
   })
   t.equal(res.status, 200, 'a login (the worker started)')
-  // /proc/PID/task/TID/stat field 41: the policy (SCHED_IDLE 5, SCHED_OTHER 0)
   const pid = gw.child.pid as number
-  const policies = readdirSync(`/proc/${pid}/task`).map((tid) => {
-    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8')
-    return { tid: Number(tid), policy: Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[38]) }
-  })
-  t.equal(policies.find((x) => x.tid === pid)?.policy, 0, 'the event loop thread under the normal policy')
-  t.equal(policies.filter((x) => x.policy === 5).length, 1, 'the one bcrypt worker thread under SCHED_IDLE')
+  const policies = threadStat(pid, POLICY)
+  t.equal(policies.get(pid), SCHED_OTHER, 'the event loop thread under the normal policy')
+  t.equal(countOf(policies, SCHED_IDLE), 1, 'the one bcrypt worker thread under SCHED_IDLE')
 })
 
 t.test('a finished command exits even when something still holds the event loop (a client library after close)', async (t) => {

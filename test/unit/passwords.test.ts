@@ -1,11 +1,11 @@
 // Password and secret hashing (bcrypt): its limits and constant cost, and the worker threads it runs in.
 import t from 'tap'
 import { spawnSync } from 'node:child_process'
-import { readdirSync, readFileSync } from 'node:fs'
 import { threadId } from 'node:worker_threads'
 import { EmptySecretError, hashSecret, MAX_SECRET_BYTES, SecretTooLongError, setDummyCost, verifySecret, closePasswordPool, configurePasswordPool, passwordPoolStats } from '../../src/oauth/passwords.js'
 import { nodeChild } from '../helpers/node-child.js'
 import { ROOT_URL } from '../helpers/root.js'
+import { NICE, POLICY, SCHED_IDLE, countOf, threadStat } from '../helpers/threads.js'
 
 // bcrypt's 72-byte limit is refused, never truncated (catalogue T27, T28), and an unknown user or
 // client costs one bcrypt compare like a known one (issue 3 §2: same response in about the same time).
@@ -144,21 +144,10 @@ t.test('hashes and compares are tasks of the worker pool, not of this thread', a
   t.equal(passwordPoolStats().threads, 2, 'BCRYPT_THREADS worker threads while every one is busy')
 })
 
-/** A field of every thread's stat line (Linux: /proc/self/task/TID/stat; `field` numbered as in proc(5)). */
-function threadStat (field: number): Map<number, number> {
-  const out = new Map<number, number>()
-  for (const tid of readdirSync('/proc/self/task')) {
-    const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8')
-    // the fields after the command name `(…)` start at field 3
-    out.set(Number(tid), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[field - 3]))
-  }
-  return out
-}
-/** The nice value of every thread of this process (field 19). */
-const threadNices = (): Map<number, number> => threadStat(19)
-/** The scheduling policy of every thread of this process (field 41; SCHED_IDLE is 5, SCHED_OTHER 0). */
-const threadPolicies = (): Map<number, number> => threadStat(41)
-const SCHED_IDLE = 5
+/** The nice value of every thread of this process. */
+const threadNices = (): Map<number, number> => threadStat('self', NICE)
+/** The scheduling policy of every thread of this process. */
+const threadPolicies = (): Map<number, number> => threadStat('self', POLICY)
 
 t.test('the worker threads run at BCRYPT_NICE, the event loop at its own priority', async (t) => {
   await closePasswordPool()
@@ -167,7 +156,7 @@ t.test('the worker threads run at BCRYPT_NICE, the event loop at its own priorit
   t.equal(passwordPoolStats().threads, 2, 'both workers started')
   const nices = threadNices()
   t.equal(nices.get(process.pid), 0, 'the main thread (the event loop) keeps nice 0')
-  t.equal([...nices.values()].filter((n) => n === 7).length, 2, 'each worker thread lowered its own priority to 7')
+  t.equal(countOf(nices, 7), 2, 'each worker thread lowered its own priority to 7')
   await closePasswordPool()
   configurePasswordPool({ threads: 1 })
   await hashSecret('c', 4)
@@ -183,8 +172,8 @@ t.test('BCRYPT_SCHED_IDLE: each worker thread runs under SCHED_IDLE, the event l
   t.equal(passwordPoolStats().threads, 2, 'both workers started')
   const policies = threadPolicies()
   t.equal(policies.get(process.pid), 0, 'the main thread (the event loop) keeps SCHED_OTHER')
-  t.equal([...policies.values()].filter((p) => p === SCHED_IDLE).length, 2, 'each worker thread put itself under SCHED_IDLE')
-  t.equal([...threadNices().values()].filter((n) => n === 7).length, 0, 'no thread took the nice value instead')
+  t.equal(countOf(policies, SCHED_IDLE), 2, 'each worker thread put itself under SCHED_IDLE')
+  t.equal(countOf(threadNices(), 7), 0, 'no thread took the nice value instead')
   await closePasswordPool()
   // a worker's environment is the process's at its start: no chrt on its PATH
   const path = process.env.PATH
@@ -193,8 +182,8 @@ t.test('BCRYPT_SCHED_IDLE: each worker thread runs under SCHED_IDLE, the event l
   configurePasswordPool({ threads: 1, nice: 7, idle: true })
   t.equal(await verifySecret('x', await hashSecret('x', 4)), true, 'hashing works without chrt')
   process.env.PATH = path
-  t.equal([...threadPolicies().values()].filter((p) => p === SCHED_IDLE).length, 0, 'no SCHED_IDLE without chrt')
-  t.equal([...threadNices().values()].filter((n) => n === 7).length, 1, 'the worker fell back to BCRYPT_NICE')
+  t.equal(countOf(threadPolicies(), SCHED_IDLE), 0, 'no SCHED_IDLE without chrt')
+  t.equal(countOf(threadNices(), 7), 1, 'the worker fell back to BCRYPT_NICE')
   await closePasswordPool()
   configurePasswordPool({ threads: 1 })
 })

@@ -5,7 +5,6 @@ import type { Ctx } from './context.js'
 import { http } from './http.js'
 
 // ---------------------------------------------------------------- tokens
-function b64json (x: unknown): string { return Buffer.from(JSON.stringify(x)).toString('base64url') }
 export function decodePart (token: string, i: 0 | 1): Record<string, unknown> {
   return JSON.parse(Buffer.from(token.split('.')[i] as string, 'base64url').toString()) as Record<string, unknown>
 }

@@ -81,17 +81,22 @@ t.test('the CLI adds a user and a client from a foreign cwd', async (t) => {
   t.equal(client.code, 0, client.stderr)
 })
 
+/** A password-grant login of the user and client the CLI test above added (bcrypt runs in a worker). */
+async function aliceLogin (url: string): Promise<Response> {
+  return await fetch(`${url}/oauth/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: 'password', client_id: 'app', username: 'alice', password: 'pw-alice', scope: 'read' })
+  })
+}
+
 t.test('serve from a foreign cwd, started as the image starts it, issues a password-grant token (bcrypt runs in its worker threads)', async (t) => {
   // the image bounds V8's heap (README "Performance", memory); a V8 flag on the command line once made
   // every bcrypt worker refuse to start (ERR_WORKER_INVALID_EXEC_ARGV: every login a 500)
   t.ok(imageNodeFlags().some((f) => /^--max-old-space-size=\d+$/.test(f)), 'the Dockerfile starts node with a heap bound')
   const gw = await spawnGateway(['serve'], { ...env, ROUTES_FILE: routes, BCRYPT_THREADS: '1', BCRYPT_NICE: '13', LOG_LEVEL: 'info' }, undefined, { cwd: dir })
   t.teardown(() => { gw.child.kill('SIGKILL') })
-  const res = await fetch(`${gw.url}/oauth/token`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ grant_type: 'password', client_id: 'app', username: 'alice', password: 'pw-alice', scope: 'read' })
-  })
+  const res = await aliceLogin(gw.url)
   const body = await res.json() as Record<string, unknown>
   t.equal(res.status, 200, res.status === 200 ? 'status 200' : JSON.stringify(body))
   t.equal(typeof body.access_token, 'string')
@@ -106,11 +111,7 @@ t.test('serve from a foreign cwd, started as the image starts it, issues a passw
 t.test('serve with BCRYPT_SCHED_IDLE=1: the bcrypt worker thread runs under SCHED_IDLE, the event loop does not', async (t) => {
   const gw = await spawnGateway(['serve'], { ...env, ROUTES_FILE: routes, BCRYPT_THREADS: '1', BCRYPT_SCHED_IDLE: '1' }, undefined, { cwd: dir })
   t.teardown(() => { gw.child.kill('SIGKILL') })
-  const res = await fetch(`${gw.url}/oauth/token`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ grant_type: 'password', client_id: 'app', username: 'alice', password: 'pw-alice', scope: 'read' })
-  })
+  const res = await aliceLogin(gw.url)
   t.equal(res.status, 200, 'a login (the worker started)')
   const pid = gw.child.pid as number
   const policies = threadStat(pid, POLICY)

@@ -25,6 +25,8 @@ const ERROR_LOG_EVERY_MS = 5000
 const GUARD_GRACE_MS = 100
 /** Reconnect forever, capped backoff. */
 const retry = (times: number): number => Math.min(times * 100, 1000)
+/** A Cluster client asks for the slot map this often: a failover or a slot migration is seen within it. */
+export const SLOTS_REFRESH_MS = 1000
 
 /**
  * The options of every connection to a Redis server (command client, feed subscriber, each Cluster
@@ -56,7 +58,7 @@ export function clusterOptions (target: RedisTarget, timeoutMs: number, extra: P
     retryDelayOnClusterDown: 100,
     retryDelayOnTryAgain: 100,
     slotsRefreshTimeout: timeoutMs,
-    slotsRefreshInterval: 1000, // a failover or a slot migration is seen within a second
+    slotsRefreshInterval: 0, // ours instead (refreshSlotsEvery): ioredis's outlives disconnect()
     redisOptions,
     ...extra
   }
@@ -87,8 +89,21 @@ export function openConnection (target: RedisTarget, timeoutMs: number, extra: C
       // a demoted master answers READONLY: reconnect through the sentinels (never resend the command)
       reconnectOnError: (err) => (err.message.startsWith('READONLY') ? 1 : false)
     }), extra.sentinelError ?? (() => {}))
-    case 'cluster': return new Cluster(target.nodes, clusterOptions(target, timeoutMs, extra.cluster))
+    case 'cluster': return refreshSlotsEvery(new Cluster(target.nodes, clusterOptions(target, timeoutMs, extra.cluster)), SLOTS_REFRESH_MS)
   }
+}
+
+/**
+ * The slot map refreshed every `ms` by a timer of ours, not ioredis's slotsRefreshInterval: ioredis
+ * 6.0.0 arms its next round from the callback of the refresh in flight, also after disconnect(), so
+ * a Cluster client closed mid-refresh (a node down or frozen) went on refreshing an empty pool every
+ * second for ever and kept the process alive (test/ha/cluster-close.test.ts).
+ * Ours is unref'd and stops when the client ends; ioredis folds overlapping refreshes into one.
+ */
+function refreshSlotsEvery (cluster: Cluster, ms: number): Cluster {
+  const timer = setInterval(() => { if (cluster.status === 'ready') cluster.refreshSlotsCache() }, ms).unref()
+  cluster.once('end', () => { clearInterval(timer) })
+  return cluster
 }
 
 /** ioredis lets a URL's credentials win over the options: REDIS_USERNAME / REDIS_PASSWORD win instead. */

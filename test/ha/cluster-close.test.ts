@@ -1,0 +1,65 @@
+// A Cluster store closed while a slot-map refresh is in flight lets its process exit (test:ha once
+// hung for 300 s on a test file whose every test had passed: ioredis's own slotsRefreshInterval arms
+// its next round from the callback of the refresh in flight, also after disconnect(); client.ts
+// refreshSlotsEvery). The refresh is held in flight for certain, not by luck: every node announces
+// (cluster-announce-port) a loopback port where a server of the test's own accepts and never
+// answers. The store's pool moves there, so each refresh waits out its timeout on one of them while
+// QUIT fails at once (no connection is ready), and close() gets to disconnect() mid-refresh.
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { createServer, type Server, type Socket } from 'node:net'
+import { setTimeout as sleep } from 'node:timers/promises'
+import t from 'tap'
+import { nodeChild } from '../helpers/node-child.js'
+import { startCluster, until } from '../helpers/redis-topology.js'
+import { ROOT_URL } from '../helpers/root.js'
+
+const cluster = await startCluster()
+t.teardown(() => cluster.stop())
+const nodes = cluster.seeds.split(',').map((s) => ({ host: '127.0.0.1', port: Number(s.split(':')[1]) }))
+
+// A process of its own (the built store, as `serve` loads it): whether it exits is the observable.
+// SIGUSR2 closes the store; a signal listener does not keep a process alive.
+const CLOSING_CHILD = `
+import { RedisStore } from ${JSON.stringify(new URL('dist/store/redis/index.js', ROOT_URL).href)}
+const store = new RedisStore({ target: { mode: 'cluster', nodes: JSON.parse(process.env.NODES), tls: false, minReplicas: 1 }, timeoutMs: 1000, prefix: 'closing:' })
+if (!await store.ready(10000)) { process.stdout.write('not ready\\n'); process.exit(1) }
+process.once('SIGUSR2', () => { void store.close().then(() => { process.stdout.write('closed\\n') }) })
+process.stdout.write('ready\\n')
+`
+
+/** A loopback server that accepts and never answers; `heard` is everything its clients sent. */
+async function silentServer (t: Tap): Promise<{ port: number, heard: () => string }> {
+  let heard = ''
+  const sockets = new Set<Socket>()
+  const server: Server = createServer((s) => {
+    sockets.add(s)
+    s.on('data', (d) => { heard += String(d) })
+    s.on('error', () => {})
+    s.on('close', () => sockets.delete(s))
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  t.teardown(() => { for (const s of sockets) s.destroy(); server.close() })
+  return { port: (server.address() as { port: number }).port, heard: () => heard }
+}
+type Tap = { teardown(fn: () => unknown): void }
+
+t.test('a Cluster store closed while a slot-map refresh is in flight: nothing keeps its process alive', async (t) => {
+  const child = spawn(...nodeChild(['--input-type=module', '-e', CLOSING_CHILD]), { env: { NODES: JSON.stringify(nodes) }, stdio: ['ignore', 'pipe', 'inherit'] })
+  t.teardown(() => { child.kill('SIGKILL') })
+  const exited = once(child, 'exit').then(([code]) => code as number | null)
+  let out = ''
+  child.stdout.on('data', (d: Buffer) => { out += String(d) })
+  await until('the child\'s store ready', async () => out.includes('ready\n'), 15_000)
+
+  const silent = await Promise.all(cluster.nodes.map(async () => await silentServer(t)))
+  await Promise.all(cluster.nodes.map(async (n, i) => await n.call(['CONFIG', 'SET', 'cluster-announce-port', String(silent[i]?.port)])))
+  // the store's next refresh moves its pool to the silent ports; the one after waits on them (its
+  // connection names itself, then waits for the answers before it sends CLUSTER SLOTS)
+  await until('a slot-map refresh waiting on a silent node', async () => silent.some((s) => s.heard().includes('ioredis-cluster(refresher)')), 15_000)
+  child.kill('SIGUSR2')
+  await until('the store closed', async () => out.includes('closed\n'), 15_000)
+  const outcome = await Promise.race([exited, sleep(20_000, 'still running 20 s after close', { ref: false })])
+  t.equal(outcome, 0, 'the process exits by itself once its store is closed')
+})

@@ -1,3 +1,10 @@
+// A Cluster store after a failover, one seed dead (test:ha cluster-load once failed on it): its
+// process opens the store, finds it ready and, once it is closed, has nothing left that keeps it
+// alive. ioredis's Cluster ready check (CLUSTER INFO to any node of the pool, also one whose
+// connection has just closed) failed and reconnected again and again, so `users add` found no answer
+// within REDIS_TIMEOUT; it is off (client.ts), so no CLUSTER INFO reaches any node. And ioredis's
+// disconnect() timer for a socket that had already closed (a dead node's) ran its full 2 s.
+//
 // A Cluster store closed while a slot-map refresh is in flight lets its process exit (test:ha once
 // hung for 300 s on a test file whose every test had passed: ioredis's own slotsRefreshInterval arms
 // its next round from the callback of the refresh in flight, also after disconnect(); client.ts
@@ -28,6 +35,49 @@ process.once('SIGUSR2', () => { void store.close().then(() => { process.stdout.w
 process.stdout.write('ready\\n')
 `
 
+// Opens the store through seeds of which one is dead, closes it and says whether anything is still
+// armed a second later (every disconnect timer of ours is far shorter; ioredis's default is 2 s).
+const DEAD_SEED_CHILD = `
+import { RedisStore } from ${JSON.stringify(new URL('dist/store/redis/index.js', ROOT_URL).href)}
+const store = new RedisStore({ target: { mode: 'cluster', nodes: JSON.parse(process.env.NODES), tls: false, minReplicas: 0 }, timeoutMs: 2000, prefix: 'dead-seed:' })
+const ready = await store.ready(2000)
+await store.close()
+process.stdout.write(ready ? 'ready\\n' : 'not ready\\n')
+setTimeout(() => { process.stdout.write('alive 1 s after close: ' + JSON.stringify(process.getActiveResourcesInfo()) + '\\n') }, 1000).unref()
+`
+
+async function runChild (script: string): Promise<{ code: number | null, out: string }> {
+  const child = spawn(...nodeChild(['--input-type=module', '-e', script]), { env: { NODES: JSON.stringify(nodes) }, stdio: ['ignore', 'pipe', 'inherit'] })
+  let out = ''
+  child.stdout.on('data', (d: Buffer) => { out += String(d) })
+  const [code] = await once(child, 'exit') as [number | null]
+  return { code, out }
+}
+
+/** CLUSTER INFO calls served by the running nodes so far (INFO commandstats). */
+async function clusterInfoCalls (): Promise<number> {
+  let calls = 0
+  for (const n of cluster.nodes.filter((x) => x.running)) {
+    const stats = String(await n.call(['INFO', 'commandstats']))
+    calls += Number(/cmdstat_cluster\|info:calls=(\d+)/.exec(stats)?.[1] ?? 0)
+  }
+  return calls
+}
+
+t.test('after a failover, one seed dead: the store is ready without CLUSTER INFO, and once closed its process ends', async (t) => {
+  const victim = (await cluster.masters())[0]!
+  const slot = victim.slots[0]![0]
+  await victim.node.kill()
+  await until('a replica promoted', async () => (await cluster.masterOfSlot(slot)) !== victim.node, 30_000)
+  const before = await clusterInfoCalls()
+  for (let i = 0; i < 5; i++) {
+    const run = await runChild(DEAD_SEED_CHILD)
+    t.equal(run.out, 'ready\n', `run ${i}: ready within 2 s; nothing armed a second after close`)
+    t.equal(run.code, 0)
+  }
+  t.equal(await clusterInfoCalls(), before, 'no CLUSTER INFO sent (ioredis\'s ready check is off)')
+})
+
 /** A loopback server that accepts and never answers; `heard` is everything its clients sent. */
 async function silentServer (t: Tap): Promise<{ port: number, heard: () => string }> {
   let heard = ''
@@ -53,8 +103,9 @@ t.test('a Cluster store closed while a slot-map refresh is in flight: nothing ke
   child.stdout.on('data', (d: Buffer) => { out += String(d) })
   await until('the child\'s store ready', async () => out.includes('ready\n'), 15_000)
 
-  const silent = await Promise.all(cluster.nodes.map(async () => await silentServer(t)))
-  await Promise.all(cluster.nodes.map(async (n, i) => await n.call(['CONFIG', 'SET', 'cluster-announce-port', String(silent[i]?.port)])))
+  const running = cluster.nodes.filter((n) => n.running)
+  const silent = await Promise.all(running.map(async () => await silentServer(t)))
+  await Promise.all(running.map(async (n, i) => await n.call(['CONFIG', 'SET', 'cluster-announce-port', String(silent[i]?.port)])))
   // the store's next refresh moves its pool to the silent ports; the one after waits on them (its
   // connection names itself, then waits for the answers before it sends CLUSTER SLOTS)
   await until('a slot-map refresh waiting on a silent node', async () => silent.some((s) => s.heard().includes('ioredis-cluster(refresher)')), 15_000)

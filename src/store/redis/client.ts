@@ -25,6 +25,13 @@ const ERROR_LOG_EVERY_MS = 5000
 const GUARD_GRACE_MS = 100
 /** Reconnect forever, capped backoff. */
 const retry = (times: number): number => Math.min(times * 100, 1000)
+/**
+ * ioredis's disconnect() ends the socket and arms a timer that destroys it if it has not closed
+ * within this; the timer is cleared on 'close', so for a socket that had already closed (a dead
+ * node's) it runs out in full (2 s by default) and kept a finished CLI command alive that long
+ * (test/faults/store-close.test.ts).
+ */
+const DISCONNECT_TIMEOUT_MS = 100
 /** A Cluster client asks for the slot map this often: a failover or a slot migration is seen within it. */
 export const SLOTS_REFRESH_MS = 1000
 
@@ -39,6 +46,7 @@ export function serverOptions (target: RedisTarget, timeoutMs: number): RedisOpt
     autoResendUnfulfilledCommands: false, // never replay a consume or an INCR after reconnect
     commandTimeout: timeoutMs,
     connectTimeout: timeoutMs,
+    disconnectTimeout: DISCONNECT_TIMEOUT_MS,
     retryStrategy: retry,
     lazyConnect: false,
     ...(target.username !== undefined && { username: target.username }),
@@ -59,6 +67,12 @@ export function clusterOptions (target: RedisTarget, timeoutMs: number, extra: P
     retryDelayOnTryAgain: 100,
     slotsRefreshTimeout: timeoutMs,
     slotsRefreshInterval: 0, // ours instead (refreshSlotsEvery): ioredis's outlives disconnect()
+    // ioredis's ready check (CLUSTER INFO) goes to any node of the pool, also one whose connection
+    // has just closed (a dead seed right after a failover): "Connection is closed.", then a full
+    // reconnect, again and again, so a CLI command found no answer within REDIS_TIMEOUT
+    // (test/ha/cluster-close.test.ts). The store's own check counts: ready() PINGs and verifies the
+    // epoch on every master.
+    enableReadyCheck: false,
     redisOptions,
     ...extra
   }

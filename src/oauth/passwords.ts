@@ -22,7 +22,8 @@
 // BCRYPT_NICE (default 10; Linux nice values are per thread), so on a contended core the event loop
 // is scheduled first: measured in `npm run bench` phase (a), 20 logins/s beside proxied traffic raised
 // the proxied p99 ×5.25 at nice 0, ×3.79 at 10 and ×3.05 at 19 (bench/README.md). BCRYPT_SCHED_IDLE=1
-// puts them under Linux's SCHED_IDLE policy instead, which a waking event loop preempts at once.
+// puts them under Linux's SCHED_IDLE policy instead, which a waking event loop preempts at once; a
+// worker starved there (bcrypt-worker.ts STARVED_WAIT_RATIO) goes back to BCRYPT_NICE for a while.
 // Without configurePasswordPool (the short-lived CLI) the hashing runs on libuv's thread pool through
 // bcrypt's async calls: no event loop serves anyone there, and a worker would only add its
 // start-up time.

@@ -1,11 +1,13 @@
 // Password and secret hashing (bcrypt): its limits and constant cost, and the worker threads it runs in.
 import t from 'tap'
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
+import { once } from 'node:events'
+import { cpus } from 'node:os'
 import { threadId } from 'node:worker_threads'
 import { EmptySecretError, hashSecret, MAX_SECRET_BYTES, SecretTooLongError, setDummyCost, verifySecret, closePasswordPool, configurePasswordPool, passwordPoolStats } from '../../src/oauth/passwords.js'
 import { nodeChild } from '../helpers/node-child.js'
 import { ROOT_URL } from '../helpers/root.js'
-import { NICE, POLICY, SCHED_IDLE, countOf, threadStat } from '../helpers/threads.js'
+import { NICE, POLICY, SCHED_IDLE, SCHED_OTHER, countOf, threadStat } from '../helpers/threads.js'
 
 // bcrypt's 72-byte limit is refused, never truncated (catalogue T27, T28), and an unknown user or
 // client costs one bcrypt compare like a known one (issue 3 §2: same response in about the same time).
@@ -184,6 +186,27 @@ t.test('BCRYPT_SCHED_IDLE: each worker thread runs under SCHED_IDLE, the event l
   process.env.PATH = path
   t.equal(countOf(threadPolicies(), SCHED_IDLE), 0, 'no SCHED_IDLE without chrt')
   t.equal(countOf(threadNices(), 7), 1, 'the worker fell back to BCRYPT_NICE')
+  await closePasswordPool()
+  configurePasswordPool({ threads: 1 })
+})
+
+t.test('BCRYPT_SCHED_IDLE: a worker starved by busy threads of the normal policy goes back to BCRYPT_NICE', async (t) => {
+  await closePasswordPool()
+  configurePasswordPool({ threads: 1, nice: 7, idle: true })
+  await hashSecret('a', 4)
+  const worker = [...threadPolicies()].find(([, policy]) => policy === SCHED_IDLE)?.[0]
+  if (worker === undefined) throw new Error('no worker under SCHED_IDLE')
+  // the worker and a busy loop at nice 5 (weight 335 against SCHED_IDLE's 3) share one CPU
+  const cpu = String(cpus().length - 1)
+  t.equal(spawnSync('taskset', ['-pc', cpu, String(worker)], { stdio: 'ignore' }).status, 0, 'the worker pinned')
+  const hog = spawn('taskset', ['-c', cpu, 'nice', '-n', '5', process.execPath, '-e', 'process.stdout.write("busy"); for (;;) {}'], { stdio: ['ignore', 'pipe', 'ignore'] })
+  t.teardown(() => { hog.kill('SIGKILL') })
+  await once(hog.stdout, 'data')
+  // ~8 ms of CPU, waiting ~110 times that behind the busy loop: starved, far past STARVED_WAIT_RATIO
+  t.match(await hashSecret('b', 7), /^\$2b\$07\$/)
+  hog.kill('SIGKILL')
+  t.equal(threadPolicies().get(worker), SCHED_OTHER, 'the starved worker left SCHED_IDLE')
+  t.equal(threadNices().get(worker), 7, 'for BCRYPT_NICE')
   await closePasswordPool()
   configurePasswordPool({ threads: 1 })
 })

@@ -5,6 +5,7 @@ import { once } from 'node:events'
 import { cpus } from 'node:os'
 import { threadId } from 'node:worker_threads'
 import { EmptySecretError, hashSecret, MAX_SECRET_BYTES, SecretTooLongError, setDummyCost, verifySecret, closePasswordPool, configurePasswordPool, passwordPoolStats } from '../../src/oauth/passwords.js'
+import { STARVED_BACK_OFF_TASKS } from '../../src/oauth/bcrypt-worker.js'
 import { nodeChild } from '../helpers/node-child.js'
 import { ROOT_URL } from '../helpers/root.js'
 import { NICE, POLICY, SCHED_IDLE, SCHED_OTHER, countOf, threadStat } from '../helpers/threads.js'
@@ -207,6 +208,10 @@ t.test('BCRYPT_SCHED_IDLE: a worker starved by busy threads of the normal policy
   hog.kill('SIGKILL')
   t.equal(threadPolicies().get(worker), SCHED_OTHER, 'the starved worker left SCHED_IDLE')
   t.equal(threadNices().get(worker), 7, 'for BCRYPT_NICE')
+  for (let i = 1; i < STARVED_BACK_OFF_TASKS; i++) await hashSecret('c', 4)
+  t.equal(threadPolicies().get(worker), SCHED_OTHER, `still at BCRYPT_NICE after ${STARVED_BACK_OFF_TASKS - 1} more tasks`)
+  await hashSecret('d', 4)
+  t.equal(threadPolicies().get(worker), SCHED_IDLE, `back under SCHED_IDLE after ${STARVED_BACK_OFF_TASKS}`)
   await closePasswordPool()
   configurePasswordPool({ threads: 1 })
 })

@@ -12,21 +12,38 @@ import { Redis } from 'ioredis'
 export const READY_DEADLINE_MS = 20_000
 const live = new Set<ChildProcess>()
 let exitHookInstalled = false
-
-function installExitHook (): void {
-  if (exitHookInstalled) return
-  exitHookInstalled = true
-  process.on('exit', () => {
-    for (const child of live) {
-      try { child.kill('SIGCONT'); child.kill('SIGKILL') } catch { /* already gone */ }
-    }
-  })
-}
-
 let setprivAvailable: boolean | undefined
-function hasSetpriv (): boolean {
+
+/**
+ * Spawns `bin args` as a child that dies with this test process: by an 'exit' hook, and where
+ * util-linux `setpriv` exists also by the kernel (PR_SET_PDEATHSIG; setpriv execs the binary in place,
+ * same pid), which covers a test process killed by a signal (a tap timeout). The child and its pipes
+ * are unref'd, so a forgotten one never keeps the test process alive; `onOutput` gets what it prints.
+ */
+export function spawnDying (bin: string, args: string[], opts: { cwd?: string, onOutput: (chunk: string) => void }): { child: ChildProcess, exited: Promise<void> } {
+  if (!exitHookInstalled) {
+    exitHookInstalled = true
+    process.on('exit', () => {
+      for (const child of live) {
+        try { child.kill('SIGCONT'); child.kill('SIGKILL') } catch { /* already gone */ }
+      }
+    })
+  }
   setprivAvailable ??= spawnSync('setpriv', ['--help'], { stdio: 'ignore' }).status === 0
-  return setprivAvailable
+  const child = setprivAvailable
+    ? spawn('setpriv', ['--pdeathsig', 'KILL', bin, ...args], { cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn(bin, args, { cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] })
+  live.add(child)
+  child.unref()
+  for (const s of [child.stdout, child.stderr]) {
+    (s as unknown as { unref?: () => void } | null)?.unref?.()
+    s?.on('data', (c: Buffer) => { opts.onOutput(c.toString()) })
+  }
+  const exited = new Promise<void>((resolve) => {
+    child.once('exit', () => { live.delete(child); resolve() })
+    child.once('error', () => { live.delete(child); resolve() })
+  })
+  return { child, exited }
 }
 
 const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
@@ -70,20 +87,8 @@ export class RedisProcess {
 
   /** Spawns the process (again after kill/stop) and waits until it answers PING. */
   async start (): Promise<void> {
-    installExitHook()
-    const child = hasSetpriv()
-      ? spawn('setpriv', ['--pdeathsig', 'KILL', this.bin, ...this.args], { cwd: this.dir, stdio: ['ignore', 'pipe', 'pipe'] })
-      : spawn(this.bin, this.args, { cwd: this.dir, stdio: ['ignore', 'pipe', 'pipe'] })
-    live.add(child)
-    child.unref()
-    for (const s of [child.stdout, child.stderr]) {
-      (s as unknown as { unref?: () => void } | null)?.unref?.()
-      s?.on('data', (c: Buffer) => { this.#output = (this.#output + c.toString()).slice(-4000) })
-    }
-    this.#exited = new Promise<void>((resolve) => {
-      child.once('exit', () => { live.delete(child); resolve() })
-      child.once('error', () => { live.delete(child); resolve() })
-    })
+    const { child, exited } = spawnDying(this.bin, this.args, { cwd: this.dir, onOutput: (c) => { this.#output = (this.#output + c).slice(-4000) } })
+    this.#exited = exited
     this.#child = child
     try {
       await until(`${this.bin} on ${this.port} to answer PING`, async () => {

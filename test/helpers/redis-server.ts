@@ -3,13 +3,14 @@
 // test process exits, so a failing test leaves no stray server behind: by an 'exit' hook,
 // and where util-linux `setpriv` exists also by the kernel (PR_SET_PDEATHSIG), which covers
 // a test process killed by a signal (e.g. a tap timeout). The child and its pipes are
-// unref'd so a forgotten handle never keeps the test process alive.
+// unref'd so a forgotten handle never keeps the test process alive (spawnDying, redis-process.ts).
 
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { createConnection, createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { spawnDying } from './redis-process.js'
 
 export interface RedisHandle {
   url: string
@@ -29,19 +30,6 @@ export interface RedisHandle {
 }
 
 const READY_DEADLINE_MS = 5000
-const live = new Set<ChildProcess>()
-let exitHookInstalled = false
-
-function installExitHook (): void {
-  if (exitHookInstalled) return
-  exitHookInstalled = true
-  process.on('exit', () => {
-    for (const child of live) {
-      try { child.kill('SIGCONT'); child.kill('SIGKILL') } catch { /* already gone */ }
-    }
-  })
-}
-
 /** A port nothing listens on right now (listen on 0, read it, close). */
 export async function freePort (): Promise<number> {
   return await new Promise((resolve, reject) => {
@@ -73,12 +61,6 @@ async function answersPing (port: number): Promise<boolean> {
 
 interface Running { child: ChildProcess; exited: Promise<void>; output: () => string }
 
-let setprivAvailable: boolean | undefined
-function hasSetpriv (): boolean {
-  setprivAvailable ??= spawnSync('setpriv', ['--help'], { stdio: 'ignore' }).status === 0
-  return setprivAvailable
-}
-
 export interface RedisOptions {
   port?: number
   /**
@@ -93,26 +75,9 @@ export interface RedisOptions {
 function spawnRedis (port: number, dir: string, opts: RedisOptions): Running {
   const persistence = opts.persistent === true ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no']
   const args = ['--save', '', ...persistence, '--bind', '127.0.0.1', '--port', String(port), '--dir', dir, ...opts.args ?? []]
-  // setpriv execs redis-server in place (same pid), asking the kernel to SIGKILL it when we die.
-  const child = hasSetpriv()
-    ? spawn('setpriv', ['--pdeathsig', 'KILL', 'redis-server', ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-    : spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] })
-  live.add(child)
-  child.unref()
-  unrefStream(child.stdout)
-  unrefStream(child.stderr)
   let output = ''
-  child.stdout?.on('data', (c: Buffer) => { output += c.toString() })
-  child.stderr?.on('data', (c: Buffer) => { output += c.toString() })
-  const exited = new Promise<void>((resolve) => {
-    child.once('exit', () => { live.delete(child); resolve() })
-    child.once('error', () => { live.delete(child); resolve() })
-  })
+  const { child, exited } = spawnDying('redis-server', args, { onOutput: (c) => { output += c } })
   return { child, exited, output: () => output }
-}
-
-function unrefStream (stream: unknown): void {
-  (stream as { unref?: () => void } | null)?.unref?.()
 }
 
 /** Spawns redis-server on `port` and waits until it answers PING; rejects (and kills it) otherwise. */
@@ -138,7 +103,6 @@ async function launch (port: number, dir: string, opts: RedisOptions): Promise<R
 }
 
 export async function startRedis (opts: RedisOptions = {}): Promise<RedisHandle> {
-  installExitHook()
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-redis-'))
   let port = opts.port ?? 0
   let running: Running | undefined

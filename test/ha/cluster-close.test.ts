@@ -12,47 +12,19 @@
 // (cluster-announce-port) a loopback port where a server of the test's own accepts and never
 // answers. The store's pool moves there, so each refresh waits out its timeout on one of them while
 // QUIT fails at once (no connection is ready), and close() gets to disconnect() mid-refresh.
-import { spawn } from 'node:child_process'
+// Each store lives in a process of its own (store-child.ts): whether that process ends is the observable.
 import { once } from 'node:events'
 import { createServer, type Server, type Socket } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
-import { nodeChild } from '../helpers/node-child.js'
 import { startCluster, until } from '../helpers/redis-topology.js'
-import { ROOT_URL } from '../helpers/root.js'
+import { closeOnSignalScript, openAndCloseScript, startStoreChild } from '../helpers/store-child.js'
 
 const cluster = await startCluster()
 t.teardown(() => cluster.stop())
 const nodes = cluster.seeds.split(',').map((s) => ({ host: '127.0.0.1', port: Number(s.split(':')[1]) }))
 
-// A process of its own (the built store, as `serve` loads it): whether it exits is the observable.
-// SIGUSR2 closes the store; a signal listener does not keep a process alive.
-const CLOSING_CHILD = `
-import { RedisStore } from ${JSON.stringify(new URL('dist/store/redis/index.js', ROOT_URL).href)}
-const store = new RedisStore({ target: { mode: 'cluster', nodes: JSON.parse(process.env.NODES), tls: false, minReplicas: 1 }, timeoutMs: 1000, prefix: 'closing:' })
-if (!await store.ready(10000)) { process.stdout.write('not ready\\n'); process.exit(1) }
-process.once('SIGUSR2', () => { void store.close().then(() => { process.stdout.write('closed\\n') }) })
-process.stdout.write('ready\\n')
-`
-
-// Opens the store through seeds of which one is dead, closes it and says whether anything is still
-// armed a second later (every disconnect timer of ours is far shorter; ioredis's default is 2 s).
-const DEAD_SEED_CHILD = `
-import { RedisStore } from ${JSON.stringify(new URL('dist/store/redis/index.js', ROOT_URL).href)}
-const store = new RedisStore({ target: { mode: 'cluster', nodes: JSON.parse(process.env.NODES), tls: false, minReplicas: 0 }, timeoutMs: 2000, prefix: 'dead-seed:' })
-const ready = await store.ready(2000)
-await store.close()
-process.stdout.write(ready ? 'ready\\n' : 'not ready\\n')
-setTimeout(() => { process.stdout.write('alive 1 s after close: ' + JSON.stringify(process.getActiveResourcesInfo()) + '\\n') }, 1000).unref()
-`
-
-async function runChild (script: string): Promise<{ code: number | null, out: string }> {
-  const child = spawn(...nodeChild(['--input-type=module', '-e', script]), { env: { NODES: JSON.stringify(nodes) }, stdio: ['ignore', 'pipe', 'inherit'] })
-  let out = ''
-  child.stdout.on('data', (d: Buffer) => { out += String(d) })
-  const [code] = await once(child, 'exit') as [number | null]
-  return { code, out }
-}
+const target = { mode: 'cluster' as const, nodes, tls: false, minReplicas: 1 }
 
 /** CLUSTER INFO calls served by the running nodes so far (INFO commandstats). */
 async function clusterInfoCalls (): Promise<number> {
@@ -71,9 +43,11 @@ t.test('after a failover, one seed dead: the store is ready without CLUSTER INFO
   await until('a replica promoted', async () => (await cluster.masterOfSlot(slot)) !== victim.node, 30_000)
   const before = await clusterInfoCalls()
   for (let i = 0; i < 5; i++) {
-    const run = await runChild(DEAD_SEED_CHILD)
-    t.equal(run.out, 'ready\n', `run ${i}: ready within 2 s; nothing armed a second after close`)
-    t.equal(run.code, 0)
+    const run = startStoreChild(openAndCloseScript({ timeoutMs: 2000, readyMs: 2000 }), { ...target, minReplicas: 0 })
+    t.teardown(() => { run.child.kill('SIGKILL') })
+    const code = await run.exited
+    t.equal(run.out(), 'ready\n', `run ${i}: ready within 2 s; nothing armed a second after close`)
+    t.equal(code, 0)
   }
   t.equal(await clusterInfoCalls(), before, 'no CLUSTER INFO sent (ioredis\'s ready check is off)')
 })
@@ -96,12 +70,9 @@ async function silentServer (t: Tap): Promise<{ port: number, heard: () => strin
 type Tap = { teardown(fn: () => unknown): void }
 
 t.test('a Cluster store closed while a slot-map refresh is in flight: nothing keeps its process alive', async (t) => {
-  const child = spawn(...nodeChild(['--input-type=module', '-e', CLOSING_CHILD]), { env: { NODES: JSON.stringify(nodes) }, stdio: ['ignore', 'pipe', 'inherit'] })
+  const { child, out, exited } = startStoreChild(closeOnSignalScript({ timeoutMs: 1000 }), target)
   t.teardown(() => { child.kill('SIGKILL') })
-  const exited = once(child, 'exit').then(([code]) => code as number | null)
-  let out = ''
-  child.stdout.on('data', (d: Buffer) => { out += String(d) })
-  await until('the child\'s store ready', async () => out.includes('ready\n'), 15_000)
+  await until('the child\'s store ready', async () => out().includes('ready\n'), 15_000)
 
   const running = cluster.nodes.filter((n) => n.running)
   const silent = await Promise.all(running.map(async () => await silentServer(t)))
@@ -110,7 +81,7 @@ t.test('a Cluster store closed while a slot-map refresh is in flight: nothing ke
   // connection names itself, then waits for the answers before it sends CLUSTER SLOTS)
   await until('a slot-map refresh waiting on a silent node', async () => silent.some((s) => s.heard().includes('ioredis-cluster(refresher)')), 15_000)
   child.kill('SIGUSR2')
-  await until('the store closed', async () => out.includes('closed\n'), 15_000)
+  await until('the store closed', async () => out().includes('closed\n'), 15_000)
   const outcome = await Promise.race([exited, sleep(20_000, 'still running 20 s after close', { ref: false })])
   t.equal(outcome, 0, 'the process exits by itself once its store is closed')
 })
